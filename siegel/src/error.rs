@@ -1,0 +1,203 @@
+//! The one error type, [`Error`], and [`TransitionError`], which hands a handle back.
+
+use core::fmt;
+use std::io;
+
+use crate::cpu::PkuSupport;
+
+/// Everything that can go wrong when making, opening or changing a protected region.
+///
+/// Every variant says what failed and what to do about it; [`Display`](fmt::Display)
+/// includes the hint.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// `mlock` refused to pin the region's pages (the default
+    /// [`MlockPolicy::Required`](crate::MlockPolicy::Required) treats that as an
+    /// error): the process would exceed `RLIMIT_MEMLOCK`.
+    ///
+    /// Raise the limit (`ulimit -l`, `LimitMEMLOCK=` in a systemd unit,
+    /// `/etc/security/limits.conf`), grant `CAP_IPC_LOCK`, free other regions, or
+    /// opt in to [`MlockPolicy::BestEffort`](crate::MlockPolicy::BestEffort).
+    MemoryLock {
+        /// Bytes this region tried to lock.
+        requested: usize,
+        /// The soft `RLIMIT_MEMLOCK` in bytes at the time, `None` if unlimited.
+        limit: Option<u64>,
+        /// The error `mlock` returned.
+        source: io::Error,
+    },
+    /// `mmap` could not reserve the region: the address space or the number of
+    /// mappings (`vm.max_map_count`, three per region) is exhausted.
+    Map {
+        /// Bytes the mapping needed, guard pages included.
+        len: usize,
+        /// The error `mmap` returned.
+        source: io::Error,
+    },
+    /// A protection change (`mprotect`, `pkey_mprotect`) or `madvise` failed.
+    Protect {
+        /// The call that failed.
+        call: &'static str,
+        /// The error it returned.
+        source: io::Error,
+    },
+    /// The PKU backend was requested (in code or with `SIEGEL_BACKEND=pku`) but this
+    /// machine cannot provide it.
+    PkuUnavailable {
+        /// Why not.
+        support: PkuSupport,
+    },
+    /// Every protection key is taken and the options ask for an error rather than a
+    /// fallback to page protection.
+    KeysExhausted,
+    /// `SIEGEL_BACKEND` holds a value other than `auto`, `pku` or `mprotect`.
+    InvalidBackend {
+        /// The value found.
+        value: String,
+    },
+    /// The secret is larger than the address space can describe.
+    TooLarge {
+        /// Elements requested.
+        len: usize,
+    },
+    /// The type needs a stricter alignment than a page gives.
+    AlignmentTooLarge {
+        /// The type's alignment.
+        align: usize,
+        /// The page size.
+        page: usize,
+    },
+    /// The canary just below the secret was overwritten: something wrote past the
+    /// start of the region (a buffer underflow). The region stays sealed.
+    CanaryCorrupted,
+    /// The region was wiped (re-sealing failed, or a lockdown ran): its contents are
+    /// gone and it can no longer be opened.
+    Poisoned,
+    /// The kernel's random number generator (`getrandom`) failed.
+    Random {
+        /// The error `getrandom` returned.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MemoryLock { requested, limit, source } => {
+                write!(
+                    f,
+                    "cannot lock {requested} bytes in memory ({source}); RLIMIT_MEMLOCK is "
+                )?;
+                match limit {
+                    Some(limit) => write!(f, "{limit} bytes")?,
+                    None => f.write_str("unlimited")?,
+                }
+                f.write_str(
+                    ": raise it (`ulimit -l`, LimitMEMLOCK= in systemd, limits.conf), grant \
+                     CAP_IPC_LOCK, free other secrets, or opt in to MlockPolicy::BestEffort",
+                )
+            }
+            Self::Map { len, source } => write!(
+                f,
+                "cannot map {len} bytes ({source}): address space or vm.max_map_count \
+                 exhausted (each region uses 3 mappings); raise vm.max_map_count or free regions"
+            ),
+            Self::Protect { call, source } => write!(f, "{call} failed: {source}"),
+            Self::PkuUnavailable { support } => write!(
+                f,
+                "the PKU backend was requested but is unavailable: {support}; use \
+                 SIEGEL_BACKEND=auto or Backend::Auto to fall back to mprotect"
+            ),
+            Self::KeysExhausted => f.write_str(
+                "all protection keys are in use; free a region or allow the fallback to page \
+                 protection (KeyExhaustion::Fallback)",
+            ),
+            Self::InvalidBackend { value } => {
+                write!(f, "SIEGEL_BACKEND={value:?} is not one of `auto`, `pku`, `mprotect`")
+            }
+            Self::TooLarge { len } => {
+                write!(f, "a secret of {len} elements does not fit in memory")
+            }
+            Self::AlignmentTooLarge { align, page } => write!(
+                f,
+                "alignment {align} exceeds the page size {page}: lower the type's alignment"
+            ),
+            Self::CanaryCorrupted => f.write_str(
+                "the canary below the secret was overwritten (buffer underflow); the region \
+                 stays sealed",
+            ),
+            Self::Poisoned => f.write_str(
+                "the region was wiped (failed re-seal or lockdown) and cannot be opened",
+            ),
+            Self::Random { source } => write!(f, "getrandom failed: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::MemoryLock { source, .. }
+            | Self::Map { source, .. }
+            | Self::Protect { source, .. }
+            | Self::Random { source } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A by-value transition failed: the [`Error`], and the handle, unchanged, so no
+/// secret is lost because a system call failed.
+///
+/// Converting it into [`Error`] (for example with `?`) drops the handle, which wipes
+/// the secret; call [`into_handle`](Self::into_handle) to keep it.
+pub struct TransitionError<H> {
+    error: Error,
+    handle: H,
+}
+
+impl<H> TransitionError<H> {
+    pub(crate) fn new(error: Error, handle: H) -> Self {
+        Self { error, handle }
+    }
+
+    /// The reason the transition failed.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The handle, in the state it had before the transition.
+    pub fn into_handle(self) -> H {
+        self.handle
+    }
+
+    /// Both parts.
+    pub fn into_parts(self) -> (Error, H) {
+        (self.error, self.handle)
+    }
+}
+
+impl<H> fmt::Debug for TransitionError<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransitionError").field("error", &self.error).finish_non_exhaustive()
+    }
+}
+
+impl<H> fmt::Display for TransitionError<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "transition failed, handle returned unchanged: {}", self.error)
+    }
+}
+
+impl<H> std::error::Error for TransitionError<H> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<H> From<TransitionError<H>> for Error {
+    fn from(err: TransitionError<H>) -> Self {
+        err.error
+    }
+}

@@ -1,0 +1,115 @@
+//! Secrets in memory that nothing can read outside short, typed access scopes.
+//!
+//! A [`Protected<T, P>`](Protected) keeps a secret (a key, a seed, a token) in a
+//! region of its own: `mlock`ed pages between two guard pages, left out of core
+//! dumps and of `fork` children, sealed at rest and wiped when dropped. The
+//! permission state `P` is a type — [`NoAccess`], [`ReadOnly`] or [`ReadWrite`] —
+//! so code that reads a sealed secret or writes through a read scope does not
+//! compile. The hardware enforces the same state at run time: with protection keys
+//! (PKU: `WRPKRU`, a few dozen cycles, this thread only) where the CPU and kernel
+//! have them, and with `mprotect` everywhere else.
+//!
+//! ```
+//! use siegel::Protected;
+//!
+//! // Initialised in place: the seed never sits on the stack.
+//! let mut seed = Protected::<[u8; 64]>::init_with(|s| s.fill(7))?;
+//! let first = seed.read()?[0]; // a read scope, re-sealed at the end of the statement
+//! seed.write()?[0] = first + 1; // a write scope
+//! seed.with_read(|s| assert_eq!(s[0], 8))?;
+//! println!("{seed:?} is protected by {}", seed.mechanism()); // never prints the secret
+//! # Ok::<(), siegel::Error>(())
+//! ```
+//!
+//! # Threat model
+//!
+//! siegel protects against:
+//!
+//! - **reads through memory-safety bugs elsewhere in the process** — overreads,
+//!   stale pointers, uninitialised buffers, a logger dumping the wrong struct: a
+//!   sealed region faults on any access, and guard pages stop linear overflows on
+//!   both sides (a one-byte overflow faults; a one-byte underflow corrupts a random
+//!   per-process canary that every open checks);
+//! - **swap**: data pages are `mlock`ed ([`MlockPolicy::Required`] by default);
+//! - **core dumps**: `MADV_DONTDUMP`;
+//! - **`fork` children**: `MADV_DONTFORK` — the child has no pages at that
+//!   address, so a child that touches the secret faults rather than computing
+//!   with a copy (chosen over `MADV_WIPEONFORK`, which would hand the child an
+//!   all-zero "key" that works silently);
+//! - **other threads during a scope, under PKU only**: protection keys are per
+//!   thread, so while this thread reads, another thread touching the region
+//!   faults. Under `mprotect` a scope opens the pages to the whole process for its
+//!   duration;
+//! - **leftovers**: regions are wiped with volatile stores before `munmap`.
+//!
+//! siegel does **not** protect against:
+//!
+//! - **code execution in the process**: `WRPKRU` and `mprotect` are unprivileged,
+//!   so injected code can open any region;
+//! - **a thread spawned while a scope is open** under PKU: it inherits its
+//!   creator's PKRU, and with it access, until it opens and closes a scope of its
+//!   own on that region;
+//! - **the kernel, `ptrace` by root or the same user, `/proc/PID/mem` readers**;
+//! - **cold-boot and hardware attacks**, or copies the program makes itself (a
+//!   value copied out of a guard lives on the stack like any other).
+//!
+//! # Backends
+//!
+//! At the first allocation siegel detects, once, whether CPUID leaf 7 reports PKU
+//! and OSPKE and whether the kernel hands out a key ([`pku_support`]). Each region
+//! then gets a protection key while keys last (at most 15); region 16 and later
+//! fall back to page protection ([`KeyExhaustion::Fallback`], the default) or fail
+//! with [`Error::KeysExhausted`]. [`Protected::mechanism`] says which protects a
+//! handle. The choice is overridable with `SIEGEL_BACKEND=auto|pku|mprotect` or
+//! [`Options::backend`]; a forced `pku` where it is unavailable is an
+//! [`Error::PkuUnavailable`], never a silent downgrade.
+//!
+//! Scopes nest and overlap: each region counts open scopes (process-wide under a
+//! lock for `mprotect`, per thread for PKU), so the first open and the last close
+//! change protection and the ones in between make no system call.
+//!
+//! # Drop policy
+//!
+//! Guards re-seal in `Drop`, which cannot report errors. Re-sealing cannot fail in
+//! practice (a region's data pages are one mapping of their own, so `mprotect`
+//! needs no memory); if it ever does, the secret is wiped and the handle poisoned
+//! ([`Error::Poisoned`] on the next open) rather than left readable, and if even
+//! that is impossible the process aborts.
+//!
+//! # Platforms
+//!
+//! Linux only. Protection keys on x86-64 (Intel since Skylake-SP, AMD since Zen 3);
+//! page protection on every Linux architecture.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod arch;
+mod backend;
+mod cpu;
+mod error;
+mod perm;
+mod protected;
+mod region;
+mod sys;
+
+pub use crate::{
+    backend::{Backend, KeyExhaustion, Mechanism, MlockPolicy, Options},
+    cpu::{pku_support, PkuSupport},
+    error::{Error, TransitionError},
+    perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
+    protected::{Plain, Protected, ReadGuard, RegionInfo, Secret, WriteGuard},
+};
+
+#[doc(inline)]
+pub use siegel_macros::protected;
+
+/// Items the code generated by `#[protected]` relies on. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use core;
+
+    pub use static_assertions;
+
+    pub use crate::{protected::Plain, region::Access};
+}

@@ -1,0 +1,576 @@
+//! The typed layer over the region core: [`Protected`], its guards, and the traits
+//! that say what may live in a protected region.
+
+#![allow(unsafe_code)]
+
+use core::{
+    fmt,
+    marker::PhantomData,
+    ops::{Deref, DerefMut, Range},
+    ptr::NonNull,
+};
+
+use crate::{
+    backend::{Mechanism, Options},
+    perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
+    region::{Access, Region},
+    Error, TransitionError,
+};
+
+/// Plain data that can be kept in a protected region.
+///
+/// # Safety
+///
+/// Implementors must be:
+///
+/// - valid when every byte is zero (regions start zero-filled);
+/// - self-contained: no pointers, references, or handles to memory elsewhere
+///   (`Box`, `Vec`, `String`, `&T`), which would leave the secret outside the
+///   protected pages;
+/// - free of drop glue (a region is wiped, never dropped field by field);
+/// - free of interior mutability (`Cell`, atomics): read guards hand out `&T` over
+///   read-only pages, and a store through a shared reference would fault.
+///
+/// `#[protected]` implements it for structs after checking every field.
+pub unsafe trait Plain: Sized + Send + Sync + 'static {}
+
+macro_rules! plain {
+    ($($t:ty),* $(,)?) => { $(
+        // SAFETY:
+        // - primitive numbers and `bool`: all-zero is valid (0, 0.0, false), they
+        //   hold no pointer, have no drop glue and no interior mutability.
+        unsafe impl Plain for $t {}
+    )* };
+}
+plain!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, bool);
+
+// SAFETY:
+// - an array of `Plain` elements is all-zero valid, pointer-free, without drop glue
+//   and without interior mutability because each element is.
+unsafe impl<T: Plain, const N: usize> Plain for [T; N] {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T: super::Plain> Sealed for T {}
+    impl<T: super::Plain> Sealed for [T] {}
+}
+
+/// What a [`Protected`] can hold: a [`Plain`] value `T`, or a slice `[T]` of them
+/// whose length is chosen at run time. Sealed.
+pub trait Secret: sealed::Sealed + Send + Sync + 'static {
+    /// The element type: `T` itself, or the slice's element.
+    #[doc(hidden)]
+    type Elem: Plain;
+
+    /// A pointer to `len` elements at `data` (`len` is 1 for a sized `T`).
+    #[doc(hidden)]
+    fn __from_raw(data: NonNull<u8>, len: usize) -> NonNull<Self>;
+}
+
+impl<T: Plain> Secret for T {
+    type Elem = T;
+
+    fn __from_raw(data: NonNull<u8>, _len: usize) -> NonNull<Self> {
+        data.cast()
+    }
+}
+
+impl<T: Plain> Secret for [T] {
+    type Elem = T;
+
+    fn __from_raw(data: NonNull<u8>, len: usize) -> NonNull<Self> {
+        NonNull::slice_from_raw_parts(data.cast(), len)
+    }
+}
+
+/// A secret in its own guarded region, in permission state `P`.
+///
+/// The secret sits in `mlock`ed pages between two guard pages, is left out of core
+/// dumps and `fork` children, and is wiped when the handle drops. In state
+/// [`NoAccess`] (the default) nothing can read it; scopes open it briefly:
+///
+/// - [`read`](Self::read) (`&self`) returns a [`ReadGuard`]; several may be open at
+///   once, in one thread or many;
+/// - [`write`](Self::write) (`&mut self`) returns a [`WriteGuard`];
+/// - [`into_read_only`](Protected::into_read_only),
+///   [`into_read_write`](Protected::into_read_write) and [`seal`](Protected::seal)
+///   change the state for longer; on failure they hand the handle back.
+///
+/// # Examples
+///
+/// ```
+/// use siegel::Protected;
+///
+/// let mut key = Protected::<[u8; 32]>::init_with(|k| k.fill(0x42))?;
+/// assert_eq!(key.read()?[0], 0x42);
+/// key.write()?[1] = 7;
+/// let open = key.into_read_only().map_err(|e| e.into_parts().0)?;
+/// assert_eq!(open[1], 7); // a `ReadOnly` handle reads without a scope
+/// # Ok::<(), siegel::Error>(())
+/// ```
+///
+/// A read guard cannot write:
+///
+/// ```compile_fail
+/// let key = siegel::Protected::<[u8; 32]>::zeroed().unwrap();
+/// key.read().unwrap()[0] = 1;
+/// ```
+///
+/// and a sealed handle cannot be read without a scope:
+///
+/// ```compile_fail
+/// let key = siegel::Protected::<[u8; 32]>::zeroed().unwrap();
+/// let _ = key[0];
+/// ```
+pub struct Protected<T: ?Sized + Secret, P: Permission = NoAccess> {
+    region: Region,
+    ptr: NonNull<T>,
+    perm: PhantomData<P>,
+}
+
+// SAFETY:
+// - a `NoAccess` handle holds no thread-specific state: its region is sealed and
+//   no PKRU bits are open for it in this thread; `T: Secret` is `Send`.
+unsafe impl<T: ?Sized + Secret> Send for Protected<T, NoAccess> {}
+
+// SAFETY:
+// - through `&Protected<T, NoAccess>` other threads can only open read scopes,
+//   which count their access in their own PKRU (protection keys) or under the
+//   region's lock (page protection); `T: Secret` is `Sync`.
+unsafe impl<T: ?Sized + Secret> Sync for Protected<T, NoAccess> {}
+
+impl<T: Plain> Protected<T> {
+    /// A new region holding an all-zero `T`, with [`Options::default`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Options::zeroed`].
+    pub fn zeroed() -> Result<Self, Error> {
+        Options::default().zeroed()
+    }
+
+    /// A new region whose `T` is initialised in place by `init` (it starts
+    /// zeroed), so the secret need not pass through the stack.
+    ///
+    /// # Errors
+    ///
+    /// See [`Options::zeroed`].
+    pub fn init_with(init: impl FnOnce(&mut T)) -> Result<Self, Error> {
+        Options::default().init_with(init)
+    }
+
+    /// Moves `*source` into a new region and wipes `source` with volatile zeros.
+    ///
+    /// # Errors
+    ///
+    /// See [`Options::zeroed`]; `source` is left untouched on error.
+    pub fn take(source: &mut T) -> Result<Self, Error> {
+        Options::default().take(source)
+    }
+}
+
+impl<T: Plain> Protected<[T]> {
+    /// A new region holding `len` zeroed elements, with [`Options::default`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Options::zeroed`].
+    pub fn zeroed_slice(len: usize) -> Result<Self, Error> {
+        Options::default().zeroed_slice(len)
+    }
+
+    /// A new region of `len` elements initialised in place by `init`.
+    ///
+    /// # Errors
+    ///
+    /// See [`Options::zeroed`].
+    pub fn init_slice_with(len: usize, init: impl FnOnce(&mut [T])) -> Result<Self, Error> {
+        Options::default().init_slice_with(len, init)
+    }
+
+    /// Copies `source` into a new region and wipes `source` with volatile zeros.
+    ///
+    /// # Errors
+    ///
+    /// See [`Options::zeroed`]; `source` is left untouched on error.
+    pub fn take_slice(source: &mut [T]) -> Result<Self, Error> {
+        Options::default().take_slice(source)
+    }
+}
+
+impl Options {
+    /// A new region holding an all-zero `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MemoryLock`] (over `RLIMIT_MEMLOCK`), [`Error::Map`] (address space
+    /// or `vm.max_map_count`), [`Error::PkuUnavailable`] (PKU forced where it does
+    /// not exist), [`Error::KeysExhausted`], [`Error::InvalidBackend`],
+    /// [`Error::Protect`], [`Error::Random`], [`Error::AlignmentTooLarge`].
+    pub fn zeroed<T: Plain>(&self) -> Result<Protected<T>, Error> {
+        Protected::alloc(*self, 1)
+    }
+
+    /// A new region whose `T` is initialised in place by `init`.
+    ///
+    /// # Errors
+    ///
+    /// As [`zeroed`](Self::zeroed).
+    pub fn init_with<T: Plain>(&self, init: impl FnOnce(&mut T)) -> Result<Protected<T>, Error> {
+        let mut handle = self.zeroed()?;
+        handle.with_write(init)?;
+        Ok(handle)
+    }
+
+    /// Moves `*source` into a new region and wipes `source`.
+    ///
+    /// # Errors
+    ///
+    /// As [`zeroed`](Self::zeroed); `source` is left untouched on error.
+    pub fn take<T: Plain>(&self, source: &mut T) -> Result<Protected<T>, Error> {
+        let mut handle = self.zeroed::<T>()?;
+        handle.with_write(|dest| {
+            copy_and_wipe(core::slice::from_mut(source), core::slice::from_mut(dest))
+        })?;
+        Ok(handle)
+    }
+
+    /// A new region holding `len` zeroed elements.
+    ///
+    /// # Errors
+    ///
+    /// As [`zeroed`](Self::zeroed), and [`Error::TooLarge`].
+    pub fn zeroed_slice<T: Plain>(&self, len: usize) -> Result<Protected<[T]>, Error> {
+        Protected::alloc(*self, len)
+    }
+
+    /// A new region of `len` elements initialised in place by `init`.
+    ///
+    /// # Errors
+    ///
+    /// As [`zeroed_slice`](Self::zeroed_slice).
+    pub fn init_slice_with<T: Plain>(
+        &self,
+        len: usize,
+        init: impl FnOnce(&mut [T]),
+    ) -> Result<Protected<[T]>, Error> {
+        let mut handle = self.zeroed_slice(len)?;
+        handle.with_write(init)?;
+        Ok(handle)
+    }
+
+    /// Copies `source` into a new region and wipes `source`.
+    ///
+    /// # Errors
+    ///
+    /// As [`zeroed_slice`](Self::zeroed_slice); `source` is left untouched on error.
+    pub fn take_slice<T: Plain>(&self, source: &mut [T]) -> Result<Protected<[T]>, Error> {
+        let mut handle = self.zeroed_slice(source.len())?;
+        handle.with_write(|dest| copy_and_wipe(source, dest))?;
+        Ok(handle)
+    }
+}
+
+/// Copies `source` to `dest` (equal lengths), then overwrites `source` with zeros
+/// using volatile stores.
+fn copy_and_wipe<T: Plain>(source: &mut [T], dest: &mut [T]) {
+    let len = core::mem::size_of_val(source);
+    debug_assert_eq!(len, core::mem::size_of_val(dest));
+    let src = source.as_mut_ptr().cast::<u8>();
+    // SAFETY:
+    // - both slices are valid for `len` bytes and cannot overlap (`dest` lives in a
+    //   fresh region, `source` is an exclusive borrow elsewhere);
+    // - `T: Plain` has no drop glue, so a bitwise copy is a move.
+    unsafe { core::ptr::copy_nonoverlapping(src, dest.as_mut_ptr().cast::<u8>(), len) };
+    for i in 0..len {
+        // SAFETY:
+        // - `i < len`: the byte lies in `source`, which we borrow exclusively.
+        let byte = unsafe { src.add(i) };
+        // SAFETY:
+        // - `byte` is valid for writes (above); all-zero is a valid `T` (`Plain`),
+        //   so zeroing byte by byte ends in a valid value, and nothing reads the
+        //   intermediate states.
+        unsafe { byte.write_volatile(0) };
+    }
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+}
+
+impl<T: ?Sized + Secret> Protected<T> {
+    fn alloc(options: Options, len: usize) -> Result<Self, Error> {
+        let size = core::mem::size_of::<T::Elem>()
+            .checked_mul(len)
+            .filter(|&size| isize::try_from(size).is_ok())
+            .ok_or(Error::TooLarge { len })?;
+        let region = Region::new(size, core::mem::align_of::<T::Elem>(), options)?;
+        let ptr = T::__from_raw(region.data(), len);
+        Ok(Self { region, ptr, perm: PhantomData })
+    }
+
+    /// Opens the region for reading for as long as the handle lives.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protect`], [`Error::CanaryCorrupted`] or [`Error::Poisoned`], with
+    /// the handle, unchanged.
+    pub fn into_read_only(self) -> Result<Protected<T, ReadOnly>, TransitionError<Self>> {
+        self.transition()
+    }
+
+    /// Opens the region for reading and writing for as long as the handle lives.
+    ///
+    /// # Errors
+    ///
+    /// As [`into_read_only`](Self::into_read_only).
+    pub fn into_read_write(self) -> Result<Protected<T, ReadWrite>, TransitionError<Self>> {
+        self.transition()
+    }
+}
+
+impl<T: ?Sized + Secret> Protected<T, ReadOnly> {
+    /// Seals the region again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protect`] if `mprotect` failed, with the handle, still open.
+    pub fn seal(self) -> Result<Protected<T>, TransitionError<Self>> {
+        self.transition()
+    }
+
+    /// Opens the region for writing too.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protect`], [`Error::Poisoned`], with the handle unchanged.
+    pub fn into_read_write(self) -> Result<Protected<T, ReadWrite>, TransitionError<Self>> {
+        self.transition()
+    }
+}
+
+impl<T: ?Sized + Secret> Protected<T, ReadWrite> {
+    /// Seals the region again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protect`] if `mprotect` failed, with the handle, still open.
+    pub fn seal(self) -> Result<Protected<T>, TransitionError<Self>> {
+        self.transition()
+    }
+
+    /// Takes write access away, keeping read access.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protect`], [`Error::Poisoned`], with the handle unchanged.
+    pub fn into_read_only(self) -> Result<Protected<T, ReadOnly>, TransitionError<Self>> {
+        self.transition()
+    }
+}
+
+impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
+    fn transition<Q: Permission>(mut self) -> Result<Protected<T, Q>, TransitionError<Self>> {
+        match self.region.change_held(Q::HELD) {
+            Ok(()) => Ok(Protected { region: self.region, ptr: self.ptr, perm: PhantomData }),
+            Err(error) => Err(TransitionError::new(error, self)),
+        }
+    }
+
+    /// Opens a read scope: the region is readable until the guard drops. Nested
+    /// scopes, and scopes on a handle that is already open, make no system call.
+    ///
+    /// Under protection keys only this thread gains access; under page protection
+    /// (`mprotect`) the pages become readable to every thread while any scope is
+    /// open.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protect`] (`mprotect` failed), [`Error::CanaryCorrupted`] (an
+    /// underflow overwrote the canary), [`Error::Poisoned`].
+    pub fn read(&self) -> Result<ReadGuard<'_, T>, Error> {
+        self.region.open(Access::Read)?;
+        Ok(ReadGuard { region: &self.region, ptr: self.ptr, marker: PhantomData })
+    }
+
+    /// Runs `f` inside a read scope.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    pub fn with_read<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, Error> {
+        Ok(f(&*self.read()?))
+    }
+
+    /// The mechanism protecting this region.
+    pub fn mechanism(&self) -> Mechanism {
+        self.region.mechanism()
+    }
+
+    /// Whether the region's pages are `mlock`ed (always, unless
+    /// [`MlockPolicy::BestEffort`](crate::MlockPolicy::BestEffort) let a failure pass).
+    pub fn is_locked(&self) -> bool {
+        self.region.is_locked()
+    }
+
+    /// Whether the region was wiped and can no longer be opened.
+    pub fn is_poisoned(&self) -> bool {
+        self.region.is_poisoned()
+    }
+
+    /// Addresses of the region, for diagnostics (the secret is not included).
+    pub fn info(&self) -> RegionInfo {
+        let [(map, map_len), (pages, pages_len), (data, data_len)] = self.region.ranges();
+        RegionInfo {
+            mapping: map..map + map_len,
+            data_pages: pages..pages + pages_len,
+            secret: data..data + data_len,
+            mechanism: self.mechanism(),
+        }
+    }
+}
+
+impl<T: ?Sized + Secret, P: WriteScope> Protected<T, P> {
+    /// Opens a write scope: the region is readable and writable until the guard
+    /// drops. Needs `&mut self`, so no read scope of this handle can be open.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    pub fn write(&mut self) -> Result<WriteGuard<'_, T>, Error> {
+        self.region.open(Access::Write)?;
+        Ok(WriteGuard { region: &self.region, ptr: self.ptr, marker: PhantomData })
+    }
+
+    /// Runs `f` inside a write scope.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    pub fn with_write<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
+        Ok(f(&mut *self.write()?))
+    }
+}
+
+impl<T: ?Sized + Secret, P: Readable> Deref for Protected<T, P> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY:
+        // - `P: Readable` means the handle holds read access open in this thread
+        //   (the handle is `!Send`), so the pages are readable (region invariant);
+        // - `ptr` is in bounds, aligned and points to a valid `T` (zero-filled or
+        //   written through `&mut T`, and `Plain` makes all-zero valid);
+        // - no `&mut T` exists while `&self` is borrowed.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T: ?Sized + Secret, P: Writable> DerefMut for Protected<T, P> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY:
+        // - `P: Writable` means the handle holds write access open in this thread;
+        //   `&mut self` makes the borrow exclusive; validity as in `deref`.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl<T: ?Sized + Secret, P: Permission> fmt::Debug for Protected<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Protected<{}, {}>([REDACTED])", core::any::type_name::<T>(), P::NAME)
+    }
+}
+
+/// Where a region lives: address ranges for diagnostics and tests. Contains no
+/// secret (but does reveal addresses, which defeats ASLR for these pages).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RegionInfo {
+    /// The whole mapping, guard pages included.
+    pub mapping: Range<usize>,
+    /// The `mlock`ed data pages (canary and secret).
+    pub data_pages: Range<usize>,
+    /// The secret itself; it ends where the trailing guard page begins.
+    pub secret: Range<usize>,
+    /// The mechanism protecting the pages.
+    pub mechanism: Mechanism,
+}
+
+/// A read scope: derefs to `&T`; re-seals the region when dropped.
+///
+/// `!Send`: under protection keys the access belongs to this thread. If re-sealing
+/// fails when it drops (it cannot in practice: see the crate docs), the secret is
+/// wiped and the handle poisoned rather than left readable.
+///
+/// `let _ = handle.read()?;` drops the guard at once; bind it to a name.
+#[must_use = "the scope closes when the guard is dropped; `let _ = ...` closes it at once"]
+pub struct ReadGuard<'a, T: ?Sized + Secret> {
+    region: &'a Region,
+    ptr: NonNull<T>,
+    marker: PhantomData<(&'a T, *const ())>,
+}
+
+impl<T: ?Sized + Secret> Deref for ReadGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY:
+        // - the guard counts read access open in this thread until it drops, so the
+        //   pages are readable (region invariant);
+        // - `ptr` is in bounds, aligned and valid (see `Protected::deref`);
+        // - the guard borrows the handle shared: no `&mut T` can exist.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T: ?Sized + Secret> Drop for ReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.region.close_or_poison(Access::Read);
+    }
+}
+
+impl<T: ?Sized + Secret> fmt::Debug for ReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReadGuard<{}>([REDACTED])", core::any::type_name::<T>())
+    }
+}
+
+/// A write scope: derefs to `&mut T`; re-seals the region when dropped.
+///
+/// `!Send`, and its drop policy is that of [`ReadGuard`].
+#[must_use = "the scope closes when the guard is dropped; `let _ = ...` closes it at once"]
+pub struct WriteGuard<'a, T: ?Sized + Secret> {
+    region: &'a Region,
+    ptr: NonNull<T>,
+    marker: PhantomData<(&'a mut T, *const ())>,
+}
+
+impl<T: ?Sized + Secret> Deref for WriteGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY:
+        // - the guard counts write access open in this thread until it drops;
+        //   validity as in `ReadGuard::deref`.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T: ?Sized + Secret> DerefMut for WriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY:
+        // - write access is open in this thread until the guard drops;
+        // - the guard was made from `&mut Protected`, so it is the only path to the
+        //   secret, and `&mut self` makes this borrow exclusive.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl<T: ?Sized + Secret> Drop for WriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.region.close_or_poison(Access::Write);
+    }
+}
+
+impl<T: ?Sized + Secret> fmt::Debug for WriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WriteGuard<{}>([REDACTED])", core::any::type_name::<T>())
+    }
+}

@@ -1,0 +1,306 @@
+//! Linux implementation of the syscall layer.
+
+use std::{io, ptr::NonNull};
+
+use libc::{c_int, c_long, c_void};
+
+/// Page protection flags passed to `mmap`, `mprotect` and `pkey_mprotect`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ProtFlags(c_int);
+
+impl ProtFlags {
+    /// `PROT_NONE`: any access faults.
+    pub(crate) const NONE: Self = Self(libc::PROT_NONE);
+    /// `PROT_READ`: loads succeed, stores fault.
+    pub(crate) const READ: Self = Self(libc::PROT_READ);
+    /// `PROT_READ | PROT_WRITE`.
+    pub(crate) const READ_WRITE: Self = Self(libc::PROT_READ | libc::PROT_WRITE);
+}
+
+/// Advice for [`madvise`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Advice {
+    /// `MADV_DONTDUMP`: leave the pages out of core dumps.
+    LinuxDontDump,
+    /// `MADV_DONTFORK`: do not map the pages into children made by `fork`.
+    LinuxDontFork,
+}
+
+impl Advice {
+    fn raw(self) -> c_int {
+        match self {
+            Self::LinuxDontDump => libc::MADV_DONTDUMP,
+            Self::LinuxDontFork => libc::MADV_DONTFORK,
+        }
+    }
+}
+
+/// Access rights a protection key grants the calling thread (`PKEY_DISABLE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PkeyRights(u32);
+
+impl PkeyRights {
+    /// `PKEY_DISABLE_ACCESS`: no loads or stores through the key.
+    pub(crate) const DISABLE_ACCESS: Self = Self(0x1);
+}
+
+/// Maps a `0 / -1 + errno` return value to `io::Result`.
+fn ret(rc: c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Maps a raw `syscall(2)` return value (`-1 + errno` on failure) to `io::Result`.
+fn ret_long(rc: c_long) -> io::Result<c_long> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// The size of a page, from `sysconf(_SC_PAGESIZE)`.
+pub(crate) fn page_size() -> usize {
+    // SAFETY:
+    // - `sysconf` has no preconditions; `_SC_PAGESIZE` is always supported on Linux [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man3/sysconf.3.html
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
+}
+
+/// `mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)`—reserves `len`
+/// bytes of fresh, zero-filled, inaccessible pages.
+///
+/// # Errors
+///
+/// `ENOMEM` when the address space or `vm.max_map_count` is exhausted.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/mmap.2.html>
+pub(crate) fn mmap_anonymous(len: usize) -> io::Result<NonNull<u8>> {
+    // SAFETY:
+    // - a NULL hint with no MAP_FIXED lets the kernel choose an unused range, so no
+    //   existing mapping (or Rust object) is replaced [1];
+    // - `fd == -1` and `offset == 0` are what MAP_ANONYMOUS requires [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/mmap.2.html
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::from(io::ErrorKind::Other))
+}
+
+/// `munmap(ptr, len)`—removes the pages from the address space.
+///
+/// # Safety
+///
+/// `ptr..ptr + len` must be a range this crate mapped with [`mmap_anonymous`] and no
+/// live Rust reference may point into it.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/munmap.2.html>
+pub(crate) unsafe fn munmap(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
+    // SAFETY:
+    // - the caller guarantees the range is ours and unreferenced (see `# Safety`).
+    ret(unsafe { libc::munmap(ptr.as_ptr().cast::<c_void>(), len) })
+}
+
+/// `mprotect(ptr, len, prot)`—changes the protection of whole pages.
+///
+/// # Safety
+///
+/// `ptr` must be page-aligned and `ptr..ptr + len` a range this crate mapped. Taking
+/// access away must not invalidate a Rust reference still in use: a later access
+/// through it would fault (which is sound but kills the process), so callers only
+/// narrow protection when no guard is live.
+///
+/// # Errors
+///
+/// `ENOMEM` if splitting the mapping would exceed `vm.max_map_count`.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/mprotect.2.html>
+pub(crate) unsafe fn mprotect(ptr: NonNull<u8>, len: usize, prot: ProtFlags) -> io::Result<()> {
+    // SAFETY:
+    // - the caller guarantees the range is ours and page-aligned (see `# Safety`).
+    ret(unsafe { libc::mprotect(ptr.as_ptr().cast::<c_void>(), len, prot.0) })
+}
+
+/// `pkey_mprotect(ptr, len, prot, key)`—changes the protection of whole pages and
+/// tags them with protection key `key`.
+///
+/// # Safety
+///
+/// As for [`mprotect`]; `key` must be a key this process allocated with
+/// [`pkey_alloc`].
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/pkey_mprotect.2.html>
+pub(crate) unsafe fn pkey_mprotect(
+    ptr: NonNull<u8>,
+    len: usize,
+    prot: ProtFlags,
+    key: u32,
+) -> io::Result<()> {
+    // SAFETY:
+    // - the caller guarantees the range is ours and page-aligned and `key` allocated;
+    // - `syscall` with SYS_pkey_mprotect takes (addr, len, prot, pkey) [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/pkey_mprotect.2.html
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pkey_mprotect,
+            ptr.as_ptr().cast::<c_void>(),
+            len,
+            c_long::from(prot.0),
+            c_long::from(key),
+        )
+    };
+    ret_long(rc).map(drop)
+}
+
+/// `pkey_alloc(0, rights)`—allocates a protection key; the calling thread gets
+/// `rights` for it.
+///
+/// # Errors
+///
+/// `ENOSYS` (kernel without pkeys), `EINVAL` (CPU or kernel without pkeys), `ENOSPC`
+/// (all keys taken).
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/pkey_alloc.2.html>
+pub(crate) fn pkey_alloc(rights: PkeyRights) -> io::Result<u32> {
+    // SAFETY:
+    // - SYS_pkey_alloc takes (flags, access_rights) and touches no memory of ours [1];
+    //   flags must be 0.
+    //
+    // [1] https://man7.org/linux/man-pages/man2/pkey_alloc.2.html
+    let rc =
+        unsafe { libc::syscall(libc::SYS_pkey_alloc, c_long::from(0u8), c_long::from(rights.0)) };
+    let key = ret_long(rc)?;
+    u32::try_from(key).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+/// `pkey_free(key)`—returns a protection key to the kernel.
+///
+/// Not `unsafe`: freeing a key cannot break memory safety. But pages still tagged
+/// with `key` keep the tag, and a key allocated later with the same number would
+/// govern them, so callers free a key only after unmapping its pages.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/pkey_free.2.html>
+pub(crate) fn pkey_free(key: u32) -> io::Result<()> {
+    // SAFETY:
+    // - SYS_pkey_free takes (pkey) and touches no memory of ours [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/pkey_free.2.html
+    let rc = unsafe { libc::syscall(libc::SYS_pkey_free, c_long::from(key)) };
+    ret_long(rc).map(drop)
+}
+
+/// `mlock(ptr, len)`—keeps the pages resident: never written to swap.
+///
+/// # Safety
+///
+/// `ptr..ptr + len` must be a range this crate mapped.
+///
+/// # Errors
+///
+/// `ENOMEM` or `EPERM` when `RLIMIT_MEMLOCK` would be exceeded.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/mlock.2.html>
+pub(crate) unsafe fn mlock(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
+    // SAFETY:
+    // - the caller guarantees the range is ours; locking changes no contents.
+    ret(unsafe { libc::mlock(ptr.as_ptr().cast::<c_void>(), len) })
+}
+
+/// `madvise(ptr, len, advice)`—sets a property of the pages.
+///
+/// # Safety
+///
+/// `ptr` must be page-aligned and `ptr..ptr + len` a range this crate mapped.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/madvise.2.html>
+pub(crate) unsafe fn madvise(ptr: NonNull<u8>, len: usize, advice: Advice) -> io::Result<()> {
+    // SAFETY:
+    // - the caller guarantees the range is ours and page-aligned; DONTDUMP and
+    //   DONTFORK change no contents in this process [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/madvise.2.html
+    ret(unsafe { libc::madvise(ptr.as_ptr().cast::<c_void>(), len, advice.raw()) })
+}
+
+/// `getrandom(buf, 0)`—fills `buf` from the kernel's CSPRNG.
+///
+/// # Errors
+///
+/// `ENOSYS` on kernels older than 3.17.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/getrandom.2.html>
+pub(crate) fn getrandom(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
+        // SAFETY:
+        // - `rest` is a valid, writable buffer of `rest.len()` bytes [1].
+        //
+        // [1] https://man7.org/linux/man-pages/man2/getrandom.2.html
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast::<c_void>(), rest.len(), 0) };
+        if let Ok(n) = usize::try_from(n) {
+            filled += n;
+        } else {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `getrlimit(RLIMIT_MEMLOCK)`—the soft limit on locked memory, in bytes (`None`
+/// when unlimited).
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/getrlimit.2.html>
+pub(crate) fn getrlimit_memlock() -> io::Result<Option<u64>> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY:
+    // - `lim` is a valid, writable `struct rlimit` [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/getrlimit.2.html
+    ret(unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &raw mut lim) })?;
+    Ok((lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur))
+}
+
+/// `getpid()`—the calling process's id.
+pub(crate) fn getpid() -> u32 {
+    std::process::id()
+}
