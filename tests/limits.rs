@@ -1,0 +1,123 @@
+//! Limits and bad input give typed, actionable errors — never an abort.
+
+mod support;
+
+use siegel::{pku_support, Backend, Error, Mechanism, Options, Protected};
+use support::{drop_cap_ipc_lock, in_child, opts, set_memlock_limit};
+
+const CANARY_LEN: usize = 16;
+
+#[test]
+fn lowered_memlock_limit_gives_the_typed_error() {
+    in_child("lowered_memlock_limit_gives_the_typed_error", &[], || {
+        drop_cap_ipc_lock();
+        set_memlock_limit(0);
+        match opts(Backend::Mprotect).zeroed::<[u8; 32]>() {
+            Err(Error::MemoryLock { requested, limit, .. }) => {
+                assert_eq!(limit, Some(0));
+                assert!(requested >= 32);
+            }
+            other => panic!("expected Error::MemoryLock, got {other:?}"),
+        }
+        let message = opts(Backend::Mprotect).zeroed::<[u8; 32]>().unwrap_err().to_string();
+        assert!(message.contains("RLIMIT_MEMLOCK") && message.contains("ulimit -l"), "{message}");
+    });
+}
+
+#[test]
+fn sizes_reach_exactly_the_memlock_limit() {
+    in_child("sizes_reach_exactly_the_memlock_limit", &[], || {
+        const LIMIT: usize = 1 << 20;
+        drop_cap_ipc_lock();
+        set_memlock_limit(u64::try_from(LIMIT).unwrap());
+        let opts = opts(Backend::Mprotect);
+        let fits = opts.zeroed_slice::<u8>(LIMIT - CANARY_LEN).expect("a region of the limit");
+        assert_eq!(fits.read().unwrap().len(), LIMIT - CANARY_LEN);
+        drop(fits);
+        let one_byte = opts.zeroed_slice::<u8>(1).expect("one byte");
+        drop(one_byte);
+        assert!(matches!(
+            opts.zeroed_slice::<u8>(LIMIT - CANARY_LEN + 1),
+            Err(Error::MemoryLock { .. })
+        ));
+    });
+}
+
+#[test]
+fn regions_larger_than_a_mebibyte_work() {
+    let len = 3 << 20;
+    let mut big = opts(Backend::Mprotect).zeroed_slice::<u8>(len).unwrap();
+    big.write().unwrap()[len - 1] = 0xEE;
+    let read = big.read().unwrap();
+    assert_eq!((read.len(), read[len - 1], read[0]), (len, 0xEE, 0));
+}
+
+#[test]
+fn tiny_and_empty_secrets_work() {
+    let mut one = Protected::<u8>::zeroed().unwrap();
+    *one.write().unwrap() = 5;
+    assert_eq!(*one.read().unwrap(), 5);
+    let empty = Protected::<[u64]>::zeroed_slice(0).unwrap();
+    assert!(empty.read().unwrap().is_empty());
+}
+
+#[test]
+fn absurd_sizes_are_rejected() {
+    assert!(matches!(
+        Protected::<[u64]>::zeroed_slice(usize::MAX / 4),
+        Err(Error::TooLarge { .. })
+    ));
+    assert!(matches!(Protected::<[u8]>::zeroed_slice(usize::MAX - 4), Err(Error::TooLarge { .. })));
+}
+
+#[test]
+fn forced_pku_errors_where_pku_is_missing() {
+    let support = pku_support();
+    let result = Options::new().backend(Backend::Pku).zeroed::<[u8; 32]>();
+    if support.is_available() {
+        let secret = result.expect("PKU is available");
+        assert!(matches!(secret.mechanism(), Mechanism::ProtectionKey { .. }));
+    } else {
+        match result {
+            Err(Error::PkuUnavailable { support: reported }) => assert_eq!(reported, support),
+            other => panic!("expected Error::PkuUnavailable, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn siegel_backend_env_mprotect_selects_page_protection() {
+    let test = "siegel_backend_env_mprotect_selects_page_protection";
+    in_child(test, &[("SIEGEL_BACKEND", "mprotect")], || {
+        let secret = Protected::<u64>::zeroed().unwrap();
+        assert_eq!(secret.mechanism(), Mechanism::PageProtection);
+    });
+}
+
+#[test]
+fn siegel_backend_env_rejects_unknown_values() {
+    in_child("siegel_backend_env_rejects_unknown_values", &[("SIEGEL_BACKEND", "bogus")], || {
+        match Protected::<u64>::zeroed() {
+            Err(Error::InvalidBackend { value }) => assert_eq!(value, "bogus"),
+            other => panic!("expected Error::InvalidBackend, got {other:?}"),
+        }
+        // An explicit choice in code does not consult the variable.
+        Options::new().backend(Backend::Mprotect).zeroed::<u64>().unwrap();
+    });
+}
+
+#[test]
+fn siegel_backend_env_pku_is_honoured_or_an_error() {
+    in_child(
+        "siegel_backend_env_pku_is_honoured_or_an_error",
+        &[("SIEGEL_BACKEND", "pku")],
+        || match Protected::<u64>::zeroed() {
+            Ok(secret) => {
+                assert!(pku_support().is_available());
+                assert!(matches!(secret.mechanism(), Mechanism::ProtectionKey { .. }));
+            }
+            Err(Error::PkuUnavailable { .. }) => assert!(!pku_support().is_available()),
+            Err(other) => panic!("unexpected {other:?}"),
+        },
+    );
+}

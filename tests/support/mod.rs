@@ -1,0 +1,235 @@
+//! Shared fixtures for the integration tests: child processes, `/proc` readers, and
+//! the PKU skip rule. Included by each test file with `mod support;`.
+//!
+//! Tests that must crash run in a child: the test binary re-runs itself filtered to
+//! one test with `SIEGEL_TEST_CHILD` set, and the parent asserts how it died. This
+//! keeps the multithreaded harness alive and avoids a bare `fork`.
+
+#![allow(dead_code, reason = "each test file uses a different subset")]
+#![allow(unsafe_code, reason = "tests simulate memory-safety bugs and make raw syscalls")]
+
+use std::{
+    io::Write as _,
+    os::unix::process::ExitStatusExt,
+    process::{Command, Output},
+};
+
+use siegel::{pku_support, Backend, Options};
+
+/// The environment variable that marks a child run and names its test.
+const CHILD: &str = "SIEGEL_TEST_CHILD";
+
+/// Set to `1` on machines that have PKU (the CI VM): PKU tests fail instead of
+/// skipping.
+pub(crate) const REQUIRE_PKU: &str = "SIEGEL_REQUIRE_PKU";
+
+/// Whether this process is the child run of `test`.
+pub(crate) fn is_child(test: &str) -> bool {
+    std::env::var(CHILD).is_ok_and(|t| t == test)
+}
+
+/// Re-runs this test binary filtered to exactly `test`, as a child marked with
+/// `SIEGEL_TEST_CHILD`, with extra environment `envs`.
+pub(crate) fn run_child(test: &str, envs: &[(&str, &str)]) -> Output {
+    let exe = std::env::current_exe().expect("current_exe");
+    Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, test)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("spawn child test process")
+}
+
+/// Runs `body` in a child process and asserts that the child died of `SIGSEGV`.
+/// Returns the child's output for further checks.
+///
+/// In the child, `body` runs and, if it returns, the child exits with status 0 —
+/// which the parent reports as "the access did not fault".
+pub(crate) fn expect_sigsegv(test: &str, body: impl FnOnce()) -> Output {
+    if is_child(test) {
+        no_core_dumps();
+        body();
+        std::process::exit(0);
+    }
+    let out = run_child(test, &[]);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGSEGV),
+        "{test}: expected the child to die of SIGSEGV, got {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    out
+}
+
+/// Runs `body` in a child and asserts it exited successfully (for tests that
+/// change process-wide state such as rlimits, capabilities or seccomp).
+pub(crate) fn in_child(test: &str, envs: &[(&str, &str)], body: impl FnOnce()) {
+    if is_child(test) {
+        no_core_dumps();
+        body();
+        std::process::exit(0);
+    }
+    let out = run_child(test, envs);
+    assert!(
+        out.status.success(),
+        "{test}: child failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+}
+
+/// Sets `RLIMIT_CORE` to 0 so crashing children write no core files.
+pub(crate) fn no_core_dumps() {
+    let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY:
+    // - `zero` is a valid `struct rlimit`; lowering a limit is always allowed.
+    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const zero) };
+}
+
+/// The backends this machine can run: always `Mprotect`, plus `Pku` when the CPU
+/// and kernel provide it. Without PKU, prints why the PKU variant is skipped —
+/// or panics if `SIEGEL_REQUIRE_PKU=1`.
+pub(crate) fn backends(test: &str) -> Vec<Backend> {
+    let mut all = vec![Backend::Mprotect];
+    if pku_available(test) {
+        all.push(Backend::Pku);
+    }
+    all
+}
+
+/// Whether PKU is available; if not, prints "skipped: no PKU" for `test`, or
+/// panics when `SIEGEL_REQUIRE_PKU=1`.
+pub(crate) fn pku_available(test: &str) -> bool {
+    let support = pku_support();
+    if support.is_available() {
+        return true;
+    }
+    assert!(
+        std::env::var(REQUIRE_PKU).as_deref() != Ok("1"),
+        "{test}: SIEGEL_REQUIRE_PKU=1 but PKU is unavailable: {support}"
+    );
+    // Straight to fd 2: the harness captures `println!`/`eprintln!` of passing
+    // tests, and a skip must be visible.
+    let _ = writeln!(std::io::stderr(), "{test}: PKU variant skipped: no PKU ({support})");
+    false
+}
+
+/// Options forcing `backend`.
+pub(crate) fn opts(backend: Backend) -> Options {
+    Options::new().backend(backend)
+}
+
+/// The `VmFlags` of the mapping containing `addr`, from `/proc/self/smaps`.
+pub(crate) fn vm_flags(addr: usize) -> Vec<String> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("read /proc/self/smaps");
+    let mut inside = false;
+    for line in smaps.lines() {
+        if let Some((range, _)) = line.split_once(' ') {
+            if let Some((start, end)) = range.split_once('-') {
+                if let (Ok(start), Ok(end)) =
+                    (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16))
+                {
+                    inside = (start..end).contains(&addr);
+                    continue;
+                }
+            }
+        }
+        if inside {
+            if let Some(flags) = line.strip_prefix("VmFlags:") {
+                return flags.split_whitespace().map(str::to_owned).collect();
+            }
+        }
+    }
+    panic!("no mapping contains {addr:#x}");
+}
+
+/// Drops `CAP_IPC_LOCK` from the effective set, so `RLIMIT_MEMLOCK` applies even
+/// when the tests run as root.
+pub(crate) fn drop_cap_ipc_lock() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_IPC_LOCK: u32 = 14;
+    let mut header = Header { version: VERSION_3, pid: 0 };
+    let mut data = [Data::default(); 2];
+    // SAFETY:
+    // - capget(2) takes a header and an array of two `Data` for version 3.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &raw mut header, data.as_mut_ptr()) };
+    assert_eq!(rc, 0, "capget: {}", std::io::Error::last_os_error());
+    data[0].effective &= !(1 << CAP_IPC_LOCK);
+    // SAFETY:
+    // - capset(2) takes the same header and data; clearing an effective bit is
+    //   always permitted.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &raw mut header, data.as_ptr()) };
+    assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
+}
+
+/// Sets the soft and hard `RLIMIT_MEMLOCK` to `bytes`.
+pub(crate) fn set_memlock_limit(bytes: u64) {
+    let lim = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+    // SAFETY:
+    // - `lim` is a valid `struct rlimit`; lowering a limit is always allowed.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raw const lim) };
+    assert_eq!(rc, 0, "setrlimit: {}", std::io::Error::last_os_error());
+}
+
+/// Installs a seccomp filter on the calling thread that makes `mprotect` and
+/// `pkey_mprotect` fail with `EPERM`, so a test can prove a code path makes no
+/// such call (the filter stays for the thread's life: use it in a child).
+pub(crate) fn forbid_mprotect() {
+    const SECCOMP_DATA_NR: u32 = 0;
+    let jeq = |nr: i64, skip: u8| libc::sock_filter {
+        code: u16::try_from(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K).expect("code"),
+        jt: skip,
+        jf: 0,
+        k: u32::try_from(nr).expect("syscall number"),
+    };
+    let ret = |k: u32| libc::sock_filter {
+        code: u16::try_from(libc::BPF_RET | libc::BPF_K).expect("code"),
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let eperm = libc::SECCOMP_RET_ERRNO | u32::try_from(libc::EPERM).expect("EPERM");
+    let filter = [
+        libc::sock_filter {
+            code: u16::try_from(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS).expect("code"),
+            jt: 0,
+            jf: 0,
+            k: SECCOMP_DATA_NR,
+        },
+        jeq(libc::SYS_mprotect, 2),
+        jeq(libc::SYS_pkey_mprotect, 1),
+        ret(libc::SECCOMP_RET_ALLOW),
+        ret(eperm),
+    ];
+    let prog = libc::sock_fprog {
+        len: u16::try_from(filter.len()).expect("len"),
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY:
+    // - PR_SET_NO_NEW_PRIVS takes (1, 0, 0, 0) and is required before an
+    //   unprivileged filter.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    assert_eq!(rc, 0, "PR_SET_NO_NEW_PRIVS: {}", std::io::Error::last_os_error());
+    // SAFETY:
+    // - `prog` points to a valid BPF program that outlives the call (the kernel
+    //   copies it).
+    let rc = unsafe {
+        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &raw const prog, 0, 0)
+    };
+    assert_eq!(rc, 0, "PR_SET_SECCOMP: {}", std::io::Error::last_os_error());
+}
