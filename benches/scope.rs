@@ -1,1 +1,113 @@
-fn main() {}
+//! Scope cost: a read scope on the mprotect backend against the floor (two bare
+//! `mprotect` calls on an identical locked page), nested scopes, write scopes,
+//! the PKU backend where this machine has it, and region setup.
+//!
+//! `cargo bench --bench scope`; `python3 benches/ratios.py` prints the ratios of
+//! the medians from that one run.
+
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+#![allow(unsafe_code, reason = "the floor is measured with raw mprotect calls")]
+#![allow(missing_docs, reason = "criterion's macros generate undocumented items")]
+
+use std::{hint::black_box, ptr::NonNull};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use siegel::{pku_support, Backend, Options, Protected};
+
+/// A guard-page-framed, locked page to run bare `mprotect` pairs on: the same
+/// kernel work a siegel scope on a 32-byte secret triggers.
+struct BarePage {
+    map: NonNull<libc::c_void>,
+    page: *mut libc::c_void,
+    len: usize,
+}
+
+impl BarePage {
+    fn new() -> Self {
+        // SAFETY: sysconf has no preconditions.
+        let len = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap();
+        // SAFETY: a fresh anonymous mapping chosen by the kernel replaces nothing.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                3 * len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(map, libc::MAP_FAILED);
+        let page = map.cast::<u8>().wrapping_add(len).cast::<libc::c_void>();
+        // SAFETY: the middle page of our own mapping; nothing references it.
+        assert_eq!(unsafe { libc::mprotect(page, len, libc::PROT_READ | libc::PROT_WRITE) }, 0);
+        // SAFETY: as above; locking changes no contents.
+        assert_eq!(unsafe { libc::mlock(page, len) }, 0);
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::mprotect(page, len, libc::PROT_NONE) }, 0);
+        Self { map: NonNull::new(map).unwrap(), page, len }
+    }
+
+    fn open_close(&self) {
+        // SAFETY: our own page; nothing references it.
+        black_box(unsafe { libc::mprotect(self.page, self.len, libc::PROT_READ) });
+        // SAFETY: as above.
+        black_box(unsafe { libc::mprotect(self.page, self.len, libc::PROT_NONE) });
+    }
+}
+
+impl Drop for BarePage {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, unreferenced.
+        unsafe { libc::munmap(self.map.as_ptr(), 3 * self.len) };
+    }
+}
+
+fn scopes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scope");
+    let bare = BarePage::new();
+    group.bench_function("floor: two bare mprotect calls", |b| b.iter(|| bare.open_close()));
+
+    let mut backends = vec![("mprotect", Backend::Mprotect)];
+    if pku_support().is_available() {
+        backends.push(("pku", Backend::Pku));
+    } else {
+        eprintln!("scope bench: PKU variants skipped: no PKU ({})", pku_support());
+    }
+    for (name, backend) in backends {
+        let mut secret: Protected<[u8; 32]> =
+            Options::new().backend(backend).init_with(|s: &mut [u8; 32]| s.fill(1)).unwrap();
+        group.bench_function(format!("{name}: read scope"), |b| {
+            b.iter(|| black_box(secret.read().unwrap()[0]));
+        });
+        group.bench_function(format!("{name}: write scope"), |b| {
+            b.iter(|| secret.write().unwrap()[0] = black_box(2));
+        });
+        {
+            let outer = secret.read().unwrap();
+            group.bench_function(format!("{name}: nested read scope"), |b| {
+                b.iter(|| black_box(secret.read().unwrap()[0]));
+            });
+            drop(outer);
+        }
+    }
+    group.finish();
+}
+
+fn setup(c: &mut Criterion) {
+    let mut group = c.benchmark_group("region");
+    group.bench_function("mprotect: create + drop 32 B", |b| {
+        let options = Options::new().backend(Backend::Mprotect);
+        b.iter(|| black_box(options.zeroed::<[u8; 32]>().unwrap()));
+    });
+    if pku_support().is_available() {
+        group.bench_function("pku: create + drop 32 B", |b| {
+            let options = Options::new().backend(Backend::Pku);
+            b.iter(|| black_box(options.zeroed::<[u8; 32]>().unwrap()));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, scopes, setup);
+criterion_main!(benches);

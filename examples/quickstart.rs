@@ -1,1 +1,59 @@
-fn main() {}
+//! siegel in one minute: protect a secret, use it in read and write scopes, see
+//! which mechanism guards it, and watch a stray read of the sealed secret kill a
+//! child process.
+//!
+//! Run with `cargo run --release --example quickstart`.
+
+use std::{os::unix::process::ExitStatusExt, process::Command};
+
+use siegel::{pku_support, Protected};
+
+/// The argument that makes this program play the buggy child.
+const STRAY_READ: &str = "--stray-read";
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The secret is initialised in place, inside its guarded region.
+    let mut api_key = Protected::<[u8; 32]>::init_with(|key| {
+        key.copy_from_slice(b"sk_live_0123456789abcdef01234567");
+    })?;
+
+    if std::env::args().any(|arg| arg == STRAY_READ) {
+        stray_read(&api_key);
+    }
+
+    println!("PKU on this machine: {}", pku_support());
+    println!("the key is protected by {}", api_key.mechanism());
+    println!("Debug output never shows it: {api_key:?}");
+
+    // A read scope: readable until the guard drops, sealed again afterwards.
+    {
+        let key = api_key.read()?;
+        println!("read scope: the key starts with {:?}", std::str::from_utf8(&key[..8])?);
+    }
+
+    // A write scope (needs `&mut`): rotate the last bytes in place.
+    api_key.write()?[24..].copy_from_slice(b"rotated!");
+    let tail = api_key.with_read(|key| key[24..].to_vec())?;
+    println!("write scope: the key now ends with {:?}", String::from_utf8(tail)?);
+
+    // Outside a scope the pages are sealed. A bug that reads them anyway dies:
+    // shown in a child process, which re-runs this program with --stray-read.
+    let status = Command::new(std::env::current_exe()?).arg(STRAY_READ).status()?;
+    if status.signal() != Some(libc::SIGSEGV) {
+        eprintln!("the stray read did NOT fault: {status}");
+        std::process::exit(1);
+    }
+    println!("a stray read of the sealed key died with SIGSEGV, as it should");
+    Ok(())
+}
+
+/// What a memory-safety bug elsewhere in a program might do: read the secret's
+/// address directly, outside any scope.
+fn stray_read(api_key: &Protected<[u8; 32]>) -> ! {
+    let address = api_key.info().secret.start;
+    #[allow(unsafe_code, reason = "deliberately simulates a memory-safety bug")]
+    // SAFETY: none — this read is the bug being demonstrated; it faults.
+    let byte = unsafe { std::ptr::with_exposed_provenance::<u8>(address).read_volatile() };
+    println!("the child read {byte:#x}: the secret leaked");
+    std::process::exit(0);
+}

@@ -1,6 +1,7 @@
 //! Illegal accesses die by SIGSEGV (in a child process), on every backend this
 //! machine has; an underflow into the canary is reported on the next open.
 
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
 #![allow(unsafe_code, reason = "these tests simulate memory-safety bugs")]
 
 mod support;

@@ -2,6 +2,8 @@
 //! (`lo`), left out of core dumps (`dd`) and of fork children (`dc`); guard pages and
 //! sealed pages are inaccessible.
 
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+
 mod support;
 
 use siegel::{Backend, MlockPolicy};

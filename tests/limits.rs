@@ -1,5 +1,7 @@
 //! Limits and bad input give typed, actionable errors — never an abort.
 
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+
 mod support;
 
 use siegel::{pku_support, Backend, Error, Mechanism, Options, Protected};

@@ -1,6 +1,8 @@
 //! Protection-key behaviour: what region 16 gets, per-thread isolation. Each test
 //! prints "skipped: no PKU" without PKU, and fails then if `SIEGEL_REQUIRE_PKU=1`.
 
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+
 mod support;
 
 use std::{collections::HashSet, sync::mpsc, thread};

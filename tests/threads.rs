@@ -1,6 +1,8 @@
 //! Threads: sealed handles move and are shared; overlapping scopes on several
 //! threads at once never fault and always see the secret.
 
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+
 mod support;
 
 use std::{sync::Arc, thread};

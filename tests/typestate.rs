@@ -1,6 +1,8 @@
 //! Handles, guards and transitions behave as their types say, and scopes on an
 //! open region make no system call.
 
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+
 mod support;
 
 use siegel::{Backend, Mechanism, Protected, ReadOnly, ReadWrite};

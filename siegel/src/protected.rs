@@ -230,7 +230,7 @@ impl Options {
     pub fn take<T: Plain>(&self, source: &mut T) -> Result<Protected<T>, Error> {
         let mut handle = self.zeroed::<T>()?;
         handle.with_write(|dest| {
-            copy_and_wipe(core::slice::from_mut(source), core::slice::from_mut(dest))
+            copy_and_wipe(core::slice::from_mut(source), core::slice::from_mut(dest));
         })?;
         Ok(handle)
     }

@@ -618,8 +618,11 @@ mod tests {
         let data = region.data().as_ptr();
         for i in 0..100 {
             // SAFETY:
-            // - `i < 100 == data_len`, and the region is open for writing.
-            unsafe { data.add(i).write(0xA5) };
+            // - `i < 100 == data_len`: in bounds of the secret.
+            let byte = unsafe { data.add(i) };
+            // SAFETY:
+            // - the region is open for writing in this thread.
+            unsafe { byte.write(0xA5) };
         }
         region.close(Access::Write).expect("close");
         assert!(region.wipe_and_check(), "a byte survived the wipe");
@@ -648,8 +651,11 @@ mod tests {
         //   data pages, which are open for writing.
         let below = unsafe { region.data().sub(1) };
         // SAFETY:
+        // - `below` is readable while the write access is open.
+        let old = unsafe { below.read() };
+        // SAFETY:
         // - `below` is writable while the write access is open.
-        unsafe { below.write(below.read() ^ 1) };
+        unsafe { below.write(old ^ 1) };
         region.close(Access::Write).expect("close");
         assert!(matches!(region.open(Access::Read), Err(Error::CanaryCorrupted)));
         let Guarding::Pages(counts) = &region.guarding else { panic!("mprotect backend") };
