@@ -1,15 +1,27 @@
-//! Implementation detail of the `siegel` crate: use `siegel::protected`.
+//! Implementation detail of the `siegel` crate: use [`siegel::protected`].
+//!
+//! The expansion runs in four phases, one file each: [`attr`] parses the
+//! `#[protected(...)]` arguments, [`ast`] builds a typed model of the struct,
+//! [`valid`] applies the rules, and [`expand`] quotes the output (and, after an
+//! error, a fallback that keeps follow-on errors down).
+//!
+//! [`siegel::protected`]: https://docs.rs/siegel/latest/siegel/attr.protected.html
 
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod error;
+
+mod ast;
+mod attr;
+mod expand;
+mod valid;
+
 use proc_macro::TokenStream;
 
-/// Placeholder for `#[protected]`; see the `siegel` crate documentation.
+/// Puts a struct in protected memory only; see `siegel::protected` for the
+/// documentation.
 #[proc_macro_attribute]
-pub fn protected(_args: TokenStream, input: TokenStream) -> TokenStream {
-    let mut out: proc_macro2::TokenStream = quote::quote! {
-        ::core::compile_error!("#[protected] is not implemented yet");
-    };
-    out.extend(proc_macro2::TokenStream::from(input));
-    out.into()
+pub fn protected(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::protected(args.into(), input.into()).into()
 }

@@ -46,9 +46,10 @@
 //!
 //! - **code execution in the process**: `WRPKRU` and `mprotect` are unprivileged,
 //!   so injected code can open any region;
-//! - **a thread spawned while a scope is open** under PKU: it inherits its
-//!   creator's PKRU, and with it access, until it opens and closes a scope of its
-//!   own on that region;
+//! - **a thread spawned with `std::thread::spawn` while a scope is open**, under
+//!   PKU: it inherits its creator's PKRU, and with it access, until it calls
+//!   [`thread::seal_thread`]. [`thread::spawn`] does that before running the
+//!   thread's closure;
 //! - **the kernel, `ptrace` by root or the same user, `/proc/PID/mem` readers**;
 //! - **cold-boot and hardware attacks**, or copies the program makes itself (a
 //!   value copied out of a guard lives on the stack like any other).
@@ -88,10 +89,12 @@ mod arch;
 mod backend;
 mod cpu;
 mod error;
+mod macro_support;
 mod perm;
 mod protected;
 mod region;
 mod sys;
+pub mod thread;
 
 pub use crate::{
     backend::{Backend, KeyExhaustion, Mechanism, MlockPolicy, Options},
@@ -111,5 +114,10 @@ pub mod __private {
 
     pub use static_assertions;
 
-    pub use crate::{protected::Plain, region::Access};
+    pub use crate::{
+        __siegel_assert_layout as assert_layout,
+        macro_support::{InPlace, PlainField, MAX_ALIGN},
+        protected::Plain,
+        region::Access,
+    };
 }

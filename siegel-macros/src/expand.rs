@@ -1,0 +1,399 @@
+//! Quoting: the struct, its checks and its items. No validation happens here; the
+//! fallback after an error emits what can still be emitted without flooding the
+//! user with follow-on errors.
+
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens as _};
+use syn::{ext::IdentExt as _, spanned::Spanned as _, Item, LitStr};
+
+use crate::{
+    ast::{self, Input, ReprKind},
+    attr,
+    error::Errors,
+    valid,
+};
+
+/// The entry point: `#[protected(args)] input`.
+pub(crate) fn protected(args: TokenStream, input: TokenStream) -> TokenStream {
+    let item: Item = match syn::parse2(input.clone()) {
+        Ok(item) => item,
+        Err(error) => {
+            let error = error.to_compile_error();
+            return quote!(#error #input);
+        }
+    };
+    let mut errors = Errors::default();
+    let args = attr::struct_args(args, &mut errors);
+    let input = match Input::from_syn(&item, args, &mut errors) {
+        Ok(input) => input,
+        Err(error) => {
+            // A shape we cannot handle: emit the item alone (minus our field
+            // attributes), so that the rest of the crate still sees the type.
+            errors.push(error);
+            let item = ast::strip_field_attrs(&item);
+            return quote!(#errors #item);
+        }
+    };
+    let checked = valid::check(&input, &mut errors);
+    // After an error the checks are left out (the error already says what is
+    // wrong), and so are the `Plain` impl and the constructors if a field type was
+    // rejected (they would only repeat it).
+    let output = Output { input: &input, checks: errors.is_empty(), plain: checked.fields_ok };
+    let output = output.generate();
+    quote!(#errors #output)
+}
+
+/// Lints allowed on every generated item: the user's lint levels should judge
+/// their code, not ours.
+fn allowed_lints() -> TokenStream {
+    quote! {
+        #[allow(
+            // Accessors and constructors the program does not call.
+            dead_code,
+            // A field type may be deprecated; the user already hears about it.
+            deprecated,
+            // Accessors take the struct's visibility, even in a private module.
+            unreachable_pub,
+            // Absolute `::core::…` paths are for hygiene.
+            unused_qualifications,
+            clippy::missing_const_for_fn,
+            clippy::must_use_candidate,
+            clippy::redundant_pub_crate,
+            clippy::use_self,
+        )]
+    }
+}
+
+struct Output<'a> {
+    input: &'a Input<'a>,
+    /// Emit the compile-time checks (no other error was reported).
+    checks: bool,
+    /// Emit the `Plain` impl and the constructors (every field type passed).
+    plain: bool,
+}
+
+impl Output<'_> {
+    fn generate(&self) -> TokenStream {
+        let item = self.item();
+        let debug = self.debug();
+        let accessors = self.accessors();
+        let (plain, constructors) =
+            if self.plain { (self.plain_impl(), self.constructors()) } else { Default::default() };
+        let checks = if self.checks { self.checks() } else { TokenStream::new() };
+        quote! {
+            #item
+            #plain
+            #debug
+            #accessors
+            #constructors
+            #checks
+        }
+    }
+
+    /// The struct: `repr(C)`, the accepted derives and attributes, the fields
+    /// without our attributes, and the hidden `InPlace` field last.
+    fn item(&self) -> TokenStream {
+        let input = self.input;
+        let krate = &input.krate;
+        let syn::ItemStruct { vis, struct_token, ident, generics, .. } = input.original;
+        let where_clause = &generics.where_clause;
+        let attrs = &input.attrs;
+        let aligns = input.reprs.iter().filter_map(|repr| match &repr.kind {
+            ReprKind::Align(align) => Some(quote!(, align(#align))),
+            _ => None,
+        });
+        let derives: Vec<_> = input
+            .derives
+            .iter()
+            .filter(|path| {
+                path.segments.last().is_none_or(|segment| {
+                    !matches!(
+                        segment.ident.to_string().as_str(),
+                        "Clone"
+                            | "Copy"
+                            | "Default"
+                            | "Debug"
+                            | "PartialEq"
+                            | "Eq"
+                            | "PartialOrd"
+                            | "Ord"
+                            | "Hash"
+                    )
+                })
+            })
+            .collect();
+        let derive = (!derives.is_empty()).then(|| quote!(#[derive(#(#derives),*)]));
+        let fields = input.fields.iter().map(|field| {
+            let attrs = &field.attrs;
+            let vis = &field.original.vis;
+            let (ident, ty) = (field.ident, field.ty);
+            quote!(#(#attrs)* #vis #ident: #ty)
+        });
+        // Reuse the braces' span, so that diagnostics about the whole struct
+        // point at it rather than at the attribute.
+        let mut body = TokenStream::new();
+        input.brace.surround(&mut body, |body| {
+            body.extend(quote! {
+                #(#fields,)*
+                /// Zero-sized and unconstructible outside siegel: no struct literal
+                /// of this type can be written, so it exists only in a region.
+                #[doc(hidden)]
+                __siegel_in_place: #krate::__private::InPlace,
+            });
+        });
+        quote! {
+            #derive
+            #(#attrs)*
+            #[repr(C #(#aligns)*)]
+            #vis #struct_token #ident #generics #where_clause #body
+        }
+    }
+
+    /// One `FieldTy: PlainField` bound per field *type*, not per generic
+    /// parameter: that is what the safety argument of the `Plain` impl needs
+    /// (every field is plain), it also covers `[u8; N]` under a const parameter,
+    /// and on a concrete type it is checked where the struct is defined.
+    /// `quote_spanned!` (with the crate path respanned too, so that the whole
+    /// predicate has the field's span) puts an unsatisfied bound on the field.
+    fn field_bounds(&self) -> TokenStream {
+        let input = self.input;
+        let bounds = input.fields.iter().map(|field| {
+            let ty = field.ty;
+            let span = ty.span();
+            let krate = respan(input.krate.to_token_stream(), span);
+            quote_spanned!(span=> #ty: #krate::__private::PlainField)
+        });
+        let predicates = input.original.generics.where_clause.as_ref().map(|c| &c.predicates);
+        quote!(where #(#bounds,)* #predicates)
+    }
+
+    fn plain_impl(&self) -> TokenStream {
+        let input = self.input;
+        let krate = &input.krate;
+        let ident = &input.original.ident;
+        let (impl_generics, ty_generics, _) = input.original.generics.split_for_impl();
+        let bounds = self.field_bounds();
+        let allowed = allowed_lints();
+        // SAFETY: the generated impl asserts `Plain` for the struct, and it holds:
+        // - every field type is `PlainField`, hence `Plain` (the where-bounds; the
+        //   hidden `InPlace` field is `Plain` too): each field is valid all-zero,
+        //   holds no pointer, has no drop glue and no interior mutability.
+        //   Padding bytes may hold anything, so all-zero is valid for the whole
+        //   `repr(C)` struct;
+        // - the struct itself has no drop glue: it has no `Drop` impl, which the
+        //   coherence check in `checks` rules out;
+        // - it adds no interior mutability and no pointer beyond its fields;
+        // - `Send + Sync + 'static` follow from the fields: no lifetime or type
+        //   parameters are accepted.
+        // After an error the checks may be left out, but then the crate does not
+        // compile anyway (`compile_error!` is emitted).
+        quote! {
+            #allowed
+            #[automatically_derived]
+            unsafe impl #impl_generics #krate::__private::Plain for #ident #ty_generics
+            #bounds
+            {}
+
+            #allowed
+            #[automatically_derived]
+            impl #impl_generics #krate::__private::PlainField for #ident #ty_generics
+            #bounds
+            {}
+        }
+    }
+
+    fn debug(&self) -> TokenStream {
+        let input = self.input;
+        let ident = &input.original.ident;
+        let (impl_generics, ty_generics, where_clause) = input.original.generics.split_for_impl();
+        let text = LitStr::new(&format!("{}([REDACTED])", ident.unraw()), Span::call_site());
+        let allowed = allowed_lints();
+        quote! {
+            #allowed
+            #[automatically_derived]
+            impl #impl_generics ::core::fmt::Debug for #ident #ty_generics #where_clause {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    ::core::fmt::Formatter::write_str(f, #text)
+                }
+            }
+        }
+    }
+
+    /// A getter per field, and a `_mut` accessor per field that is not frozen,
+    /// with the struct's visibility.
+    fn accessors(&self) -> TokenStream {
+        let input = self.input;
+        let vis = &input.original.vis;
+        let ident = &input.original.ident;
+        let (impl_generics, ty_generics, where_clause) = input.original.generics.split_for_impl();
+        // A field under `#[cfg]` is an error (reported by `valid`); leave it out
+        // here so that the error is not followed by others.
+        let fields = input.fields.iter().filter(|field| !field.has_cfg());
+        let methods = fields.map(|field| {
+            let (name, ty) = (field.ident, field.ty);
+            let plain_name = name.unraw();
+            let docs: Vec<_> =
+                field.attrs.iter().filter(|attr| attr.path().is_ident("doc")).collect();
+            let getter_doc = if docs.is_empty() {
+                let text = format!("The `{plain_name}` field.");
+                quote!(#[doc = #text])
+            } else {
+                quote!(#(#docs)*)
+            };
+            let getter_note = if field.args.frozen.is_some() {
+                "Readable in any read or write scope. The field is frozen: no accessor \
+                 writes it after initialisation."
+            } else {
+                "Readable in any read or write scope."
+            };
+            let getter = quote! {
+                #getter_doc
+                #[doc = ""]
+                #[doc = #getter_note]
+                #[inline]
+                #[must_use]
+                #vis const fn #name(&self) -> &#ty {
+                    &self.#name
+                }
+            };
+            if field.args.frozen.is_some() {
+                return getter;
+            }
+            let name_mut = format_ident!("{}_mut", plain_name, span = name.span());
+            let mut_doc = format!(
+                "Mutable access to the `{plain_name}` field: only in a write scope, since \
+                 only a `WriteGuard` or a `ReadWrite` handle gives `&mut Self`."
+            );
+            quote! {
+                #getter
+                #[doc = #mut_doc]
+                #[inline]
+                #vis const fn #name_mut(&mut self) -> &mut #ty {
+                    &mut self.#name
+                }
+            }
+        });
+        let allowed = allowed_lints();
+        quote! {
+            #allowed
+            impl #impl_generics #ident #ty_generics #where_clause {
+                #(#methods)*
+            }
+        }
+    }
+
+    fn constructors(&self) -> TokenStream {
+        let input = self.input;
+        let krate = &input.krate;
+        let vis = &input.original.vis;
+        let ident = &input.original.ident;
+        let (impl_generics, ty_generics, _) = input.original.generics.split_for_impl();
+        // A generic struct cannot be checked in a `const _` item; an inline const
+        // checks each instance the constructors are used with.
+        let layout = input.is_generic().then(|| {
+            let tys = input.fields.iter().map(|field| field.ty);
+            quote!(const { #krate::__private::assert_layout!(Self; #(#tys),*) };)
+        });
+        let name = ident.unraw();
+        let zeroed_doc = format!(
+            "Creates a `{name}` in a new protected region, all zero and sealed \
+             (`NoAccess`)."
+        );
+        let with_doc = format!(
+            "Creates a `{name}` in a new protected region and initialises it in place \
+             with `init`, which gets `&mut {name}` (all zero at first) in a write scope, \
+             so the secret never passes through the stack. The handle is sealed \
+             (`NoAccess`) when it is returned."
+        );
+        let errors_doc = "As `siegel::Protected::zeroed`: the region could not be mapped, \
+                          locked or protected. Use `siegel::Options` to choose the backend or \
+                          the `mlock` policy.";
+        // The same bounds as the `Plain` impl: if a field is not plain, rustc
+        // reports the identical diagnostic once instead of again here.
+        let bounds = self.field_bounds();
+        let allowed = allowed_lints();
+        quote! {
+            #allowed
+            impl #impl_generics #ident #ty_generics #bounds {
+                #[doc = #zeroed_doc]
+                #[doc = ""]
+                #[doc = "# Errors"]
+                #[doc = ""]
+                #[doc = #errors_doc]
+                #[inline]
+                #vis fn protect_zeroed()
+                    -> ::core::result::Result<#krate::Protected<Self>, #krate::Error>
+                {
+                    #layout
+                    #krate::Protected::<Self>::zeroed()
+                }
+
+                #[doc = #with_doc]
+                #[doc = ""]
+                #[doc = "# Errors"]
+                #[doc = ""]
+                #[doc = #errors_doc]
+                #[inline]
+                #vis fn protect_with(
+                    init: impl ::core::ops::FnOnce(&mut Self),
+                ) -> ::core::result::Result<#krate::Protected<Self>, #krate::Error> {
+                    #layout
+                    #krate::Protected::<Self>::init_with(init)
+                }
+            }
+        }
+    }
+
+    /// Layout and drop checks.
+    fn checks(&self) -> TokenStream {
+        let input = self.input;
+        let krate = &input.krate;
+        let ident = &input.original.ident;
+        let (impl_generics, ty_generics, where_clause) = input.original.generics.split_for_impl();
+        let allowed = allowed_lints();
+        // A `Drop` impl on the struct would make the blanket impl overlap with the
+        // impl for the struct (the trick of pin-project's `MustNotImplDrop`). It
+        // works for const generic structs too, where `needs_drop` cannot be asked
+        // in a `const _` item.
+        // Spanned on the struct's name, so the conflict points at the struct.
+        let struct_impl = quote_spanned! {ident.span()=>
+            impl #impl_generics ProtectedStructMustNotImplementDrop
+                for #ident #ty_generics #where_clause {}
+        };
+        let drop_check = quote! {
+            #allowed
+            const _: () = {
+                trait ProtectedStructMustNotImplementDrop {}
+                #[allow(drop_bounds, clippy::drop_bounds)]
+                impl<T: ::core::ops::Drop> ProtectedStructMustNotImplementDrop for T {}
+                #struct_impl
+            };
+        };
+        // A generic struct is checked in the constructors instead (inline const).
+        let layout_check = (!input.is_generic()).then(|| {
+            let tys = input.fields.iter().map(|field| field.ty);
+            quote! {
+                #allowed
+                const _: () = #krate::__private::assert_layout!(#ident; #(#tys),*);
+            }
+        });
+        quote!(#drop_check #layout_check)
+    }
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                token = TokenTree::Group(respanned);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}

@@ -1,0 +1,143 @@
+//! Support code for the items `#[protected]` generates. Everything here is
+//! reached through [`crate::__private`] and is not public API.
+//!
+//! The layout logic lives here rather than in `siegel-macros` so that it is
+//! compiled, documented and tested with the runtime it protects.
+
+#![allow(unsafe_code)]
+
+use crate::protected::Plain;
+
+/// A field of a `#[protected]` struct: plain data kept inline.
+///
+/// `#[protected]` adds one `FieldTy: PlainField` bound per field to the
+/// `unsafe impl Plain` it generates, so a field that is not plain data fails on
+/// the field itself with the note below. It is implemented directly (not through
+/// a blanket impl over [`Plain`], which would make rustc report the inner `Plain`
+/// bound without this note) for the primitive [`Plain`] types, arrays of
+/// `PlainField`, and every `#[protected]` struct.
+///
+/// The trait is safe to implement: its supertrait [`Plain`] carries the unsafe
+/// contract.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a field of a #[protected] struct",
+    label = "not plain data",
+    note = "a field of a #[protected] struct must be plain data kept inline: integers, floats, \
+            `bool`, arrays of them, or another #[protected] struct",
+    note = "pointers, references, heap types (`Vec`, `String`, `Box`), interior mutability and \
+            `Drop` would leave the secret outside the protected pages or break read scopes"
+)]
+pub trait PlainField: Plain {}
+
+macro_rules! plain_field {
+    ($($t:ty),* $(,)?) => { $( impl PlainField for $t {} )* };
+}
+plain_field!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, bool);
+
+impl<T: PlainField, const N: usize> PlainField for [T; N] {}
+
+/// The type of the hidden last field of every `#[protected]` struct.
+///
+/// Zero-sized, so it changes neither size nor alignment under `repr(C)`. Its field
+/// is private to siegel, so no code outside siegel can build one — and therefore
+/// no code can write a struct literal of a `#[protected]` struct, not even in the
+/// module that defines it: a protected struct only ever exists zero-filled in a
+/// region and initialised in place. It implements no `Clone`, `Copy` or
+/// `Default`, so neither can the struct that holds it.
+pub struct InPlace(());
+
+impl core::fmt::Debug for InPlace {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("InPlace")
+    }
+}
+
+impl PlainField for InPlace {}
+
+// SAFETY:
+// - `InPlace` is zero-sized: all-zero (no bytes at all) is its only bit pattern and
+//   is valid; it holds no pointer, has no drop glue and no interior mutability.
+unsafe impl Plain for InPlace {}
+
+/// The largest alignment a `#[protected]` struct may have: the smallest page
+/// size siegel supports. A region places the secret at the end of its data pages,
+/// so any alignment up to the page size can be honoured.
+pub const MAX_ALIGN: usize = 4096;
+
+/// Compile-time layout checks for a `#[protected]` struct.
+///
+/// `__siegel_assert_layout!(Struct; FieldTy, …)` expands to a constant expression
+/// of type `()` that fails to evaluate unless:
+///
+/// - the struct's alignment is at most [`MAX_ALIGN`], so a region can hold it;
+/// - its alignment is at least each field's (a `repr(packed)` that slipped past
+///   the macro, for example through `cfg_attr`, would lower it, and accessors
+///   hand out references to the fields);
+/// - its size is at least each field's.
+///
+/// Drop glue is ruled out elsewhere: by the `PlainField` bound on each field, and
+/// by a coherence check against a `Drop` impl on the struct itself.
+///
+/// ```
+/// #[siegel::protected]
+/// struct Key {
+///     bytes: [u8; 32],
+/// }
+/// const _: () = siegel::__siegel_assert_layout!(Key; [u8; 32]);
+/// ```
+///
+/// ```compile_fail
+/// #[repr(C, align(8192))]
+/// struct Huge([u8; 1]);
+/// const _: () = siegel::__siegel_assert_layout!(Huge; [u8; 1]);
+/// ```
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __siegel_assert_layout {
+    ($ty:ty; $($field:ty),* $(,)?) => {{
+        ::core::assert!(
+            ::core::mem::align_of::<$ty>() <= $crate::__private::MAX_ALIGN,
+            "the alignment of a #[protected] struct must not exceed 4096 bytes, the smallest page size"
+        );
+        $(
+            ::core::assert!(
+                ::core::mem::align_of::<$ty>() >= ::core::mem::align_of::<$field>(),
+                "a #[protected] struct must not be packed: a field is less aligned than its type requires"
+            );
+            ::core::assert!(
+                ::core::mem::size_of::<$ty>() >= ::core::mem::size_of::<$field>(),
+                "a field of a #[protected] struct is larger than the struct"
+            );
+        )*
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[repr(C)]
+    #[allow(dead_code, reason = "only the layout is under test")]
+    struct Sample {
+        a: [u8; 3],
+        b: u64,
+        _in_place: InPlace,
+    }
+
+    const _: () = crate::__siegel_assert_layout!(Sample; [u8; 3], u64, InPlace);
+
+    #[test]
+    fn in_place_is_zero_sized() {
+        assert_eq!(core::mem::size_of::<InPlace>(), 0);
+        assert_eq!(core::mem::align_of::<InPlace>(), 1);
+        assert_eq!(core::mem::size_of::<Sample>(), 16);
+        assert_eq!(format!("{:?}", InPlace(())), "InPlace");
+    }
+
+    #[test]
+    fn plain_field_covers_plain() {
+        fn is_plain_field<T: PlainField>() {}
+        is_plain_field::<[u64; 4]>();
+        is_plain_field::<InPlace>();
+    }
+}

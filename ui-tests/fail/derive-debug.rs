@@ -1,0 +1,7 @@
+#[siegel::protected]
+#[derive(Debug)]
+struct Key {
+    bytes: [u8; 32],
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[siegel::protected]
+struct Key {
+    bytes: Box<[u8; 32]>,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[siegel::protected]
+struct Key {
+    bytes: *const u8,
+}
+
+fn main() {}

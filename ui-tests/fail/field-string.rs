@@ -1,0 +1,6 @@
+#[siegel::protected]
+struct Password {
+    text: String,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[siegel::protected]
+struct Key {
+    bytes: Vec<u8>,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[siegel::protected(frozen)]
+struct Key {
+    bytes: [u8; 32],
+}
+
+fn main() {}

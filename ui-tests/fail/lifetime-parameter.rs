@@ -1,0 +1,6 @@
+#[siegel::protected]
+struct Key<'a> {
+    bytes: &'a [u8; 32],
+}
+
+fn main() {}

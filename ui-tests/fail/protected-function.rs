@@ -1,0 +1,6 @@
+#[siegel::protected]
+fn key() -> [u8; 32] {
+    [0; 32]
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[siegel::protected]
+struct Key([u8; 32]);
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[siegel::protected]
+#[repr(transparent)]
+struct Key {
+    bytes: [u8; 32],
+}
+
+fn main() {}

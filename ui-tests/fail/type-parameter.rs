@@ -1,0 +1,6 @@
+#[siegel::protected]
+struct Key<T> {
+    bytes: T,
+}
+
+fn main() {}
