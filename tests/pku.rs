@@ -1,14 +1,28 @@
-//! Protection-key behaviour: what region 16 gets, per-thread isolation. Each test
-//! prints "skipped: no PKU" without PKU, and fails then if `SIEGEL_REQUIRE_PKU=1`.
+//! Protection-key behaviour — what region 16 gets, per-thread isolation, signal
+//! handlers, inherited rights, core dumps — and, where the backends differ, the
+//! mprotect behaviour the docs promise. PKU tests print "skipped: no PKU" without
+//! PKU, and fail then if `SIEGEL_REQUIRE_PKU=1`.
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
 
 mod support;
 
-use std::{collections::HashSet, sync::mpsc, thread};
+use std::{
+    collections::HashSet,
+    io::Write as _,
+    os::unix::process::ExitStatusExt,
+    process::Command,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
+    thread,
+};
 
 use siegel::{Backend, Error, KeyExhaustion, Mechanism, Protected};
-use support::{expect_sigsegv, in_child, opts, pku_available};
+use support::{
+    expect_sigsegv, in_child, is_child, opts, pku_available, report_segv, run_child, SEGV_REPORTED,
+};
 
 #[test]
 fn regions_past_the_last_key_fall_back_to_page_protection() {
@@ -75,4 +89,239 @@ fn another_thread_cannot_read_while_this_thread_holds_a_scope() {
         let _ = thief.join();
         drop(guard);
     });
+}
+
+/// `SEGV_PKUERR` from `<asm-generic/siginfo.h>`.
+const SEGV_PKUERR: i32 = 4;
+
+#[test]
+fn an_illegal_access_faults_with_segv_pkuerr_and_the_region_key() {
+    let test = "an_illegal_access_faults_with_segv_pkuerr_and_the_region_key";
+    if !pku_available(test) {
+        return;
+    }
+    if is_child(test) {
+        let secret = opts(Backend::Pku).zeroed::<[u8; 32]>().unwrap();
+        let Mechanism::ProtectionKey { key } = secret.mechanism() else { panic!("no key") };
+        println!("key={key}");
+        report_segv();
+        let addr = secret.info().secret.start;
+        #[allow(unsafe_code, reason = "simulates a stray read")]
+        // SAFETY: deliberately faults: the region is sealed.
+        let byte = unsafe { core::ptr::with_exposed_provenance::<u8>(addr).read_volatile() };
+        println!("read {byte} from a sealed region");
+        std::process::exit(0);
+    }
+    let out = run_child(test, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(SEGV_REPORTED), "{stdout}");
+    let key: u32 = stdout
+        .lines()
+        // The harness prints "test NAME ... " before the child's first line.
+        .find_map(|l| l.split_once("key=").map(|(_, key)| key))
+        .and_then(|k| k.parse().ok())
+        .expect("child printed its key");
+    let expected = format!("segv code={SEGV_PKUERR} pkey={key}");
+    assert!(stdout.lines().any(|l| l.ends_with(&expected)), "want {expected:?} in:\n{stdout}");
+}
+
+#[test]
+fn under_mprotect_another_thread_can_read_during_a_scope() {
+    // The documented difference: page protection is process-wide.
+    let secret = opts(Backend::Mprotect).init_with(|s: &mut [u8; 32]| s.fill(0x5E)).unwrap();
+    let addr = secret.info().secret.start;
+    let (go, wait) = mpsc::channel::<()>();
+    let reader = thread::spawn(move || {
+        wait.recv().unwrap();
+        #[allow(unsafe_code, reason = "a stray read from another thread")]
+        // SAFETY: the pages are readable process-wide while the scope below is
+        // open, and the scope outlives this read (we join before dropping it).
+        unsafe {
+            core::ptr::with_exposed_provenance::<u8>(addr).read_volatile()
+        }
+    });
+    let guard = secret.read().unwrap();
+    go.send(()).unwrap();
+    assert_eq!(reader.join().unwrap(), 0x5E);
+    drop(guard);
+}
+
+/// The address a signal handler in these tests reads.
+static HANDLER_ADDR: AtomicUsize = AtomicUsize::new(0);
+/// What the handler read (`0x100` + byte), or 0.
+static HANDLER_READ: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn read_in_handler(_sig: libc::c_int) {
+    let addr = HANDLER_ADDR.load(Ordering::SeqCst);
+    #[allow(unsafe_code, reason = "a signal handler probing the region")]
+    // SAFETY: faults under PKU (the handler runs with the default PKRU); under
+    // mprotect the interrupted thread's scope keeps the pages readable.
+    let byte = unsafe { core::ptr::with_exposed_provenance::<u8>(addr).read_volatile() };
+    HANDLER_READ.store(0x100 + usize::from(byte), Ordering::SeqCst);
+}
+
+#[allow(clippy::as_conversions, reason = "sighandler_t is an address: no From exists")]
+fn handler_address() -> libc::sighandler_t {
+    read_in_handler as *const () as libc::sighandler_t
+}
+
+fn raise_with_handler(secret: &Protected<[u8; 32]>) {
+    HANDLER_ADDR.store(secret.info().secret.start, Ordering::SeqCst);
+    let guard = secret.read().unwrap();
+    #[allow(unsafe_code, reason = "installs a test signal handler")]
+    // SAFETY: `read_in_handler` only touches atomics and does a volatile read.
+    let old = unsafe { libc::signal(libc::SIGUSR1, handler_address()) };
+    assert_ne!(old, libc::SIG_ERR);
+    #[allow(unsafe_code, reason = "delivers the signal synchronously")]
+    // SAFETY: raise has no preconditions; the handler is installed.
+    unsafe {
+        libc::raise(libc::SIGUSR1)
+    };
+    assert_eq!(guard[0], 0x77, "the interrupted scope still reads");
+    drop(guard);
+}
+
+#[test]
+fn a_signal_handler_cannot_read_a_region_the_interrupted_thread_has_open() {
+    let test = "a_signal_handler_cannot_read_a_region_the_interrupted_thread_has_open";
+    if !pku_available(test) {
+        return;
+    }
+    expect_sigsegv(test, || {
+        let secret = opts(Backend::Pku).init_with(|s: &mut [u8; 32]| s.fill(0x77)).unwrap();
+        raise_with_handler(&secret);
+        println!("the handler read {:#x}", HANDLER_READ.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn under_mprotect_a_signal_handler_can_read_an_open_region() {
+    in_child("under_mprotect_a_signal_handler_can_read_an_open_region", &[], || {
+        let secret = opts(Backend::Mprotect).init_with(|s: &mut [u8; 32]| s.fill(0x77)).unwrap();
+        raise_with_handler(&secret);
+        assert_eq!(HANDLER_READ.load(Ordering::SeqCst), 0x177);
+    });
+}
+
+#[test]
+fn a_thread_spawned_by_std_during_a_scope_inherits_access() {
+    // The hole, demonstrated: std::thread::spawn copies PKRU, open key included,
+    // and the copy outlives the creator's scope.
+    let test = "a_thread_spawned_by_std_during_a_scope_inherits_access";
+    if !pku_available(test) {
+        return;
+    }
+    let secret = opts(Backend::Pku).init_with(|s: &mut [u8; 32]| s.fill(0x33)).unwrap();
+    let addr = secret.info().secret.start;
+    let (closed, wait) = mpsc::channel::<()>();
+    let guard = secret.read().unwrap();
+    let heir = thread::spawn(move || {
+        wait.recv().unwrap();
+        #[allow(unsafe_code, reason = "demonstrates the inherited access")]
+        // SAFETY: the inherited PKRU leaves the key open in this thread; the
+        // region outlives the join below.
+        let byte = unsafe { core::ptr::with_exposed_provenance::<u8>(addr).read_volatile() };
+        // Sealing the thread closes what it inherited.
+        assert_eq!(siegel::thread::seal_thread(), 1);
+        byte
+    });
+    drop(guard);
+    closed.send(()).unwrap();
+    assert_eq!(heir.join().unwrap(), 0x33, "read after the creator's scope closed");
+}
+
+#[test]
+fn a_thread_spawned_by_siegel_during_a_scope_cannot_read() {
+    let test = "a_thread_spawned_by_siegel_during_a_scope_cannot_read";
+    if !pku_available(test) {
+        return;
+    }
+    expect_sigsegv(test, || {
+        let secret = opts(Backend::Pku).init_with(|s: &mut [u8; 32]| s.fill(0x33)).unwrap();
+        let addr = secret.info().secret.start;
+        let guard = secret.read().unwrap();
+        let thief = siegel::thread::spawn(move || {
+            #[allow(unsafe_code, reason = "a stray read from a fresh thread")]
+            // SAFETY: deliberately faults: siegel::thread::spawn sealed the key.
+            unsafe {
+                core::ptr::with_exposed_provenance::<u8>(addr).read_volatile()
+            }
+        });
+        let byte = thief.join();
+        println!("the new thread read {byte:?}");
+        drop(guard);
+    });
+}
+
+/// 64 bytes from xorshift64 seeded with `seed`: a pattern that does not occur by
+/// chance, computed the same way in parent and child.
+fn pattern(seed: u64) -> [u8; 64] {
+    let mut state = seed;
+    let mut out = [0u8; 64];
+    for chunk in out.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes());
+    }
+    out
+}
+
+fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+#[test]
+fn no_secret_in_a_core_dump() {
+    const TEST: &str = "no_secret_in_a_core_dump";
+    const SEALED: u64 = 0x5EA1_ED00_0000_0001;
+    const OPEN: u64 = 0x0BE0_0000_0000_0002;
+    const PLAIN: u64 = 0x9A1A_0000_0000_0003;
+    if is_child(TEST) {
+        let core = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        #[allow(unsafe_code, reason = "enables core dumps for this child")]
+        // SAFETY: `core` is a valid rlimit; raising to the hard limit is allowed.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, &raw const core)
+        };
+        let sealed = Protected::<[u8; 64]>::init_with(|s| *s = pattern(SEALED)).unwrap();
+        let open = Protected::<[u8; 64]>::init_with(|s| *s = pattern(OPEN)).unwrap();
+        let plain = Box::new(pattern(PLAIN));
+        let _scope = open.read().unwrap();
+        println!("mechanisms: {} / {}", sealed.mechanism(), open.mechanism());
+        std::hint::black_box(&plain);
+        std::process::abort();
+    }
+    let pattern_setting = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    if pattern_setting.starts_with('|') {
+        let _ = writeln!(
+            std::io::stderr(),
+            "{TEST}: skipped: core_pattern pipes cores to {pattern_setting:?}"
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("siegel-core-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .env("SIEGEL_TEST_CHILD", TEST)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{out:?}");
+    assert!(out.status.core_dumped(), "no core dumped (core_pattern {pattern_setting:?})");
+    let core_path = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("core")))
+        .unwrap_or_else(|| {
+            panic!("no core file in {} (core_pattern {pattern_setting:?})", dir.display())
+        });
+    let core = std::fs::read(&core_path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(occurrences(&core, &pattern(PLAIN)) >= 1, "the search finds unprotected heap data");
+    assert_eq!(occurrences(&core, &pattern(SEALED)), 0, "sealed secret in the core");
+    assert_eq!(occurrences(&core, &pattern(OPEN)), 0, "open secret in the core");
+    println!("core of {} bytes: plain data found, secrets absent", core.len());
 }

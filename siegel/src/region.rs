@@ -32,7 +32,7 @@
 use core::{
     cell::Cell,
     ptr::NonNull,
-    sync::atomic::{compiler_fence, AtomicBool, Ordering},
+    sync::atomic::{compiler_fence, AtomicBool, AtomicU32, Ordering},
 };
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -135,6 +135,44 @@ fn pkru_apply(key: u32, counts: Counts) {
         // [1] Intel SDM vol. 2D, WRPKRU
         unsafe { arch::wrpkru(wanted) };
     }
+}
+
+/// Bit `k` is set while protection key `k` guards a live region of ours.
+static LIVE_KEYS: AtomicU32 = AtomicU32::new(0);
+
+/// Closes, in the calling thread's PKRU, every key of a live region on which this
+/// thread has no scope open; returns how many keys it closed.
+///
+/// A new thread inherits its creator's PKRU: spawned while a scope was open, it
+/// can read that region until it calls this. [`crate::thread::spawn`] calls it
+/// first thing; call it at the start of threads made by other spawners.
+pub fn seal_thread() -> u32 {
+    let live = LIVE_KEYS.load(Ordering::Acquire);
+    if live == 0 {
+        return 0;
+    }
+    PKEY_COUNTS.with(|all| {
+        // SAFETY:
+        // - `live != 0`: a key was allocated, so CR4.PKE is set (module invariant).
+        let current = unsafe { arch::rdpkru() };
+        let mut wanted = current;
+        let mut closed = 0;
+        for (key, counts) in (0u32..).zip(all) {
+            let sealed = Counts::ZERO.pkru_bits() << (2 * key);
+            if live & (1 << key) != 0 && counts.get() == Counts::ZERO && wanted & sealed != sealed {
+                wanted |= sealed;
+                closed += 1;
+            }
+        }
+        if wanted != current {
+            // SAFETY:
+            // - CR4.PKE is set (above);
+            // - only keys with no scope open in this thread are closed, so no live
+            //   reference of this thread loses its access.
+            unsafe { arch::wrpkru(wanted) };
+        }
+        closed
+    })
 }
 
 /// Runs `f` on this thread's counts for `key` and applies the result to PKRU.
@@ -341,6 +379,7 @@ impl Region {
             let _ = sys::pkey_free(key);
             return Err(Error::Protect { call: "pkey_mprotect", source });
         }
+        LIVE_KEYS.fetch_or(1 << key, Ordering::AcqRel);
         Ok(Guarding::Pkey(key))
     }
 
@@ -556,6 +595,7 @@ impl Drop for Region {
                 // Unmap before freeing the key, so no page is tagged with a key that
                 // a later `pkey_alloc` may hand out again.
                 self.map.unmap();
+                LIVE_KEYS.fetch_and(!(1 << key), Ordering::AcqRel);
                 let _ = sys::pkey_free(key);
             }
             Guarding::Pages(_) => {
