@@ -4,8 +4,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{
-    punctuated::Punctuated, Attribute, Fields, GenericParam, Ident, Item, ItemStruct, LitInt, Path,
-    Token, Type,
+    punctuated::Punctuated, Attribute, Fields, FieldsNamed, GenericParam, Ident, Item, ItemStruct,
+    LitInt, Path, Token, Type,
 };
 
 use crate::{
@@ -72,80 +72,8 @@ impl<'a> Input<'a> {
         args: StructArgs,
         errors: &mut Errors,
     ) -> syn::Result<Self> {
-        let item = match item {
-            Item::Struct(item) => item,
-            Item::Enum(item) => {
-                let (token, ident) = (&item.enum_token, &item.ident);
-                return Err(format_err!(
-                    quote!(#token #ident),
-                    "#[protected] cannot be applied to an enum: the all-zero bit pattern a region \
-                     starts with need not be a valid variant; use a struct with named fields"
-                ));
-            }
-            Item::Union(item) => {
-                let (token, ident) = (&item.union_token, &item.ident);
-                return Err(format_err!(
-                    quote!(#token #ident),
-                    "#[protected] cannot be applied to a union: its fields overlap, so no accessor \
-                     can be checked; use a struct with named fields"
-                ));
-            }
-            other => {
-                return Err(format_err!(
-                    other,
-                    "#[protected] can only be applied to a struct with named fields"
-                ));
-            }
-        };
-
-        let named = match &item.fields {
-            Fields::Named(named) => named,
-            Fields::Unnamed(fields) => {
-                let (token, ident) = (&item.struct_token, &item.ident);
-                return Err(format_err!(
-                    quote!(#token #ident #fields),
-                    "#[protected] does not support tuple structs: accessors are named after the \
-                     fields; give the fields names (`struct {} {{ name: Type }}`)",
-                    item.ident
-                ));
-            }
-            Fields::Unit => {
-                let (token, ident) = (&item.struct_token, &item.ident);
-                return Err(format_err!(
-                    quote!(#token #ident),
-                    "#[protected] does not support unit structs: there is no secret to protect; \
-                     add named fields"
-                ));
-            }
-        };
-        if named.named.is_empty() {
-            return Err(syn::Error::new(
-                named.brace_token.span.join(),
-                "a #[protected] struct needs at least one field: there is no secret to protect",
-            ));
-        }
-
-        let mut generics = Errors::default();
-        for param in &item.generics.params {
-            match param {
-                GenericParam::Lifetime(param) => generics.push(format_err!(
-                    param,
-                    "#[protected] does not support lifetime parameters: a protected struct holds \
-                     no references; store the data inline (for example `[u8; 32]`)"
-                )),
-                GenericParam::Type(param) => generics.push(format_err!(
-                    param,
-                    "#[protected] does not support type parameters: a field of type `{}` cannot \
-                     be checked where the struct is defined; use a concrete plain type, or a \
-                     const parameter for an array length (`const N: usize`)",
-                    param.ident
-                )),
-                GenericParam::Const(_) => {}
-            }
-        }
-        if let Some(error) = generics.into_error() {
-            return Err(error);
-        }
+        let (item, named) = named_struct(item)?;
+        check_generics(&item.generics)?;
 
         let mut input = Input {
             original: item,
@@ -196,6 +124,87 @@ impl<'a> Input<'a> {
     pub(crate) fn is_generic(&self) -> bool {
         !self.original.generics.params.is_empty()
     }
+}
+
+/// The struct and its named fields, or an error for any other shape.
+fn named_struct(item: &Item) -> syn::Result<(&ItemStruct, &FieldsNamed)> {
+    let item = match item {
+        Item::Struct(item) => item,
+        Item::Enum(item) => {
+            let (token, ident) = (&item.enum_token, &item.ident);
+            return Err(format_err!(
+                quote!(#token #ident),
+                "#[protected] cannot be applied to an enum: the all-zero bit pattern a region \
+                 starts with need not be a valid variant; use a struct with named fields"
+            ));
+        }
+        Item::Union(item) => {
+            let (token, ident) = (&item.union_token, &item.ident);
+            return Err(format_err!(
+                quote!(#token #ident),
+                "#[protected] cannot be applied to a union: its fields overlap, so no accessor \
+                 can be checked; use a struct with named fields"
+            ));
+        }
+        other => {
+            return Err(format_err!(
+                other,
+                "#[protected] can only be applied to a struct with named fields"
+            ));
+        }
+    };
+
+    let named = match &item.fields {
+        Fields::Named(named) => named,
+        Fields::Unnamed(fields) => {
+            let (token, ident) = (&item.struct_token, &item.ident);
+            return Err(format_err!(
+                quote!(#token #ident #fields),
+                "#[protected] does not support tuple structs: accessors are named after the \
+                 fields; give the fields names (`struct {} {{ name: Type }}`)",
+                item.ident
+            ));
+        }
+        Fields::Unit => {
+            let (token, ident) = (&item.struct_token, &item.ident);
+            return Err(format_err!(
+                quote!(#token #ident),
+                "#[protected] does not support unit structs: there is no secret to protect; \
+                 add named fields"
+            ));
+        }
+    };
+    if named.named.is_empty() {
+        return Err(syn::Error::new(
+            named.brace_token.span.join(),
+            "a #[protected] struct needs at least one field: there is no secret to protect",
+        ));
+    }
+
+    Ok((item, named))
+}
+
+/// Rejects lifetime and type parameters; const parameters are accepted.
+fn check_generics(generics: &syn::Generics) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    for param in &generics.params {
+        match param {
+            GenericParam::Lifetime(param) => errors.push(format_err!(
+                param,
+                "#[protected] does not support lifetime parameters: a protected struct holds \
+                 no references; store the data inline (for example `[u8; 32]`)"
+            )),
+            GenericParam::Type(param) => errors.push(format_err!(
+                param,
+                "#[protected] does not support type parameters: a field of type `{}` cannot \
+                 be checked where the struct is defined; use a concrete plain type, or a \
+                 const parameter for an array length (`const N: usize`)",
+                param.ident
+            )),
+            GenericParam::Const(_) => {}
+        }
+    }
+    errors.into_error().map_or(Ok(()), Err)
 }
 
 fn parse_repr(attr: &Attribute, reprs: &mut Vec<Repr>, errors: &mut Errors) {

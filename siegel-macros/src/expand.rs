@@ -18,8 +18,9 @@ pub(crate) fn protected(args: TokenStream, input: TokenStream) -> TokenStream {
     let item: Item = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(error) => {
-            let error = error.to_compile_error();
-            return quote!(#error #input);
+            let mut output = error.to_compile_error();
+            output.extend(input);
+            return output;
         }
     };
     let mut errors = Errors::default();
@@ -364,7 +365,7 @@ impl Output<'_> {
             #allowed
             const _: () = {
                 trait ProtectedStructMustNotImplementDrop {}
-                #[allow(drop_bounds, clippy::drop_bounds)]
+                #[allow(drop_bounds)]
                 impl<T: ::core::ops::Drop> ProtectedStructMustNotImplementDrop for T {}
                 #struct_impl
             };
