@@ -103,26 +103,9 @@ impl Output<'_> {
             ReprKind::Align(align) => Some(quote!(, align(#align))),
             _ => None,
         });
-        let derives: Vec<_> = input
-            .derives
-            .iter()
-            .filter(|path| {
-                path.segments.last().is_none_or(|segment| {
-                    !matches!(
-                        segment.ident.to_string().as_str(),
-                        "Clone"
-                            | "Copy"
-                            | "Default"
-                            | "Debug"
-                            | "PartialEq"
-                            | "Eq"
-                            | "PartialOrd"
-                            | "Ord"
-                            | "Hash"
-                    )
-                })
-            })
-            .collect();
+        // Rejected derives (reported by `valid`) are left out of the fallback.
+        let derives: Vec<_> =
+            input.derives.iter().filter(|path| valid::derive_rejection(path).is_none()).collect();
         let derive = (!derives.is_empty()).then(|| quote!(#[derive(#(#derives),*)]));
         let fields = input.fields.iter().map(|field| {
             let attrs = &field.attrs;
@@ -397,4 +380,104 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
             token
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    /// The expansion of `input` under `#[protected(args)]`, parsed back as a file.
+    fn expand(args: proc_macro2::TokenStream, input: proc_macro2::TokenStream) -> syn::File {
+        syn::parse2(super::protected(args, input)).expect("the expansion parses as items")
+    }
+
+    fn text(file: &syn::File) -> String {
+        quote!(#file).to_string()
+    }
+
+    #[test]
+    fn generates_every_item() {
+        let file = expand(
+            quote!(),
+            quote! {
+                pub struct Wallet {
+                    /// The seed.
+                    seed: [u8; 64],
+                    #[protected(frozen)]
+                    id: u64,
+                }
+            },
+        );
+        let text = text(&file);
+        for expected in [
+            "repr (C)",
+            "__siegel_in_place : :: siegel :: __private :: InPlace",
+            "unsafe impl :: siegel :: __private :: Plain for Wallet",
+            "[u8 ; 64] : :: siegel :: __private :: PlainField",
+            "impl :: core :: fmt :: Debug for Wallet",
+            "\"Wallet([REDACTED])\"",
+            "pub const fn seed (& self) -> & [u8 ; 64]",
+            "pub const fn seed_mut (& mut self) -> & mut [u8 ; 64]",
+            "pub const fn id (& self) -> & u64",
+            "pub fn protect_zeroed ()",
+            "pub fn protect_with (init : impl :: core :: ops :: FnOnce (& mut Self)",
+            "ProtectedStructMustNotImplementDrop",
+            ":: siegel :: __private :: assert_layout ! (Wallet ; [u8 ; 64] , u64)",
+            "automatically_derived",
+        ] {
+            assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+        }
+        assert!(!text.contains("id_mut"), "a frozen field has no `_mut` accessor");
+        assert!(!text.contains("compile_error"));
+    }
+
+    #[test]
+    fn crate_path_is_used_everywhere() {
+        let file = expand(
+            quote!(crate = "my::siegel"),
+            quote!(
+                struct Key {
+                    bytes: [u8; 4],
+                }
+            ),
+        );
+        let text = text(&file);
+        assert!(text.contains("my :: siegel :: __private :: Plain"));
+        assert!(!text.replace("my :: siegel", "").contains("siegel ::"), "{text}");
+    }
+
+    #[test]
+    fn errors_keep_the_struct_and_drop_the_checks() {
+        let file = expand(
+            quote!(),
+            quote! {
+                #[derive(Clone, Hash)]
+                struct Key { bytes: Vec<u8>, count: u64 }
+            },
+        );
+        let text = text(&file);
+        assert_eq!(text.matches("compile_error").count(), 3, "{text}");
+        assert!(text.contains("struct Key"));
+        assert!(text.contains("fn count (& self)"), "accessors are still emitted");
+        assert!(!text.contains("# [derive"), "rejected derives are not re-emitted");
+        assert!(!text.contains("unsafe impl"), "no `Plain` impl after a field error");
+        assert!(!text.contains("assert_layout"), "no checks after an error");
+    }
+
+    #[test]
+    fn shape_errors_emit_the_item_alone() {
+        let file = expand(
+            quote!(),
+            quote!(
+                enum Key {
+                    A,
+                    B,
+                }
+            ),
+        );
+        let text = text(&file);
+        assert!(text.contains("compile_error"));
+        assert!(text.contains("enum Key"));
+        assert!(!text.contains("impl"));
+    }
 }

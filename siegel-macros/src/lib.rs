@@ -1,8 +1,8 @@
 //! Implementation detail of the `siegel` crate: use [`siegel::protected`].
 //!
-//! The expansion runs in four phases, one file each: [`attr`] parses the
-//! `#[protected(...)]` arguments, [`ast`] builds a typed model of the struct,
-//! [`valid`] applies the rules, and [`expand`] quotes the output (and, after an
+//! The expansion runs in four phases, one file each: `attr` parses the
+//! `#[protected(...)]` arguments, `ast` builds a typed model of the struct,
+//! `valid` applies the rules, and `expand` quotes the output (and, after an
 //! error, a fallback that keeps follow-on errors down).
 //!
 //! [`siegel::protected`]: https://docs.rs/siegel/latest/siegel/attr.protected.html
@@ -19,8 +19,182 @@ mod valid;
 
 use proc_macro::TokenStream;
 
-/// Puts a struct in protected memory only; see `siegel::protected` for the
-/// documentation.
+/// Makes a struct with named fields a secret that lives only in protected memory.
+///
+/// ```
+/// use siegel::{protected, NoAccess, Protected};
+///
+/// #[protected]
+/// pub struct Wallet {
+///     /// The seed, 64 bytes.
+///     seed: [u8; 64],
+///     nonce: u64,
+/// }
+///
+/// // Created in its own region and initialised in place: no stack copy.
+/// let mut wallet: Protected<Wallet, NoAccess> = Wallet::protect_with(|w| {
+///     w.seed_mut().fill(0x42);
+/// })?;
+/// assert_eq!(wallet.read()?.seed()[0], 0x42); // a read scope
+/// *wallet.write()?.nonce_mut() += 1; // a write scope
+/// assert_eq!(format!("{:?}", &*wallet.read()?), "Wallet([REDACTED])");
+/// # Ok::<(), siegel::Error>(())
+/// ```
+///
+/// # What it generates
+///
+/// For `#[protected] pub struct Wallet { seed: [u8; 64], nonce: u64 }`:
+///
+/// - **the struct**, with `#[repr(C)]` (plus any `align(N)` you wrote), your
+///   attributes, doc comments and field visibilities, and a hidden zero-sized last
+///   field of a type only siegel can build. No struct literal of `Wallet` can be
+///   written anywhere — not even in its own module — so a `Wallet` exists only
+///   zero-filled in a region, initialised in place. It is not `Clone`, `Copy` or
+///   `Default`, so it cannot be moved or copied out of a guard as a whole either.
+/// - **`unsafe impl siegel::Plain for Wallet`**, the promise that lets
+///   `Protected<Wallet>` exist, with one `FieldTy: PlainField` bound per field;
+///   and `PlainField` for `Wallet`, so that it can be a field of another
+///   `#[protected]` struct (alone or in an array).
+/// - **`impl Debug`** printing `Wallet([REDACTED])`, never the secret.
+/// - **accessors**, per field `seed`:
+///   - `const fn seed(&self) -> &[u8; 64]`: a getter, callable under any read
+///     scope (`ReadGuard`, `WriteGuard`, a `ReadOnly` or `ReadWrite` handle). The
+///     field's doc comment becomes the getter's;
+///   - `const fn seed_mut(&mut self) -> &mut [u8; 64]`: only reachable where
+///     `&mut Wallet` is, that is under a `WriteGuard` or a `ReadWrite` handle.
+///     Under `ReadOnly` it does not compile. Not generated for a frozen field.
+///
+///   There are no by-value setters: `*w.nonce_mut() = n` is the setter, and a
+///   value passed by argument would sit on the stack.
+/// - **constructors**:
+///   - `fn protect_zeroed() -> Result<Protected<Wallet>, siegel::Error>`: a new
+///     region, all zero, sealed;
+///   - `fn protect_with(init: impl FnOnce(&mut Wallet)) -> Result<Protected<Wallet>,
+///     siegel::Error>`: a new region initialised in place by `init`, then sealed.
+///
+///   The runtime's own constructors work too: `Protected::<Wallet>::init_with`,
+///   and `siegel::Options::new().backend(…).init_with::<Wallet>(…)` to choose the
+///   backend or the `mlock` policy.
+///
+/// Accessors and constructors take **the struct's visibility**, whatever the
+/// fields' visibility: keep the fields private (the default) and use the
+/// accessors, or make a field `pub` to use it directly (`guard.nonce`), which
+/// respects the scopes just the same — assigning needs a write scope.
+///
+/// # Compile-time checks
+///
+/// - every field type is plain data kept inline: integers, floats, `bool`,
+///   arrays of them, or another `#[protected]` struct (the `PlainField` bound,
+///   reported on the field). `Vec`, `String`, `Box`, `Rc`, `Arc`, references, raw
+///   and function pointers, slices, trait objects and `Cell`/atomics are rejected
+///   by name first, with a message saying what to use instead;
+/// - the struct has no `Drop` impl (a region is wiped, never dropped);
+/// - its alignment is at most 4096 bytes (the smallest page size) and not below
+///   any field's (a packed layout would make the accessors' references
+///   unaligned);
+/// - no `repr` but `C` and `align(N)`; no `#[derive]` of `Clone`, `Copy`,
+///   `Default`, `Debug` (we generate a redacted one), `PartialEq`, `Eq`,
+///   `PartialOrd`, `Ord` or `Hash` (not constant-time); other derives pass;
+/// - a struct with named fields and at least one field; const generic parameters
+///   are accepted (`struct Buffer<const N: usize> { bytes: [u8; N] }`, checked
+///   per instance when a constructor is used), lifetime and type parameters are
+///   not (a field of type `T` cannot be checked where the struct is defined);
+/// - no `#[cfg]` on a field (put it on the struct).
+///
+/// Every misuse is a spanned error naming the fix. After an error the macro still
+/// emits the struct and what it can of its items, so the rest of the crate does
+/// not drown in follow-on errors.
+///
+/// # Arguments
+///
+/// - `#[protected(crate = "path::to::siegel")]`: where to find siegel, for crates
+///   that re-export it. The default is `::siegel`.
+///
+/// # Field attribute: `#[protected(frozen)]`
+///
+/// A frozen field is readable but never writable after initialisation: it gets
+/// its getter and no `_mut` accessor, and it must be private (a `pub` field could
+/// be assigned through any write scope). Its value is therefore set where the
+/// field itself is visible — the module that defines the struct — typically in
+/// a constructor of yours:
+///
+/// ```
+/// mod credentials {
+///     #[siegel::protected]
+///     pub struct ApiKey {
+///         #[protected(frozen)]
+///         id: [u8; 8],
+///         secret: [u8; 32],
+///     }
+///
+///     impl ApiKey {
+///         pub fn load(id: [u8; 8]) -> Result<siegel::Protected<Self>, siegel::Error> {
+///             Self::protect_with(|key| {
+///                 key.id = id; // the field is visible here, and only here
+///                 key.secret_mut().fill(7);
+///             })
+///         }
+///     }
+/// }
+///
+/// let mut key = credentials::ApiKey::load(*b"key-0001")?;
+/// key.write()?.secret_mut()[0] = 1; // fine
+/// assert_eq!(key.read()?.id(), b"key-0001"); // the getter works in any scope
+/// # Ok::<(), siegel::Error>(())
+/// ```
+///
+/// while outside that module it can only be read:
+///
+/// ```compile_fail,E0599
+/// # mod credentials {
+/// #     #[siegel::protected]
+/// #     pub struct ApiKey {
+/// #         #[protected(frozen)]
+/// #         id: [u8; 8],
+/// #     }
+/// # }
+/// let mut key = credentials::ApiKey::protect_zeroed()?;
+/// key.write()?.id_mut()[0] = 1; // error: no method named `id_mut`
+/// # Ok::<(), siegel::Error>(())
+/// ```
+///
+/// # What does not compile
+///
+/// Writing under a read scope:
+///
+/// ```compile_fail,E0596
+/// #[siegel::protected]
+/// struct Wallet {
+///     nonce: u64,
+/// }
+///
+/// let wallet = Wallet::protect_zeroed()?;
+/// *wallet.read()?.nonce_mut() += 1; // error: `ReadGuard` is not `DerefMut`
+/// # Ok::<(), siegel::Error>(())
+/// ```
+///
+/// A struct literal, even in the defining module:
+///
+/// ```compile_fail,E0063
+/// #[siegel::protected]
+/// struct Wallet {
+///     nonce: u64,
+/// }
+///
+/// let wallet = Wallet { nonce: 0 }; // error: missing field `__siegel_in_place`
+/// ```
+///
+/// A heap-backed field:
+///
+/// ```compile_fail
+/// #[siegel::protected]
+/// struct Password {
+///     text: String, // error: `String` cannot be a field of a #[protected] struct
+/// }
+/// ```
+///
+/// The `ui-tests/` directory of the repository holds one compile-fail case per
+/// rule, with the exact messages.
 #[proc_macro_attribute]
 pub fn protected(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::protected(args.into(), input.into()).into()

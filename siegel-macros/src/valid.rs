@@ -89,33 +89,39 @@ fn check_reprs(input: &Input<'_>, errors: &mut Errors) {
 
 fn check_derives(input: &Input<'_>, errors: &mut Errors) {
     for path in &input.derives {
-        let Some(name) = path.segments.last().map(|segment| segment.ident.to_string()) else {
-            continue;
-        };
-        let why = match name.as_str() {
-            "Clone" | "Copy" => {
-                "a protected struct lives only in its region, and a copy would leave the secret \
-                 in ordinary memory; remove it"
-            }
-            "Default" => {
-                "a default value would be built in ordinary memory; remove it and create the \
-                 struct zeroed in its region with `protect_zeroed()` or `protect_with(...)`"
-            }
-            "Debug" => {
-                "it would print the secret; remove it, #[protected] generates a `Debug` impl \
-                 that prints `[REDACTED]`"
-            }
-            "PartialEq" | "Eq" | "PartialOrd" | "Ord" | "Hash" => {
-                "comparing or hashing secrets field by field leaks them through timing; remove \
-                 it and compare in a read scope with a constant-time routine"
-            }
-            _ => continue,
-        };
-        errors.push(format_err!(
-            path,
-            "#[derive({name})] is not allowed on a #[protected] struct: {why}"
-        ));
+        if let Some((name, why)) = derive_rejection(path) {
+            errors.push(format_err!(
+                path,
+                "#[derive({name})] is not allowed on a #[protected] struct: {why}"
+            ));
+        }
     }
+}
+
+/// The derives a protected struct must not have, with the reason; `None` for a
+/// derive that may pass (the expansion re-emits those).
+pub(crate) fn derive_rejection(path: &syn::Path) -> Option<(String, &'static str)> {
+    let name = path.segments.last()?.ident.to_string();
+    let why = match name.as_str() {
+        "Clone" | "Copy" => {
+            "a protected struct lives only in its region, and a copy would leave the secret \
+             in ordinary memory; remove it"
+        }
+        "Default" => {
+            "a default value would be built in ordinary memory; remove it and create the \
+             struct zeroed in its region with `protect_zeroed()` or `protect_with(...)`"
+        }
+        "Debug" => {
+            "it would print the secret; remove it, #[protected] generates a `Debug` impl \
+             that prints `[REDACTED]`"
+        }
+        "PartialEq" | "Eq" | "PartialOrd" | "Ord" | "Hash" => {
+            "comparing or hashing secrets field by field leaks them through timing; remove \
+             it and compare in a read scope with a constant-time routine"
+        }
+        _ => return None,
+    };
+    Some((name, why))
 }
 
 /// Rejects field types that are certainly not plain data, by name.

@@ -86,10 +86,16 @@ pub const MAX_ALIGN: usize = 4096;
 /// const _: () = siegel::__siegel_assert_layout!(Key; [u8; 32]);
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// #[repr(C, align(8192))]
 /// struct Huge([u8; 1]);
 /// const _: () = siegel::__siegel_assert_layout!(Huge; [u8; 1]);
+/// ```
+///
+/// ```compile_fail,E0080
+/// #[repr(C, packed)]
+/// struct Packed(u8, u64);
+/// const _: () = siegel::__siegel_assert_layout!(Packed; u8, u64);
 /// ```
 #[doc(hidden)]
 #[macro_export]
