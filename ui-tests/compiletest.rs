@@ -2,9 +2,11 @@
 //! or of `#[protected]` and must not compile, with the blessed message; every file
 //! in `pass/` must compile and run.
 //!
-//! The `.stderr` files are blessed with the stable toolchain CI uses (see
-//! `rust-toolchain` in CI); other compilers word things differently. Regenerate
-//! them with `TRYBUILD=overwrite cargo test --test ui`, never by hand.
+//! The `.stderr` files are blessed with the stable toolchain CI uses (rustc
+//! 1.95); other compilers word things differently. Regenerate them with
+//! `TRYBUILD=overwrite cargo test --test ui`, never by hand. Some quote lines of
+//! siegel's own source (the sealed traits, the guards' definitions), so changing
+//! those lines means blessing again.
 
 #[cfg_attr(miri, ignore = "trybuild runs rustc, which Miri cannot")]
 #[test]
