@@ -79,12 +79,42 @@ pub enum MlockPolicy {
 /// (x86-64 has 16 keys; key 0 is the default, so at most 15 are free).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum KeyExhaustion {
-    /// The region falls back to page protection (`mprotect`); its
-    /// [`Mechanism`] says so. The default.
+    /// Keys are virtualised: the new region takes the key of the least recently
+    /// used region that no thread has open, and that region is sealed by page
+    /// protection until it gets a key back (on its next open, the same way). If
+    /// every keyed region is open, the new region starts on page protection and
+    /// asks again on its next open. The default.
     #[default]
+    Virtualize,
+    /// The region falls back to page protection (`mprotect`) for good; its
+    /// [`Mechanism`] says so.
     Fallback,
     /// Fail with [`Error::KeysExhausted`].
     Error,
+}
+
+/// Which memory backs a region's data pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MemoryPolicy {
+    /// Anonymous private memory, `mlock`ed. The default.
+    #[default]
+    Anonymous,
+    /// `memfd_secret(2)` memory where the kernel offers it (removed from the
+    /// kernel's direct map: not even the kernel can read it through its own
+    /// mappings, and `/proc/PID/mem` and `process_vm_readv` cannot reach it),
+    /// else anonymous memory.
+    PreferSecret,
+    /// `memfd_secret(2)` memory, or [`Error::SecretMemory`].
+    RequireSecret,
+}
+
+/// The memory backing one region (see [`MemoryPolicy`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Memory {
+    /// Anonymous private memory.
+    Anonymous,
+    /// `memfd_secret(2)` memory, outside the kernel's direct map.
+    Secret,
 }
 
 /// The mechanism protecting one region.
@@ -114,7 +144,7 @@ impl fmt::Display for Mechanism {
 ///
 /// `Options::default()` is what [`Protected::zeroed`](crate::Protected::zeroed) and
 /// the other shortcuts use: backend from `SIEGEL_BACKEND` (else [`Backend::Auto`]),
-/// [`MlockPolicy::Required`], [`KeyExhaustion::Fallback`].
+/// [`MlockPolicy::Required`], [`KeyExhaustion::Virtualize`], [`MemoryPolicy::Anonymous`].
 ///
 /// # Examples
 ///
@@ -130,6 +160,7 @@ pub struct Options {
     pub(crate) backend: Option<Backend>,
     pub(crate) mlock: MlockPolicy,
     pub(crate) keys_exhausted: KeyExhaustion,
+    pub(crate) memory: MemoryPolicy,
 }
 
 impl Options {
@@ -157,6 +188,13 @@ impl Options {
     #[must_use]
     pub fn on_keys_exhausted(mut self, policy: KeyExhaustion) -> Self {
         self.keys_exhausted = policy;
+        self
+    }
+
+    /// Sets the [`MemoryPolicy`].
+    #[must_use]
+    pub fn memory(mut self, policy: MemoryPolicy) -> Self {
+        self.memory = policy;
         self
     }
 

@@ -51,6 +51,18 @@ pub enum Error {
     /// Every protection key is taken and the options ask for an error rather than a
     /// fallback to page protection.
     KeysExhausted,
+    /// [`MemoryPolicy::RequireSecret`](crate::MemoryPolicy::RequireSecret) was
+    /// asked for but `memfd_secret(2)` failed (kernel before 5.14, or 5.14–6.4
+    /// booted without `secretmem.enable=1`, or `RLIMIT_MEMLOCK`).
+    SecretMemory {
+        /// The error `memfd_secret`, `ftruncate` or `mmap` returned.
+        source: io::Error,
+    },
+    /// Installing a signal handler failed.
+    Signal {
+        /// The error `sigaction` returned.
+        source: io::Error,
+    },
     /// `SIEGEL_BACKEND` holds a value other than `auto`, `pku` or `mprotect`.
     InvalidBackend {
         /// The value found.
@@ -110,9 +122,16 @@ impl fmt::Display for Error {
                  SIEGEL_BACKEND=auto or Backend::Auto to fall back to mprotect"
             ),
             Self::KeysExhausted => f.write_str(
-                "all protection keys are in use; free a region or allow the fallback to page \
-                 protection (KeyExhaustion::Fallback)",
+                "all protection keys are in use; free a region or allow virtualised keys \
+                 (KeyExhaustion::Virtualize) or page protection (KeyExhaustion::Fallback)",
             ),
+            Self::SecretMemory { source } => write!(
+                f,
+                "memfd_secret memory is unavailable ({source}): it needs Linux 5.14+ (before 6.5 \
+                 booted with secretmem.enable=1) and RLIMIT_MEMLOCK room; or use \
+                 MemoryPolicy::PreferSecret to fall back to anonymous memory"
+            ),
+            Self::Signal { source } => write!(f, "sigaction failed: {source}"),
             Self::InvalidBackend { value } => {
                 write!(f, "SIEGEL_BACKEND={value:?} is not one of `auto`, `pku`, `mprotect`")
             }
@@ -141,6 +160,8 @@ impl std::error::Error for Error {
             Self::MemoryLock { source, .. }
             | Self::Map { source, .. }
             | Self::Protect { source, .. }
+            | Self::SecretMemory { source }
+            | Self::Signal { source }
             | Self::Random { source } => Some(source),
             _ => None,
         }

@@ -10,8 +10,10 @@ use core::{
     ptr::NonNull,
 };
 
+use subtle::ConstantTimeEq;
+
 use crate::{
-    backend::{Mechanism, Options},
+    backend::{Mechanism, Memory, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
     region::{Access, Region},
     Error, TransitionError,
@@ -49,6 +51,38 @@ plain!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64,
 //   and without interior mutability because each element is.
 unsafe impl<T: Plain, const N: usize> Plain for [T; N] {}
 
+/// Values a secret can be compared with in constant time: the time taken does not
+/// depend on the contents or on where they differ. Implemented for integers and
+/// for arrays and slices of them (through [`subtle`]); `#[protected]` structs are
+/// compared field by field with their own accessors.
+pub trait CtEq {
+    /// `true` if `self == other`, computed without data-dependent branches.
+    fn ct_eq(&self, other: &Self) -> bool;
+}
+
+impl<T: ConstantTimeEq> CtEq for [T] {
+    fn ct_eq(&self, other: &Self) -> bool {
+        bool::from(ConstantTimeEq::ct_eq(self, other))
+    }
+}
+
+impl<T: ConstantTimeEq, const N: usize> CtEq for [T; N] {
+    fn ct_eq(&self, other: &Self) -> bool {
+        bool::from(ConstantTimeEq::ct_eq(&self[..], &other[..]))
+    }
+}
+
+macro_rules! ct_eq_int {
+    ($($t:ty),*) => { $(
+        impl CtEq for $t {
+            fn ct_eq(&self, other: &Self) -> bool {
+                bool::from(ConstantTimeEq::ct_eq(self, other))
+            }
+        }
+    )* };
+}
+ct_eq_int!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+
 mod sealed {
     pub trait Sealed {}
     impl<T: super::Plain> Sealed for T {}
@@ -65,6 +99,10 @@ pub trait Secret: sealed::Sealed + Send + Sync + 'static {
     /// A pointer to `len` elements at `data` (`len` is 1 for a sized `T`).
     #[doc(hidden)]
     fn __from_raw(data: NonNull<u8>, len: usize) -> NonNull<Self>;
+
+    /// The number of elements `ptr` covers (1 for a sized `T`).
+    #[doc(hidden)]
+    fn __len(ptr: NonNull<Self>) -> usize;
 }
 
 impl<T: Plain> Secret for T {
@@ -73,6 +111,10 @@ impl<T: Plain> Secret for T {
     fn __from_raw(data: NonNull<u8>, _len: usize) -> NonNull<Self> {
         data.cast()
     }
+
+    fn __len(_ptr: NonNull<Self>) -> usize {
+        1
+    }
 }
 
 impl<T: Plain> Secret for [T] {
@@ -80,6 +122,10 @@ impl<T: Plain> Secret for [T] {
 
     fn __from_raw(data: NonNull<u8>, len: usize) -> NonNull<Self> {
         NonNull::slice_from_raw_parts(data.cast(), len)
+    }
+
+    fn __len(ptr: NonNull<Self>) -> usize {
+        ptr.len()
     }
 }
 
@@ -306,6 +352,27 @@ impl<T: ?Sized + Secret> Protected<T> {
         Ok(Self { region, ptr, perm: PhantomData })
     }
 
+    /// Moves the secret to a fresh region — new address, new canary, and under
+    /// PKU possibly a new key — then wipes and unmaps the old one. Rotate
+    /// long-lived secrets now and then, so a leaked address goes stale.
+    ///
+    /// # Errors
+    ///
+    /// Any error of [`Options::zeroed`] or of opening either region, with the
+    /// handle back, unchanged: nothing is lost if the new mapping cannot be made.
+    pub fn rotate(self) -> Result<Self, TransitionError<Self>> {
+        let align = core::mem::align_of::<T::Elem>();
+        let region = match Region::new(self.region.data_len(), align, self.region.options()) {
+            Ok(region) => region,
+            Err(error) => return Err(TransitionError::new(error, self)),
+        };
+        if let Err(error) = self.region.copy_to(&region) {
+            return Err(TransitionError::new(error, self));
+        }
+        let ptr = T::__from_raw(region.data(), T::__len(self.ptr));
+        Ok(Self { region, ptr, perm: PhantomData })
+    }
+
     /// Opens the region for reading for as long as the handle lives.
     ///
     /// # Errors
@@ -400,22 +467,48 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
     }
 
     /// The mechanism protecting this region.
+    #[must_use]
     pub fn mechanism(&self) -> Mechanism {
         self.region.mechanism()
     }
 
     /// Whether the region's pages are `mlock`ed (always, unless
     /// [`MlockPolicy::BestEffort`](crate::MlockPolicy::BestEffort) let a failure pass).
+    #[must_use]
     pub fn is_locked(&self) -> bool {
         self.region.is_locked()
     }
 
-    /// Whether the region was wiped and can no longer be opened.
+    /// Compares the secret with `candidate` in constant time (the time taken does
+    /// not depend on where they differ), inside a read scope.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    pub fn ct_eq(&self, candidate: &T) -> Result<bool, Error>
+    where
+        T: CtEq,
+    {
+        Ok(self.read()?.ct_eq(candidate))
+    }
+
+    /// The memory backing the region (see [`MemoryPolicy`](crate::MemoryPolicy)).
+    #[must_use]
+    pub fn memory(&self) -> Memory {
+        self.region.memory()
+    }
+
+    /// Whether the region was wiped (by a failed re-seal or [`lockdown`]) and
+    /// can no longer be opened.
+    ///
+    /// [`lockdown`]: crate::lockdown
+    #[must_use]
     pub fn is_poisoned(&self) -> bool {
         self.region.is_poisoned()
     }
 
     /// Addresses of the region, for diagnostics (the secret is not included).
+    #[must_use]
     pub fn info(&self) -> RegionInfo {
         let [(map, map_len), (pages, pages_len), (data, data_len)] = self.region.ranges();
         RegionInfo {
@@ -423,6 +516,7 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
             data_pages: pages..pages + pages_len,
             secret: data..data + data_len,
             mechanism: self.mechanism(),
+            memory: self.memory(),
         }
     }
 }
@@ -491,6 +585,8 @@ pub struct RegionInfo {
     pub secret: Range<usize>,
     /// The mechanism protecting the pages.
     pub mechanism: Mechanism,
+    /// The memory backing the data pages.
+    pub memory: Memory,
 }
 
 /// A read scope: derefs to `&T`; re-seals the region when dropped.
@@ -517,6 +613,13 @@ impl<T: ?Sized + Secret> Deref for ReadGuard<'_, T> {
         // - `ptr` is in bounds, aligned and valid (see `Protected::deref`);
         // - the guard borrows the handle shared: no `&mut T` can exist.
         unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T: ?Sized + Secret + CtEq> ReadGuard<'_, T> {
+    /// Compares the secret with `candidate` in constant time.
+    pub fn ct_eq(&self, candidate: &T) -> bool {
+        CtEq::ct_eq(&**self, candidate)
     }
 }
 
@@ -560,6 +663,13 @@ impl<T: ?Sized + Secret> DerefMut for WriteGuard<'_, T> {
         // - the guard was made from `&mut Protected`, so it is the only path to the
         //   secret, and `&mut self` makes this borrow exclusive.
         unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl<T: ?Sized + Secret + CtEq> WriteGuard<'_, T> {
+    /// Compares the secret with `candidate` in constant time.
+    pub fn ct_eq(&self, candidate: &T) -> bool {
+        CtEq::ct_eq(&**self, candidate)
     }
 }
 

@@ -304,3 +304,192 @@ pub(crate) fn getrlimit_memlock() -> io::Result<Option<u64>> {
 pub(crate) fn getpid() -> u32 {
     std::process::id()
 }
+
+/// `memfd_secret(O_CLOEXEC)`—a file whose pages the kernel removes from its
+/// direct map, so only processes that map it can reach the memory (Linux 5.14+;
+/// on by default since 6.5, before that only with `secretmem.enable=1`).
+///
+/// # Errors
+///
+/// `ENOSYS` when the kernel lacks it or it is disabled.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/memfd_secret.2.html>
+pub(crate) fn memfd_secret() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    // SAFETY:
+    // - SYS_memfd_secret takes (flags) and touches no memory of ours [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/memfd_secret.2.html
+    let rc = unsafe { libc::syscall(libc::SYS_memfd_secret, c_long::from(libc::O_CLOEXEC)) };
+    let fd =
+        c_int::try_from(ret_long(rc)?).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    // SAFETY:
+    // - `fd` was just returned by the kernel and is owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// `ftruncate(fd, len)`—sets a file's size.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/ftruncate.2.html>
+pub(crate) fn ftruncate(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let len =
+        libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY:
+    // - `fd` is a valid open descriptor for the duration of the call.
+    ret(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })
+}
+
+/// `mmap(ptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0)`—maps the
+/// file `fd` over `ptr..ptr + len`, replacing what was there.
+///
+/// # Safety
+///
+/// `ptr..ptr + len` must be a page-aligned range this crate mapped and nothing
+/// references: `MAP_FIXED` silently replaces it.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/mmap.2.html>
+pub(crate) unsafe fn mmap_fixed_shared(
+    ptr: NonNull<u8>,
+    len: usize,
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY:
+    // - the caller guarantees the range is ours and unreferenced, so MAP_FIXED
+    //   replaces nothing else [1]; `fd` is open.
+    //
+    // [1] https://man7.org/linux/man-pages/man2/mmap.2.html
+    let got = unsafe {
+        libc::mmap(
+            ptr.as_ptr().cast::<c_void>(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_FIXED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if got == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A saved signal disposition, as `sigaction(2)` fills it.
+pub(crate) type SigAction = libc::sigaction;
+
+/// The signature of an `SA_SIGINFO` handler.
+pub(crate) type SigInfoHandler = extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void);
+
+/// `sigaction(sig, {handler, SA_SIGINFO | SA_ONSTACK | SA_RESTART}, &old)`—installs
+/// `handler` for `sig` and returns the previous disposition.
+///
+/// # Safety
+///
+/// `handler` must be async-signal-safe.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/sigaction.2.html>
+pub(crate) unsafe fn sigaction_install(
+    sig: c_int,
+    handler: SigInfoHandler,
+) -> io::Result<SigAction> {
+    // SAFETY:
+    // - an all-zero `struct sigaction` is valid: no handler, empty mask, no flags.
+    let mut new: SigAction = unsafe { core::mem::zeroed() };
+    #[allow(clippy::as_conversions, reason = "sighandler_t is the handler's address")]
+    let address = handler as usize;
+    new.sa_sigaction = address;
+    new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+    // SAFETY:
+    // - as above, a zeroed `struct sigaction` is a valid out-parameter.
+    let mut old: SigAction = unsafe { core::mem::zeroed() };
+    // SAFETY:
+    // - both structs are valid; the caller guarantees `handler` is
+    //   async-signal-safe [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/sigaction.2.html
+    ret(unsafe { libc::sigaction(sig, &raw const new, &raw mut old) })?;
+    Ok(old)
+}
+
+/// `sigaction(sig, action, NULL)`—restores a saved disposition. Async-signal-safe.
+///
+/// # Safety
+///
+/// `action` must hold a disposition `sigaction` returned earlier (or `SIG_DFL`).
+pub(crate) unsafe fn sigaction_restore(sig: c_int, action: &SigAction) -> io::Result<()> {
+    // SAFETY:
+    // - the caller guarantees `action` is a valid disposition; sigaction(2) is
+    //   async-signal-safe [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man7/signal-safety.7.html
+    ret(unsafe { libc::sigaction(sig, action, core::ptr::null_mut()) })
+}
+
+/// `raise(sig)`—sends `sig` to the calling thread. Async-signal-safe.
+pub(crate) fn raise(sig: c_int) {
+    // SAFETY:
+    // - raise(3) has no memory preconditions and is async-signal-safe [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man7/signal-safety.7.html
+    unsafe { libc::raise(sig) };
+}
+
+/// `write(fd, buf)`, ignoring the result. Async-signal-safe.
+pub(crate) fn write_ignoring_errors(fd: c_int, buf: &[u8]) {
+    // SAFETY:
+    // - `buf` is valid for `buf.len()` bytes; write(2) is async-signal-safe [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man7/signal-safety.7.html
+    unsafe { libc::write(fd, buf.as_ptr().cast::<c_void>(), buf.len()) };
+}
+
+/// `mprotect` for the fatal-signal path: raw, async-signal-safe, result ignored
+/// but reported.
+///
+/// # Safety
+///
+/// As for [`mprotect`]; the process is about to die, so stranding references is
+/// acceptable.
+pub(crate) unsafe fn mprotect_raw(addr: usize, len: usize, prot: ProtFlags) -> bool {
+    // SAFETY:
+    // - the caller guarantees `addr..addr + len` is one of our mappings; mprotect(2)
+    //   is async-signal-safe in practice (a plain system call).
+    unsafe {
+        libc::mprotect(core::ptr::with_exposed_provenance_mut::<c_void>(addr), len, prot.0) == 0
+    }
+}
+
+/// `pkey_mprotect` for callers that hold the address as an integer (the
+/// registry); result as a `bool`.
+///
+/// # Safety
+///
+/// As for [`pkey_mprotect`].
+pub(crate) unsafe fn pkey_mprotect_raw(addr: usize, len: usize, prot: ProtFlags, key: u32) -> bool {
+    // SAFETY:
+    // - the caller guarantees the range is ours, page-aligned and unreferenced as
+    //   far as the protection change matters; SYS_pkey_mprotect takes
+    //   (addr, len, prot, pkey) [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/pkey_mprotect.2.html
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pkey_mprotect,
+            core::ptr::with_exposed_provenance_mut::<c_void>(addr),
+            len,
+            c_long::from(prot.0),
+            c_long::from(key),
+        )
+    };
+    rc == 0
+}

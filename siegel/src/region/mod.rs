@@ -12,8 +12,9 @@
 //! ```
 //!
 //! The secret ends exactly at the trailing guard page, so a one-byte overflow faults.
-//! A one-byte underflow lands in the canary, a random per-process value checked on
-//! every open; reaching past the data pages downwards faults on the leading guard.
+//! A one-byte underflow lands in the canary — 16 random bytes per region, with the
+//! reference copy kept outside the data pages — checked on every open; reaching
+//! past the data pages downwards faults on the leading guard.
 //!
 //! # Safety
 //!
@@ -23,22 +24,31 @@
 //!   type (it ends on a page boundary and `data_len` is a multiple of the alignment,
 //!   which is at most a page), and was zero-filled by `mmap`.
 //! - While an [`Access`] is counted open (in this thread for a protection key,
-//!   process-wide for page protection), the data pages allow that access.
-//! - [`Guarding::Pkey`] exists only after `pkey_alloc` succeeded, which proves the
-//!   kernel set CR4.PKE, so `RDPKRU`/`WRPKRU` cannot raise #UD.
+//!   process-wide for page protection), the data pages allow that access. A
+//!   region's key changes only under its slot's maintenance lock, which no open
+//!   scope allows.
+//! - Keys are used only after `pkey_alloc` succeeded, which proves the kernel set
+//!   CR4.PKE, so `RDPKRU`/`WRPKRU` cannot raise #UD.
 
 #![allow(unsafe_code)]
 
-use core::{
-    cell::Cell,
-    ptr::NonNull,
-    sync::atomic::{compiler_fence, AtomicBool, AtomicU32, Ordering},
-};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+mod pkru;
+mod slot;
 
+use core::{
+    ptr::NonNull,
+    sync::atomic::{compiler_fence, Ordering},
+};
+use std::sync::{Mutex, MutexGuard};
+
+pub(crate) use self::slot::wipe_all_for_crash;
+pub use self::{
+    pkru::seal_thread,
+    slot::{lockdown, Lockdown},
+};
+use self::{pkru::LIVE_KEYS, slot::Slot};
 use crate::{
-    arch,
-    backend::{KeyExhaustion, Mechanism, MlockPolicy, Options},
+    backend::{KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     sys::{self, Advice, PkeyRights, ProtFlags},
     Error,
 };
@@ -58,7 +68,7 @@ pub enum Access {
 
 /// How many read and write scopes hold a region open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Counts {
+pub(crate) struct Counts {
     reads: u32,
     writes: u32,
 }
@@ -105,104 +115,25 @@ impl Counts {
     }
 }
 
-/// The highest protection key number on x86-64 is 15.
-const PKEYS: usize = 16;
-
-thread_local! {
-    /// Per-thread open counts of every protection key: PKRU is per thread, so two
-    /// threads' scopes on one region are independent, and overlapping scopes of
-    /// one thread may close in any order.
-    static PKEY_COUNTS: [Cell<Counts>; PKEYS] = const { [const { Cell::new(Counts::ZERO) }; PKEYS] };
+/// Locks `mutex`, ignoring poisoning: a panic while holding one of our locks
+/// cannot leave the plain data behind it half-written.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Applies `counts` to `key`'s bits in this thread's PKRU, writing it only if it
-/// changes.
-fn pkru_apply(key: u32, counts: Counts) {
-    let shift = 2 * key;
-    // SAFETY:
-    // - this is only called for keys the kernel allocated, which proves CR4.PKE is
-    //   set (module invariant), so RDPKRU does not fault [1].
-    //
-    // [1] Intel SDM vol. 2B, RDPKRU
-    let current = unsafe { arch::rdpkru() };
-    let wanted = (current & !(0b11 << shift)) | (counts.pkru_bits() << shift);
-    if wanted != current {
+/// Overwrites `addr..addr + len` (page-aligned, writable) with zeros using volatile
+/// stores the compiler cannot drop. Async-signal-safe.
+fn wipe_range(addr: usize, len: usize) {
+    let base = core::ptr::with_exposed_provenance_mut::<u64>(addr);
+    for i in 0..len / core::mem::size_of::<u64>() {
         // SAFETY:
-        // - CR4.PKE is set, as above [1];
-        // - narrowing rights strands no live reference: counts reach zero only when
-        //   every guard of this thread on `key` has been dropped.
-        //
-        // [1] Intel SDM vol. 2D, WRPKRU
-        unsafe { arch::wrpkru(wanted) };
+        // - callers pass the data pages of a live region (exposed when the slot was
+        //   published), made writable for this thread; `i` stays inside them, and a
+        //   page boundary is aligned for `u64`. Volatile: the stores must not be
+        //   elided as dead before `munmap`.
+        unsafe { base.wrapping_add(i).write_volatile(0) };
     }
-}
-
-/// Bit `k` is set while protection key `k` guards a live region of ours.
-static LIVE_KEYS: AtomicU32 = AtomicU32::new(0);
-
-/// Closes, in the calling thread's PKRU, every key of a live region on which this
-/// thread has no scope open; returns how many keys it closed.
-///
-/// A new thread inherits its creator's PKRU: spawned while a scope was open, it
-/// can read that region until it calls this. [`crate::thread::spawn`] calls it
-/// first thing; call it at the start of threads made by other spawners.
-pub fn seal_thread() -> u32 {
-    let live = LIVE_KEYS.load(Ordering::Acquire);
-    if live == 0 {
-        return 0;
-    }
-    PKEY_COUNTS.with(|all| {
-        // SAFETY:
-        // - `live != 0`: a key was allocated, so CR4.PKE is set (module invariant).
-        let current = unsafe { arch::rdpkru() };
-        let mut wanted = current;
-        let mut closed = 0;
-        for (key, counts) in (0u32..).zip(all) {
-            let sealed = Counts::ZERO.pkru_bits() << (2 * key);
-            if live & (1 << key) != 0 && counts.get() == Counts::ZERO && wanted & sealed != sealed {
-                wanted |= sealed;
-                closed += 1;
-            }
-        }
-        if wanted != current {
-            // SAFETY:
-            // - CR4.PKE is set (above);
-            // - only keys with no scope open in this thread are closed, so no live
-            //   reference of this thread loses its access.
-            unsafe { arch::wrpkru(wanted) };
-        }
-        closed
-    })
-}
-
-/// Runs `f` on this thread's counts for `key` and applies the result to PKRU.
-fn pkey_update(key: u32, f: impl FnOnce(Counts) -> Counts) {
-    PKEY_COUNTS.with(|all| {
-        let cell = usize::try_from(key).ok().and_then(|k| all.get(k)).expect("siegel: pkey > 15");
-        let counts = f(cell.get());
-        cell.set(counts);
-        pkru_apply(key, counts);
-    });
-}
-
-/// How a region is guarded.
-enum Guarding {
-    /// A protection key; open counts are per thread ([`PKEY_COUNTS`]).
-    Pkey(u32),
-    /// Page protection; open counts are process-wide, and the lock is held across
-    /// the `mprotect` so that concurrent opens and closes apply in order.
-    Pages(Mutex<Counts>),
-}
-
-/// The per-process canary, drawn once from `getrandom`.
-fn canary() -> Result<&'static [u8; CANARY_LEN], Error> {
-    static CANARY: OnceLock<[u8; CANARY_LEN]> = OnceLock::new();
-    if let Some(canary) = CANARY.get() {
-        return Ok(canary);
-    }
-    let mut fresh = [0; CANARY_LEN];
-    sys::getrandom(&mut fresh).map_err(|source| Error::Random { source })?;
-    Ok(CANARY.get_or_init(|| fresh))
+    compiler_fence(Ordering::SeqCst);
 }
 
 /// A mapping that is unmapped on drop; keeps error paths in [`Region::new`] short.
@@ -244,8 +175,9 @@ pub(crate) struct Region {
     data_pages_len: usize,
     data: NonNull<u8>,
     data_len: usize,
-    guarding: Guarding,
-    poisoned: AtomicBool,
+    slot: &'static Slot,
+    options: Options,
+    memory: Memory,
     locked: bool,
     owner_pid: u32,
     /// The access the owning handle keeps open (its typestate), if any.
@@ -260,10 +192,16 @@ pub(crate) struct Region {
 unsafe impl Send for Region {}
 
 // SAFETY:
-// - shared (`&Region`) methods mutate only through the `Mutex`, the atomic and the
-//   thread-local PKRU counts; the secret bytes themselves are reached only through
-//   the typed layer, whose write access requires `&mut`.
+// - shared (`&Region`) methods mutate only the slot (atomics and a `Mutex`) and
+//   the thread-local PKRU counts; the secret bytes themselves are reached only
+//   through the typed layer, whose write access requires `&mut`.
 unsafe impl Sync for Region {}
+
+/// Where the data pages came from, before protection is applied.
+struct Pages {
+    memory: Memory,
+    locked: bool,
+}
 
 impl Region {
     /// Maps a new, sealed region for `data_len` bytes aligned to `align`.
@@ -278,8 +216,9 @@ impl Region {
             .and_then(|n| n.checked_next_multiple_of(page))
             .ok_or_else(too_large)?;
         let map_len = data_pages_len.checked_add(2 * page).ok_or_else(too_large)?;
-        let canary = canary()?;
         let use_pku = options.wants_pku()?;
+        let mut canary = [0u8; CANARY_LEN];
+        sys::getrandom(&mut canary).map_err(|source| Error::Random { source })?;
 
         let ptr =
             sys::mmap_anonymous(map_len).map_err(|source| Error::Map { len: map_len, source })?;
@@ -289,23 +228,16 @@ impl Region {
         //
         // [1] https://doc.rust-lang.org/std/ptr/struct.NonNull.html#method.add
         let data_pages = unsafe { ptr.add(page) };
-        let protect = |call| move |source| Error::Protect { call, source };
-
-        // SAFETY:
-        // - `data_pages` is page-aligned and the range lies inside our fresh mapping,
-        //   which nothing references yet.
-        unsafe { sys::mprotect(data_pages, data_pages_len, ProtFlags::READ_WRITE) }
-            .map_err(protect("mprotect"))?;
-        // SAFETY:
-        // - the range lies inside our mapping; locking changes no contents.
-        let locked = match unsafe { sys::mlock(data_pages, data_pages_len) } {
-            Ok(()) => true,
-            Err(source) if options.mlock == MlockPolicy::Required => {
-                let limit = sys::getrlimit_memlock().ok().flatten();
-                return Err(Error::MemoryLock { requested: data_pages_len, limit, source });
+        let pages = match Self::back_pages(data_pages, data_pages_len, options) {
+            Ok(pages) => pages,
+            // A failed MAP_FIXED may have unmapped the range: start again, anonymous.
+            Err(_) if options.memory == MemoryPolicy::PreferSecret => {
+                drop(map);
+                return Self::new(data_len, align, options.memory(MemoryPolicy::Anonymous));
             }
-            Err(_) => false,
+            Err(err) => return Err(err),
         };
+        let protect = |call| move |source| Error::Protect { call, source };
         for advice in [Advice::LinuxDontDump, Advice::LinuxDontFork] {
             // SAFETY:
             // - the whole mapping is ours and page-aligned; neither advice changes
@@ -322,65 +254,130 @@ impl Region {
         //   canary lies inside the data pages, which are writable now.
         let canary_ptr = unsafe { data.sub(CANARY_LEN) };
         // SAFETY:
-        // - source and destination are valid for `CANARY_LEN` bytes, and cannot
-        //   overlap (one is in a static, the other in our fresh mapping).
-        unsafe { canary_ptr.copy_from_nonoverlapping(NonNull::from(canary).cast(), CANARY_LEN) };
+        // - source and destination are valid for `CANARY_LEN` bytes and cannot
+        //   overlap (one is on the stack, the other in our fresh mapping).
+        unsafe { canary_ptr.copy_from_nonoverlapping(NonNull::from(&canary).cast(), CANARY_LEN) };
 
-        let guarding = if use_pku {
-            Self::assign_key(data_pages, data_pages_len, options)?
-        } else {
-            Guarding::Pages(Mutex::new(Counts::ZERO))
-        };
-        if let Guarding::Pages(_) = guarding {
-            // SAFETY:
-            // - the data pages are ours and page-aligned; nothing references them.
-            unsafe { sys::mprotect(data_pages, data_pages_len, ProtFlags::NONE) }
-                .map_err(protect("mprotect"))?;
-        }
-        Ok(Self {
+        let slot = Slot::acquire();
+        let mut region = Self {
             map,
             data_pages,
             data_pages_len,
             data,
             data_len,
-            guarding,
-            poisoned: AtomicBool::new(false),
-            locked,
+            slot,
+            options,
+            memory: pages.memory,
+            locked: pages.locked,
             owner_pid: sys::getpid(),
             held: None,
-        })
+        };
+        let key = if use_pku { region.obtain_key(options.keys_exhausted)? } else { None };
+        if key.is_none() {
+            // SAFETY:
+            // - the data pages are ours and page-aligned; nothing references them.
+            unsafe { sys::mprotect(data_pages, data_pages_len, ProtFlags::NONE) }
+                .map_err(protect("mprotect"))?;
+        }
+        let wants_key = use_pku && options.keys_exhausted == KeyExhaustion::Virtualize;
+        let words = |half: &[u8]| u64::from_ne_bytes(half.try_into().expect("8 bytes"));
+        slot.publish(
+            data_pages.as_ptr().expose_provenance(),
+            data_pages_len,
+            key.unwrap_or(0),
+            wants_key,
+            [words(&canary[..8]), words(&canary[8..])],
+        );
+        region.held = None;
+        Ok(region)
     }
 
-    /// Allocates a protection key and tags the data pages with it, or falls back to
-    /// page protection when keys are exhausted and the policy allows it.
-    fn assign_key(
-        data_pages: NonNull<u8>,
-        data_pages_len: usize,
-        options: Options,
-    ) -> Result<Guarding, Error> {
-        let key = match sys::pkey_alloc(PkeyRights::DISABLE_ACCESS) {
-            Ok(key) => key,
-            Err(err) if err.raw_os_error() == Some(libc::ENOSPC) => {
-                return match options.keys_exhausted {
-                    KeyExhaustion::Fallback => Ok(Guarding::Pages(Mutex::new(Counts::ZERO))),
-                    KeyExhaustion::Error => Err(Error::KeysExhausted),
-                };
+    /// Makes the data pages readable and writable, backed as the policy asks:
+    /// `memfd_secret` memory (locked by the kernel) or anonymous memory `mlock`ed
+    /// per the mlock policy.
+    fn back_pages(data_pages: NonNull<u8>, len: usize, options: Options) -> Result<Pages, Error> {
+        if options.memory != MemoryPolicy::Anonymous {
+            let secret = || -> std::io::Result<()> {
+                let fd = sys::memfd_secret()?;
+                sys::ftruncate(std::os::fd::AsFd::as_fd(&fd), len)?;
+                // SAFETY:
+                // - the range is page-aligned, inside our fresh mapping, and nothing
+                //   references it, so MAP_FIXED replaces only our own reservation.
+                unsafe { sys::mmap_fixed_shared(data_pages, len, std::os::fd::AsFd::as_fd(&fd)) }
+                // The mapping keeps the file alive; the descriptor closes here.
+            };
+            return match secret() {
+                Ok(()) => Ok(Pages { memory: Memory::Secret, locked: true }),
+                Err(source) => Err(Error::SecretMemory { source }),
+            };
+        }
+        // SAFETY:
+        // - `data_pages` is page-aligned and the range lies inside our fresh mapping,
+        //   which nothing references yet.
+        unsafe { sys::mprotect(data_pages, len, ProtFlags::READ_WRITE) }
+            .map_err(|source| Error::Protect { call: "mprotect", source })?;
+        // SAFETY:
+        // - the range lies inside our mapping; locking changes no contents.
+        let locked = match unsafe { sys::mlock(data_pages, len) } {
+            Ok(()) => true,
+            Err(source) if options.mlock == MlockPolicy::Required => {
+                let limit = sys::getrlimit_memlock().ok().flatten();
+                return Err(Error::MemoryLock { requested: len, limit, source });
             }
+            Err(_) => false,
+        };
+        Ok(Pages { memory: Memory::Anonymous, locked })
+    }
+
+    /// Gets a protection key — a free one, or under [`KeyExhaustion::Virtualize`]
+    /// one stolen from the least recently used closed region — and tags the data
+    /// pages with it. `None`: stay on page protection.
+    fn obtain_key(&self, policy: KeyExhaustion) -> Result<Option<u32>, Error> {
+        let key = match sys::pkey_alloc(PkeyRights::DISABLE_ACCESS) {
+            Ok(key) => {
+                LIVE_KEYS.fetch_or(1 << key, Ordering::AcqRel);
+                key
+            }
+            Err(err) if err.raw_os_error() == Some(libc::ENOSPC) => match policy {
+                KeyExhaustion::Virtualize => match slot::steal_key(self.slot) {
+                    Some(key) => key,
+                    None => return Ok(None),
+                },
+                KeyExhaustion::Fallback => return Ok(None),
+                KeyExhaustion::Error => return Err(Error::KeysExhausted),
+            },
             Err(source) => return Err(Error::Protect { call: "pkey_alloc", source }),
         };
         // A stale count (from a guard this thread leaked on an earlier region with
         // the same key) must not open the new region.
-        pkey_update(key, |_| Counts::ZERO);
+        pkru::update(key, |_| Counts::ZERO);
         // SAFETY:
-        // - the data pages are ours and page-aligned; `key` was just allocated.
-        let tagged =
-            unsafe { sys::pkey_mprotect(data_pages, data_pages_len, ProtFlags::READ_WRITE, key) };
+        // - the data pages are ours and page-aligned; no scope is open on them (the
+        //   region is being built, or its slot is under maintenance).
+        let tagged = unsafe {
+            sys::pkey_mprotect(self.data_pages, self.data_pages_len, ProtFlags::READ_WRITE, key)
+        };
         if let Err(source) = tagged {
+            LIVE_KEYS.fetch_and(!(1 << key), Ordering::AcqRel);
             let _ = sys::pkey_free(key);
             return Err(Error::Protect { call: "pkey_mprotect", source });
         }
-        LIVE_KEYS.fetch_or(1 << key, Ordering::AcqRel);
-        Ok(Guarding::Pkey(key))
+        Ok(Some(key))
+    }
+
+    /// Under virtualised keys, a region that lost its key asks for one back before
+    /// it opens (if no scope is open on it).
+    #[cold]
+    fn reclaim_key(&self) {
+        if !self.slot.try_exclusive() {
+            return;
+        }
+        // SAFETY (of the protection change inside `obtain_key`):
+        // - the maintenance lock means no scope is open on the pages.
+        if let Ok(Some(key)) = self.obtain_key(KeyExhaustion::Virtualize) {
+            self.slot.set_key(key);
+        }
+        self.slot.unlock_exclusive();
     }
 
     /// The first byte of the secret.
@@ -388,15 +385,32 @@ impl Region {
         self.data
     }
 
+    pub(crate) fn data_len(&self) -> usize {
+        self.data_len
+    }
+
+    pub(crate) fn options(&self) -> Options {
+        self.options
+    }
+
     pub(crate) fn mechanism(&self) -> Mechanism {
-        match self.guarding {
-            Guarding::Pkey(key) => Mechanism::ProtectionKey { key },
-            Guarding::Pages(_) => Mechanism::PageProtection,
+        match self.slot.key() {
+            0 => Mechanism::PageProtection,
+            key => Mechanism::ProtectionKey { key },
         }
+    }
+
+    pub(crate) fn memory(&self) -> Memory {
+        self.memory
     }
 
     pub(crate) fn is_locked(&self) -> bool {
         self.locked
+    }
+
+    /// Whether the region was wiped and can no longer be opened.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.slot.is_poisoned()
     }
 
     /// `(mapping, data pages, secret)` address ranges, for diagnostics and tests.
@@ -409,11 +423,6 @@ impl Region {
         ]
     }
 
-    fn lock(counts: &Mutex<Counts>) -> MutexGuard<'_, Counts> {
-        // A panic while holding this lock cannot leave `Counts` half-written.
-        counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Counts `access` open, changing protection if needed, then checks the canary.
     ///
     /// # Errors
@@ -421,17 +430,30 @@ impl Region {
     /// [`Error::Poisoned`], [`Error::Protect`] (nothing changed), or
     /// [`Error::CanaryCorrupted`] (the access is closed again before returning).
     pub(crate) fn open(&self, access: Access) -> Result<(), Error> {
-        if self.poisoned.load(Ordering::Acquire) {
+        let slot = self.slot;
+        if slot.is_poisoned() {
             return Err(Error::Poisoned);
         }
-        match &self.guarding {
-            Guarding::Pkey(key) => pkey_update(*key, |c| c.add(access)),
-            Guarding::Pages(counts) => {
-                let mut counts = Self::lock(counts);
+        if slot.wants_key_back() {
+            self.reclaim_key();
+        }
+        slot.enter();
+        if slot.is_poisoned() {
+            slot.leave();
+            return Err(Error::Poisoned);
+        }
+        match slot.key() {
+            0 => {
+                let mut counts = lock(&slot.counts);
                 let next = counts.add(access);
-                self.set_pages(counts.prot(), next.prot())?;
+                if let Err(err) = self.set_pages(counts.prot(), next.prot()) {
+                    drop(counts);
+                    slot.leave();
+                    return Err(err);
+                }
                 *counts = next;
             }
+            key => pkru::update(key, |c| c.add(access)),
         }
         if self.canary_intact() {
             Ok(())
@@ -447,15 +469,17 @@ impl Region {
     ///
     /// [`Error::Protect`] if `mprotect` failed; the access is then still open.
     pub(crate) fn close(&self, access: Access) -> Result<(), Error> {
-        match &self.guarding {
-            Guarding::Pkey(key) => pkey_update(*key, |c| c.sub(access)),
-            Guarding::Pages(counts) => {
-                let mut counts = Self::lock(counts);
+        let slot = self.slot;
+        match slot.key() {
+            0 => {
+                let mut counts = lock(&slot.counts);
                 let next = counts.sub(access);
                 self.set_pages(counts.prot(), next.prot())?;
                 *counts = next;
             }
+            key => pkru::update(key, |c| c.sub(access)),
         }
+        slot.leave();
         Ok(())
     }
 
@@ -473,7 +497,7 @@ impl Region {
         if self.close(access).is_ok() {
             return;
         }
-        self.poisoned.store(true, Ordering::Release);
+        self.slot.poison();
         // SAFETY:
         // - the data pages are ours; widening protection strands no reference.
         if unsafe { sys::mprotect(self.data_pages, self.data_pages_len, ProtFlags::READ_WRITE) }
@@ -481,10 +505,12 @@ impl Region {
         {
             std::process::abort();
         }
-        self.wipe();
+        wipe_range(self.data_pages.as_ptr().expose_provenance(), self.data_pages_len);
         // SAFETY:
         // - the data pages are ours; no reference is live (see above).
         let _ = unsafe { sys::mprotect(self.data_pages, self.data_pages_len, ProtFlags::NONE) };
+        *lock(&self.slot.counts) = Counts::ZERO;
+        self.slot.leave();
     }
 
     /// Changes the handle's long-lived access from `self.held` to `to`: opens the
@@ -509,6 +535,27 @@ impl Region {
         Ok(())
     }
 
+    /// Copies the secret into `dest` (same length), opening both for the copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open), for either region.
+    pub(crate) fn copy_to(&self, dest: &Self) -> Result<(), Error> {
+        assert_eq!(self.data_len, dest.data_len, "siegel: copy between unequal regions");
+        self.open(Access::Read)?;
+        if let Err(err) = dest.open(Access::Write) {
+            self.close_or_poison(Access::Read);
+            return Err(err);
+        }
+        // SAFETY:
+        // - both ranges are `data_len` bytes of open data pages (read for `self`,
+        //   write for `dest`) in different mappings, so they cannot overlap.
+        unsafe { dest.data.copy_from_nonoverlapping(self.data, self.data_len) };
+        dest.close_or_poison(Access::Write);
+        self.close_or_poison(Access::Read);
+        Ok(())
+    }
+
     fn set_pages(&self, from: ProtFlags, to: ProtFlags) -> Result<(), Error> {
         if from == to {
             return Ok(());
@@ -522,10 +569,9 @@ impl Region {
             .map_err(|source| Error::Protect { call: "mprotect", source })
     }
 
-    /// Whether the canary below the secret still holds the process's value. The
+    /// Whether the canary below the secret still holds the region's value. The
     /// region must be open for reading in this thread.
     fn canary_intact(&self) -> bool {
-        let Ok(expected) = canary() else { return false };
         // SAFETY:
         // - `data - CANARY_LEN` lies inside the data pages (see `new`).
         let canary_ptr = unsafe { self.data.sub(CANARY_LEN) };
@@ -535,45 +581,29 @@ impl Region {
         //   and every bit pattern is valid. Volatile: the bytes may have been
         //   changed behind the compiler's back (that is what we look for).
         let found = unsafe { canary_ptr.cast::<[u8; CANARY_LEN]>().read_volatile() };
-        found.iter().zip(expected).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
+        let [a, b] = self.slot.canary();
+        let mut expected = [0u8; CANARY_LEN];
+        expected[..8].copy_from_slice(&a.to_ne_bytes());
+        expected[8..].copy_from_slice(&b.to_ne_bytes());
+        found.iter().zip(expected).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 
-    /// Overwrites the data pages (canary and secret) with zeros, with volatile
-    /// stores the compiler cannot drop. The pages must be writable.
-    fn wipe(&self) {
-        let words = self.data_pages_len / core::mem::size_of::<u64>();
-        let base = self.data_pages.cast::<u64>();
-        for i in 0..words {
-            // SAFETY:
-            // - `i < words`, so the word lies inside the page-aligned data pages,
-            //   which the caller made writable; `u64` is aligned on a page boundary.
-            let word = unsafe { base.add(i) };
-            // SAFETY:
-            // - `word` is valid for writes and aligned (above); volatile so the
-            //   stores are not elided as dead before `munmap`.
-            unsafe { word.write_volatile(0) };
-        }
-        compiler_fence(Ordering::SeqCst);
-    }
-
-    /// Test hook: opens for writing, wipes, and reports whether every data-page
-    /// byte reads back zero (then re-seals).
+    /// Test hook: wipes under the maintenance lock and reports whether every
+    /// data-page byte reads back zero (the canary is gone too, so this reads the
+    /// pages without a checked open).
     #[cfg(test)]
     fn wipe_and_check(&self) -> bool {
-        self.open(Access::Write).expect("open");
-        self.wipe();
+        assert!(self.slot.wipe_once(), "no scope may be open");
+        assert_eq!(self.slot.key(), 0, "test regions use page protection");
+        let counts = lock(&self.slot.counts);
+        self.set_pages(ProtFlags::NONE, ProtFlags::READ).expect("mprotect");
         let bytes = self.data_pages.as_ptr();
         // SAFETY:
-        // - the data pages are open for writing (hence reading) in this thread.
+        // - the data pages were just made readable, and no scope is open.
         let zero =
             (0..self.data_pages_len).all(|i| unsafe { bytes.wrapping_add(i).read_volatile() } == 0);
-        self.close(Access::Write).expect("close");
+        self.set_pages(ProtFlags::READ, counts.prot()).expect("mprotect");
         zero
-    }
-
-    /// Whether the region was wiped and can no longer be opened.
-    pub(crate) fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::Acquire)
     }
 }
 
@@ -586,32 +616,23 @@ impl Drop for Region {
             self.map.forget();
             return;
         }
-        match &self.guarding {
-            Guarding::Pkey(key) => {
-                let key = *key;
-                pkey_update(key, |_| Counts { reads: 0, writes: 1 });
-                self.wipe();
-                pkey_update(key, |_| Counts::ZERO);
-                // Unmap before freeing the key, so no page is tagged with a key that
-                // a later `pkey_alloc` may hand out again.
-                self.map.unmap();
-                LIVE_KEYS.fetch_and(!(1 << key), Ordering::AcqRel);
-                let _ = sys::pkey_free(key);
-            }
-            Guarding::Pages(_) => {
-                // SAFETY:
-                // - the data pages are ours; the region is being destroyed, so no
-                //   reference into it is live.
-                let writable = unsafe {
-                    sys::mprotect(self.data_pages, self.data_pages_len, ProtFlags::READ_WRITE)
-                };
-                // If even that failed, `munmap` below still returns the pages to the
-                // kernel, which zeroes them before any reuse.
-                if writable.is_ok() {
-                    self.wipe();
-                }
-            }
+        let slot = self.slot;
+        slot.exclusive_for_drop();
+        let key = slot.key();
+        if key != 0 {
+            // Forget this thread's counts (the handle's own access, leaked guards).
+            pkru::update(key, |_| Counts::ZERO);
         }
+        slot.wipe_exclusive();
+        slot.unpublish();
+        // Unmap before freeing the key, so no page is tagged with a key that a
+        // later `pkey_alloc` may hand out again.
+        self.map.unmap();
+        if key != 0 {
+            LIVE_KEYS.fetch_and(!(1 << key), Ordering::AcqRel);
+            let _ = sys::pkey_free(key);
+        }
+        slot.release();
     }
 }
 
@@ -676,10 +697,9 @@ mod tests {
         region.open(Access::Write).expect("write");
         region.close(Access::Read).expect("close first");
         region.close(Access::Write).expect("close write");
-        let Guarding::Pages(counts) = &region.guarding else { panic!("mprotect backend") };
-        assert_eq!(*Region::lock(counts), Counts { reads: 1, writes: 0 });
+        assert_eq!(*lock(&region.slot.counts), Counts { reads: 1, writes: 0 });
         region.close(Access::Read).expect("close second");
-        assert_eq!(*Region::lock(counts), Counts::ZERO);
+        assert_eq!(*lock(&region.slot.counts), Counts::ZERO);
     }
 
     #[test]
@@ -698,7 +718,12 @@ mod tests {
         unsafe { below.write(old ^ 1) };
         region.close(Access::Write).expect("close");
         assert!(matches!(region.open(Access::Read), Err(Error::CanaryCorrupted)));
-        let Guarding::Pages(counts) = &region.guarding else { panic!("mprotect backend") };
-        assert_eq!(*Region::lock(counts), Counts::ZERO);
+        assert_eq!(*lock(&region.slot.counts), Counts::ZERO);
+    }
+
+    #[test]
+    fn canaries_differ_between_regions() {
+        let (a, b) = (mprotect_region(8), mprotect_region(8));
+        assert_ne!(a.slot.canary(), b.slot.canary());
     }
 }

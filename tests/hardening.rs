@@ -1,0 +1,248 @@
+//! Hardening: wipe on a fatal signal, lockdown, rotation, `memfd_secret` memory,
+//! constant-time comparison.
+
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+#![allow(unsafe_code, reason = "these tests crash children and install signal handlers")]
+
+mod support;
+
+use std::{
+    io::{Read as _, Seek as _, SeekFrom},
+    os::unix::process::ExitStatusExt,
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+use siegel::{Backend, Error, Memory, MemoryPolicy, Options, Protected};
+use support::{
+    backends, drop_cap_ipc_lock, in_child, is_child, opts, run_child, set_memlock_limit,
+};
+
+/// Address of the secret a chained test handler inspects.
+static INSPECT: AtomicUsize = AtomicUsize::new(0);
+const WIPED: i32 = 50;
+const INTACT: i32 = 51;
+
+/// A SIGSEGV handler installed *before* siegel's: siegel chains to it after its
+/// wipe, and it reports whether the secret's bytes are all zero.
+extern "C" fn inspect_after_wipe(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let addr = INSPECT.load(Ordering::SeqCst);
+    let mut zero = true;
+    for i in 0..32 {
+        // SAFETY: siegel's handler left the wiped pages accessible to this thread
+        // (pages writable; under PKU every key open) before chaining here.
+        let byte = unsafe { core::ptr::with_exposed_provenance::<u8>(addr + i).read_volatile() };
+        zero &= byte == 0;
+    }
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(if zero { WIPED } else { INTACT }) };
+}
+
+fn install_inspector() {
+    // SAFETY: an all-zero sigaction is valid (empty mask, no flags).
+    let mut action: libc::sigaction = unsafe { core::mem::zeroed() };
+    #[allow(clippy::as_conversions, reason = "sighandler_t is the handler's address")]
+    let handler = inspect_after_wipe as *const () as usize;
+    action.sa_sigaction = handler;
+    action.sa_flags = libc::SA_SIGINFO;
+    // SAFETY: `action` is valid; the handler only reads memory and calls _exit.
+    let rc = unsafe { libc::sigaction(libc::SIGSEGV, &raw const action, core::ptr::null_mut()) };
+    assert_eq!(rc, 0);
+}
+
+fn crash_with_secret(backend: Backend, scope_open: bool) {
+    let secret = opts(backend).init_with(|s: &mut [u8; 32]| s.fill(0xC3)).unwrap();
+    INSPECT.store(secret.info().secret.start, Ordering::SeqCst);
+    let guard_page = secret.info().mapping.start;
+    let scope = scope_open.then(|| secret.read().unwrap());
+    // SAFETY: deliberately faults on the leading guard page.
+    unsafe { core::ptr::with_exposed_provenance_mut::<u8>(guard_page).write_volatile(1) };
+    drop(scope);
+}
+
+#[test]
+fn a_fatal_signal_wipes_every_region_then_chains_to_the_previous_handler() {
+    let test = "a_fatal_signal_wipes_every_region_then_chains_to_the_previous_handler";
+    for backend in backends(test) {
+        for scope_open in [false, true] {
+            let variant = format!("{backend:?}/{scope_open}");
+            if is_child(test) {
+                if std::env::var("VARIANT").as_deref() == Ok(variant.as_str()) {
+                    install_inspector();
+                    siegel::crash::wipe_on_fatal_signal().unwrap();
+                    crash_with_secret(backend, scope_open);
+                    std::process::exit(0);
+                }
+                continue;
+            }
+            let out = run_child(test, &[("VARIANT", &variant)]);
+            assert_eq!(out.status.code(), Some(WIPED), "{variant}: {out:?}");
+        }
+    }
+}
+
+#[test]
+fn without_a_previous_handler_the_crash_still_happens_and_notifies() {
+    let test = "without_a_previous_handler_the_crash_still_happens_and_notifies";
+    if is_child(test) {
+        support::no_core_dumps();
+        siegel::crash::wipe_on_fatal_signal().unwrap();
+        siegel::crash::notify_fd(Some(1));
+        println!("armed");
+        crash_with_secret(Backend::Mprotect, false);
+        std::process::exit(0);
+    }
+    let out = run_child(test, &[]);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("armed\nW"), "notification byte after the wipe: {stdout:?}");
+}
+
+#[test]
+fn lockdown_wipes_live_regions_and_poisons_their_handles() {
+    in_child("lockdown_wipes_live_regions_and_poisons_their_handles", &[], || {
+        let mut a = Protected::<[u8; 16]>::init_with(|s| s.fill(1)).unwrap();
+        let b = Options::new()
+            .backend(Backend::Mprotect)
+            .init_with(|s: &mut [u8; 16]| s.fill(2))
+            .unwrap();
+        let open = Protected::<[u8; 16]>::init_with(|s| s.fill(3)).unwrap();
+        let scope = open.read().unwrap();
+        let report = siegel::lockdown();
+        assert_eq!((report.wiped, report.deferred), (2, 1), "{report:?}");
+        assert!(a.is_poisoned() && b.is_poisoned() && open.is_poisoned());
+        assert!(matches!(a.read(), Err(Error::Poisoned)));
+        assert!(matches!(a.write(), Err(Error::Poisoned)));
+        assert!(matches!(b.into_read_only().map_err(|e| e.into_parts().0), Err(Error::Poisoned)));
+        // A scope already open keeps its view until it closes; then it is wiped.
+        assert_eq!(scope[0], 3);
+        drop(scope);
+        assert!(matches!(open.read(), Err(Error::Poisoned)));
+        // New regions are unaffected.
+        let fresh = Protected::<u8>::init_with(|v| *v = 9).unwrap();
+        assert_eq!(*fresh.read().unwrap(), 9);
+    });
+}
+
+/// Whether any mapping of this process contains `addr`.
+fn mapped(addr: usize) -> bool {
+    std::fs::read_to_string("/proc/self/maps").unwrap().lines().any(|line| {
+        let range = line.split_whitespace().next().unwrap();
+        let (start, end) = range.split_once('-').unwrap();
+        let (start, end) =
+            (usize::from_str_radix(start, 16).unwrap(), usize::from_str_radix(end, 16).unwrap());
+        (start..end).contains(&addr)
+    })
+}
+
+#[test]
+fn rotation_moves_the_secret_to_a_fresh_mapping() {
+    for backend in backends("rotation_moves_the_secret_to_a_fresh_mapping") {
+        let secret = opts(backend).init_with(|s: &mut [u8; 40]| s.fill(0x42)).unwrap();
+        let old = secret.info();
+        let secret = secret.rotate().unwrap();
+        let new = secret.info();
+        assert_ne!(old.secret.start, new.secret.start);
+        assert!(!mapped(old.secret.start), "old mapping unmapped");
+        assert_eq!(*secret.read().unwrap(), [0x42; 40]);
+        let slice = opts(backend).init_slice_with(5, |s: &mut [u16]| s.fill(7)).unwrap();
+        assert_eq!(*slice.rotate().unwrap().read().unwrap(), [7; 5]);
+    }
+}
+
+#[test]
+fn failed_rotation_keeps_the_secret() {
+    in_child("failed_rotation_keeps_the_secret", &[], || {
+        let secret = opts(Backend::Mprotect).init_with(|s: &mut [u8; 40]| s.fill(0x42)).unwrap();
+        drop_cap_ipc_lock();
+        set_memlock_limit(4096); // exactly the one page the secret already holds
+        let err = secret.rotate().unwrap_err();
+        assert!(matches!(err.error(), Error::MemoryLock { .. }), "{err:?}");
+        let secret = err.into_handle();
+        assert_eq!(*secret.read().unwrap(), [0x42; 40]);
+    });
+}
+
+#[test]
+fn constant_time_comparison() {
+    let token = Protected::<[u8; 32]>::init_with(|t| t.fill(0xAB)).unwrap();
+    assert!(token.ct_eq(&[0xAB; 32]).unwrap());
+    let mut wrong = [0xAB; 32];
+    wrong[31] = 0;
+    assert!(!token.ct_eq(&wrong).unwrap());
+    let bytes = Protected::<[u8]>::init_slice_with(3, |b| b.copy_from_slice(b"pin")).unwrap();
+    assert!(bytes.read().unwrap().ct_eq(b"pin"));
+    assert!(!bytes.read().unwrap().ct_eq(b"pun"));
+}
+
+/// Reads 16 bytes at `addr` of process `pid` through `/proc/PID/mem`.
+fn read_proc_mem(pid: &str, addr: usize) -> std::io::Result<Vec<u8>> {
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem"))?;
+    mem.seek(SeekFrom::Start(u64::try_from(addr).unwrap()))?;
+    let mut buf = vec![0; 16];
+    mem.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+fn secret_memory_variant(test: &str, backend: Backend) {
+    const READER: &str = "SIEGEL_TEST_READ_AT";
+    if let (true, Ok(target)) = (is_child(test), std::env::var(READER)) {
+        // The reader: another process trying /proc/PID/mem.
+        let (pid, addr) = target.split_once(':').unwrap();
+        let addr = usize::from_str_radix(addr, 16).unwrap();
+        match read_proc_mem(pid, addr) {
+            Ok(bytes) => println!("read {bytes:02x?}"),
+            Err(err) => println!("denied {err}"),
+        }
+        std::process::exit(0);
+    }
+    let memory = Options::new().backend(backend).memory(MemoryPolicy::RequireSecret);
+    let secret = match memory.init_with(|s: &mut [u8; 32]| s.fill(0x5A)) {
+        Ok(secret) => secret,
+        Err(Error::SecretMemory { source }) if source.raw_os_error() == Some(libc::ENOSYS) => {
+            assert!(
+                std::env::var(support::REQUIRE_PKU).as_deref() != Ok("1"),
+                "memfd_secret must work in the PKU VM"
+            );
+            println!("{test}: skipped: memfd_secret unavailable ({source})");
+            return;
+        }
+        Err(err) => panic!("{err}"),
+    };
+    let plain = Options::new().backend(backend).init_with(|s: &mut [u8; 32]| s.fill(0x5A)).unwrap();
+    assert_eq!(secret.memory(), Memory::Secret);
+    assert_eq!(plain.memory(), Memory::Anonymous);
+    assert_eq!(*secret.read().unwrap(), [0x5A; 32], "works with {backend:?}");
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let start = secret.info().data_pages.start;
+    let line = maps.lines().find(|l| l.starts_with(&format!("{start:x}-"))).unwrap();
+    assert!(line.contains("secretmem"), "{line}");
+
+    let pid = std::process::id().to_string();
+    let read_at = |addr: usize| {
+        let out = run_child(test, &[(READER, &format!("{pid}:{addr:x}"))]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let anonymous = read_at(plain.info().secret.start);
+    assert!(anonymous.contains("read [5a, 5a"), "root reads sealed anonymous memory: {anonymous}");
+    let secret_mem = read_at(secret.info().secret.start);
+    assert!(
+        secret_mem.contains("denied"),
+        "memfd_secret memory must not be readable: {secret_mem}"
+    );
+}
+
+#[test]
+fn secret_memory_is_out_of_reach_of_proc_pid_mem() {
+    let test = "secret_memory_is_out_of_reach_of_proc_pid_mem";
+    for backend in backends(test) {
+        secret_memory_variant(test, backend);
+    }
+}
+
+#[test]
+fn prefer_secret_memory_falls_back_or_uses_it() {
+    let secret = Options::new().memory(MemoryPolicy::PreferSecret).zeroed::<u64>().unwrap();
+    let available = Options::new().memory(MemoryPolicy::RequireSecret).zeroed::<u64>().is_ok();
+    let expected = if available { Memory::Secret } else { Memory::Anonymous };
+    assert_eq!(secret.memory(), expected);
+}
