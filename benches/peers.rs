@@ -15,7 +15,7 @@
 //! and `region`'s `ProtectGuard` (which reads `/proc/self/maps` to restore the old
 //! protection on drop). The PKU variants run only where the machine has PKU.
 //!
-//! `cargo bench --bench peers && python3 benches/report.py` writes the table and
+//! `cargo bench --features peers --bench peers && python3 benches/report.py` writes the table and
 //! chart in BENCHMARKS.md. Runs in about three minutes on two cores.
 
 #![allow(clippy::unwrap_used, reason = "a bench fails loudly on any unexpected error")]

@@ -58,6 +58,12 @@ pub enum Error {
         /// The error `memfd_secret`, `ftruncate` or `mmap` returned.
         source: io::Error,
     },
+    /// A [`Pool`](crate::Pool) reached its
+    /// [`max_secrets`](crate::Pool::max_secrets) limit.
+    PoolExhausted {
+        /// The limit.
+        capacity: usize,
+    },
     /// Installing a signal handler failed.
     Signal {
         /// The error `sigaction` returned.
@@ -132,6 +138,11 @@ impl fmt::Display for Error {
                  MemoryPolicy::PreferSecret to fall back to anonymous memory"
             ),
             Self::Signal { source } => write!(f, "sigaction failed: {source}"),
+            Self::PoolExhausted { capacity } => write!(
+                f,
+                "the pool holds its maximum of {capacity} secrets; drop some or raise \
+                 Pool::max_secrets"
+            ),
             Self::InvalidBackend { value } => {
                 write!(f, "SIEGEL_BACKEND={value:?} is not one of `auto`, `pku`, `mprotect`")
             }

@@ -103,7 +103,7 @@ pub use crate::{
     error::{Error, TransitionError},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
     protected::{CtEq, Plain, Protected, ReadGuard, RegionInfo, Secret, WriteGuard},
-    region::{lockdown, Lockdown},
+    region::{lockdown, Lockdown, Pool},
 };
 
 #[doc(inline)]

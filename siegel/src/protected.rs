@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use crate::{
     backend::{Mechanism, Memory, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
-    region::{Access, Region},
+    region::{Access, Pool, Region, Store},
     Error, TransitionError,
 };
 
@@ -169,7 +169,7 @@ impl<T: Plain> Secret for [T] {
 /// let _ = key[0];
 /// ```
 pub struct Protected<T: ?Sized + Secret, P: Permission = NoAccess> {
-    region: Region,
+    region: Store,
     ptr: NonNull<T>,
     perm: PhantomData<P>,
 }
@@ -317,6 +317,54 @@ impl Options {
     }
 }
 
+impl Pool {
+    /// A pooled secret holding an all-zero `T` (a dedicated region if `T` is
+    /// larger than the largest slot, 2032 bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PoolExhausted`], or any error of [`Options::zeroed`] when the
+    /// pool maps a new arena.
+    pub fn zeroed<T: Plain>(&self) -> Result<Protected<T>, Error> {
+        Protected::alloc_pooled(self, 1)
+    }
+
+    /// A pooled secret whose `T` is initialised in place by `init`.
+    ///
+    /// # Errors
+    ///
+    /// As [`zeroed`](Self::zeroed).
+    pub fn init_with<T: Plain>(&self, init: impl FnOnce(&mut T)) -> Result<Protected<T>, Error> {
+        let mut handle = self.zeroed()?;
+        handle.with_write(init)?;
+        Ok(handle)
+    }
+
+    /// A pooled secret of `len` zeroed elements.
+    ///
+    /// # Errors
+    ///
+    /// As [`zeroed`](Self::zeroed), and [`Error::TooLarge`].
+    pub fn zeroed_slice<T: Plain>(&self, len: usize) -> Result<Protected<[T]>, Error> {
+        Protected::alloc_pooled(self, len)
+    }
+
+    /// A pooled secret of `len` elements initialised in place by `init`.
+    ///
+    /// # Errors
+    ///
+    /// As [`zeroed_slice`](Self::zeroed_slice).
+    pub fn init_slice_with<T: Plain>(
+        &self,
+        len: usize,
+        init: impl FnOnce(&mut [T]),
+    ) -> Result<Protected<[T]>, Error> {
+        let mut handle = self.zeroed_slice(len)?;
+        handle.with_write(init)?;
+        Ok(handle)
+    }
+}
+
 /// Copies `source` to `dest` (equal lengths), then overwrites `source` with zeros
 /// using volatile stores.
 fn copy_and_wipe<T: Plain>(source: &mut [T], dest: &mut [T]) {
@@ -342,12 +390,28 @@ fn copy_and_wipe<T: Plain>(source: &mut [T], dest: &mut [T]) {
 }
 
 impl<T: ?Sized + Secret> Protected<T> {
-    fn alloc(options: Options, len: usize) -> Result<Self, Error> {
-        let size = core::mem::size_of::<T::Elem>()
+    fn size_of(len: usize) -> Result<usize, Error> {
+        core::mem::size_of::<T::Elem>()
             .checked_mul(len)
             .filter(|&size| isize::try_from(size).is_ok())
-            .ok_or(Error::TooLarge { len })?;
-        let region = Region::new(size, core::mem::align_of::<T::Elem>(), options)?;
+            .ok_or(Error::TooLarge { len })
+    }
+
+    fn alloc_pooled(pool: &Pool, len: usize) -> Result<Self, Error> {
+        let size = Self::size_of(len)?;
+        match pool.inner().alloc(size, core::mem::align_of::<T::Elem>())? {
+            Some(slot) => {
+                let region = Store::pooled(slot);
+                let ptr = T::__from_raw(region.data(), len);
+                Ok(Self { region, ptr, perm: PhantomData })
+            }
+            None => Self::alloc(pool.options(), len),
+        }
+    }
+
+    fn alloc(options: Options, len: usize) -> Result<Self, Error> {
+        let size = Self::size_of(len)?;
+        let region = Store::region(Region::new(size, core::mem::align_of::<T::Elem>(), options)?);
         let ptr = T::__from_raw(region.data(), len);
         Ok(Self { region, ptr, perm: PhantomData })
     }
@@ -361,14 +425,10 @@ impl<T: ?Sized + Secret> Protected<T> {
     /// Any error of [`Options::zeroed`] or of opening either region, with the
     /// handle back, unchanged: nothing is lost if the new mapping cannot be made.
     pub fn rotate(self) -> Result<Self, TransitionError<Self>> {
-        let align = core::mem::align_of::<T::Elem>();
-        let region = match Region::new(self.region.data_len(), align, self.region.options()) {
+        let region = match self.region.relocate(core::mem::align_of::<T::Elem>()) {
             Ok(region) => region,
             Err(error) => return Err(TransitionError::new(error, self)),
         };
-        if let Err(error) = self.region.copy_to(&region) {
-            return Err(TransitionError::new(error, self));
-        }
         let ptr = T::__from_raw(region.data(), T::__len(self.ptr));
         Ok(Self { region, ptr, perm: PhantomData })
     }
@@ -470,6 +530,12 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
     #[must_use]
     pub fn mechanism(&self) -> Mechanism {
         self.region.mechanism()
+    }
+
+    /// Whether the secret shares a pool arena with others (see [`Pool`]).
+    #[must_use]
+    pub fn is_pooled(&self) -> bool {
+        self.region.is_pooled()
     }
 
     /// Whether the region's pages are `mlock`ed (always, unless
@@ -598,7 +664,7 @@ pub struct RegionInfo {
 /// `let _ = handle.read()?;` drops the guard at once; bind it to a name.
 #[must_use = "the scope closes when the guard is dropped; `let _ = ...` closes it at once"]
 pub struct ReadGuard<'a, T: ?Sized + Secret> {
-    region: &'a Region,
+    region: &'a Store,
     ptr: NonNull<T>,
     marker: PhantomData<(&'a T, *const ())>,
 }
@@ -640,7 +706,7 @@ impl<T: ?Sized + Secret> fmt::Debug for ReadGuard<'_, T> {
 /// `!Send`, and its drop policy is that of [`ReadGuard`].
 #[must_use = "the scope closes when the guard is dropped; `let _ = ...` closes it at once"]
 pub struct WriteGuard<'a, T: ?Sized + Secret> {
-    region: &'a Region,
+    region: &'a Store,
     ptr: NonNull<T>,
     marker: PhantomData<(&'a mut T, *const ())>,
 }

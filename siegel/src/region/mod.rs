@@ -33,7 +33,9 @@
 #![allow(unsafe_code)]
 
 mod pkru;
+mod pool;
 mod slot;
+mod store;
 
 use core::{
     ptr::NonNull,
@@ -42,8 +44,10 @@ use core::{
 use std::sync::{Mutex, MutexGuard};
 
 pub(crate) use self::slot::wipe_all_for_crash;
+pub(crate) use self::store::Store;
 pub use self::{
     pkru::seal_thread,
+    pool::Pool,
     slot::{lockdown, Lockdown},
 };
 use self::{pkru::LIVE_KEYS, slot::Slot};
@@ -136,6 +140,20 @@ fn wipe_range(addr: usize, len: usize) {
     compiler_fence(Ordering::SeqCst);
 }
 
+/// Copies `len` bytes between two open secrets in different mappings.
+fn copy_open(src: NonNull<u8>, dest: NonNull<u8>, len: usize) {
+    // SAFETY:
+    // - the caller opened `src` for reading and `dest` for writing, `len` bytes
+    //   each, in different regions or slots, so they cannot overlap.
+    unsafe { dest.copy_from_nonoverlapping(src, len) };
+}
+
+impl core::fmt::Debug for Region {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Region").field("mechanism", &self.mechanism()).finish_non_exhaustive()
+    }
+}
+
 /// A mapping that is unmapped on drop; keeps error paths in [`Region::new`] short.
 struct Mapping {
     ptr: NonNull<u8>,
@@ -180,8 +198,6 @@ pub(crate) struct Region {
     memory: Memory,
     locked: bool,
     owner_pid: u32,
-    /// The access the owning handle keeps open (its typestate), if any.
-    held: Option<Access>,
 }
 
 // SAFETY:
@@ -259,7 +275,7 @@ impl Region {
         unsafe { canary_ptr.copy_from_nonoverlapping(NonNull::from(&canary).cast(), CANARY_LEN) };
 
         let slot = Slot::acquire();
-        let mut region = Self {
+        let region = Self {
             map,
             data_pages,
             data_pages_len,
@@ -270,7 +286,6 @@ impl Region {
             memory: pages.memory,
             locked: pages.locked,
             owner_pid: sys::getpid(),
-            held: None,
         };
         let key = if use_pku { region.obtain_key(options.keys_exhausted)? } else { None };
         if key.is_none() {
@@ -288,7 +303,6 @@ impl Region {
             wants_key,
             [words(&canary[..8]), words(&canary[8..])],
         );
-        region.held = None;
         Ok(region)
     }
 
@@ -511,49 +525,6 @@ impl Region {
         let _ = unsafe { sys::mprotect(self.data_pages, self.data_pages_len, ProtFlags::NONE) };
         *lock(&self.slot.counts) = Counts::ZERO;
         self.slot.leave();
-    }
-
-    /// Changes the handle's long-lived access from `self.held` to `to`: opens the
-    /// new access before closing the old, so the region is never sealed in between.
-    ///
-    /// # Errors
-    ///
-    /// As [`open`](Self::open) and [`close`](Self::close); on error nothing changed.
-    pub(crate) fn change_held(&mut self, to: Option<Access>) -> Result<(), Error> {
-        if let Some(access) = to {
-            self.open(access)?;
-        }
-        if let Some(access) = self.held {
-            if let Err(err) = self.close(access) {
-                if let Some(opened) = to {
-                    self.close_or_poison(opened);
-                }
-                return Err(err);
-            }
-        }
-        self.held = to;
-        Ok(())
-    }
-
-    /// Copies the secret into `dest` (same length), opening both for the copy.
-    ///
-    /// # Errors
-    ///
-    /// As [`open`](Self::open), for either region.
-    pub(crate) fn copy_to(&self, dest: &Self) -> Result<(), Error> {
-        assert_eq!(self.data_len, dest.data_len, "siegel: copy between unequal regions");
-        self.open(Access::Read)?;
-        if let Err(err) = dest.open(Access::Write) {
-            self.close_or_poison(Access::Read);
-            return Err(err);
-        }
-        // SAFETY:
-        // - both ranges are `data_len` bytes of open data pages (read for `self`,
-        //   write for `dest`) in different mappings, so they cannot overlap.
-        unsafe { dest.data.copy_from_nonoverlapping(self.data, self.data_len) };
-        dest.close_or_poison(Access::Write);
-        self.close_or_poison(Access::Read);
-        Ok(())
     }
 
     fn set_pages(&self, from: ProtFlags, to: ProtFlags) -> Result<(), Error> {
