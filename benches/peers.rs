@@ -31,7 +31,7 @@ use std::{
 };
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
-use siegel::{pku_support, Backend, Options, Protected};
+use siegel::{pku_support, Backend, Options, Pool, Protected};
 
 /// The secret every scope bench opens: small, so one data page.
 type Key = [u8; 32];
@@ -337,8 +337,18 @@ fn alloc_free(c: &mut Criterion) {
                 b.iter(|| drop(black_box(options.zeroed_slice::<u8>(black_box(len)).unwrap())));
             });
         }
-        // POOLED ALLOCATION: siegel has no pool yet. When it does, bench
-        // "siegel pooled" here (take from and return to a warm pool, same sizes).
+        // Pooled allocation: take from and return to a warm pool. Sizes above a
+        // pool slot (2032 bytes) get a dedicated region, so only 32 B is pooled.
+        if len <= 2032 {
+            for (name, backend) in siegel_backends() {
+                let pool = Pool::with_options(Options::new().backend(backend));
+                let warm = pool.zeroed_slice::<u8>(len).unwrap();
+                group.bench_function(format!("{name} pooled"), |b| {
+                    b.iter(|| drop(black_box(pool.zeroed_slice::<u8>(black_box(len)).unwrap())));
+                });
+                drop(warm);
+            }
+        }
         group.bench_function("secrets", |b| {
             b.iter(|| drop(black_box(secrets::SecretVec::<u8>::zero(black_box(len)))));
         });

@@ -54,6 +54,19 @@ impl BarePage {
         // SAFETY: as above.
         black_box(unsafe { libc::mprotect(self.page, self.len, libc::PROT_NONE) });
     }
+
+    /// The pair with one load in between: what any read scope does at least
+    /// (the load after `mprotect` pays the TLB refill).
+    fn open_read_close(&self) -> u8 {
+        // SAFETY: our own page; nothing references it.
+        black_box(unsafe { libc::mprotect(self.page, self.len, libc::PROT_READ) });
+        let last = self.page.cast::<u8>().wrapping_add(self.len - 32);
+        // SAFETY: the page is readable now and was zero-filled by mmap.
+        let byte = unsafe { last.read_volatile() };
+        // SAFETY: as above.
+        black_box(unsafe { libc::mprotect(self.page, self.len, libc::PROT_NONE) });
+        byte
+    }
 }
 
 impl Drop for BarePage {
@@ -67,6 +80,9 @@ fn scopes(c: &mut Criterion) {
     let mut group = c.benchmark_group("scope");
     let bare = BarePage::new();
     group.bench_function("floor: two bare mprotect calls", |b| b.iter(|| bare.open_close()));
+    group.bench_function("floor: two bare mprotect calls + one load", |b| {
+        b.iter(|| bare.open_read_close());
+    });
 
     let mut backends = vec![("mprotect", Backend::Mprotect)];
     if pku_support().is_available() {
@@ -99,6 +115,11 @@ fn setup(c: &mut Criterion) {
     group.bench_function("mprotect: create + drop 32 B", |b| {
         let options = Options::new().backend(Backend::Mprotect);
         b.iter(|| black_box(options.zeroed::<[u8; 32]>().unwrap()));
+    });
+    group.bench_function("mprotect: pooled alloc + free 32 B", |b| {
+        let pool = siegel::Pool::with_options(Options::new().backend(Backend::Mprotect));
+        let _warm = pool.zeroed::<[u8; 32]>().unwrap();
+        b.iter(|| black_box(pool.zeroed::<[u8; 32]>().unwrap()));
     });
     if pku_support().is_available() {
         group.bench_function("pku: create + drop 32 B", |b| {

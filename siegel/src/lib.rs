@@ -29,18 +29,37 @@
 //!   stale pointers, uninitialised buffers, a logger dumping the wrong struct: a
 //!   sealed region faults on any access, and guard pages stop linear overflows on
 //!   both sides (a one-byte overflow faults; a one-byte underflow corrupts a random
-//!   per-process canary that every open checks);
+//!   per-region canary, kept outside the data pages and checked on every open);
 //! - **swap**: data pages are `mlock`ed ([`MlockPolicy::Required`] by default);
-//! - **core dumps**: `MADV_DONTDUMP`;
+//! - **core dumps**: `MADV_DONTDUMP` — even a region open at the moment of the
+//!   crash is left out;
 //! - **`fork` children**: `MADV_DONTFORK` — the child has no pages at that
 //!   address, so a child that touches the secret faults rather than computing
 //!   with a copy (chosen over `MADV_WIPEONFORK`, which would hand the child an
 //!   all-zero "key" that works silently);
 //! - **other threads during a scope, under PKU only**: protection keys are per
 //!   thread, so while this thread reads, another thread touching the region
-//!   faults. Under `mprotect` a scope opens the pages to the whole process for its
-//!   duration;
-//! - **leftovers**: regions are wiped with volatile stores before `munmap`.
+//!   faults, and so does a signal handler that interrupts the scope (handlers run
+//!   with the default PKRU). Under `mprotect` a scope opens the pages to the whole
+//!   process — every thread and signal handler — for its duration;
+//! - **leftovers**: regions are wiped with volatile stores before `munmap`; pool
+//!   slots are wiped before their page can be read again;
+//! - **the kernel's direct map and `/proc/PID/mem`**, with
+//!   [`MemoryPolicy::PreferSecret`] or [`MemoryPolicy::RequireSecret`]:
+//!   `memfd_secret(2)` pages are unmapped from the kernel's own address space, so
+//!   root reading `/proc/PID/mem` (which ignores page protection) gets an error.
+//!
+//! Opt-in hardening on top:
+//!
+//! - [`crash::wipe_on_fatal_signal`]: a crash (`SIGSEGV`, `SIGBUS`, `SIGILL`,
+//!   `SIGFPE`, `SIGABRT`) wipes every live region before the process dies, then
+//!   chains to the previous handler or the default action;
+//! - [`lockdown`]: wipe every live region now (say, on an intrusion alarm) and
+//!   keep running; wiped handles answer [`Error::Poisoned`];
+//! - [`Protected::rotate`]: move a long-lived secret to a fresh mapping (new
+//!   address, new canary), so a leaked address goes stale;
+//! - [`Protected::ct_eq`] and [`ReadGuard::ct_eq`]: comparisons whose timing does
+//!   not depend on the secret ([`subtle`]).
 //!
 //! siegel does **not** protect against:
 //!
@@ -50,7 +69,11 @@
 //!   PKU: it inherits its creator's PKRU, and with it access, until it calls
 //!   [`thread::seal_thread`]. [`thread::spawn`] does that before running the
 //!   thread's closure;
-//! - **the kernel, `ptrace` by root or the same user, `/proc/PID/mem` readers**;
+//! - **the kernel, and `ptrace` by root or the same user** (anonymous memory is
+//!   readable through `/proc/PID/mem` by them, sealed or not — use
+//!   `memfd_secret` memory where that matters);
+//! - **neighbours in a pool**: a [`Pool`] shares pages (page protection) or a key
+//!   (PKU) between secrets; a scope on one opens its neighbours too;
 //! - **cold-boot and hardware attacks**, or copies the program makes itself (a
 //!   value copied out of a guard lives on the stack like any other).
 //!
@@ -58,16 +81,28 @@
 //!
 //! At the first allocation siegel detects, once, whether CPUID leaf 7 reports PKU
 //! and OSPKE and whether the kernel hands out a key ([`pku_support`]). Each region
-//! then gets a protection key while keys last (at most 15); region 16 and later
-//! fall back to page protection ([`KeyExhaustion::Fallback`], the default) or fail
-//! with [`Error::KeysExhausted`]. [`Protected::mechanism`] says which protects a
-//! handle. The choice is overridable with `SIEGEL_BACKEND=auto|pku|mprotect` or
-//! [`Options::backend`]; a forced `pku` where it is unavailable is an
-//! [`Error::PkuUnavailable`], never a silent downgrade.
+//! then gets a protection key. x86-64 has 15 free keys; when they run out, keys are
+//! virtualised ([`KeyExhaustion::Virtualize`], the default): the new region takes
+//! the key of the least recently used region that no thread has open, which is
+//! sealed by page protection until its next open takes a key back the same way.
+//! [`KeyExhaustion::Fallback`] keeps region 16 and later on page protection for
+//! good, and [`KeyExhaustion::Error`] fails with [`Error::KeysExhausted`].
+//! [`Protected::mechanism`] says what protects a handle right now. The choice is
+//! overridable with `SIEGEL_BACKEND=auto|pku|mprotect` or [`Options::backend`]; a
+//! forced `pku` where it is unavailable is an [`Error::PkuUnavailable`], never a
+//! silent downgrade.
 //!
 //! Scopes nest and overlap: each region counts open scopes (process-wide under a
 //! lock for `mprotect`, per thread for PKU), so the first open and the last close
-//! change protection and the ones in between make no system call.
+//! change protection and the ones in between make no system call. Under PKU no
+//! scope makes a system call at all.
+//!
+//! # Many small secrets
+//!
+//! A dedicated region costs three mappings, a locked page and ~10 µs. A [`Pool`]
+//! packs small secrets into shared guarded arenas — same handles, same scopes, a
+//! canary per slot, metadata outside the data pages — at ~86 bytes of memory each
+//! and a fraction of the cost; see its docs for the isolation it trades away.
 //!
 //! # Drop policy
 //!
@@ -80,7 +115,8 @@
 //! # Platforms
 //!
 //! Linux only. Protection keys on x86-64 (Intel since Skylake-SP, AMD since Zen 3);
-//! page protection on every Linux architecture.
+//! page protection on every Linux architecture; `memfd_secret` on Linux 5.14+ (on
+//! by default since 6.5).
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -287,7 +287,12 @@ impl Region {
             locked: pages.locked,
             owner_pid: sys::getpid(),
         };
-        let key = if use_pku { region.obtain_key(options.keys_exhausted)? } else { None };
+        let pages_addr = data_pages.as_ptr().expose_provenance();
+        let key = if use_pku {
+            obtain_key(slot, pages_addr, data_pages_len, options.keys_exhausted)?
+        } else {
+            None
+        };
         if key.is_none() {
             // SAFETY:
             // - the data pages are ours and page-aligned; nothing references them.
@@ -297,8 +302,9 @@ impl Region {
         let wants_key = use_pku && options.keys_exhausted == KeyExhaustion::Virtualize;
         let words = |half: &[u8]| u64::from_ne_bytes(half.try_into().expect("8 bytes"));
         slot.publish(
-            data_pages.as_ptr().expose_provenance(),
+            pages_addr,
             data_pages_len,
+            canary_ptr.as_ptr().expose_provenance(),
             key.unwrap_or(0),
             wants_key,
             [words(&canary[..8]), words(&canary[8..])],
@@ -341,57 +347,6 @@ impl Region {
             Err(_) => false,
         };
         Ok(Pages { memory: Memory::Anonymous, locked })
-    }
-
-    /// Gets a protection key — a free one, or under [`KeyExhaustion::Virtualize`]
-    /// one stolen from the least recently used closed region — and tags the data
-    /// pages with it. `None`: stay on page protection.
-    fn obtain_key(&self, policy: KeyExhaustion) -> Result<Option<u32>, Error> {
-        let key = match sys::pkey_alloc(PkeyRights::DISABLE_ACCESS) {
-            Ok(key) => {
-                LIVE_KEYS.fetch_or(1 << key, Ordering::AcqRel);
-                key
-            }
-            Err(err) if err.raw_os_error() == Some(libc::ENOSPC) => match policy {
-                KeyExhaustion::Virtualize => match slot::steal_key(self.slot) {
-                    Some(key) => key,
-                    None => return Ok(None),
-                },
-                KeyExhaustion::Fallback => return Ok(None),
-                KeyExhaustion::Error => return Err(Error::KeysExhausted),
-            },
-            Err(source) => return Err(Error::Protect { call: "pkey_alloc", source }),
-        };
-        // A stale count (from a guard this thread leaked on an earlier region with
-        // the same key) must not open the new region.
-        pkru::update(key, |_| Counts::ZERO);
-        // SAFETY:
-        // - the data pages are ours and page-aligned; no scope is open on them (the
-        //   region is being built, or its slot is under maintenance).
-        let tagged = unsafe {
-            sys::pkey_mprotect(self.data_pages, self.data_pages_len, ProtFlags::READ_WRITE, key)
-        };
-        if let Err(source) = tagged {
-            LIVE_KEYS.fetch_and(!(1 << key), Ordering::AcqRel);
-            let _ = sys::pkey_free(key);
-            return Err(Error::Protect { call: "pkey_mprotect", source });
-        }
-        Ok(Some(key))
-    }
-
-    /// Under virtualised keys, a region that lost its key asks for one back before
-    /// it opens (if no scope is open on it).
-    #[cold]
-    fn reclaim_key(&self) {
-        if !self.slot.try_exclusive() {
-            return;
-        }
-        // SAFETY (of the protection change inside `obtain_key`):
-        // - the maintenance lock means no scope is open on the pages.
-        if let Ok(Some(key)) = self.obtain_key(KeyExhaustion::Virtualize) {
-            self.slot.set_key(key);
-        }
-        self.slot.unlock_exclusive();
     }
 
     /// The first byte of the secret.
@@ -437,19 +392,62 @@ impl Region {
         ]
     }
 
+    /// The region's registry slot, through which scopes open and close it.
+    pub(crate) fn slot(&self) -> &'static Slot {
+        self.slot
+    }
+
+    /// Counts `access` open (see [`Slot::open`]).
+    pub(crate) fn open(&self, access: Access) -> Result<(), Error> {
+        self.slot.open(access)
+    }
+
+    /// Counts `access` closed (see [`Slot::close`]).
+    #[cfg(test)]
+    pub(crate) fn close(&self, access: Access) -> Result<(), Error> {
+        self.slot.close(access)
+    }
+
+    /// Closes `access`, poisoning on failure (see [`Slot::close_or_poison`]).
+    pub(crate) fn close_or_poison(&self, access: Access) {
+        self.slot.close_or_poison(access);
+    }
+
+    /// Test hook: wipes under the maintenance lock and reports whether every
+    /// data-page byte reads back zero (the canary is gone too, so this reads the
+    /// pages without a checked open).
+    #[cfg(test)]
+    fn wipe_and_check(&self) -> bool {
+        assert!(self.slot.wipe_once(), "no scope may be open");
+        assert_eq!(self.slot.key(), 0, "test regions use page protection");
+        let counts = lock(&self.slot.counts);
+        self.slot.set_pages(ProtFlags::NONE, ProtFlags::READ).expect("mprotect");
+        let bytes = self.data_pages.as_ptr();
+        // SAFETY:
+        // - the data pages were just made readable, and no scope is open.
+        let zero =
+            (0..self.data_pages_len).all(|i| unsafe { bytes.wrapping_add(i).read_volatile() } == 0);
+        self.slot.set_pages(ProtFlags::READ, counts.prot()).expect("mprotect");
+        zero
+    }
+}
+
+/// Scopes: the hot path works from the registry slot alone (a static page), so a
+/// scope touches no heap memory between its system calls.
+impl Slot {
     /// Counts `access` open, changing protection if needed, then checks the canary.
     ///
     /// # Errors
     ///
     /// [`Error::Poisoned`], [`Error::Protect`] (nothing changed), or
     /// [`Error::CanaryCorrupted`] (the access is closed again before returning).
-    pub(crate) fn open(&self, access: Access) -> Result<(), Error> {
-        let slot = self.slot;
+    pub(crate) fn open(&'static self, access: Access) -> Result<(), Error> {
+        let slot = self;
         if slot.is_poisoned() {
             return Err(Error::Poisoned);
         }
         if slot.wants_key_back() {
-            self.reclaim_key();
+            slot.reclaim_key();
         }
         slot.enter();
         if slot.is_poisoned() {
@@ -483,7 +481,7 @@ impl Region {
     ///
     /// [`Error::Protect`] if `mprotect` failed; the access is then still open.
     pub(crate) fn close(&self, access: Access) -> Result<(), Error> {
-        let slot = self.slot;
+        let slot = self;
         match slot.key() {
             0 => {
                 let mut counts = lock(&slot.counts);
@@ -511,71 +509,106 @@ impl Region {
         if self.close(access).is_ok() {
             return;
         }
-        self.slot.poison();
+        self.poison();
+        let (addr, len) = self.pages();
         // SAFETY:
         // - the data pages are ours; widening protection strands no reference.
-        if unsafe { sys::mprotect(self.data_pages, self.data_pages_len, ProtFlags::READ_WRITE) }
-            .is_err()
-        {
+        if unsafe { sys::mprotect_at(addr, len, ProtFlags::READ_WRITE) }.is_err() {
             std::process::abort();
         }
-        wipe_range(self.data_pages.as_ptr().expose_provenance(), self.data_pages_len);
+        wipe_range(addr, len);
         // SAFETY:
         // - the data pages are ours; no reference is live (see above).
-        let _ = unsafe { sys::mprotect(self.data_pages, self.data_pages_len, ProtFlags::NONE) };
-        *lock(&self.slot.counts) = Counts::ZERO;
-        self.slot.leave();
+        let _ = unsafe { sys::mprotect_at(addr, len, ProtFlags::NONE) };
+        *lock(&self.counts) = Counts::ZERO;
+        self.leave();
     }
 
     fn set_pages(&self, from: ProtFlags, to: ProtFlags) -> Result<(), Error> {
         if from == to {
             return Ok(());
         }
+        let (addr, len) = self.pages();
         // SAFETY:
-        // - the data pages are ours and page-aligned;
+        // - the data pages are ours and page-aligned (published slot);
         // - protection is narrowed only when a count reached zero, i.e. after the
         //   last guard holding that access was dropped, so no live reference uses
         //   the access taken away.
-        unsafe { sys::mprotect(self.data_pages, self.data_pages_len, to) }
+        unsafe { sys::mprotect_at(addr, len, to) }
             .map_err(|source| Error::Protect { call: "mprotect", source })
     }
 
     /// Whether the canary below the secret still holds the region's value. The
     /// region must be open for reading in this thread.
     fn canary_intact(&self) -> bool {
-        // SAFETY:
-        // - `data - CANARY_LEN` lies inside the data pages (see `new`).
-        let canary_ptr = unsafe { self.data.sub(CANARY_LEN) };
+        let canary_ptr = core::ptr::with_exposed_provenance::<u8>(self.canary_at());
         // SAFETY:
         // - the canary is inside the data pages, which are open for reading in this
         //   thread while the caller's access is counted; `[u8; N]` has alignment 1
         //   and every bit pattern is valid. Volatile: the bytes may have been
         //   changed behind the compiler's back (that is what we look for).
         let found = unsafe { canary_ptr.cast::<[u8; CANARY_LEN]>().read_volatile() };
-        let [a, b] = self.slot.canary();
+        let [a, b] = self.canary();
         let mut expected = [0u8; CANARY_LEN];
         expected[..8].copy_from_slice(&a.to_ne_bytes());
         expected[8..].copy_from_slice(&b.to_ne_bytes());
         found.iter().zip(expected).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 
-    /// Test hook: wipes under the maintenance lock and reports whether every
-    /// data-page byte reads back zero (the canary is gone too, so this reads the
-    /// pages without a checked open).
-    #[cfg(test)]
-    fn wipe_and_check(&self) -> bool {
-        assert!(self.slot.wipe_once(), "no scope may be open");
-        assert_eq!(self.slot.key(), 0, "test regions use page protection");
-        let counts = lock(&self.slot.counts);
-        self.set_pages(ProtFlags::NONE, ProtFlags::READ).expect("mprotect");
-        let bytes = self.data_pages.as_ptr();
-        // SAFETY:
-        // - the data pages were just made readable, and no scope is open.
-        let zero =
-            (0..self.data_pages_len).all(|i| unsafe { bytes.wrapping_add(i).read_volatile() } == 0);
-        self.set_pages(ProtFlags::READ, counts.prot()).expect("mprotect");
-        zero
+    /// Under virtualised keys, a region that lost its key asks for one back before
+    /// it opens (if no scope is open on it).
+    #[cold]
+    fn reclaim_key(&'static self) {
+        if !self.try_exclusive() {
+            return;
+        }
+        let (addr, len) = self.pages();
+        // The maintenance lock means no scope is open on the pages.
+        if let Ok(Some(key)) = obtain_key(self, addr, len, KeyExhaustion::Virtualize) {
+            self.set_key(key);
+        }
+        self.unlock_exclusive();
     }
+}
+
+/// Gets a protection key — a free one, or under [`KeyExhaustion::Virtualize`] one
+/// stolen from the least recently used closed region — and tags the data pages
+/// `addr..addr + len` with it. `None`: stay on page protection. No scope may be
+/// open on the pages (the region is being built, or its slot is under
+/// maintenance).
+fn obtain_key(
+    slot: &Slot,
+    addr: usize,
+    len: usize,
+    policy: KeyExhaustion,
+) -> Result<Option<u32>, Error> {
+    let key = match sys::pkey_alloc(PkeyRights::DISABLE_ACCESS) {
+        Ok(key) => {
+            LIVE_KEYS.fetch_or(1 << key, Ordering::AcqRel);
+            key
+        }
+        Err(err) if err.raw_os_error() == Some(libc::ENOSPC) => match policy {
+            KeyExhaustion::Virtualize => match slot::steal_key(slot) {
+                Some(key) => key,
+                None => return Ok(None),
+            },
+            KeyExhaustion::Fallback => return Ok(None),
+            KeyExhaustion::Error => return Err(Error::KeysExhausted),
+        },
+        Err(source) => return Err(Error::Protect { call: "pkey_alloc", source }),
+    };
+    // A stale count (from a guard this thread leaked on an earlier region with the
+    // same key) must not open the new region.
+    pkru::update(key, |_| Counts::ZERO);
+    // SAFETY:
+    // - the data pages are ours and page-aligned; no scope is open on them (see
+    //   above), so the protection change strands no reference.
+    if let Err(source) = unsafe { sys::pkey_mprotect_at(addr, len, ProtFlags::READ_WRITE, key) } {
+        LIVE_KEYS.fetch_and(!(1 << key), Ordering::AcqRel);
+        let _ = sys::pkey_free(key);
+        return Err(Error::Protect { call: "pkey_mprotect", source });
+    }
+    Ok(Some(key))
 }
 
 impl Drop for Region {

@@ -407,7 +407,7 @@ impl PoolSlot {
             return Err(Error::Poisoned);
         }
         if slot.wants_key_back() {
-            region.reclaim_key();
+            slot.reclaim_key();
         }
         slot.enter();
         if slot.is_poisoned() {

@@ -44,6 +44,8 @@ pub(crate) struct Slot {
     addr: AtomicUsize,
     /// Length of the data pages.
     len: AtomicUsize,
+    /// Address of the region's canary (exposed).
+    canary_at: AtomicUsize,
     /// The protection key guarding the pages, or 0 for page protection.
     key: AtomicU32,
     /// Whether the region should hold a key (PKU backend with virtualised keys).
@@ -60,11 +62,18 @@ pub(crate) struct Slot {
     canary: [AtomicU64; 2],
 }
 
+impl core::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Slot").field("key", &self.key()).finish_non_exhaustive()
+    }
+}
+
 impl Slot {
     const fn new() -> Self {
         Self {
             addr: AtomicUsize::new(FREE),
             len: AtomicUsize::new(0),
+            canary_at: AtomicUsize::new(0),
             key: AtomicU32::new(0),
             wants_key: AtomicBool::new(false),
             open: AtomicU32::new(0),
@@ -89,11 +98,13 @@ impl Slot {
         &self,
         addr: usize,
         len: usize,
+        canary_at: usize,
         key: u32,
         wants_key: bool,
         canary: [u64; 2],
     ) {
         self.len.store(len, Ordering::Relaxed);
+        self.canary_at.store(canary_at, Ordering::Relaxed);
         self.key.store(key, Ordering::Relaxed);
         self.wants_key.store(wants_key, Ordering::Relaxed);
         self.canary[0].store(canary[0], Ordering::Relaxed);
@@ -116,6 +127,15 @@ impl Slot {
         self.open.store(0, Ordering::Release);
         self.addr.store(FREE, Ordering::Release);
         lock(&POOL).free.push(self);
+    }
+
+    /// The data pages, `(address, length)`.
+    pub(super) fn pages(&self) -> (usize, usize) {
+        (self.addr.load(Ordering::Acquire), self.len.load(Ordering::Relaxed))
+    }
+
+    pub(super) fn canary_at(&self) -> usize {
+        self.canary_at.load(Ordering::Relaxed)
     }
 
     pub(super) fn key(&self) -> u32 {
@@ -332,7 +352,7 @@ pub(super) fn steal_key(thief: &Slot) -> Option<u32> {
         //   open on it (maintenance lock), so sealing strands no reference.
         let sealed = key != 0
             && addr > RESERVED
-            && unsafe { sys::pkey_mprotect_raw(addr, len, ProtFlags::NONE, 0) };
+            && unsafe { sys::pkey_mprotect_at(addr, len, ProtFlags::NONE, 0) }.is_ok();
         if sealed {
             victim.set_key(0);
         }

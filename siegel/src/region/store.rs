@@ -3,7 +3,7 @@
 
 use core::ptr::NonNull;
 
-use super::{pool::PoolSlot, Access, Region};
+use super::{pool::PoolSlot, slot::Slot, Access, Region};
 use crate::{
     backend::{Mechanism, Memory},
     Error,
@@ -19,13 +19,22 @@ pub(crate) struct Store {
 
 #[derive(Debug)]
 enum Kind {
-    Region { region: Box<Region>, held: Option<Access> },
-    Pooled { slot: PoolSlot, held: Option<Access> },
+    /// `slot` is the region's registry slot, kept here so that scopes reach it
+    /// without touching the boxed `Region` (a heap page fewer per scope).
+    Region {
+        region: Box<Region>,
+        slot: &'static Slot,
+        held: Option<Access>,
+    },
+    Pooled {
+        slot: PoolSlot,
+        held: Option<Access>,
+    },
 }
 
 impl Store {
     pub(crate) fn region(region: Region) -> Self {
-        Self { kind: Kind::Region { region: Box::new(region), held: None } }
+        Self { kind: Kind::Region { slot: region.slot(), region: Box::new(region), held: None } }
     }
 
     pub(crate) fn pooled(slot: PoolSlot) -> Self {
@@ -94,21 +103,21 @@ impl Store {
 
     pub(crate) fn open(&self, access: Access) -> Result<(), Error> {
         match &self.kind {
-            Kind::Region { region, .. } => region.open(access),
+            Kind::Region { slot, .. } => slot.open(access),
             Kind::Pooled { slot, .. } => slot.open(access),
         }
     }
 
     pub(crate) fn close(&self, access: Access) -> Result<(), Error> {
         match &self.kind {
-            Kind::Region { region, .. } => region.close(access),
+            Kind::Region { slot, .. } => slot.close(access),
             Kind::Pooled { slot, .. } => slot.close(access),
         }
     }
 
     pub(crate) fn close_or_poison(&self, access: Access) {
         match &self.kind {
-            Kind::Region { region, .. } => region.close_or_poison(access),
+            Kind::Region { slot, .. } => slot.close_or_poison(access),
             Kind::Pooled { slot, .. } => slot.close_or_poison(access),
         }
     }

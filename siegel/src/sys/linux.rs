@@ -143,40 +143,6 @@ pub(crate) unsafe fn mprotect(ptr: NonNull<u8>, len: usize, prot: ProtFlags) -> 
     ret(unsafe { libc::mprotect(ptr.as_ptr().cast::<c_void>(), len, prot.0) })
 }
 
-/// `pkey_mprotect(ptr, len, prot, key)`—changes the protection of whole pages and
-/// tags them with protection key `key`.
-///
-/// # Safety
-///
-/// As for [`mprotect`]; `key` must be a key this process allocated with
-/// [`pkey_alloc`].
-///
-/// # References
-///
-/// - <https://man7.org/linux/man-pages/man2/pkey_mprotect.2.html>
-pub(crate) unsafe fn pkey_mprotect(
-    ptr: NonNull<u8>,
-    len: usize,
-    prot: ProtFlags,
-    key: u32,
-) -> io::Result<()> {
-    // SAFETY:
-    // - the caller guarantees the range is ours and page-aligned and `key` allocated;
-    // - `syscall` with SYS_pkey_mprotect takes (addr, len, prot, pkey) [1].
-    //
-    // [1] https://man7.org/linux/man-pages/man2/pkey_mprotect.2.html
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pkey_mprotect,
-            ptr.as_ptr().cast::<c_void>(),
-            len,
-            c_long::from(prot.0),
-            c_long::from(key),
-        )
-    };
-    ret_long(rc).map(drop)
-}
-
 /// `pkey_alloc(0, rights)`—allocates a protection key; the calling thread gets
 /// `rights` for it.
 ///
@@ -453,6 +419,21 @@ pub(crate) fn write_ignoring_errors(fd: c_int, buf: &[u8]) {
     unsafe { libc::write(fd, buf.as_ptr().cast::<c_void>(), buf.len()) };
 }
 
+/// `mprotect(addr, len, prot)` for callers that hold the address as an integer
+/// (the registry).
+///
+/// # Safety
+///
+/// As for [`mprotect`].
+pub(crate) unsafe fn mprotect_at(addr: usize, len: usize, prot: ProtFlags) -> io::Result<()> {
+    // SAFETY:
+    // - the caller guarantees `addr..addr + len` is one of our page-aligned mappings
+    //   and that the change strands no live reference.
+    ret(unsafe {
+        libc::mprotect(core::ptr::with_exposed_provenance_mut::<c_void>(addr), len, prot.0)
+    })
+}
+
 /// `mprotect` for the fatal-signal path: raw, async-signal-safe, result ignored
 /// but reported.
 ///
@@ -469,17 +450,27 @@ pub(crate) unsafe fn mprotect_raw(addr: usize, len: usize, prot: ProtFlags) -> b
     }
 }
 
-/// `pkey_mprotect` for callers that hold the address as an integer (the
-/// registry); result as a `bool`.
+/// `pkey_mprotect(addr, len, prot, key)`—changes the protection of whole pages
+/// and tags them with protection key `key` (0: the default key). Takes the
+/// address as an integer, as the registry holds it.
 ///
 /// # Safety
 ///
-/// As for [`pkey_mprotect`].
-pub(crate) unsafe fn pkey_mprotect_raw(addr: usize, len: usize, prot: ProtFlags, key: u32) -> bool {
+/// As for [`mprotect`]; `key` must be 0 or a key this process allocated with
+/// [`pkey_alloc`].
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/pkey_mprotect.2.html>
+pub(crate) unsafe fn pkey_mprotect_at(
+    addr: usize,
+    len: usize,
+    prot: ProtFlags,
+    key: u32,
+) -> io::Result<()> {
     // SAFETY:
-    // - the caller guarantees the range is ours, page-aligned and unreferenced as
-    //   far as the protection change matters; SYS_pkey_mprotect takes
-    //   (addr, len, prot, pkey) [1].
+    // - the caller guarantees the range is ours, page-aligned, and that the change
+    //   strands no live reference; SYS_pkey_mprotect takes (addr, len, prot, pkey) [1].
     //
     // [1] https://man7.org/linux/man-pages/man2/pkey_mprotect.2.html
     let rc = unsafe {
@@ -491,5 +482,5 @@ pub(crate) unsafe fn pkey_mprotect_raw(addr: usize, len: usize, prot: ProtFlags,
             c_long::from(key),
         )
     };
-    rc == 0
+    ret_long(rc).map(drop)
 }
