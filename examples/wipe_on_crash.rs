@@ -43,7 +43,7 @@ fn crash_holding_a_secret() -> Result<(), siegel::Error> {
     siegel::crash::wipe_on_fatal_signal()?;
     siegel::crash::notify_fd(Some(1)); // one 'W' on stdout after the wipe
     let key = Protected::<[u8; 32]>::init_with(|k| {
-        k.copy_from_slice(b"a signing key worth protecting!!")
+        k.copy_from_slice(b"a signing key worth protecting!!");
     })?;
     let scope = key.read()?;
     println!("holding a read scope on {} bytes; now a bug strikes", scope.len());
