@@ -51,8 +51,8 @@ fn crash_holding_a_secret() -> Result<(), siegel::Error> {
     #[allow(unsafe_code, reason = "deliberately simulates a memory-safety bug")]
     // SAFETY: none — this write is the bug being demonstrated; it faults.
     unsafe {
-        std::ptr::with_exposed_provenance_mut::<u8>(wild).write_volatile(0)
-    };
+        std::ptr::with_exposed_provenance_mut::<u8>(wild).write_volatile(0);
+    }
     drop(scope);
     Ok(())
 }
