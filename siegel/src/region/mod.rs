@@ -443,17 +443,7 @@ impl Slot {
     /// [`Error::CanaryCorrupted`] (the access is closed again before returning).
     pub(crate) fn open(&'static self, access: Access) -> Result<(), Error> {
         let slot = self;
-        if slot.is_poisoned() {
-            return Err(Error::Poisoned);
-        }
-        if slot.wants_key_back() {
-            slot.reclaim_key();
-        }
-        slot.enter();
-        if slot.is_poisoned() {
-            slot.leave();
-            return Err(Error::Poisoned);
-        }
+        slot.admit()?;
         match slot.key() {
             0 => {
                 let mut counts = lock(&slot.counts);
@@ -553,6 +543,28 @@ impl Slot {
         expected[..8].copy_from_slice(&a.to_ne_bytes());
         expected[8..].copy_from_slice(&b.to_ne_bytes());
         found.iter().zip(expected).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    /// Admits one more scope: refuses a poisoned region, asks for a lost key back,
+    /// then counts the scope (the caller must [`leave`](Self::leave) on every
+    /// later failure).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`]; nothing is counted then.
+    pub(super) fn admit(&'static self) -> Result<(), Error> {
+        if self.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
+        if self.wants_key_back() {
+            self.reclaim_key();
+        }
+        self.enter();
+        if self.is_poisoned() {
+            self.leave();
+            return Err(Error::Poisoned);
+        }
+        Ok(())
     }
 
     /// Under virtualised keys, a region that lost its key asks for one back before

@@ -401,19 +401,8 @@ impl PoolSlot {
 
     /// Opens `access` on this slot's page (page protection) or the arena's key.
     pub(crate) fn open(&self, access: Access) -> Result<(), Error> {
-        let region = &self.arena.region;
-        let slot = region.slot;
-        if slot.is_poisoned() {
-            return Err(Error::Poisoned);
-        }
-        if slot.wants_key_back() {
-            slot.reclaim_key();
-        }
-        slot.enter();
-        if slot.is_poisoned() {
-            slot.leave();
-            return Err(Error::Poisoned);
-        }
+        let slot = self.arena.region.slot;
+        slot.admit()?;
         if let Err(err) = self.open_entered(access) {
             slot.leave();
             return Err(err);
