@@ -43,13 +43,15 @@ IMPLS = [
     ("floor", "#9e9e9e"),
     ("siegel mprotect", "#1565c0"),
     ("siegel pku", "#42a5f5"),
+    ("siegel mprotect pooled", "#00838f"),
+    ("siegel pku pooled", "#4dd0e1"),
     ("secrets", "#ef6c00"),
     ("memsec", "#2e7d32"),
     ("libsodium", "#6a1b9a"),
     ("region", "#c62828"),
 ]
 # Rows for benches that do not exist yet, so the table shows the gap.
-PENDING = {"pooled alloc+free": "siegel has no pool yet (benches/peers.rs marks the place)"}
+PENDING = {}
 BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
 # Benches whose median is uncertain, {(group, function): half-width of the 95% CI}.
 NOISY = {}

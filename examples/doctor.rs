@@ -407,8 +407,8 @@ fn backend_choice() -> Choice {
         Ok(Backend::Mprotect) => ("mprotect", format!("forced by {}=mprotect", Backend::ENV)),
         Ok(_) if pku.is_available() => (
             "pku",
-            "the CPU has PKU and OSPKE and the kernel hands out keys; a region beyond the free \
-             keys falls back to mprotect"
+            "the CPU has PKU and OSPKE and the kernel hands out keys; past the free keys, \
+             keys are virtualised (the least recently used closed region yields its key)"
                 .to_owned(),
         ),
         Ok(_) => ("mprotect", format!("no protection keys: {pku}")),

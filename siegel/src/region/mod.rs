@@ -121,6 +121,7 @@ impl Counts {
 
 /// Locks `mutex`, ignoring poisoning: a panic while holding one of our locks
 /// cannot leave the plain data behind it half-written.
+#[inline]
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -409,6 +410,7 @@ impl Region {
     }
 
     /// Closes `access`, poisoning on failure (see [`Slot::close_or_poison`]).
+    #[inline]
     pub(crate) fn close_or_poison(&self, access: Access) {
         self.slot.close_or_poison(access);
     }
@@ -441,6 +443,7 @@ impl Slot {
     ///
     /// [`Error::Poisoned`], [`Error::Protect`] (nothing changed), or
     /// [`Error::CanaryCorrupted`] (the access is closed again before returning).
+    #[inline]
     pub(crate) fn open(&'static self, access: Access) -> Result<(), Error> {
         let slot = self;
         slot.admit()?;
@@ -455,7 +458,10 @@ impl Slot {
                 }
                 *counts = next;
             }
-            key => pkru::update(key, |c| c.add(access)),
+            key => {
+                slot.touch();
+                pkru::update(key, |c| c.add(access));
+            }
         }
         if self.canary_intact() {
             Ok(())
@@ -470,6 +476,7 @@ impl Slot {
     /// # Errors
     ///
     /// [`Error::Protect`] if `mprotect` failed; the access is then still open.
+    #[inline]
     pub(crate) fn close(&self, access: Access) -> Result<(), Error> {
         let slot = self;
         match slot.key() {
@@ -514,6 +521,7 @@ impl Slot {
         self.leave();
     }
 
+    #[inline]
     fn set_pages(&self, from: ProtFlags, to: ProtFlags) -> Result<(), Error> {
         if from == to {
             return Ok(());
@@ -530,6 +538,7 @@ impl Slot {
 
     /// Whether the canary below the secret still holds the region's value. The
     /// region must be open for reading in this thread.
+    #[inline]
     fn canary_intact(&self) -> bool {
         let canary_ptr = core::ptr::with_exposed_provenance::<u8>(self.canary_at());
         // SAFETY:
@@ -552,6 +561,7 @@ impl Slot {
     /// # Errors
     ///
     /// [`Error::Poisoned`]; nothing is counted then.
+    #[inline]
     pub(super) fn admit(&'static self) -> Result<(), Error> {
         if self.is_poisoned() {
             return Err(Error::Poisoned);

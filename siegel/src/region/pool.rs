@@ -433,7 +433,10 @@ impl PoolSlot {
                 }
                 meta.pages[page] = next;
             }
-            key => pkru::update(key, |c| c.add(access)),
+            key => {
+                arena.region.slot.touch();
+                pkru::update(key, |c| c.add(access));
+            }
         }
         Ok(())
     }

@@ -130,22 +130,27 @@ impl Slot {
     }
 
     /// The data pages, `(address, length)`.
+    #[inline]
     pub(super) fn pages(&self) -> (usize, usize) {
         (self.addr.load(Ordering::Acquire), self.len.load(Ordering::Relaxed))
     }
 
+    #[inline]
     pub(super) fn canary_at(&self) -> usize {
         self.canary_at.load(Ordering::Relaxed)
     }
 
+    #[inline]
     pub(super) fn key(&self) -> u32 {
         self.key.load(Ordering::Acquire)
     }
 
+    #[inline]
     pub(super) fn canary(&self) -> [u64; 2] {
         [self.canary[0].load(Ordering::Relaxed), self.canary[1].load(Ordering::Relaxed)]
     }
 
+    #[inline]
     pub(super) fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::SeqCst)
     }
@@ -159,11 +164,13 @@ impl Slot {
     }
 
     /// Whether this region lost its key to another and should ask for one again.
+    #[inline]
     pub(super) fn wants_key_back(&self) -> bool {
         self.key.load(Ordering::Relaxed) == 0 && self.wants_key.load(Ordering::Relaxed)
     }
 
-    /// Counts one more scope (waiting out maintenance) and records the epoch.
+    /// Counts one more scope (waiting out maintenance).
+    #[inline]
     pub(super) fn enter(&self) {
         loop {
             if self.open.fetch_add(1, Ordering::SeqCst) < EXCLUSIVE {
@@ -172,6 +179,12 @@ impl Slot {
             self.open.fetch_sub(1, Ordering::SeqCst);
             std::thread::yield_now();
         }
+    }
+
+    /// Records that a keyed region was used now, for the choice of the least
+    /// recently used victim (only keyed regions are victims, so page protection
+    /// scopes skip it and touch one static page less).
+    pub(super) fn touch(&self) {
         let now = EPOCH.load(Ordering::Relaxed);
         if self.epoch.load(Ordering::Relaxed) != now {
             self.epoch.store(now, Ordering::Relaxed);
@@ -180,6 +193,7 @@ impl Slot {
 
     /// Counts one scope less; if it was the last and the region is poisoned,
     /// wipes it.
+    #[inline]
     pub(super) fn leave(&self) {
         if self.open.fetch_sub(1, Ordering::SeqCst) == 1 && self.is_poisoned() {
             self.wipe_once();

@@ -101,6 +101,7 @@ impl Store {
         [mapping, pages, (self.data().as_ptr().addr(), self.data_len())]
     }
 
+    #[inline]
     pub(crate) fn open(&self, access: Access) -> Result<(), Error> {
         match &self.kind {
             Kind::Region { slot, .. } => slot.open(access),
@@ -115,6 +116,7 @@ impl Store {
         }
     }
 
+    #[inline]
     pub(crate) fn close_or_poison(&self, access: Access) {
         match &self.kind {
             Kind::Region { slot, .. } => slot.close_or_poison(access),
