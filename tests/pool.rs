@@ -162,6 +162,9 @@ fn rotation_and_lockdown_cover_pooled_secrets() {
         let report = siegel::lockdown();
         assert!(report.wiped >= 1);
         assert!(matches!(a.read(), Err(Error::Poisoned)));
+        // New pooled secrets come from a fresh arena, not the wiped one.
+        let b = pool.init_with(|k: &mut [u8; 32]| k.fill(6)).unwrap();
+        assert_eq!(*b.read().unwrap(), [6; 32]);
     });
 }
 

@@ -200,6 +200,10 @@ impl PoolInner {
         let count = list.arenas.len();
         for step in 0..count {
             let at = (list.hint + step) % count;
+            // A wiped (locked-down) arena serves no new secrets.
+            if list.arenas[at].region.is_poisoned() {
+                continue;
+            }
             if let Some(index) = list.arenas[at].take() {
                 list.hint = at;
                 let arena = Arc::clone(&list.arenas[at]);
