@@ -364,16 +364,6 @@ pub(crate) struct PoolSlot {
     size: u32,
 }
 
-// SAFETY:
-// - `NonNull`-free: the slot is an index into an `Arc<Arena>`, whose shared state
-//   sits behind a `Mutex` and atomics; thread-specific PKRU state is kept `!Send`
-//   by the typed layer, as for regions.
-unsafe impl Send for PoolSlot {}
-// SAFETY:
-// - as above; `&PoolSlot` methods mutate only through the arena's lock and the
-//   region slot's atomics.
-unsafe impl Sync for PoolSlot {}
-
 impl PoolSlot {
     fn new(arena: Arc<Arena>, index: u32, size: usize) -> Self {
         Self { arena, index, size: u32::try_from(size).expect("slot sizes are small") }
