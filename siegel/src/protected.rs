@@ -263,9 +263,7 @@ impl Options {
     ///
     /// As [`zeroed`](Self::zeroed).
     pub fn init_with<T: Plain>(&self, init: impl FnOnce(&mut T)) -> Result<Protected<T>, Error> {
-        let mut handle = self.zeroed()?;
-        handle.with_write(init)?;
-        Ok(handle)
+        self.zeroed()?.initialised(init)
     }
 
     /// Moves `*source` into a new region and wipes `source`.
@@ -300,9 +298,7 @@ impl Options {
         len: usize,
         init: impl FnOnce(&mut [T]),
     ) -> Result<Protected<[T]>, Error> {
-        let mut handle = self.zeroed_slice(len)?;
-        handle.with_write(init)?;
-        Ok(handle)
+        self.zeroed_slice(len)?.initialised(init)
     }
 
     /// Copies `source` into a new region and wipes `source`.
@@ -335,9 +331,7 @@ impl Pool {
     ///
     /// As [`zeroed`](Self::zeroed).
     pub fn init_with<T: Plain>(&self, init: impl FnOnce(&mut T)) -> Result<Protected<T>, Error> {
-        let mut handle = self.zeroed()?;
-        handle.with_write(init)?;
-        Ok(handle)
+        self.zeroed()?.initialised(init)
     }
 
     /// A pooled secret of `len` zeroed elements.
@@ -359,9 +353,7 @@ impl Pool {
         len: usize,
         init: impl FnOnce(&mut [T]),
     ) -> Result<Protected<[T]>, Error> {
-        let mut handle = self.zeroed_slice(len)?;
-        handle.with_write(init)?;
-        Ok(handle)
+        self.zeroed_slice(len)?.initialised(init)
     }
 }
 
@@ -395,6 +387,13 @@ impl<T: ?Sized + Secret> Protected<T> {
             .checked_mul(len)
             .filter(|&size| isize::try_from(size).is_ok())
             .ok_or(Error::TooLarge { len })
+    }
+
+    /// Runs `init` on the (zeroed) secret in a write scope, for the `init_with`
+    /// constructors.
+    fn initialised(mut self, init: impl FnOnce(&mut T)) -> Result<Self, Error> {
+        self.with_write(init)?;
+        Ok(self)
     }
 
     fn alloc_pooled(pool: &Pool, len: usize) -> Result<Self, Error> {
