@@ -129,10 +129,11 @@ impl<T: Plain> Secret for [T] {
     }
 }
 
-/// A secret in its own guarded region, in permission state `P`.
+/// A secret in a guarded region, in permission state `P`.
 ///
-/// The secret sits in `mlock`ed pages between two guard pages, is left out of core
-/// dumps and `fork` children, and is wiped when the handle drops. In state
+/// The secret sits in `mlock`ed pages between two guard pages — a region of its
+/// own, or a slot of a [`Pool`] arena — is left out of core dumps and `fork`
+/// children, and is wiped when the handle drops. In state
 /// [`NoAccess`] (the default) nothing can read it; scopes open it briefly:
 ///
 /// - [`read`](Self::read) (`&self`) returns a [`ReadGuard`]; several may be open at
