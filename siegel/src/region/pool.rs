@@ -314,6 +314,26 @@ impl Arena {
             .map_err(|source| Error::Protect { call: "mprotect", source })
     }
 
+    /// Applies `f` to the open counts of the page holding slot `index` (page
+    /// protection), changing the page's protection when they call for it. A page
+    /// that opens from sealed first has its dirty slots wiped, so stale secrets
+    /// are gone before anyone can read the page.
+    fn change_page(&self, index: u32, f: impl FnOnce(Counts) -> Counts) -> Result<(), Error> {
+        let mut meta = lock(&self.meta);
+        let page = self.page_of(index);
+        let counts = meta.pages[page];
+        let next = f(counts);
+        if counts == Counts::ZERO && next != Counts::ZERO && self.dirty_on_page(&meta, index) {
+            self.protect_page(index, ProtFlags::READ_WRITE)?;
+            self.wipe_dirty_on_page(&mut meta, index);
+            self.protect_page(index, next.prot())?;
+        } else if counts.prot() != next.prot() {
+            self.protect_page(index, next.prot())?;
+        }
+        meta.pages[page] = next;
+        Ok(())
+    }
+
     /// Zeroes slot `index` after its canary. The page must be writable by this
     /// thread.
     fn wipe_slot(&self, index: u32) {
@@ -412,43 +432,20 @@ impl PoolSlot {
     fn open_entered(&self, access: Access) -> Result<(), Error> {
         let arena = &self.arena;
         match arena.region.slot.key() {
-            0 => {
-                let mut meta = lock(&arena.meta);
-                let page = arena.page_of(self.index);
-                let counts = meta.pages[page];
-                let next = counts.add(access);
-                if counts == Counts::ZERO && arena.dirty_on_page(&meta, self.index) {
-                    // Stale secrets on this page are wiped before anyone reads it.
-                    arena.protect_page(self.index, ProtFlags::READ_WRITE)?;
-                    arena.wipe_dirty_on_page(&mut meta, self.index);
-                    arena.protect_page(self.index, next.prot())?;
-                } else if counts.prot() != next.prot() {
-                    arena.protect_page(self.index, next.prot())?;
-                }
-                meta.pages[page] = next;
-            }
+            0 => arena.change_page(self.index, |c| c.add(access)),
             key => {
                 arena.region.slot.touch();
                 pkru::update(key, |c| c.add(access));
+                Ok(())
             }
         }
-        Ok(())
     }
 
     /// Closes `access`.
     pub(crate) fn close(&self, access: Access) -> Result<(), Error> {
         let arena = &self.arena;
         match arena.region.slot.key() {
-            0 => {
-                let mut meta = lock(&arena.meta);
-                let page = arena.page_of(self.index);
-                let counts = meta.pages[page];
-                let next = counts.sub(access);
-                if counts.prot() != next.prot() {
-                    arena.protect_page(self.index, next.prot())?;
-                }
-                meta.pages[page] = next;
-            }
+            0 => arena.change_page(self.index, |c| c.sub(access))?,
             key => pkru::update(key, |c| c.sub(access)),
         }
         arena.region.slot.leave();
