@@ -37,18 +37,6 @@ extern "C" fn inspect_after_wipe(_: libc::c_int, _: *mut libc::siginfo_t, _: *mu
     unsafe { libc::_exit(if zero { WIPED } else { INTACT }) };
 }
 
-fn install_inspector() {
-    // SAFETY: an all-zero sigaction is valid (empty mask, no flags).
-    let mut action: libc::sigaction = unsafe { core::mem::zeroed() };
-    #[allow(clippy::as_conversions, reason = "sighandler_t is the handler's address")]
-    let handler = inspect_after_wipe as *const () as usize;
-    action.sa_sigaction = handler;
-    action.sa_flags = libc::SA_SIGINFO;
-    // SAFETY: `action` is valid; the handler only reads memory and calls _exit.
-    let rc = unsafe { libc::sigaction(libc::SIGSEGV, &raw const action, core::ptr::null_mut()) };
-    assert_eq!(rc, 0);
-}
-
 fn crash_with_secret(backend: Backend, scope_open: bool) {
     let secret = opts(backend).init_with(|s: &mut [u8; 32]| s.fill(0xC3)).unwrap();
     INSPECT.store(secret.info().secret.start, Ordering::SeqCst);
@@ -67,7 +55,7 @@ fn a_fatal_signal_wipes_every_region_then_chains_to_the_previous_handler() {
             let variant = format!("{backend:?}/{scope_open}");
             if is_child(test) {
                 if std::env::var("VARIANT").as_deref() == Ok(variant.as_str()) {
-                    install_inspector();
+                    support::install_sigsegv_handler(inspect_after_wipe);
                     siegel::crash::wipe_on_fatal_signal().unwrap();
                     crash_with_secret(backend, scope_open);
                     std::process::exit(0);

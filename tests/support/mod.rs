@@ -297,6 +297,14 @@ pub(crate) fn report_segv() {
         out
     }
 
+    install_sigsegv_handler(handler);
+}
+
+/// Installs `handler` as this process's `SA_SIGINFO` handler for `SIGSEGV`. The
+/// handler must be async-signal-safe.
+pub(crate) fn install_sigsegv_handler(
+    handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
+) {
     // SAFETY:
     // - an all-zero `sigaction` is a valid starting value (empty mask, no flags).
     let mut action: libc::sigaction = unsafe { core::mem::zeroed() };
@@ -305,7 +313,8 @@ pub(crate) fn report_segv() {
     action.sa_sigaction = handler;
     action.sa_flags = libc::SA_SIGINFO;
     // SAFETY:
-    // - `action` is valid; the previous action is not requested.
+    // - `action` is valid; the previous action is not requested; the caller
+    //   guarantees the handler is async-signal-safe.
     let rc = unsafe { libc::sigaction(libc::SIGSEGV, &raw const action, core::ptr::null_mut()) };
     assert_eq!(rc, 0, "sigaction: {}", std::io::Error::last_os_error());
 }
