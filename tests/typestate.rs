@@ -74,7 +74,9 @@ fn failed_transition_hands_the_handle_back() {
         #[allow(unsafe_code, reason = "simulates a one-byte underflow")]
         // SAFETY: the byte below the secret is the canary, inside the open data pages.
         unsafe {
-            core::ptr::with_exposed_provenance_mut::<u8>(below).write_volatile(0);
+            let byte = core::ptr::with_exposed_provenance_mut::<u8>(below);
+            // Flipped, so the canary changes for certain.
+            byte.write_volatile(!byte.read_volatile());
         }
     }
     let err = secret.into_read_write().unwrap_err();

@@ -27,12 +27,19 @@ pub enum Error {
         /// The error `mlock` returned.
         source: io::Error,
     },
-    /// `mmap` could not reserve the region: the address space or the number of
-    /// mappings (`vm.max_map_count`, three per region) is exhausted.
+    /// The process ran out of address space or of kernel mappings
+    /// (`vm.max_map_count`, 65,530 by default): `mmap` could not reserve a region,
+    /// or a protection change (`mprotect`, `madvise`) needed a new kernel mapping
+    /// and failed with `ENOMEM`. A dedicated region uses three mappings, a pool
+    /// arena one per page (18).
+    ///
+    /// Raise the limit (`sysctl vm.max_map_count=262144`), free regions, or keep
+    /// many small secrets in a [`Pool`](crate::Pool).
     Map {
-        /// Bytes the mapping needed, guard pages included.
+        /// Bytes the mapping needed, guard pages included; 0 when a protection
+        /// change on existing pages failed.
         len: usize,
-        /// The error `mmap` returned.
+        /// The error `mmap`, `mprotect` or `madvise` returned.
         source: io::Error,
     },
     /// A protection change (`mprotect`, `pkey_mprotect`) or `madvise` failed.
@@ -86,8 +93,11 @@ pub enum Error {
         /// The page size.
         page: usize,
     },
-    /// The canary just below the secret was overwritten: something wrote past the
-    /// start of the region (a buffer underflow). The region stays sealed.
+    /// A canary next to the secret was overwritten: something wrote just below
+    /// the secret (a buffer underflow) or, for a pooled secret, a write scope on
+    /// this secret wrote past its end into the next slot. The canaries' bytes are
+    /// random and never zero, so any change to one of them is seen, a zero byte
+    /// included. The secret stays sealed; drop it.
     CanaryCorrupted,
     /// The region was wiped (re-sealing failed, or a lockdown ran): its contents are
     /// gone and it can no longer be opened.
@@ -116,10 +126,17 @@ impl fmt::Display for Error {
                      CAP_IPC_LOCK, free other secrets, or opt in to MlockPolicy::BestEffort",
                 )
             }
+            Self::Map { len: 0, source } => write!(
+                f,
+                "a protection change needed a new kernel mapping ({source}): address space \
+                 or vm.max_map_count exhausted; raise vm.max_map_count \
+                 (`sysctl vm.max_map_count=262144`), free regions, or use a Pool"
+            ),
             Self::Map { len, source } => write!(
                 f,
                 "cannot map {len} bytes ({source}): address space or vm.max_map_count \
-                 exhausted (each region uses 3 mappings); raise vm.max_map_count or free regions"
+                 exhausted (each region uses 3 mappings); raise vm.max_map_count \
+                 (`sysctl vm.max_map_count=262144`), free regions, or use a Pool"
             ),
             Self::Protect { call, source } => write!(f, "{call} failed: {source}"),
             Self::PkuUnavailable { support } => write!(
@@ -154,8 +171,8 @@ impl fmt::Display for Error {
                 "alignment {align} exceeds the page size {page}: lower the type's alignment"
             ),
             Self::CanaryCorrupted => f.write_str(
-                "the canary below the secret was overwritten (buffer underflow); the region \
-                 stays sealed",
+                "a canary next to the secret was overwritten (a buffer underflow, or an \
+                 overflow by a write scope on this secret); the secret stays sealed",
             ),
             Self::Poisoned => f.write_str(
                 "the region was wiped (failed re-seal or lockdown) and cannot be opened",

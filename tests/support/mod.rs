@@ -318,3 +318,73 @@ pub(crate) fn install_sigsegv_handler(
     let rc = unsafe { libc::sigaction(libc::SIGSEGV, &raw const action, core::ptr::null_mut()) };
     assert_eq!(rc, 0, "sigaction: {}", std::io::Error::last_os_error());
 }
+
+/// Reads `len` bytes at `addr` of this process through `/proc/self/mem`, which
+/// ignores page protection (the kernel reads with `FOLL_FORCE`): what a debugger
+/// or a same-user process would find. `Err` if nothing is mapped there.
+pub(crate) fn read_own_memory(addr: usize, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt as _;
+    let mem = std::fs::File::open("/proc/self/mem")?;
+    let mut buf = vec![0; len];
+    mem.read_exact_at(&mut buf, u64::try_from(addr).expect("address"))?;
+    Ok(buf)
+}
+
+/// The permissions (`rw-p`, `---p`, ...) of every mapping of this process that
+/// overlaps `range`, with their bounds, from `/proc/self/maps`.
+pub(crate) fn maps_in(range: core::ops::Range<usize>) -> Vec<(usize, usize, String)> {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
+    maps.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (start, end) = fields.next()?.split_once('-')?;
+            let (start, end) =
+                (usize::from_str_radix(start, 16).ok()?, usize::from_str_radix(end, 16).ok()?);
+            let perms = fields.next()?.to_owned();
+            (start < range.end && range.start < end).then_some((start, end, perms))
+        })
+        .collect()
+}
+
+/// `VmLck` of this process in kB, from `/proc/self/status`.
+pub(crate) fn vm_lck_kb() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmLck in /proc/self/status")
+}
+
+/// Fills the process's map count (`vm.max_map_count`) with one-page mappings
+/// that cannot merge (alternately readable and inaccessible), leaving `spare`
+/// map entries free. Returns how many were made. For child processes only.
+pub(crate) fn exhaust_map_count(spare: usize) -> usize {
+    let page = 4096;
+    let mut made: Vec<usize> = Vec::new();
+    loop {
+        let prot = if made.len().is_multiple_of(2) { libc::PROT_READ } else { libc::PROT_NONE };
+        // SAFETY:
+        // - a fresh anonymous mapping at an address the kernel picks replaces nothing.
+        let ptr = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                page,
+                prot,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            break;
+        }
+        made.push(ptr.addr());
+    }
+    for addr in made.iter().rev().take(spare) {
+        // SAFETY:
+        // - `addr` is one of the pages mapped above, referenced by nothing.
+        unsafe { libc::munmap(core::ptr::with_exposed_provenance_mut(*addr), page) };
+    }
+    made.len() - spare.min(made.len())
+}

@@ -95,6 +95,19 @@ impl Counts {
         }
     }
 
+    /// These counts less `other` (scopes given back at once).
+    fn minus(self, other: Self) -> Self {
+        Self {
+            reads: self.reads.saturating_sub(other.reads),
+            writes: self.writes.saturating_sub(other.writes),
+        }
+    }
+
+    /// All scopes counted.
+    fn total(self) -> u32 {
+        self.reads.saturating_add(self.writes)
+    }
+
     fn prot(self) -> ProtFlags {
         if self.writes > 0 {
             ProtFlags::READ_WRITE
@@ -139,6 +152,30 @@ fn wipe_range(addr: usize, len: usize) {
         unsafe { base.wrapping_add(i).write_volatile(0) };
     }
     compiler_fence(Ordering::SeqCst);
+}
+
+/// The error for a failed protection change or `madvise`: `ENOMEM` means the
+/// change needed a new kernel mapping and `vm.max_map_count` is reached, which
+/// [`Error::Map`] names with its fix; anything else is [`Error::Protect`].
+pub(crate) fn protect_error(call: &'static str, source: std::io::Error) -> Error {
+    if source.raw_os_error() == Some(libc::ENOMEM) {
+        Error::Map { len: 0, source }
+    } else {
+        Error::Protect { call, source }
+    }
+}
+
+/// `N` random bytes, none of them zero: a canary made of them changes under any
+/// write of a zero byte (the most common one-byte overflow: a NUL terminator, a
+/// zeroed struct, `memset(.., 0, n + 1)`). Each byte is uniform over 1..=255 up to
+/// a bias of under 1/128 (`b % 255 + 1`).
+pub(crate) fn nonzero_random<const N: usize>() -> Result<[u8; N], Error> {
+    let mut bytes = [0u8; N];
+    sys::getrandom(&mut bytes).map_err(|source| Error::Random { source })?;
+    for b in &mut bytes {
+        *b = *b % 255 + 1;
+    }
+    Ok(bytes)
 }
 
 /// Copies `len` bytes between two open secrets in different mappings.
@@ -223,6 +260,28 @@ struct Pages {
 impl Region {
     /// Maps a new, sealed region for `data_len` bytes aligned to `align`.
     pub(crate) fn new(data_len: usize, align: usize, options: Options) -> Result<Self, Error> {
+        Self::build(data_len, align, options, false)
+    }
+
+    /// Maps a new, sealed region whose pages each stay a kernel mapping of their
+    /// own (a pool arena): neighbouring pages differ in one per-mapping flag, so
+    /// the kernel never merges them, and a later protection change on one page
+    /// never needs to split a mapping — it cannot fail at `vm.max_map_count`. Costs
+    /// one map entry per page (18 for an arena) instead of three.
+    pub(crate) fn new_arena(
+        data_len: usize,
+        align: usize,
+        options: Options,
+    ) -> Result<Self, Error> {
+        Self::build(data_len, align, options, true)
+    }
+
+    fn build(
+        data_len: usize,
+        align: usize,
+        options: Options,
+        separate_pages: bool,
+    ) -> Result<Self, Error> {
         let page = sys::page_size();
         if align > page {
             return Err(Error::AlignmentTooLarge { align, page });
@@ -234,8 +293,7 @@ impl Region {
             .ok_or_else(too_large)?;
         let map_len = data_pages_len.checked_add(2 * page).ok_or_else(too_large)?;
         let use_pku = options.wants_pku()?;
-        let mut canary = [0u8; CANARY_LEN];
-        sys::getrandom(&mut canary).map_err(|source| Error::Random { source })?;
+        let canary = nonzero_random::<CANARY_LEN>()?;
 
         let ptr =
             sys::mmap_anonymous(map_len).map_err(|source| Error::Map { len: map_len, source })?;
@@ -250,16 +308,35 @@ impl Region {
             // A failed MAP_FIXED may have unmapped the range: start again, anonymous.
             Err(_) if options.memory == MemoryPolicy::PreferSecret => {
                 drop(map);
-                return Self::new(data_len, align, options.memory(MemoryPolicy::Anonymous));
+                return Self::build(
+                    data_len,
+                    align,
+                    options.memory(MemoryPolicy::Anonymous),
+                    separate_pages,
+                );
             }
             Err(err) => return Err(err),
         };
-        let protect = |call| move |source| Error::Protect { call, source };
+        let protect = |call| move |source| protect_error(call, source);
         for advice in [Advice::LinuxDontDump, Advice::LinuxDontFork] {
             // SAFETY:
             // - the whole mapping is ours and page-aligned; neither advice changes
             //   contents in this process.
             unsafe { sys::madvise(ptr, map_len, advice) }.map_err(protect("madvise"))?;
+        }
+        if separate_pages && pages.memory == Memory::Anonymous {
+            // Every other page of the mapping (guards included) gets a flag its
+            // neighbours lack, so no two adjacent pages can share a kernel mapping.
+            for offset in (0..map_len).step_by(2 * page) {
+                // SAFETY:
+                // - `offset < map_len`: the page lies inside the mapping.
+                let at = unsafe { ptr.add(offset) };
+                // SAFETY:
+                // - one whole page of our mapping; WIPEONFORK changes no contents in
+                //   this process (and the pages are DONTFORK anyway).
+                unsafe { sys::madvise(at, page, Advice::LinuxWipeOnFork) }
+                    .map_err(protect("madvise"))?;
+            }
         }
 
         let data_offset = data_pages_len - data_len;
@@ -336,7 +413,7 @@ impl Region {
         // - `data_pages` is page-aligned and the range lies inside our fresh mapping,
         //   which nothing references yet.
         unsafe { sys::mprotect(data_pages, len, ProtFlags::READ_WRITE) }
-            .map_err(|source| Error::Protect { call: "mprotect", source })?;
+            .map_err(|source| protect_error("mprotect", source))?;
         // SAFETY:
         // - the range lies inside our mapping; locking changes no contents.
         let locked = match unsafe { sys::mlock(data_pages, len) } {
@@ -533,7 +610,7 @@ impl Slot {
         //   last guard holding that access was dropped, so no live reference uses
         //   the access taken away.
         unsafe { sys::mprotect_at(addr, len, to) }
-            .map_err(|source| Error::Protect { call: "mprotect", source })
+            .map_err(|source| protect_error("mprotect", source))
     }
 
     /// Whether the canary below the secret still holds the region's value. The

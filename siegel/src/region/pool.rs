@@ -33,19 +33,50 @@
 //!
 //! # Wiping
 //!
-//! A freed slot is wiped before anyone can read its page again: at once under
-//! protection keys (no system call) or when its page is open; otherwise it is
-//! marked dirty and wiped the next time its page is opened, before the scope gets
-//! access — so freeing costs no system call, and a stale pointer never reads the
-//! old secret.
+//! A freed slot is wiped before `drop` returns, on every backend, and no "dirty,
+//! wiped later" state exists: under a protection key the dropping thread gives
+//! itself write access for the wipe (no system call); on page protection a page
+//! that is open for writing is wiped directly, and a sealed or read-only page is
+//! written through `/proc/self/mem` (one `pwrite`, ~0.9 µs, which never makes the
+//! page accessible to any thread), falling back to an open–wipe–re-seal with
+//! `mprotect` where `/proc` is unavailable or refuses (shared and `memfd_secret`
+//! arenas). If even that fails, the slot is retired — never handed out again —
+//! and the failure is written to standard error; its bytes go when the arena is
+//! unmapped.
+//!
+//! # Canaries
+//!
+//! Every byte between a slot's start and its secret is canary: 16 random bytes
+//! per slot, none of them zero, then the same bytes repeated over the padding.
+//! A one-byte underflow changes a canary byte whatever value it writes (a zero
+//! included), and is reported when the secret next opens. A one-byte overflow
+//! lands in the next slot's canary: when a write scope closes (its page still
+//! open) the slot checks its own canary and the next slot's, repairs the
+//! neighbour's and marks *itself* corrupted, so the writer's next open fails with
+//! [`Error::CanaryCorrupted`] and the innocent neighbour keeps working — unless the
+//! overflow reached past the neighbour's 16 canary bytes into its padding, in
+//! which case the neighbour fails too (its own bytes may be damaged). A slot's
+//! canary and padding are renewed when the slot is first opened after being
+//! handed out, so a fresh secret never inherits an old corruption.
+//!
+//! # At the process's limits
+//!
+//! Each page of an arena is a kernel mapping of its own that never merges with
+//! its neighbours ([`Region::new_arena`]), so opening or sealing a page changes
+//! one mapping in place and needs no new map entry: it cannot fail at
+//! `vm.max_map_count`. Should a re-seal fail anyway, the page is never left
+//! more open than its counted scopes while holding secrets: with no scope left on
+//! it, every secret on the page is wiped and poisoned and the page retired; with
+//! read scopes left, the page stays writable too and is re-sealed at its next
+//! change. A poisoned arena is unmapped when its last secret drops.
 
 use core::{
     ptr::NonNull,
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::atomic::{AtomicU8, AtomicUsize, Ordering},
 };
 use std::sync::{Arc, Mutex, Weak};
 
-use super::{lock, pkru, Access, Counts, Region};
+use super::{lock, nonzero_random, pkru, protect_error, Access, Counts, Region, CANARY_LEN};
 use crate::{
     backend::Options,
     sys::{self, ProtFlags},
@@ -59,8 +90,27 @@ const CLASSES: [usize; 7] = [32, 64, 128, 256, 512, 1024, 2048];
 /// Bytes of data pages per arena (16 pages).
 const ARENA_BYTES: usize = 64 * 1024;
 
-/// Length of each slot's canary.
-const SLOT_CANARY: usize = 16;
+/// The largest class, and so the largest image a slot write needs.
+const MAX_SLOT: usize = 2048;
+
+/// Slot states ([`Arena::states`]).
+mod state {
+    /// On the free list: data wiped, canary in place.
+    pub(super) const FREE: u8 = 0;
+    /// Handed out; canary and padding are renewed at the first open.
+    pub(super) const FRESH: u8 = 1;
+    /// In use.
+    pub(super) const READY: u8 = 2;
+    /// A write scope on this slot changed its own canary or its neighbour's: every
+    /// later open fails with `CanaryCorrupted`.
+    pub(super) const CORRUPT: u8 = 3;
+    /// Wiped because its page could not be re-sealed: every later open fails with
+    /// `Poisoned`.
+    pub(super) const POISONED: u8 = 4;
+    /// Could not be wiped when freed, or sits on a page that could not be
+    /// re-sealed: never handed out again.
+    pub(super) const RETIRED: u8 = 5;
+}
 
 /// A pool of guarded arenas for many small secrets (see the module docs).
 ///
@@ -177,7 +227,7 @@ impl PoolInner {
     ) -> Result<Option<PoolSlot>, Error> {
         let Some(class) = CLASSES
             .iter()
-            .position(|&c| c >= size.saturating_add(SLOT_CANARY) && c % align.max(1) == 0)
+            .position(|&c| c >= size.saturating_add(CANARY_LEN) && c % align.max(1) == 0)
         else {
             return Ok(None);
         };
@@ -197,10 +247,12 @@ impl PoolInner {
 
     fn alloc_in(self: &Arc<Self>, class: usize, size: usize) -> Result<PoolSlot, Error> {
         let mut list = lock(&self.classes[class]);
+        // A poisoned (locked-down) arena serves no new secrets; once its last
+        // secret is gone, nothing but this list holds it: unmap it.
+        list.arenas.retain(|arena| !(arena.region.is_poisoned() && Arc::strong_count(arena) == 1));
         let count = list.arenas.len();
         for step in 0..count {
             let at = (list.hint + step) % count;
-            // A wiped (locked-down) arena serves no new secrets.
             if list.arenas[at].region.is_poisoned() {
                 continue;
             }
@@ -210,49 +262,65 @@ impl PoolInner {
                 return Ok(PoolSlot::new(arena, index, size));
             }
         }
-        let arena = Arc::new(Arena::new(CLASSES[class], self)?);
+        let arena = Arc::new(Arena::new(class, self)?);
         let index = arena.take().expect("a fresh arena has free slots");
         list.arenas.push(Arc::clone(&arena));
         list.hint = list.arenas.len() - 1;
         Ok(PoolSlot::new(arena, index, size))
     }
+
+    /// Forgets `arena` (poisoned, and its last secret gone), so it is unmapped.
+    fn discard(&self, arena: &Arc<Arena>) {
+        lock(&self.classes[arena.class]).arenas.retain(|a| !Arc::ptr_eq(a, arena));
+    }
 }
 
 /// One arena: a guarded region cut into `slot_count` slots of `slot_size` bytes.
+/// Slot `i` starts at offset `(i + 1) * slot_size` of the data pages (the
+/// region's own canary sits in the first slot-sized block), and no slot
+/// straddles a page.
 #[derive(Debug)]
 pub(crate) struct Arena {
     region: Region,
+    class: usize,
     slot_size: usize,
-    slots_per_page: usize,
     /// Reference canaries, one per slot (heap: a separate mapping).
-    canaries: Box<[[u8; SLOT_CANARY]]>,
+    canaries: Box<[[u8; CANARY_LEN]]>,
+    /// One of the [`state`] constants per slot.
+    states: Box<[AtomicU8]>,
     meta: Mutex<Meta>,
-    /// The pool, for rotation (weak: the pool owns its arenas).
+    /// The pool, for rotation and discarding (weak: the pool owns its arenas).
     pool: Weak<PoolInner>,
     live: Arc<AtomicUsize>,
     owner_pid: u32,
 }
 
+/// Page protection bookkeeping (unused while the arena holds a protection key).
 #[derive(Debug)]
 struct Meta {
     free: Vec<u32>,
-    /// Freed slots not wiped yet; only ever on sealed pages.
-    dirty: Vec<bool>,
-    /// Open counts per page (page protection).
+    /// Open counts per page, all threads.
     pages: Vec<Counts>,
+    /// The protection each page has now; differs from `pages[p].prot()` only
+    /// after a failed re-seal.
+    prot: Vec<ProtFlags>,
+    /// Open counts per slot, so that scopes leaked on a secret (`mem::forget` of
+    /// a guard) are given back when it drops instead of keeping its page open
+    /// for the next secret.
+    slots: Vec<Counts>,
+    /// Slots handed out and not yet freed.
+    in_use: usize,
 }
 
 impl Arena {
-    fn new(slot_size: usize, pool: &Arc<PoolInner>) -> Result<Self, Error> {
-        let options = pool.options;
+    fn new(class: usize, pool: &Arc<PoolInner>) -> Result<Self, Error> {
+        let slot_size = CLASSES[class];
         // One slot less than fits, so the region's own canary shares the 16 pages.
         let slot_count = ARENA_BYTES / slot_size - 1;
-        let region = Region::new(slot_count * slot_size, slot_size, options)?;
-        let page = sys::page_size();
-        let mut random = vec![0u8; slot_count * SLOT_CANARY];
-        sys::getrandom(&mut random).map_err(|source| Error::Random { source })?;
-        let canaries: Box<[[u8; SLOT_CANARY]]> =
-            random.chunks_exact(SLOT_CANARY).map(|c| c.try_into().expect("16 bytes")).collect();
+        let region = Region::new_arena(slot_count * slot_size, slot_size, pool.options)?;
+        let canaries = (0..slot_count)
+            .map(|_| nonzero_random::<CANARY_LEN>())
+            .collect::<Result<Box<[_]>, _>>()?;
         region.open(Access::Write)?;
         for (i, canary) in canaries.iter().enumerate() {
             // SAFETY:
@@ -261,19 +329,22 @@ impl Arena {
             // SAFETY:
             // - the slot's first 16 bytes are inside the data, open for writing; the
             //   source is heap memory, so the two cannot overlap.
-            unsafe { slot.copy_from_nonoverlapping(NonNull::from(canary).cast(), SLOT_CANARY) };
+            unsafe { slot.copy_from_nonoverlapping(NonNull::from(canary).cast(), CANARY_LEN) };
         }
         region.close_or_poison(Access::Write);
-        let pages = (slot_count * slot_size).div_ceil(page) + 1;
+        let pages = ARENA_BYTES.div_ceil(sys::page_size());
         Ok(Self {
             region,
+            class,
             slot_size,
-            slots_per_page: page / slot_size,
             canaries,
+            states: (0..slot_count).map(|_| AtomicU8::new(state::FREE)).collect(),
             meta: Mutex::new(Meta {
                 free: (0..u32::try_from(slot_count).expect("few slots")).rev().collect(),
-                dirty: vec![false; slot_count],
                 pages: vec![Counts::ZERO; pages],
+                prot: vec![ProtFlags::NONE; pages],
+                slots: vec![Counts::ZERO; slot_count],
+                in_use: 0,
             }),
             pool: Arc::downgrade(pool),
             live: Arc::clone(&pool.live),
@@ -282,97 +353,332 @@ impl Arena {
     }
 
     fn take(&self) -> Option<u32> {
-        lock(&self.meta).free.pop()
+        let mut meta = lock(&self.meta);
+        let index = meta.free.pop()?;
+        meta.in_use += 1;
+        self.state_of(index).store(state::FRESH, Ordering::Release);
+        Some(index)
+    }
+
+    fn slot_count(&self) -> usize {
+        self.canaries.len()
+    }
+
+    fn state_of(&self, index: u32) -> &AtomicU8 {
+        &self.states[idx(index)]
     }
 
     /// Start of slot `index`.
     fn slot_ptr(&self, index: u32) -> NonNull<u8> {
-        let offset = usize::try_from(index).expect("index") * self.slot_size;
+        assert!(idx(index) < self.slot_count(), "siegel: slot index out of range");
         // SAFETY:
-        // - `index < slot_count`, so the slot lies inside the region's data.
-        unsafe { self.region.data().add(offset) }
+        // - `index < slot_count` (checked above), so the slot lies inside the
+        //   region's data.
+        unsafe { self.region.data().add(idx(index) * self.slot_size) }
     }
 
-    /// Index into `Meta::pages` of the page holding slot `index`.
+    /// Index of the page holding slot `index`.
     fn page_of(&self, index: u32) -> usize {
-        let addr = self.slot_ptr(index).as_ptr().addr();
-        let first = self.region.data_pages.as_ptr().addr();
-        (addr - first) / sys::page_size()
+        (idx(index) + 1) * self.slot_size / sys::page_size()
     }
 
-    /// Changes the protection of the page holding slot `index`.
-    fn protect_page(&self, index: u32, prot: ProtFlags) -> Result<(), Error> {
-        let page = sys::page_size();
-        let at = self.page_of(index) * page;
-        // SAFETY:
-        // - `at` is a page offset inside the data pages; the page is ours and the
-        //   arena lock is held, so narrowing happens only when the page's count is 0.
-        let start = unsafe { self.region.data_pages.add(at) };
-        // SAFETY:
-        // - as above: one page of our data pages.
-        unsafe { sys::mprotect(start, page, prot) }
-            .map_err(|source| Error::Protect { call: "mprotect", source })
+    /// The slots on page `page`.
+    fn slots_on_page(&self, page: usize) -> core::ops::Range<usize> {
+        let per_page = sys::page_size() / self.slot_size;
+        let first = (page * per_page).saturating_sub(1);
+        first.min(self.slot_count())..((page + 1) * per_page - 1).min(self.slot_count())
     }
 
-    /// Applies `f` to the open counts of the page holding slot `index` (page
-    /// protection), changing the page's protection when they call for it. A page
-    /// that opens from sealed first has its dirty slots wiped, so stale secrets
-    /// are gone before anyone can read the page.
-    fn change_page(&self, index: u32, f: impl FnOnce(Counts) -> Counts) -> Result<(), Error> {
-        let mut meta = lock(&self.meta);
-        let page = self.page_of(index);
-        let counts = meta.pages[page];
-        let next = f(counts);
-        if counts == Counts::ZERO && next != Counts::ZERO && self.dirty_on_page(&meta, index) {
-            self.protect_page(index, ProtFlags::READ_WRITE)?;
-            self.wipe_dirty_on_page(&mut meta, index);
-            self.protect_page(index, next.prot())?;
-        } else if counts.prot() != next.prot() {
-            self.protect_page(index, next.prot())?;
+    /// Sets page `page` to `prot` (page protection), recording it.
+    fn set_page(&self, meta: &mut Meta, page: usize, prot: ProtFlags) -> Result<(), Error> {
+        if meta.prot[page] == prot {
+            return Ok(());
         }
-        meta.pages[page] = next;
+        let len = sys::page_size();
+        // SAFETY:
+        // - `page` indexes one of the arena's data pages, all ours and page-aligned.
+        let start = unsafe { self.region.data_pages.add(page * len) };
+        // SAFETY:
+        // - one whole data page of ours; callers narrow protection only when the
+        //   page's counts no longer need it, so no live reference loses access.
+        unsafe { sys::mprotect(start, len, prot) }
+            .map_err(|source| protect_error("mprotect", source))?;
+        meta.prot[page] = prot;
         Ok(())
     }
 
-    /// Zeroes slot `index` after its canary. The page must be writable by this
-    /// thread.
-    fn wipe_slot(&self, index: u32) {
-        let start = self.slot_ptr(index).as_ptr().expose_provenance() + SLOT_CANARY;
-        let len = self.slot_size - SLOT_CANARY;
-        let base = core::ptr::with_exposed_provenance_mut::<u8>(start);
-        for i in 0..len {
-            // SAFETY:
-            // - the bytes after the canary up to the slot's end lie inside the
-            //   slot, writable as the caller guarantees; volatile so the stores stay.
-            unsafe { base.wrapping_add(i).write_volatile(0) };
+    /// Writes `image` at `offset` of slot `index`, whatever the page's state,
+    /// without opening it to other threads where that can be helped: directly
+    /// (the arena's key, or a page open for writing), through `/proc/self/mem`, or
+    /// as a last resort by opening the page for writing and re-sealing it. The
+    /// caller holds the meta lock and has entered the arena's registry slot (so
+    /// its key cannot change), and no reference to these bytes is live.
+    fn write_slot(
+        &self,
+        meta: &mut Meta,
+        index: u32,
+        offset: usize,
+        image: &[u8],
+    ) -> Result<(), Error> {
+        assert!(offset + image.len() <= self.slot_size, "siegel: write past a slot");
+        // SAFETY:
+        // - `offset + image.len() <= slot_size`: the range lies in the slot.
+        let at = unsafe { self.slot_ptr(index).add(offset) };
+        let copy = || {
+            for (i, &byte) in image.iter().enumerate() {
+                // SAFETY:
+                // - `i < image.len()`: inside the slot, writable by this thread
+                //   (the caller's branch below); no reference reads these bytes.
+                store_byte(unsafe { at.add(i) }, byte);
+            }
+        };
+        let key = self.region.slot.key();
+        if key != 0 {
+            pkru::with_write_access(key, copy);
+            return Ok(());
         }
-        core::sync::atomic::compiler_fence(Ordering::SeqCst);
+        let page = self.page_of(index);
+        if meta.prot[page] == ProtFlags::READ_WRITE {
+            copy();
+            return Ok(());
+        }
+        // SAFETY:
+        // - the range is inside our private anonymous mapping (or the kernel
+        //   refuses, which we handle) and nothing references it (caller).
+        if unsafe { sys::write_process_memory(at.as_ptr().addr(), image) }.is_ok() {
+            return Ok(());
+        }
+        let restore = meta.prot[page];
+        self.set_page(meta, page, ProtFlags::READ_WRITE)?;
+        copy();
+        if self.set_page(meta, page, restore).is_err() {
+            // The page holds other secrets and is open to every thread; a single
+            // page mapping never needs memory to narrow, so this is unreachable
+            // short of a kernel fault. Never go on with it open.
+            sys::write_ignoring_errors(
+                2,
+                b"siegel: cannot re-seal a pool page after a wipe; aborting\n",
+            );
+            std::process::abort();
+        }
+        Ok(())
     }
 
-    /// Indices of the slots on the page holding slot `index`. Slot `i` starts at
-    /// offset `(i + 1) * slot_size` of the data pages (the region's canary sits in
-    /// the first slot-sized block), and no slot straddles a page.
-    fn slots_on_page_of(&self, index: u32) -> core::ops::Range<usize> {
-        let page = self.page_of(index) * self.slots_per_page;
-        let count = self.canaries.len();
-        page.saturating_sub(1).min(count)..(page + self.slots_per_page - 1).min(count)
+    /// The canary-and-padding image of slot `index` for a secret of `size` bytes:
+    /// the slot's canary repeated up to the secret.
+    fn canary_image(&self, index: u32, size: usize, buf: &mut [u8; MAX_SLOT]) -> usize {
+        let canary = &self.canaries[idx(index)];
+        let len = self.slot_size - size;
+        for (i, b) in buf[..len].iter_mut().enumerate() {
+            *b = canary[i % CANARY_LEN];
+        }
+        len
     }
 
-    /// Whether a dirty slot shares the page of slot `index`.
-    fn dirty_on_page(&self, meta: &Meta, index: u32) -> bool {
-        meta.dirty.get(self.slots_on_page_of(index)).is_some_and(|d| d.contains(&true))
+    /// Whether the canary and padding of slot `index` (secret of `size` bytes)
+    /// hold their values. The slot's page must be readable by this thread.
+    fn canary_intact(&self, index: u32, size: usize) -> bool {
+        let start = self.slot_ptr(index);
+        let canary = &self.canaries[idx(index)];
+        let mut diff = 0u8;
+        for i in 0..self.slot_size - size {
+            // SAFETY:
+            // - `i < slot_size - size`: the byte lies in the slot before the secret,
+            //   readable (caller).
+            diff |= load_byte(unsafe { start.add(i) }) ^ canary[i % CANARY_LEN];
+        }
+        diff == 0
     }
 
-    /// Wipes the dirty slots on the page of slot `index` (the page must be
-    /// writable by this thread).
-    fn wipe_dirty_on_page(&self, meta: &mut Meta, index: u32) {
-        for i in self.slots_on_page_of(index) {
-            if meta.dirty.get(i).copied().unwrap_or(false) {
-                self.wipe_slot(u32::try_from(i).expect("index"));
-                meta.dirty[i] = false;
+    /// Checks slot `index` when a write scope on it closes (its page still open
+    /// for writing in this thread): its own canary, and the next slot's canary
+    /// when `next_readable`. Returns the neighbour's index if its canary changed
+    /// (the caller repairs it); either finding marks this slot corrupted, so its
+    /// next open fails.
+    fn check_after_write(&self, index: u32, size: usize, next_readable: bool) -> Option<u32> {
+        let own = self.canary_intact(index, size);
+        let next = index + 1;
+        let mut damaged = None;
+        if next_readable && idx(next) < self.slot_count() {
+            let start = self.slot_ptr(next);
+            let canary = &self.canaries[idx(next)];
+            // SAFETY:
+            // - `i < 16`: the next slot's canary, readable (the caller's check).
+            if !(0..CANARY_LEN).all(|i| load_byte(unsafe { start.add(i) }) == canary[i]) {
+                damaged = Some(next);
+            }
+        }
+        if !own || damaged.is_some() {
+            self.state_of(index).store(state::CORRUPT, Ordering::Release);
+        }
+        damaged
+    }
+
+    /// Restores the canary of slot `index` (damaged by its neighbour's overflow).
+    /// A failure leaves the slot to report the damage itself at its next open.
+    fn repair_canary(&self, meta: &mut Meta, index: u32) {
+        let canary = self.canaries[idx(index)];
+        let _ = self.write_slot(meta, index, 0, &canary);
+    }
+
+    /// Renews the canary and padding of a fresh slot `index` for a secret of
+    /// `size` bytes (its data is already zero). Under the meta lock.
+    fn format(&self, meta: &mut Meta, index: u32, size: usize) -> Result<(), Error> {
+        if self.state_of(index).load(Ordering::Acquire) != state::FRESH {
+            return Ok(());
+        }
+        let mut image = [0u8; MAX_SLOT];
+        let len = self.canary_image(index, size, &mut image);
+        self.write_slot(meta, index, 0, &image[..len])?;
+        self.state_of(index).store(state::READY, Ordering::Release);
+        Ok(())
+    }
+
+    /// Applies `f` to the open counts of slot `index` and its page (page
+    /// protection), changing the page's protection when they call for it. Opening
+    /// first renews a fresh slot's canary; closing a write scope first checks the
+    /// canaries around the slot.
+    fn change_page(
+        &self,
+        index: u32,
+        size: usize,
+        closing: Option<Access>,
+        f: impl Fn(Counts) -> Counts,
+    ) -> Result<(), Error> {
+        let mut meta = lock(&self.meta);
+        let page = self.page_of(index);
+        let next = f(meta.pages[page]);
+        if closing.is_none() {
+            // Opening: the fallible step first, then the bookkeeping.
+            self.format(&mut meta, index, size)?;
+            self.set_page(&mut meta, page, next.prot())?;
+        } else {
+            if closing == Some(Access::Write) {
+                let next_page = self.page_of(index + 1);
+                let readable = meta.prot.get(next_page).is_some_and(|&p| p != ProtFlags::NONE);
+                if let Some(damaged) = self.check_after_write(index, size, readable) {
+                    self.repair_canary(&mut meta, damaged);
+                }
+            }
+            if self.set_page(&mut meta, page, next.prot()).is_err() {
+                self.reseal_failed(&mut meta, page, next);
+            }
+        }
+        meta.pages[page] = next;
+        meta.slots[idx(index)] = f(meta.slots[idx(index)]);
+        Ok(())
+    }
+
+    /// A page could not be narrowed to what `counts` need. With no scope left on
+    /// it, every secret on the page is wiped and poisoned and its free slots
+    /// retired, so the open page holds no secret; with read scopes left, it stays
+    /// writable and is retried at its next change.
+    #[cold]
+    fn reseal_failed(&self, meta: &mut Meta, page: usize, counts: Counts) {
+        if counts != Counts::ZERO {
+            return;
+        }
+        let zeros = [0u8; MAX_SLOT];
+        for i in self.slots_on_page(page) {
+            let index = u32::try_from(i).expect("few slots");
+            let state = self.state_of(index);
+            let _ = self.write_slot(meta, index, CANARY_LEN, &zeros[..self.slot_size - CANARY_LEN]);
+            match state.load(Ordering::Acquire) {
+                state::FREE => {
+                    meta.free.retain(|&f| f != index);
+                    state.store(state::RETIRED, Ordering::Release);
+                }
+                state::RETIRED => {}
+                _ => state.store(state::POISONED, Ordering::Release),
+            }
+        }
+        sys::write_ignoring_errors(
+            2,
+            b"siegel: a pool page could not be re-sealed; its secrets were wiped and poisoned\n",
+        );
+    }
+
+    /// Frees slot `index`: gives back scopes leaked on it, wipes it, and returns
+    /// it to the free list (or retires it if it could not be wiped).
+    fn free(&self, index: u32) {
+        let slot = self.region.slot;
+        // Entered, so the arena's key cannot move while the slot is wiped.
+        slot.enter();
+        let mut meta = lock(&self.meta);
+        let leaked = core::mem::replace(&mut meta.slots[idx(index)], Counts::ZERO);
+        if leaked != Counts::ZERO {
+            let page = self.page_of(index);
+            let next = meta.pages[page].minus(leaked);
+            meta.pages[page] = next;
+            if self.set_page(&mut meta, page, next.prot()).is_err() {
+                self.reseal_failed(&mut meta, page, next);
+            }
+            for _ in 0..leaked.total() {
+                slot.leave();
+            }
+        }
+        let zeros = [0u8; MAX_SLOT];
+        let state = self.state_of(index);
+        match self.write_slot(&mut meta, index, CANARY_LEN, &zeros[..self.slot_size - CANARY_LEN]) {
+            Ok(()) if state.load(Ordering::Acquire) != state::RETIRED => {
+                state.store(state::FREE, Ordering::Release);
+                meta.free.push(index);
+            }
+            Ok(()) => {}
+            Err(_) => {
+                state.store(state::RETIRED, Ordering::Release);
+                sys::write_ignoring_errors(
+                    2,
+                    b"siegel: a freed pooled secret could not be wiped; its slot is retired \
+                      until the arena is unmapped\n",
+                );
+            }
+        }
+        meta.in_use -= 1;
+        let empty = meta.in_use == 0;
+        drop(meta);
+        slot.leave();
+        self.live.fetch_sub(1, Ordering::AcqRel);
+        if empty && self.region.is_poisoned() {
+            if let Some(pool) = self.pool.upgrade() {
+                // Called from a handle that still holds an `Arc` of this arena,
+                // found by pointer in the pool's list.
+                let list = lock(&pool.classes[self.class]);
+                let found = list.arenas.iter().find(|a| core::ptr::eq(a.as_ref(), self)).cloned();
+                drop(list);
+                if let Some(arena) = found {
+                    pool.discard(&arena);
+                }
             }
         }
     }
+}
+
+/// `index` as a `usize` (slot indices are below 2^12).
+fn idx(index: u32) -> usize {
+    usize::try_from(index).expect("slot index fits usize")
+}
+
+/// Loads one canary byte. Atomic, because another thread may repair a
+/// neighbour's canary (under the arena lock) while this one checks it.
+fn load_byte(at: NonNull<u8>) -> u8 {
+    // SAFETY:
+    // - callers pass a byte of a slot's canary or padding that is readable by this
+    //   thread; `AtomicU8` has the size and alignment of `u8`, and every access to
+    //   these bytes by siegel is atomic [1]. A byte-sized atomic load is a plain
+    //   load, fine on read-only pages.
+    //
+    // [1] https://doc.rust-lang.org/core/sync/atomic/struct.AtomicU8.html#method.from_ptr
+    unsafe { AtomicU8::from_ptr(at.as_ptr()) }.load(Ordering::Relaxed)
+}
+
+/// Stores one byte of a slot (see [`load_byte`]).
+fn store_byte(at: NonNull<u8>, byte: u8) {
+    // SAFETY:
+    // - callers pass a byte of a slot that is writable by this thread and that no
+    //   reference reads (freed or fresh data, or canary bytes, which siegel only
+    //   touches atomically); see `load_byte`.
+    unsafe { AtomicU8::from_ptr(at.as_ptr()) }.store(byte, Ordering::Relaxed);
 }
 
 /// A secret's slot in a pool arena.
@@ -405,12 +711,20 @@ impl PoolSlot {
     /// The first byte of the secret (right-aligned in the slot).
     pub(crate) fn data(&self) -> NonNull<u8> {
         // SAFETY:
-        // - `slot_size - size >= SLOT_CANARY`: the secret lies inside the slot.
+        // - `slot_size - size >= CANARY_LEN`: the secret lies inside the slot.
         unsafe { self.arena.slot_ptr(self.index).add(self.arena.slot_size - self.size()) }
     }
 
     pub(crate) fn size(&self) -> usize {
         usize::try_from(self.size).expect("slot sizes are small")
+    }
+
+    /// Whether this slot was poisoned or found corrupted on its own.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        matches!(
+            self.arena.state_of(self.index).load(Ordering::Acquire),
+            state::POISONED | state::CORRUPT
+        )
     }
 
     /// Opens `access` on this slot's page (page protection) or the arena's key.
@@ -421,19 +735,25 @@ impl PoolSlot {
             slot.leave();
             return Err(err);
         }
-        if self.canary_intact() {
-            Ok(())
-        } else {
+        let verdict = match self.arena.state_of(self.index).load(Ordering::Acquire) {
+            state::READY if self.arena.canary_intact(self.index, self.size()) => Ok(()),
+            state::READY | state::CORRUPT => Err(Error::CanaryCorrupted),
+            _ => Err(Error::Poisoned),
+        };
+        if verdict.is_err() {
             self.close_or_poison(access);
-            Err(Error::CanaryCorrupted)
         }
+        verdict
     }
 
     fn open_entered(&self, access: Access) -> Result<(), Error> {
         let arena = &self.arena;
         match arena.region.slot.key() {
-            0 => arena.change_page(self.index, |c| c.add(access)),
+            0 => arena.change_page(self.index, self.size(), None, |c| c.add(access)),
             key => {
+                if arena.state_of(self.index).load(Ordering::Acquire) == state::FRESH {
+                    arena.format(&mut lock(&arena.meta), self.index, self.size())?;
+                }
                 arena.region.slot.touch();
                 pkru::update(key, |c| c.add(access));
                 Ok(())
@@ -441,44 +761,30 @@ impl PoolSlot {
         }
     }
 
-    /// Closes `access`.
+    /// Closes `access`. Never fails: a page that cannot be re-sealed is handled
+    /// where it happens (see [`Arena::reseal_failed`]).
     pub(crate) fn close(&self, access: Access) -> Result<(), Error> {
         let arena = &self.arena;
         match arena.region.slot.key() {
-            0 => arena.change_page(self.index, |c| c.sub(access))?,
-            key => pkru::update(key, |c| c.sub(access)),
+            0 => arena.change_page(self.index, self.size(), Some(access), |c| c.sub(access))?,
+            key => {
+                // The key opens the whole arena to this thread: the next slot is
+                // readable wherever it lies.
+                if access == Access::Write {
+                    if let Some(damaged) = arena.check_after_write(self.index, self.size(), true) {
+                        arena.repair_canary(&mut lock(&arena.meta), damaged);
+                    }
+                }
+                pkru::update(key, |c| c.sub(access));
+            }
         }
         arena.region.slot.leave();
         Ok(())
     }
 
-    /// Closes `access`; on failure poisons the whole arena, wiped by the region
-    /// core when its last scope closes.
+    /// Closes `access` (see [`close`](Self::close)).
     pub(crate) fn close_or_poison(&self, access: Access) {
-        if self.close(access).is_err() {
-            let region = &self.arena.region;
-            region.slot.poison();
-            region.slot.leave();
-        }
-    }
-
-    /// Checks the slot's canary and the zero padding between it and the secret.
-    fn canary_intact(&self) -> bool {
-        let start = self.arena.slot_ptr(self.index);
-        let expected = self.arena.canaries[usize::try_from(self.index).expect("index")];
-        let pad = self.arena.slot_size - self.size();
-        let mut diff = 0u8;
-        for i in 0..pad {
-            // SAFETY:
-            // - `i < slot_size - size`: the byte lies in the slot before the secret.
-            let byte = unsafe { start.add(i) };
-            // SAFETY:
-            // - the slot's page is readable while this scope is open; volatile because
-            //   an overflow may have changed it behind the compiler's back.
-            let found = unsafe { byte.read_volatile() };
-            diff |= found ^ expected.get(i).copied().unwrap_or(0);
-        }
-        diff == 0
+        let _ = self.close(access);
     }
 }
 
@@ -488,37 +794,6 @@ impl Drop for PoolSlot {
         if sys::getpid() != self.arena.owner_pid {
             return;
         }
-        let arena = &self.arena;
-        let slot = arena.region.slot;
-        slot.enter();
-        {
-            let mut meta = lock(&arena.meta);
-            if !slot.is_poisoned() {
-                match slot.key() {
-                    0 => {
-                        let counts = meta.pages[arena.page_of(self.index)];
-                        if counts.writes > 0 {
-                            arena.wipe_slot(self.index);
-                        } else if counts.reads > 0 {
-                            let wiped =
-                                arena.protect_page(self.index, ProtFlags::READ_WRITE).is_ok();
-                            if wiped {
-                                arena.wipe_slot(self.index);
-                            }
-                            let _ = arena.protect_page(self.index, ProtFlags::READ);
-                            if !wiped {
-                                slot.poison();
-                            }
-                        } else {
-                            meta.dirty[usize::try_from(self.index).expect("index")] = true;
-                        }
-                    }
-                    key => pkru::with_write_access(key, || arena.wipe_slot(self.index)),
-                }
-            }
-            meta.free.push(self.index);
-        }
-        slot.leave();
-        self.arena.live.fetch_sub(1, Ordering::AcqRel);
+        self.arena.free(self.index);
     }
 }

@@ -91,8 +91,14 @@ impl Store {
         self.backing().is_locked()
     }
 
+    /// Whether the secret can no longer be opened: its region was wiped (a
+    /// lockdown, a failed re-seal), or its pool slot was poisoned or caught
+    /// overflowing.
     pub(crate) fn is_poisoned(&self) -> bool {
-        self.backing().is_poisoned()
+        match &self.kind {
+            Kind::Region { slot, .. } => slot.is_poisoned(),
+            Kind::Pooled { slot, .. } => slot.region().is_poisoned() || slot.is_poisoned(),
+        }
     }
 
     /// `(mapping, data pages, secret)` address ranges.

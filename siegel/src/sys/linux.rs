@@ -19,11 +19,20 @@ impl ProtFlags {
 
 /// Advice for [`madvise`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "platform-only constants name the platform (STYLE.md, rustix's `Advice::LinuxDontDump`)"
+)]
 pub(crate) enum Advice {
     /// `MADV_DONTDUMP`: leave the pages out of core dumps.
     LinuxDontDump,
     /// `MADV_DONTFORK`: do not map the pages into children made by `fork`.
     LinuxDontFork,
+    /// `MADV_WIPEONFORK`: a `fork` child gets these pages zero-filled. siegel's
+    /// pages are `MADV_DONTFORK` as well, so the child gets no pages at all; the
+    /// flag is used only because it is a per-mapping flag that makes a page's
+    /// mapping differ from its neighbours', so the kernel never merges them.
+    LinuxWipeOnFork,
 }
 
 impl Advice {
@@ -31,6 +40,7 @@ impl Advice {
         match self {
             Self::LinuxDontDump => libc::MADV_DONTDUMP,
             Self::LinuxDontFork => libc::MADV_DONTFORK,
+            Self::LinuxWipeOnFork => libc::MADV_WIPEONFORK,
         }
     }
 }
@@ -214,8 +224,8 @@ pub(crate) unsafe fn mlock(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
 /// - <https://man7.org/linux/man-pages/man2/madvise.2.html>
 pub(crate) unsafe fn madvise(ptr: NonNull<u8>, len: usize, advice: Advice) -> io::Result<()> {
     // SAFETY:
-    // - the caller guarantees the range is ours and page-aligned; DONTDUMP and
-    //   DONTFORK change no contents in this process [1].
+    // - the caller guarantees the range is ours and page-aligned; DONTDUMP,
+    //   DONTFORK and WIPEONFORK change no contents in this process [1].
     //
     // [1] https://man7.org/linux/man-pages/man2/madvise.2.html
     ret(unsafe { libc::madvise(ptr.as_ptr().cast::<c_void>(), len, advice.raw()) })
@@ -483,4 +493,82 @@ pub(crate) unsafe fn pkey_mprotect_at(
         )
     };
     ret_long(rc).map(drop)
+}
+
+/// `/proc/self/mem`, opened once per process (`O_RDWR | O_CLOEXEC`): the
+/// descriptor in the low 32 bits, the pid that opened it in the high 32 (a `fork`
+/// child inherits the descriptor, which still reaches its parent's memory, so it
+/// opens its own). `-1` in the low half: not open.
+static PROC_MEM: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(u64::MAX);
+
+/// This process's `/proc/self/mem` descriptor, opened on first use.
+fn proc_mem_fd() -> io::Result<c_int> {
+    use core::sync::atomic::Ordering;
+    let pid = getpid();
+    let packed = PROC_MEM.load(Ordering::Acquire);
+    let (owner, fd) = (packed >> 32, packed & 0xffff_ffff);
+    if owner == u64::from(pid) {
+        return c_int::try_from(fd).map_err(|_| io::Error::from(io::ErrorKind::InvalidData));
+    }
+    // SAFETY:
+    // - the path is a NUL-terminated C string; open(2) touches no other memory [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/open.2.html
+    let new = unsafe { libc::open(c"/proc/self/mem".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    let new_fd = u64::try_from(new).map_err(|_| io::Error::last_os_error())?;
+    let wanted = (u64::from(pid) << 32) | new_fd;
+    if PROC_MEM.compare_exchange(packed, wanted, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        // Another thread opened it first; use theirs.
+        // SAFETY:
+        // - `new` was opened above and is owned by nobody else.
+        unsafe { libc::close(new) };
+        return proc_mem_fd();
+    }
+    if owner != u64::MAX >> 32 {
+        // Inherited from the parent: close our copy of its descriptor.
+        if let Ok(old) = c_int::try_from(fd) {
+            // SAFETY:
+            // - `old` is the inherited descriptor, which nothing else in this
+            //   process uses once `PROC_MEM` no longer names it.
+            unsafe { libc::close(old) };
+        }
+    }
+    Ok(new)
+}
+
+/// `pwrite(open("/proc/self/mem"), buf, addr)`—writes `buf` at `addr` through the
+/// kernel, whatever the pages' protection: the kernel writes with `FOLL_FORCE`,
+/// so a sealed page receives the bytes without ever becoming accessible to any
+/// thread. One system call.
+///
+/// # Safety
+///
+/// `addr..addr + buf.len()` must lie in a private anonymous mapping of this
+/// crate, and no Rust reference may read or write those bytes concurrently (it
+/// is a write behind the compiler's back, like a volatile store).
+///
+/// # Errors
+///
+/// `ENOENT`/`EACCES` without `/proc`; `EIO` for mappings the kernel refuses to
+/// force-write (shared and `memfd_secret` mappings, or kernels booted with
+/// `proc_mem.force_override=never`).
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man5/proc_pid_mem.5.html>
+pub(crate) unsafe fn write_process_memory(addr: usize, buf: &[u8]) -> io::Result<()> {
+    let fd = proc_mem_fd()?;
+    let offset =
+        libc::off64_t::try_from(addr).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY:
+    // - `buf` is valid for `buf.len()` bytes; the caller guarantees the target range
+    //   is ours and unreferenced [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/pwrite.2.html
+    let n = unsafe { libc::pwrite64(fd, buf.as_ptr().cast::<c_void>(), buf.len(), offset) };
+    match usize::try_from(n) {
+        Ok(n) if n == buf.len() => Ok(()),
+        Ok(_) => Err(io::Error::from(io::ErrorKind::WriteZero)),
+        Err(_) => Err(io::Error::last_os_error()),
+    }
 }

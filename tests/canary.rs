@@ -1,0 +1,145 @@
+//! Canaries catch what real bugs write: a zero byte just below a secret (a NUL
+//! terminator, `memset(.., 0, n + 1)`) every time, dedicated and pooled, every
+//! size and alignment, both backends; a one-byte overflow past a pooled secret
+//! fails the writer's next open, and never a later, unrelated allocation.
+
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+#![allow(unsafe_code, reason = "these tests simulate one-byte underflows and overflows")]
+
+mod support;
+
+use siegel::{Backend, Error, Plain, Pool, Protected};
+use support::{backends, opts};
+
+/// Fresh secrets per case.
+const ROUNDS: usize = 1000;
+
+fn poke(addr: usize, value: u8) {
+    // SAFETY: the tests point this at a byte of a page open for writing.
+    unsafe { core::ptr::with_exposed_provenance_mut::<u8>(addr).write_volatile(value) };
+}
+
+/// Writes a zero just below each of `ROUNDS` fresh secrets made by `make`, and
+/// expects every one of them to fail its next open with `CanaryCorrupted`.
+fn zero_underflows<T: Plain>(what: &str, mut make: impl FnMut() -> Protected<T>) {
+    let mut missed = 0;
+    for _ in 0..ROUNDS {
+        let mut secret = make();
+        let below = secret.info().secret.start - 1;
+        {
+            let _open = secret.write().unwrap();
+            poke(below, 0);
+        }
+        if !matches!(secret.read(), Err(Error::CanaryCorrupted)) {
+            missed += 1;
+        }
+    }
+    assert_eq!(missed, 0, "{what}: {missed}/{ROUNDS} zero underflows missed");
+}
+
+#[repr(C, align(64))]
+struct Aligned([u8; 64]);
+
+// SAFETY: a byte array behind `repr(C)`: all-zero valid, no pointers, no drop
+// glue, no interior mutability.
+unsafe impl Plain for Aligned {}
+
+#[test]
+fn every_zero_underflow_below_a_dedicated_secret_is_caught() {
+    for backend in backends("every_zero_underflow_below_a_dedicated_secret_is_caught") {
+        let o = opts(backend);
+        zero_underflows(&format!("{backend:?} [u8; 8]"), || o.zeroed::<[u8; 8]>().unwrap());
+        zero_underflows(&format!("{backend:?} [u8; 32]"), || o.zeroed::<[u8; 32]>().unwrap());
+        zero_underflows(&format!("{backend:?} [u64; 3]"), || o.zeroed::<[u64; 3]>().unwrap());
+        zero_underflows(&format!("{backend:?} align 64"), || o.zeroed::<Aligned>().unwrap());
+    }
+}
+
+#[test]
+fn every_zero_underflow_below_a_pooled_secret_is_caught() {
+    for backend in backends("every_zero_underflow_below_a_pooled_secret_is_caught") {
+        let pool = Pool::with_options(opts(backend));
+        let p = &pool;
+        zero_underflows(&format!("{backend:?} pooled [u8; 8]"), || p.zeroed::<[u8; 8]>().unwrap());
+        zero_underflows(&format!("{backend:?} pooled [u8; 24]"), || {
+            p.zeroed::<[u8; 24]>().unwrap()
+        });
+        zero_underflows(&format!("{backend:?} pooled [u8; 32]"), || {
+            p.zeroed::<[u8; 32]>().unwrap()
+        });
+        zero_underflows(&format!("{backend:?} pooled [u8; 100]"), || {
+            p.zeroed::<[u8; 100]>().unwrap()
+        });
+        zero_underflows(&format!("{backend:?} pooled [u128; 3]"), || {
+            p.zeroed::<[u128; 3]>().unwrap()
+        });
+        zero_underflows(&format!("{backend:?} pooled align 64"), || p.zeroed::<Aligned>().unwrap());
+    }
+}
+
+#[test]
+fn a_zero_overflow_past_a_pooled_secret_fails_the_writer_not_the_next_allocation() {
+    for backend in
+        backends("a_zero_overflow_past_a_pooled_secret_fails_the_writer_not_the_next_allocation")
+    {
+        let mut caught = 0;
+        for _ in 0..300 {
+            let pool = Pool::with_options(opts(backend));
+            let mut writer = pool.zeroed::<[u8; 32]>().unwrap();
+            let end = writer.info().secret.end;
+            {
+                let _open = writer.write().unwrap();
+                poke(end, 0); // the next slot is free: its canary takes the zero
+            }
+            if matches!(writer.read(), Err(Error::CanaryCorrupted)) {
+                caught += 1;
+            }
+            // The next allocation takes the slot the overflow hit, and works.
+            let next = pool.init_with(|k: &mut [u8; 32]| k.fill(9)).unwrap();
+            assert_eq!(next.info().secret.start, end + 32, "{backend:?}: the slot after");
+            assert_eq!(*next.read().unwrap(), [9; 32], "{backend:?}: an unrelated secret failed");
+        }
+        assert_eq!(caught, 300, "{backend:?}: overflows caught at the writer's next open");
+    }
+}
+
+#[test]
+fn pooled_neighbours_of_an_overflow_see_it_only_when_it_reached_past_their_canary() {
+    for backend in
+        backends("pooled_neighbours_of_an_overflow_see_it_only_when_it_reached_past_their_canary")
+    {
+        let pool = Pool::with_options(opts(backend));
+        // [u8; 8] in 32-byte slots: canary 16, padding 8, secret 8.
+        let mut writer = pool.zeroed::<[u8; 8]>().unwrap();
+        let neighbour = pool.init_with(|k: &mut [u8; 8]| k.fill(3)).unwrap();
+        let end = writer.info().secret.end;
+        assert_eq!(neighbour.info().secret.start, end + 24);
+        {
+            let _open = writer.write().unwrap();
+            for i in 0..20 {
+                poke(end + i, 0); // through the canary into the padding
+            }
+        }
+        assert!(matches!(writer.read(), Err(Error::CanaryCorrupted)), "{backend:?}: writer");
+        assert!(
+            matches!(neighbour.read(), Err(Error::CanaryCorrupted)),
+            "{backend:?}: a neighbour whose padding was overwritten must not open"
+        );
+    }
+}
+
+#[test]
+fn a_poisoned_writer_drops_cleanly_and_its_slot_is_reused() {
+    let pool = Pool::with_options(opts(Backend::Mprotect));
+    let mut writer = pool.zeroed::<[u8; 32]>().unwrap();
+    let at = writer.info().secret;
+    {
+        let _open = writer.write().unwrap();
+        poke(at.start - 1, 0);
+    }
+    assert!(matches!(writer.read(), Err(Error::CanaryCorrupted)));
+    drop(writer);
+    let fresh = pool.zeroed::<[u8; 32]>().unwrap();
+    assert_eq!(fresh.info().secret, at, "the slot is reused");
+    assert_eq!(*fresh.read().unwrap(), [0; 32], "with a renewed canary");
+}
