@@ -71,13 +71,15 @@ fn failed_transition_hands_the_handle_back() {
     let below = secret.info().secret.start - 1;
     {
         let _open = secret.write().unwrap();
+        let byte = core::ptr::with_exposed_provenance_mut::<u8>(below);
         #[allow(unsafe_code, reason = "simulates a one-byte underflow")]
         // SAFETY: the byte below the secret is the canary, inside the open data pages.
+        let old = unsafe { byte.read_volatile() };
+        #[allow(unsafe_code, reason = "simulates a one-byte underflow")]
+        // SAFETY: as above; flipped, so the canary changes for certain.
         unsafe {
-            let byte = core::ptr::with_exposed_provenance_mut::<u8>(below);
-            // Flipped, so the canary changes for certain.
-            byte.write_volatile(!byte.read_volatile());
-        }
+            byte.write_volatile(!old)
+        };
     }
     let err = secret.into_read_write().unwrap_err();
     assert!(matches!(err.error(), siegel::Error::CanaryCorrupted));
