@@ -78,8 +78,8 @@ fn failed_transition_hands_the_handle_back() {
         #[allow(unsafe_code, reason = "simulates a one-byte underflow")]
         // SAFETY: as above; flipped, so the canary changes for certain.
         unsafe {
-            byte.write_volatile(!old)
-        };
+            byte.write_volatile(!old);
+        }
     }
     let err = secret.into_read_write().unwrap_err();
     assert!(matches!(err.error(), siegel::Error::CanaryCorrupted));
