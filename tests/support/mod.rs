@@ -358,10 +358,10 @@ pub(crate) fn vm_lck_kb() -> usize {
 
 /// Fills the process's map count (`vm.max_map_count`) with one-page mappings
 /// that cannot merge (alternately readable and inaccessible), leaving `spare`
-/// map entries free. Returns how many were made. For child processes only.
-pub(crate) fn exhaust_map_count(spare: usize) -> usize {
-    let page = 4096;
-    let mut made: Vec<usize> = Vec::new();
+/// map entries free. Returns the pages still mapped, for [`release_maps`]. For
+/// child processes only.
+pub(crate) fn exhaust_map_count(spare: usize) -> Vec<usize> {
+    let mut made: Vec<usize> = Vec::with_capacity(70_000);
     loop {
         let prot = if made.len().is_multiple_of(2) { libc::PROT_READ } else { libc::PROT_NONE };
         // SAFETY:
@@ -369,7 +369,7 @@ pub(crate) fn exhaust_map_count(spare: usize) -> usize {
         let ptr = unsafe {
             libc::mmap(
                 core::ptr::null_mut(),
-                page,
+                4096,
                 prot,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
@@ -381,10 +381,17 @@ pub(crate) fn exhaust_map_count(spare: usize) -> usize {
         }
         made.push(ptr.addr());
     }
-    for addr in made.iter().rev().take(spare) {
+    release_maps(&mut made, spare);
+    made
+}
+
+/// Unmaps `n` of the pages [`exhaust_map_count`] made, freeing up to `n` map
+/// entries.
+pub(crate) fn release_maps(pages: &mut Vec<usize>, n: usize) {
+    for _ in 0..n {
+        let Some(addr) = pages.pop() else { return };
         // SAFETY:
-        // - `addr` is one of the pages mapped above, referenced by nothing.
-        unsafe { libc::munmap(core::ptr::with_exposed_provenance_mut(*addr), page) };
+        // - `addr` is one of the filler pages, referenced by nothing.
+        unsafe { libc::munmap(core::ptr::with_exposed_provenance_mut(addr), 4096) };
     }
-    made.len() - spare.min(made.len())
 }

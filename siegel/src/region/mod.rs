@@ -154,11 +154,13 @@ fn wipe_range(addr: usize, len: usize) {
     compiler_fence(Ordering::SeqCst);
 }
 
-/// The error for a failed protection change or `madvise`: `ENOMEM` means the
-/// change needed a new kernel mapping and `vm.max_map_count` is reached, which
-/// [`Error::Map`] names with its fix; anything else is [`Error::Protect`].
+/// The error for a failed protection change or `madvise`: `ENOMEM` (`EAGAIN` from
+/// `madvise`, which reports a failed split that way) means the change needed a
+/// new kernel mapping and `vm.max_map_count` is reached, which [`Error::Map`]
+/// names with its fix; anything else is [`Error::Protect`].
 pub(crate) fn protect_error(call: &'static str, source: std::io::Error) -> Error {
-    if source.raw_os_error() == Some(libc::ENOMEM) {
+    let errno = source.raw_os_error();
+    if errno == Some(libc::ENOMEM) || (call == "madvise" && errno == Some(libc::EAGAIN)) {
         Error::Map { len: 0, source }
     } else {
         Error::Protect { call, source }
