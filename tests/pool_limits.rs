@@ -4,7 +4,7 @@
 //! exhaustion is `Error::Map`; a leaked guard's access ends with its secret.
 //!
 //! Each case runs in a child that fills the map count with one-page mappings
-//! first, on the mprotect backend (root keeps CAP_IPC_LOCK, so the locked
+//! first, on the mprotect backend (root keeps `CAP_IPC_LOCK`, so the locked
 //! memory of the arenas is not what runs out).
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
