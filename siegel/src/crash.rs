@@ -13,7 +13,24 @@
 //! The handler is async-signal-safe: it walks the lock-free region registry, calls
 //! only `mprotect`, `write`, `sigaction` and `raise`, and allocates nothing. After
 //! it ran, wiped pages stay open (they hold zeros) and, under PKU, the thread keeps
-//! every key open while the chained handler runs.
+//! every key open while the chained handler runs. Every wiped region is
+//! **poisoned**: should the process survive after all, each handle answers
+//! [`Error::Poisoned`](crate::Error::Poisoned) — never an all-zero "key" that
+//! silently works.
+//!
+//! # Runtimes that recover from their own faults
+//!
+//! Some runtimes (wasmtime, garbage collectors, JITs) install a `SIGSEGV` or
+//! `SIGBUS` handler that *recovers* from faults they caused on purpose. With the
+//! default [`Order::WipeFirst`], siegel wipes before such a handler sees the
+//! fault, so a recovered fault still costs every secret (they come back
+//! poisoned). [`Order::PreviousFirst`] hands `SIGSEGV` and `SIGBUS` to the
+//! previous handler first and wipes only when the fault was not recovered: when
+//! that handler gave up its disposition (as Rust's own stack-overflow handler
+//! does before letting the fault recur), when there was none, or when the same
+//! fault comes back at once (same thread, same address). Install siegel's handler
+//! *after* the runtime's for either order to apply; a handler installed after
+//! siegel's runs first and decides itself whether to chain.
 //!
 //! # Examples
 //!
@@ -26,7 +43,7 @@
 
 #![allow(unsafe_code)]
 
-use core::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering};
 use std::{
     os::fd::RawFd,
     sync::{Mutex, PoisonError},
@@ -50,13 +67,54 @@ static NOTIFY_FD: AtomicI32 = AtomicI32::new(-1);
 /// Serialises installation.
 static INSTALL: Mutex<bool> = Mutex::new(false);
 
-/// Installs the wipe-on-fatal-signal handler (see the module docs). Idempotent:
-/// later calls do nothing.
+/// Whether `SIGSEGV`/`SIGBUS` go to the previous handler first ([`Order`]).
+static PREVIOUS_FIRST: AtomicBool = AtomicBool::new(false);
+
+/// The last fault handed to the previous handler first: `(thread id, address)`,
+/// packed, so that a fault that comes straight back is known to be unrecovered.
+static LAST_PASSED: AtomicU64 = AtomicU64::new(0);
+
+/// When the crash wipe runs relative to a handler installed before siegel's (see
+/// the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Order {
+    /// Wipe (and poison) every region, then hand the signal on. The default: the
+    /// secrets are gone whatever the previous handler does.
+    #[default]
+    WipeFirst,
+    /// For `SIGSEGV` and `SIGBUS`: hand the fault to the previous handler first,
+    /// and wipe only if it did not recover (it reset its disposition, there was
+    /// none, or the same fault recurs at once). Other signals wipe first.
+    PreviousFirst,
+}
+
+/// Installs the wipe-on-fatal-signal handler with [`Order::WipeFirst`] (see the
+/// module docs). Idempotent: later calls do nothing.
 ///
 /// # Errors
 ///
 /// [`Error::Signal`] if `sigaction` fails (it does not for these signals).
 pub fn wipe_on_fatal_signal() -> Result<(), Error> {
+    wipe_on_fatal_signal_with(Order::WipeFirst)
+}
+
+/// Installs the wipe-on-fatal-signal handler with the given [`Order`]. The first
+/// call installs; later calls only change the order.
+///
+/// # Errors
+///
+/// [`Error::Signal`] if `sigaction` fails (it does not for these signals).
+///
+/// # Examples
+///
+/// ```no_run
+/// // After the runtime (say wasmtime) installed its own SIGSEGV handler:
+/// siegel::crash::wipe_on_fatal_signal_with(siegel::crash::Order::PreviousFirst)?;
+/// # Ok::<(), siegel::Error>(())
+/// ```
+pub fn wipe_on_fatal_signal_with(order: Order) -> Result<(), Error> {
+    PREVIOUS_FIRST.store(order == Order::PreviousFirst, Ordering::Release);
     let mut installed = INSTALL.lock().unwrap_or_else(PoisonError::into_inner);
     if *installed {
         return Ok(());
@@ -79,16 +137,56 @@ pub fn notify_fd(fd: Option<RawFd>) {
 }
 
 extern "C" fn on_fatal_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
+    let recoverable = sig == libc::SIGSEGV || sig == libc::SIGBUS;
+    if recoverable && PREVIOUS_FIRST.load(Ordering::Acquire) && previous_handler(sig).is_some() {
+        // SAFETY:
+        // - the kernel passes a valid `siginfo_t` (or null) to an SA_SIGINFO
+        //   handler [1].
+        //
+        // [1] https://man7.org/linux/man-pages/man2/sigaction.2.html
+        let info_ref = unsafe { info.as_ref() };
+        let addr = info_ref.map_or(0, |i| {
+            // SAFETY:
+            // - for SIGSEGV and SIGBUS the `si_addr` union member is the one the
+            //   kernel filled: the faulting address [1].
+            unsafe { i.si_addr() }.addr()
+        });
+        let addr = u64::try_from(addr).unwrap_or(u64::MAX);
+        let fault = (u64::from(sys::gettid().unsigned_abs()) << 48) ^ addr;
+        if LAST_PASSED.swap(fault, Ordering::AcqRel) != fault {
+            chain(sig, info, context);
+            // Still ours: the previous handler returned, as it does when it
+            // recovered. If it did not, the same fault comes straight back.
+            if still_installed(sig) {
+                return;
+            }
+        }
+    }
     region::wipe_all_for_crash();
     let fd = NOTIFY_FD.load(Ordering::Acquire);
     if fd >= 0 {
         sys::write_ignoring_errors(fd, b"W");
     }
-    chain(sig, info, context);
+    if recoverable && PREVIOUS_FIRST.load(Ordering::Acquire) {
+        // The previous handler already had the fault: let it recur on the
+        // default action.
+        die_by_default(sig);
+    } else {
+        chain(sig, info, context);
+    }
 }
 
-/// Hands `sig` to the disposition that was installed before ours.
-fn chain(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
+/// Whether our handler is still the disposition of `sig`.
+fn still_installed(sig: c_int) -> bool {
+    let handler: sys::SigInfoHandler = on_fatal_signal;
+    #[allow(clippy::as_conversions, reason = "sighandler_t is the handler's address")]
+    let ours = handler as *const () as usize;
+    sys::sigaction_query(sig).is_ok_and(|current| current.sa_sigaction == ours)
+}
+
+/// The disposition installed before ours for `sig`, if it is a handler (not
+/// `SIG_DFL` or `SIG_IGN`).
+fn previous_handler(sig: c_int) -> Option<&'static sys::SigAction> {
     let previous = FATAL_SIGNALS
         .iter()
         .position(|&s| s == sig)
@@ -97,19 +195,30 @@ fn chain(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
     // SAFETY:
     // - non-null pointers in `PREVIOUS` come from `Box::into_raw` and are never
     //   freed.
-    let previous = previous.and_then(|p| unsafe { p.as_ref() });
+    let previous = previous.and_then(|p| unsafe { p.as_ref() })?;
+    (previous.sa_sigaction != libc::SIG_DFL && previous.sa_sigaction != libc::SIG_IGN)
+        .then_some(previous)
+}
+
+/// Restores the default action for `sig` and re-delivers it: the signal is
+/// blocked while this handler runs, so it arrives when we return — and a fault
+/// would recur anyway when the faulting instruction runs again.
+fn die_by_default(sig: c_int) {
+    // SAFETY:
+    // - an all-zero `struct sigaction` is SIG_DFL with an empty mask.
+    let default: sys::SigAction = unsafe { core::mem::zeroed() };
+    // SAFETY:
+    // - `default` is a valid disposition; sigaction(2) is async-signal-safe.
+    let _ = unsafe { sys::sigaction_restore(sig, &default) };
+    sys::raise(sig);
+}
+
+/// Hands `sig` to the disposition that was installed before ours.
+fn chain(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
+    let previous = previous_handler(sig);
     let handler = previous.map_or(libc::SIG_DFL, |p| p.sa_sigaction);
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
-        // Back to the default action, then re-deliver: the signal is blocked while
-        // this handler runs, so it arrives when we return — and a fault would
-        // recur anyway when the faulting instruction runs again.
-        // SAFETY:
-        // - an all-zero `struct sigaction` is SIG_DFL with an empty mask.
-        let default: sys::SigAction = unsafe { core::mem::zeroed() };
-        // SAFETY:
-        // - `default` is a valid disposition; sigaction(2) is async-signal-safe.
-        let _ = unsafe { sys::sigaction_restore(sig, &default) };
-        sys::raise(sig);
+        die_by_default(sig);
     } else if previous.is_some_and(|p| p.sa_flags & libc::SA_SIGINFO != 0) {
         // SAFETY:
         // - with SA_SIGINFO, `sa_sigaction` holds a `void (*)(int, siginfo_t *, void *)`

@@ -55,6 +55,10 @@ unsafe impl<T: Plain, const N: usize> Plain for [T; N] {}
 /// depend on the contents or on where they differ. Implemented for integers and
 /// for arrays and slices of them (through [`subtle`]); `#[protected]` structs are
 /// compared field by field with their own accessors.
+///
+/// For slices the **length is public**: slices of different lengths compare
+/// unequal at once, and the time taken grows with the length. Keep a secret whose
+/// length must stay hidden in a fixed-size array (or pad it to one).
 pub trait CtEq {
     /// `true` if `self == other`, computed without data-dependent branches.
     fn ct_eq(&self, other: &Self) -> bool;
@@ -612,7 +616,14 @@ impl<T: ?Sized + Secret, P: WriteScope> Protected<T, P> {
 impl<T: ?Sized + Secret, P: Readable> Deref for Protected<T, P> {
     type Target = T;
 
+    /// # Panics
+    ///
+    /// If the secret was wiped since the handle opened ([`lockdown`], a failed
+    /// re-seal): no secret is handed out after that.
+    ///
+    /// [`lockdown`]: crate::lockdown
     fn deref(&self) -> &T {
+        self.region.assert_live();
         // SAFETY:
         // - `P: Readable` means the handle holds read access open in this thread
         //   (the handle is `!Send`), so the pages are readable (region invariant);
@@ -625,6 +636,7 @@ impl<T: ?Sized + Secret, P: Readable> Deref for Protected<T, P> {
 
 impl<T: ?Sized + Secret, P: Writable> DerefMut for Protected<T, P> {
     fn deref_mut(&mut self) -> &mut T {
+        self.region.assert_live();
         // SAFETY:
         // - `P: Writable` means the handle holds write access open in this thread;
         //   `&mut self` makes the borrow exclusive; validity as in `deref`.
@@ -672,7 +684,11 @@ pub struct ReadGuard<'a, T: ?Sized + Secret> {
 impl<T: ?Sized + Secret> Deref for ReadGuard<'_, T> {
     type Target = T;
 
+    /// # Panics
+    ///
+    /// If a [`lockdown`](crate::lockdown) ran while the guard was open.
     fn deref(&self) -> &T {
+        self.region.assert_live();
         // SAFETY:
         // - the guard counts read access open in this thread until it drops, so the
         //   pages are readable (region invariant);
@@ -714,7 +730,11 @@ pub struct WriteGuard<'a, T: ?Sized + Secret> {
 impl<T: ?Sized + Secret> Deref for WriteGuard<'_, T> {
     type Target = T;
 
+    /// # Panics
+    ///
+    /// If a [`lockdown`](crate::lockdown) ran while the guard was open.
     fn deref(&self) -> &T {
+        self.region.assert_live();
         // SAFETY:
         // - the guard counts write access open in this thread until it drops;
         //   validity as in `ReadGuard::deref`.
@@ -724,6 +744,7 @@ impl<T: ?Sized + Secret> Deref for WriteGuard<'_, T> {
 
 impl<T: ?Sized + Secret> DerefMut for WriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
+        self.region.assert_live();
         // SAFETY:
         // - write access is open in this thread until the guard drops;
         // - the guard was made from `&mut Protected`, so it is the only path to the

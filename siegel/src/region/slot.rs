@@ -23,8 +23,11 @@ use std::sync::Mutex;
 use super::{lock, pkru, wipe_range, Counts};
 use crate::sys::{self, ProtFlags};
 
-/// Added to [`Slot::open`] while the slot is under maintenance.
-const EXCLUSIVE: u32 = 1 << 30;
+/// Added to [`Slot::open`] while the slot is under maintenance. Far above any
+/// count of open scopes a process can reach (each needs a guard: 2^62 leaked
+/// guards would take centuries), so scope counts never reach it and an opener
+/// never waits on a count it mistook for maintenance.
+const EXCLUSIVE: u64 = 1 << 62;
 /// [`Slot::addr`] of a free slot.
 const FREE: usize = 0;
 /// [`Slot::addr`] of a slot whose region is being built.
@@ -51,7 +54,7 @@ pub(crate) struct Slot {
     /// Whether the region should hold a key (PKU backend with virtualised keys).
     wants_key: AtomicBool,
     /// Open scopes in all threads, plus [`EXCLUSIVE`] under maintenance.
-    open: AtomicU32,
+    open: AtomicU64,
     /// [`EPOCH`] at the last open.
     epoch: AtomicU64,
     poisoned: AtomicBool,
@@ -76,7 +79,7 @@ impl Slot {
             canary_at: AtomicUsize::new(0),
             key: AtomicU32::new(0),
             wants_key: AtomicBool::new(false),
-            open: AtomicU32::new(0),
+            open: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             wipe: AtomicU8::new(NOT_WIPED),
@@ -379,6 +382,15 @@ pub(super) fn steal_key(thief: &Slot) -> Option<u32> {
     None
 }
 
+/// Lockdowns begun so far.
+static LOCKDOWNS: AtomicU64 = AtomicU64::new(0);
+
+/// How many lockdowns have begun: an operation that copies a secret compares it
+/// before and after, and wipes its copy if it changed.
+pub(crate) fn lockdowns() -> u64 {
+    LOCKDOWNS.load(Ordering::SeqCst)
+}
+
 /// What [`lockdown`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -399,6 +411,10 @@ pub struct Lockdown {
 /// this runs may or may not be included.
 #[allow(clippy::must_use_candidate, reason = "called for its effect; the report is optional")]
 pub fn lockdown() -> Lockdown {
+    // Counted before the walk, so an operation that copies a secret (rotation)
+    // and sees the count unchanged afterwards knows its copy was published before
+    // this walk began, and is wiped by it.
+    LOCKDOWNS.fetch_add(1, Ordering::SeqCst);
     let mut report = Lockdown::default();
     for_each_live(|slot, _| {
         slot.poison();
@@ -411,24 +427,46 @@ pub fn lockdown() -> Lockdown {
     report
 }
 
-/// Wipes every live region with no regard for locks or open scopes: for the
-/// fatal-signal handler only. Async-signal-safe: atomics, `mprotect` and volatile
-/// stores.
+/// Wipes and poisons every live region with no regard for locks or open scopes:
+/// for the fatal-signal handler only. Async-signal-safe: atomics, `mprotect`,
+/// `WRPKRU` and volatile stores.
+///
+/// Every region is made writable with `mprotect` (which keeps its protection
+/// key) *and* this thread is granted every key, so a region caught between two
+/// states — its key being stolen, or never given one — is writable either way.
+/// A region another thread unmaps at this very moment (its drop, which wipes it
+/// first) can still fault here; the process is dying either way.
 pub(crate) fn wipe_all_for_crash() -> usize {
     pkru::open_all_for_crash();
     let mut wiped = 0;
     for_each_live(|slot, addr| {
+        slot.poison();
         let len = slot.len.load(Ordering::Relaxed);
-        let accessible = slot.key.load(Ordering::Relaxed) != 0 || {
-            // SAFETY:
-            // - `addr..addr + len` is a live region's data pages; the process is
-            //   dying, so widening protection under other threads' feet is acceptable.
-            unsafe { sys::mprotect_raw(addr, len, ProtFlags::READ_WRITE) }
-        };
-        if accessible {
+        // SAFETY:
+        // - `addr..addr + len` is a live region's data pages; the process is
+        //   dying, so widening protection under other threads' feet is acceptable.
+        if unsafe { sys::mprotect_raw(addr, len, ProtFlags::READ_WRITE) } {
             wipe_range(addr, len);
+            slot.wipe.store(WIPED, Ordering::Release);
             wiped += 1;
         }
     });
     wiped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_billion_leaked_scopes_do_not_look_like_maintenance() {
+        // 2^30 leaked guards used to reach the maintenance bit: every later open
+        // spun forever. The count now has room for any number a process reaches.
+        let slot = Slot::new();
+        slot.open.store(1 << 30, Ordering::SeqCst);
+        slot.enter();
+        assert_eq!(slot.open.load(Ordering::SeqCst), (1 << 30) + 1);
+        slot.leave();
+        assert!(!slot.try_exclusive(), "scopes are still counted open");
+    }
 }

@@ -101,6 +101,24 @@ impl Store {
         }
     }
 
+    /// Panics if the secret was wiped (a lockdown, a failed re-seal, a pool slot
+    /// caught overflowing): an open handle or guard must not hand out its bytes
+    /// after that. One relaxed load on the hot path.
+    #[inline]
+    pub(crate) fn assert_live(&self) {
+        #[cold]
+        #[inline(never)]
+        fn wiped() -> ! {
+            panic!(
+                "siegel: this secret was wiped (lockdown() ran, or its page could not be \
+                 re-sealed) while it was open; no secret is handed out after that"
+            )
+        }
+        if self.is_poisoned() {
+            wiped();
+        }
+    }
+
     /// `(mapping, data pages, secret)` address ranges.
     pub(crate) fn ranges(&self) -> [(usize, usize); 3] {
         let [mapping, pages, _] = self.backing().ranges();
@@ -173,7 +191,13 @@ impl Store {
                 None => Self::region(Region::new(slot.size(), align, slot.options())?),
             },
         };
+        let lockdowns = super::slot::lockdowns();
         self.copy_to(&fresh)?;
+        if super::slot::lockdowns() != lockdowns {
+            // A lockdown began while we copied: it may have walked the registry
+            // before `fresh` was there. Dropping `fresh` wipes the copy.
+            return Err(Error::Poisoned);
+        }
         Ok(fresh)
     }
 

@@ -411,6 +411,29 @@ pub(crate) unsafe fn sigaction_restore(sig: c_int, action: &SigAction) -> io::Re
     ret(unsafe { libc::sigaction(sig, action, core::ptr::null_mut()) })
 }
 
+/// `sigaction(sig, NULL, &current)`—the disposition installed now.
+/// Async-signal-safe.
+pub(crate) fn sigaction_query(sig: c_int) -> io::Result<SigAction> {
+    // SAFETY:
+    // - an all-zero `struct sigaction` is a valid out-parameter.
+    let mut current: SigAction = unsafe { core::mem::zeroed() };
+    // SAFETY:
+    // - a NULL new action only queries; `current` is valid and writable [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/sigaction.2.html
+    ret(unsafe { libc::sigaction(sig, core::ptr::null(), &raw mut current) })?;
+    Ok(current)
+}
+
+/// `gettid()`—the calling thread's id. Async-signal-safe.
+pub(crate) fn gettid() -> i32 {
+    // SAFETY:
+    // - gettid(2) has no preconditions and cannot fail [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/gettid.2.html
+    unsafe { libc::gettid() }
+}
+
 /// `raise(sig)`—sends `sig` to the calling thread. Async-signal-safe.
 pub(crate) fn raise(sig: c_int) {
     // SAFETY:
