@@ -60,7 +60,9 @@ static RECOVER_PAGE: AtomicUsize = AtomicUsize::new(0);
 extern "C" fn recovering_handler(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     let page = RECOVER_PAGE.load(Ordering::SeqCst);
     // SAFETY: the kernel passes a valid siginfo for SIGSEGV.
-    let addr = unsafe { (*info).si_addr() }.addr();
+    let info = unsafe { &*info };
+    // SAFETY: for SIGSEGV `si_addr` is the member the kernel filled.
+    let addr = unsafe { info.si_addr() }.addr();
     if addr >= page && addr < page + 4096 {
         // SAFETY: the page is the test's own mapping.
         unsafe {
