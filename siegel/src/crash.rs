@@ -215,7 +215,16 @@ fn die_by_default(sig: c_int) {
 
 /// Hands `sig` to the disposition that was installed before ours.
 fn chain(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
-    let previous = previous_handler(sig);
+    chain_to(previous_handler(sig), sig, info, context);
+}
+
+/// Hands `sig` to `previous` (the default action when `None`).
+fn chain_to(
+    previous: Option<&sys::SigAction>,
+    sig: c_int,
+    info: *mut siginfo_t,
+    context: *mut c_void,
+) {
     let handler = previous.map_or(libc::SIG_DFL, |p| p.sa_sigaction);
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         die_by_default(sig);
@@ -235,4 +244,67 @@ fn chain(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
         let previous = unsafe { core::mem::transmute::<usize, extern "C" fn(c_int)>(handler) };
         previous(sig);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Protection-key faults.
+
+/// `si_code` of a fault caused by a protection key (`SEGV_PKUERR`).
+const SEGV_PKUERR: c_int = 4;
+
+/// The `SIGSEGV` disposition installed before the protection-key fault guard.
+static PREVIOUS_SEGV: AtomicPtr<sys::SigAction> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Installs, once, the handler that turns a protection-key fault on a siegel key
+/// into a deliberate abort with a message naming the rule (see
+/// [`on_pku_fault`]). Called when the PKU backend hands out its first key.
+pub(crate) fn install_pku_fault_guard() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY:
+        // - `on_pku_fault` is async-signal-safe (write, abort, atomics).
+        if let Ok(old) = unsafe { sys::sigaction_install(libc::SIGSEGV, on_pku_fault) } {
+            PREVIOUS_SEGV.store(Box::into_raw(Box::new(old)), Ordering::Release);
+        }
+    });
+}
+
+/// A thread touched memory guarded by one of siegel's protection keys without
+/// an access scope of its own. Safe code gets there by using a reference from a
+/// guard in another thread (`&T` is `Send` when `T: Sync`, so the type system
+/// cannot stop it) — which under page protection would have read the secret.
+/// This is not undefined behaviour, but it must not pass for a crash of unknown
+/// cause: the process aborts with a message that names the rule and the fix.
+/// Any other fault goes to the handler installed before (or the default).
+extern "C" fn on_pku_fault(sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
+    // SAFETY:
+    // - the kernel passes a valid `siginfo_t` (or null) to an SA_SIGINFO handler.
+    let code = unsafe { info.as_ref() }.map_or(0, |i| i.si_code);
+    let pkey = if code == SEGV_PKUERR {
+        // SAFETY:
+        // - for SEGV_PKUERR the kernel fills `_sigfault._addr_pkey`, the u32 at
+        //   byte offset 32 of `siginfo_t` on x86-64 (after `si_addr` at 16 and
+        //   `si_addr_lsb` at 24, in the 8-aligned union) [1].
+        //
+        // [1] include/uapi/asm-generic/siginfo.h
+        unsafe { info.cast::<u8>().wrapping_add(32).cast::<u32>().read_unaligned() }
+    } else {
+        0
+    };
+    if code == SEGV_PKUERR && region::is_siegel_key(pkey) {
+        sys::write_ignoring_errors(
+            2,
+            b"siegel: a thread touched a protected secret without an access scope of its own \
+              (protection-key fault on a siegel key). Under protection keys a scope opens a \
+              secret to the thread that opened it only: a reference from a guard must not be \
+              used on another thread, and a thread spawned during a scope must not keep using \
+              it. Open a scope in each thread that reads (share the `&Protected`, not the \
+              guard's reference). Aborting.\n",
+        );
+        std::process::abort();
+    }
+    let previous = PREVIOUS_SEGV.load(Ordering::Acquire);
+    // SAFETY:
+    // - non-null pointers in `PREVIOUS_SEGV` come from `Box::into_raw`, never freed.
+    chain_to(unsafe { previous.as_ref() }, sig, info, context);
 }

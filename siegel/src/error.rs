@@ -55,8 +55,14 @@ pub enum Error {
         /// Why not.
         support: PkuSupport,
     },
-    /// Every protection key is taken and the options ask for an error rather than a
-    /// fallback to page protection.
+    /// Every protection key is taken and none can be freed for this region: at
+    /// creation under [`KeyExhaustion::Error`](crate::KeyExhaustion::Error), or when
+    /// a scope opens under virtualised keys while all 15 keys guard regions that
+    /// are open right now (a scope never falls back to page protection, which
+    /// would open the secret to every thread).
+    ///
+    /// Close a scope or drop a region and retry, or opt into page protection for
+    /// good with [`KeyExhaustion::Fallback`](crate::KeyExhaustion::Fallback).
     KeysExhausted,
     /// [`MemoryPolicy::RequireSecret`](crate::MemoryPolicy::RequireSecret) was
     /// asked for but `memfd_secret(2)` failed (kernel before 5.14, or 5.14–6.4
@@ -145,8 +151,10 @@ impl fmt::Display for Error {
                  SIEGEL_BACKEND=auto or Backend::Auto to fall back to mprotect"
             ),
             Self::KeysExhausted => f.write_str(
-                "all protection keys are in use; free a region or allow virtualised keys \
-                 (KeyExhaustion::Virtualize) or page protection (KeyExhaustion::Fallback)",
+                "all 15 protection keys guard regions that are open right now (or could not be \
+                 closed in every thread); close a scope or drop a region and retry, or opt into \
+                 page protection (KeyExhaustion::Fallback), which opens a region to every thread \
+                 during its scopes",
             ),
             Self::SecretMemory { source } => write!(
                 f,

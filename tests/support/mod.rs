@@ -52,15 +52,43 @@ pub(crate) fn expect_sigsegv(test: &str, body: impl FnOnce()) -> Output {
         std::process::exit(0);
     }
     let out = run_child(test, &[]);
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGSEGV),
-        "{test}: expected the child to die of SIGSEGV, got {:?}\nstdout:\n{}\nstderr:\n{}",
+    assert!(
+        out.status.signal() == Some(libc::SIGSEGV) || died_of_siegel_pku_abort(&out),
+        "{test}: expected the child to die of SIGSEGV (or siegel's deliberate abort on a \
+         protection-key fault), got {:?}\nstdout:\n{}\nstderr:\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
     out
+}
+
+/// The message siegel aborts with when a thread touches a siegel key without a
+/// scope of its own.
+pub(crate) const PKU_ABORT: &str = "siegel: a thread touched a protected secret";
+
+/// Whether the child died of siegel's deliberate abort on a protection-key fault
+/// (what a `SIGSEGV` on a siegel key becomes under PKU).
+pub(crate) fn died_of_siegel_pku_abort(out: &Output) -> bool {
+    out.status.signal() == Some(libc::SIGABRT)
+        && String::from_utf8_lossy(&out.stderr).contains(PKU_ABORT)
+}
+
+/// Whether the calling thread can read the byte at `addr`, without faulting: the
+/// kernel copies it into a pipe on this thread's behalf and checks the access
+/// against this thread's page protection and PKRU (`EFAULT` if denied).
+pub(crate) fn readable_here(addr: usize) -> bool {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two descriptors for pipe(2).
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: write(2) reads one byte at `addr` in the kernel, which checks the
+    // access and fails with EFAULT instead of faulting.
+    let n = unsafe { libc::write(fds[1], core::ptr::with_exposed_provenance(addr), 1) };
+    for fd in fds {
+        // SAFETY: both descriptors were opened above and are closed once.
+        unsafe { libc::close(fd) };
+    }
+    n == 1
 }
 
 /// Runs `body` in a child and asserts it exited successfully (for tests that

@@ -24,3 +24,17 @@ pub(crate) unsafe fn rdpkru() -> u32 {
 pub(crate) unsafe fn wrpkru(_pkru: u32) {
     unreachable!("siegel: no protection keys on this target")
 }
+
+/// `None`: no protection keys on this target.
+pub(crate) fn pkru_xsave_offset() -> Option<usize> {
+    None
+}
+
+/// Never called: there is no PKRU on this target.
+///
+/// # Safety
+///
+/// None needed; kept so callers need no `cfg`.
+pub(crate) unsafe fn pkru_in_frame_set(_: *mut core::ffi::c_void, _: usize, _: u32) -> bool {
+    false
+}

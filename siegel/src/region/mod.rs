@@ -39,7 +39,7 @@ mod store;
 
 use core::{
     ptr::NonNull,
-    sync::atomic::{compiler_fence, Ordering},
+    sync::atomic::{compiler_fence, AtomicU32, Ordering},
 };
 use std::sync::{Mutex, MutexGuard};
 
@@ -527,6 +527,10 @@ impl Slot {
         let slot = self;
         slot.admit()?;
         match slot.key() {
+            0 if slot.needs_key() => {
+                slot.leave();
+                return Err(Error::KeysExhausted);
+            }
             0 => {
                 let mut counts = lock(&slot.counts);
                 let next = counts.add(access);
@@ -657,7 +661,9 @@ impl Slot {
     }
 
     /// Under virtualised keys, a region that lost its key asks for one back before
-    /// it opens (if no scope is open on it).
+    /// it opens (if no scope is open on it). If none can be had, the open fails
+    /// with [`Error::KeysExhausted`] rather than open the region with page
+    /// protection, which would open it to every thread.
     #[cold]
     fn reclaim_key(&'static self) {
         if !self.try_exclusive() {
@@ -672,42 +678,68 @@ impl Slot {
     }
 }
 
+/// Keys that could not be closed in every thread (a thread did not acknowledge
+/// the revocation): kept allocated so nobody else gets them, never given to a
+/// region.
+static TAINTED_KEYS: AtomicU32 = AtomicU32::new(0);
+
+/// Whether protection key `key` guards (or guarded, until its region is gone) a
+/// region of siegel's: a fault on it is siegel's to explain.
+pub(crate) fn is_siegel_key(key: u32) -> bool {
+    key > 0 && key < 16 && LIVE_KEYS.load(Ordering::Acquire) & (1 << key) != 0
+}
+
 /// Gets a protection key — a free one, or under [`KeyExhaustion::Virtualize`] one
-/// stolen from the least recently used closed region — and tags the data pages
-/// `addr..addr + len` with it. `None`: stay on page protection. No scope may be
-/// open on the pages (the region is being built, or its slot is under
+/// stolen from the least recently used closed region — closes it in every thread
+/// of the process ([`pkru::revoke`]: a fresh key may be open in a thread that ran
+/// other code's `pkey_alloc`, a moved one in a thread that inherited or leaked
+/// it), and tags the data pages `addr..addr + len` with it. `None`: stay on page
+/// protection (sealed; under virtualised keys an open then asks again). No scope
+/// may be open on the pages (the region is being built, or its slot is under
 /// maintenance).
 fn obtain_key(
-    slot: &Slot,
+    slot: &'static Slot,
     addr: usize,
     len: usize,
     policy: KeyExhaustion,
 ) -> Result<Option<u32>, Error> {
-    let key = match sys::pkey_alloc(PkeyRights::DISABLE_ACCESS) {
-        Ok(key) => {
-            LIVE_KEYS.fetch_or(1 << key, Ordering::AcqRel);
-            key
-        }
-        Err(err) if err.raw_os_error() == Some(libc::ENOSPC) => match policy {
-            KeyExhaustion::Virtualize => match slot::steal_key(slot) {
-                Some(key) => key,
-                None => return Ok(None),
+    let key = loop {
+        match sys::pkey_alloc(PkeyRights::DISABLE_ACCESS) {
+            // A tainted key stays allocated to us: ask for another.
+            Ok(key) if TAINTED_KEYS.load(Ordering::Acquire) & (1 << key) != 0 => {}
+            Ok(key) => {
+                LIVE_KEYS.fetch_or(1 << key, Ordering::AcqRel);
+                break key;
+            }
+            Err(err) if err.raw_os_error() == Some(libc::ENOSPC) => match policy {
+                KeyExhaustion::Virtualize => match slot::steal_key(slot) {
+                    Some(key) => break key,
+                    None => return Ok(None),
+                },
+                KeyExhaustion::Fallback => return Ok(None),
+                KeyExhaustion::Error => return Err(Error::KeysExhausted),
             },
-            KeyExhaustion::Fallback => return Ok(None),
-            KeyExhaustion::Error => return Err(Error::KeysExhausted),
-        },
-        Err(source) => return Err(Error::Protect { call: "pkey_alloc", source }),
+            Err(source) => return Err(Error::Protect { call: "pkey_alloc", source }),
+        }
     };
-    // A stale count (from a guard this thread leaked on an earlier region with the
-    // same key) must not open the new region.
-    pkru::update(key, |_| Counts::ZERO);
+    if !pkru::revoke(key) {
+        // Some thread may still hold the key open: it must never guard a region.
+        TAINTED_KEYS.fetch_or(1 << key, Ordering::AcqRel);
+        LIVE_KEYS.fetch_and(!(1 << key), Ordering::AcqRel);
+        return match policy {
+            KeyExhaustion::Error => Err(Error::KeysExhausted),
+            _ => Ok(None),
+        };
+    }
+    pkru::set_owner(key, Some(slot));
     // SAFETY:
     // - the data pages are ours and page-aligned; no scope is open on them (see
     //   above), so the protection change strands no reference.
     if let Err(source) = unsafe { sys::pkey_mprotect_at(addr, len, ProtFlags::READ_WRITE, key) } {
+        pkru::set_owner(key, None);
         LIVE_KEYS.fetch_and(!(1 << key), Ordering::AcqRel);
         let _ = sys::pkey_free(key);
-        return Err(Error::Protect { call: "pkey_mprotect", source });
+        return Err(protect_error("pkey_mprotect", source));
     }
     Ok(Some(key))
 }
@@ -734,6 +766,7 @@ impl Drop for Region {
         // later `pkey_alloc` may hand out again.
         self.map.unmap();
         if key != 0 {
+            pkru::set_owner(key, None);
             LIVE_KEYS.fetch_and(!(1 << key), Ordering::AcqRel);
             let _ = sys::pkey_free(key);
         }

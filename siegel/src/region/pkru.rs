@@ -1,5 +1,34 @@
-//! Per-thread protection-key state: open counts per key, the PKRU bits they imply,
-//! and [`seal_thread`].
+//! Per-thread protection-key state — open counts per key, the PKRU bits they
+//! imply, [`seal_thread`] — and the one operation that reaches every thread:
+//! [`revoke`], which closes a key in the PKRU of every thread of the process
+//! before the key guards a new region.
+//!
+//! # Why revocation
+//!
+//! PKRU is per thread, and a thread's rights to a key can outlive the scope that
+//! granted them: a thread spawned by `std::thread::spawn` during a scope inherits
+//! its creator's PKRU; a thread that leaked a guard keeps its count; other code
+//! may have called `pkey_alloc` (which opens the new key in the calling thread
+//! only) and `pkey_free` (which closes it in no thread). When such a key later
+//! guards a different region — a fresh key from `pkey_alloc`, or one moved by
+//! virtualisation — those threads could read that region without any scope
+//! (libmpk, ATC'19, calls this protection-key use-after-free).
+//!
+//! [`revoke`] prevents it: it bumps the key's generation (every thread's count
+//! for the key is then stale and reads as zero), then sends a reserved real-time
+//! signal ([`sys::revoke_signal`]) to every other thread through
+//! `/proc/self/task` + `tgkill`. The handler sets the key's access-disable and
+//! write-disable bits in the PKRU the kernel saved in its signal frame — the
+//! register the thread resumes with — and acknowledges. The sender waits for
+//! every thread to acknowledge or exit, lists the threads again (a thread created
+//! meanwhile inherited a PKRU from before the signal) and repeats until no new
+//! thread appears. A key whose revocation does not complete (a thread blocks the
+//! signal) is never handed to a region.
+//!
+//! A thread interrupted between its own `RDPKRU` and `WRPKRU` would write the
+//! stale value back; each PKRU write therefore checks a per-thread counter the
+//! handler bumps, and on a change rebuilds every siegel key's bits from this
+//! thread's (generation-checked) counts.
 //!
 //! # Safety
 //!
@@ -9,11 +38,20 @@
 
 use core::{
     cell::Cell,
-    sync::atomic::{AtomicU32, Ordering},
+    ffi::c_void,
+    sync::atomic::{
+        compiler_fence, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+    },
+};
+use std::{
+    sync::{Mutex, OnceLock},
+    time::{Duration, Instant},
 };
 
-use super::Counts;
-use crate::arch;
+use libc::{c_int, siginfo_t};
+
+use super::{lock, slot::Slot, Counts};
+use crate::{arch, sys};
 
 /// The highest protection key number on x86-64 is 15.
 const PKEYS: usize = 16;
@@ -21,12 +59,52 @@ const PKEYS: usize = 16;
 /// Bit `k` is set while protection key `k` guards a live region of ours.
 pub(super) static LIVE_KEYS: AtomicU32 = AtomicU32::new(0);
 
+/// Per key: bumped each time the key starts guarding a new region. A thread's
+/// count for a key is valid only while its recorded generation equals this.
+static KEY_GEN: [AtomicU64; PKEYS] = [const { AtomicU64::new(0) }; PKEYS];
+
+/// Per key: the registry slot of the region it guards, for releasing the scopes
+/// of a thread that exits while holding them.
+static KEY_OWNER: [AtomicPtr<Slot>; PKEYS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; PKEYS];
+
+/// One thread's protection-key state.
+struct ThreadKeys {
+    /// Open counts per key; PKRU is per thread, so two threads' scopes on one
+    /// region are independent, and overlapping scopes of one thread may close in
+    /// any order.
+    counts: [Cell<Counts>; PKEYS],
+    /// [`KEY_GEN`] of each key when its count was last written.
+    gens: [Cell<u64>; PKEYS],
+    /// Bumped by the revocation handler in this thread (atomic: written from a
+    /// signal handler).
+    interrupted: AtomicU64,
+    /// The revocation round this thread acknowledged last.
+    acked: AtomicU64,
+    /// Whether the exit hook that releases leaked scopes is registered.
+    hooked: Cell<bool>,
+}
+
 thread_local! {
-    /// Per-thread open counts of every protection key: PKRU is per thread, so two
-    /// threads' scopes on one region are independent, and overlapping scopes of
-    /// one thread may close in any order.
-    static PKEY_COUNTS: [Cell<Counts>; PKEYS] =
-        const { [const { Cell::new(Counts::ZERO) }; PKEYS] };
+    static THREAD: ThreadKeys = const {
+        ThreadKeys {
+            counts: [const { Cell::new(Counts::ZERO) }; PKEYS],
+            gens: [const { Cell::new(0) }; PKEYS],
+            interrupted: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            hooked: Cell::new(false),
+        }
+    };
+    /// Registered on a thread's first keyed scope; its drop, at thread exit,
+    /// gives back the scopes the thread still counts (leaked guards): a dead
+    /// thread holds no rights, so its leaks must not pin a key for good.
+    static EXIT_HOOK: ExitHook = const { ExitHook };
+}
+
+fn idx(key: u32) -> usize {
+    let k = usize::try_from(key).unwrap_or(PKEYS);
+    assert!(k < PKEYS, "siegel: pkey {key} > 15");
+    k
 }
 
 /// The two PKRU bits of `key` set to `bits`, in `pkru`.
@@ -48,7 +126,7 @@ pub(super) fn read() -> u32 {
 /// Writes this thread's PKRU if `wanted` differs from `current`.
 ///
 /// Callers only take rights away from keys no live reference of this thread uses.
-pub(super) fn write(current: u32, wanted: u32) {
+fn write(current: u32, wanted: u32) {
     if wanted != current {
         // SAFETY:
         // - CR4.PKE is set (module docs) [1];
@@ -60,52 +138,106 @@ pub(super) fn write(current: u32, wanted: u32) {
     }
 }
 
-/// Runs `f` on this thread's counts for `key` and applies the result to PKRU.
-pub(super) fn update(key: u32, f: impl FnOnce(Counts) -> Counts) {
-    PKEY_COUNTS.with(|all| {
-        let cell = usize::try_from(key).ok().and_then(|k| all.get(k)).expect("siegel: pkey > 15");
-        let counts = f(cell.get());
-        cell.set(counts);
+impl ThreadKeys {
+    /// This thread's count for `key`, zero if it is stale (the key moved on).
+    fn counts(&self, key: u32) -> Counts {
+        let k = idx(key);
+        if self.gens[k].get() == KEY_GEN[k].load(Ordering::Acquire) {
+            self.counts[k].get()
+        } else {
+            Counts::ZERO
+        }
+    }
+
+    /// Writes PKRU as `change` computes it from the current value; if a
+    /// revocation interrupted the read-modify-write, rebuilds every siegel key's
+    /// bits from this thread's counts until no revocation interrupts.
+    fn write_pkru(&self, change: impl Fn(u32) -> u32) {
+        let seen = self.interrupted.load(Ordering::Acquire);
         let current = read();
-        write(current, with_bits(current, key, counts.pkru_bits()));
+        write(current, change(current));
+        compiler_fence(Ordering::SeqCst);
+        if self.interrupted.load(Ordering::Acquire) != seen {
+            self.resync();
+        }
+    }
+
+    /// Sets every live siegel key's bits from this thread's counts.
+    #[cold]
+    fn resync(&self) {
+        loop {
+            let seen = self.interrupted.load(Ordering::Acquire);
+            let live = LIVE_KEYS.load(Ordering::Acquire);
+            let current = read();
+            let mut wanted = current;
+            for key in (1..16u32).filter(|k| live & (1 << k) != 0) {
+                wanted = with_bits(wanted, key, self.counts(key).pkru_bits());
+            }
+            write(current, wanted);
+            compiler_fence(Ordering::SeqCst);
+            if self.interrupted.load(Ordering::Acquire) == seen {
+                return;
+            }
+        }
+    }
+}
+
+/// Runs `f` on this thread's counts for `key` and applies the result to PKRU.
+#[inline]
+pub(super) fn update(key: u32, f: impl FnOnce(Counts) -> Counts) {
+    THREAD.with(|t| {
+        let k = idx(key);
+        let counts = f(t.counts(key));
+        t.counts[k].set(counts);
+        t.gens[k].set(KEY_GEN[k].load(Ordering::Acquire));
+        if counts != Counts::ZERO && !t.hooked.get() {
+            hook_exit(t);
+        }
+        t.write_pkru(|current| with_bits(current, key, counts.pkru_bits()));
     });
 }
 
+#[cold]
+fn hook_exit(t: &ThreadKeys) {
+    t.hooked.set(true);
+    EXIT_HOOK.with(|_| ());
+}
+
 /// Runs `f` with write access to `key` in this thread, whatever the counts say,
-/// then restores this thread's PKRU.
+/// then restores this thread's rights to `key` from its counts.
 pub(super) fn with_write_access<R>(key: u32, f: impl FnOnce() -> R) -> R {
-    let saved = read();
-    write(saved, with_bits(saved, key, 0));
-    let result = f();
-    write(with_bits(saved, key, 0), saved);
-    result
+    THREAD.with(|t| {
+        t.write_pkru(|current| with_bits(current, key, 0));
+        let result = f();
+        let bits = t.counts(key).pkru_bits();
+        t.write_pkru(|current| with_bits(current, key, bits));
+        result
+    })
 }
 
 /// Closes, in the calling thread's PKRU, every key of a live region on which this
 /// thread has no scope open; returns how many keys it closed.
 ///
 /// A new thread inherits its creator's PKRU: spawned while a scope was open, it
-/// can read that region until it calls this. [`crate::thread::spawn`] calls it
-/// first thing; call it at the start of threads made by other spawners. Without
-/// protection keys it does nothing.
+/// can read that region until it calls this (or until the key moves to another
+/// region, when siegel closes it in every thread). [`crate::thread::spawn`]
+/// calls it first thing; call it at the start of threads made by other
+/// spawners. Without protection keys it does nothing.
 pub fn seal_thread() -> u32 {
     let live = LIVE_KEYS.load(Ordering::Acquire);
     if live == 0 {
         return 0;
     }
-    PKEY_COUNTS.with(|all| {
-        let current = read();
-        let mut wanted = current;
-        let mut closed = 0;
-        for (key, counts) in (0u32..).zip(all) {
-            let sealed = with_bits(wanted, key, Counts::ZERO.pkru_bits());
-            if live & (1 << key) != 0 && counts.get() == Counts::ZERO && sealed != wanted {
-                wanted = sealed;
-                closed += 1;
-            }
-        }
-        write(current, wanted);
-        closed
+    THREAD.with(|t| {
+        let before = read();
+        t.resync();
+        let after = read();
+        (1..16u32)
+            .filter(|&k| live & (1 << k) != 0)
+            .filter(|&k| (before >> (2 * k)) & 0b11 != (after >> (2 * k)) & 0b11)
+            .count()
+            .try_into()
+            .unwrap_or(u32::MAX)
     })
 }
 
@@ -116,4 +248,144 @@ pub(super) fn open_all_for_crash() {
     if LIVE_KEYS.load(Ordering::Relaxed) != 0 {
         write(read(), 0);
     }
+}
+
+/// Records that `key` now guards the region of `slot` (`None`: no region).
+pub(super) fn set_owner(key: u32, slot: Option<&'static Slot>) {
+    let ptr = slot.map_or(core::ptr::null_mut(), |s| core::ptr::from_ref(s).cast_mut());
+    KEY_OWNER[idx(key)].store(ptr, Ordering::Release);
+}
+
+struct ExitHook;
+
+impl Drop for ExitHook {
+    fn drop(&mut self) {
+        // The thread is exiting: no reference it made can be used any more, so the
+        // scopes it still counts (leaked guards) are given back to their regions.
+        let _ = THREAD.try_with(|t| {
+            for key in 1..16u32 {
+                let k = idx(key);
+                let counts = t.counts(key);
+                t.counts[k].set(Counts::ZERO);
+                let owner = KEY_OWNER[k].load(Ordering::Acquire);
+                // SAFETY:
+                // - non-null owners are registry slots, which are never freed.
+                if let Some(slot) = unsafe { owner.as_ref() } {
+                    for _ in 0..counts.total() {
+                        slot.leave();
+                    }
+                }
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Revocation.
+
+/// Serialises revocations.
+static REVOKE: Mutex<()> = Mutex::new(());
+/// The PKRU bits the current revocation sets.
+static REVOKE_BITS: AtomicU32 = AtomicU32::new(0);
+/// The current revocation round.
+static ROUND: AtomicU64 = AtomicU64::new(0);
+/// Thread ids that acknowledged the current round (a lock-free list).
+static ACKS: [AtomicI32; 1024] = [const { AtomicI32::new(0) }; 1024];
+static ACK_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// Byte offset of PKRU in the signal frame's XSAVE area (0: unknown).
+static PKRU_OFFSET: AtomicUsize = AtomicUsize::new(0);
+
+/// How long a revocation waits for a thread before giving up on the key.
+const PATIENCE: Duration = Duration::from_secs(2);
+
+/// Installs the revocation handler (and siegel's protection-key fault guard) the
+/// first time a key is used. `false` if it could not be installed.
+fn installed() -> bool {
+    static INSTALLED: OnceLock<bool> = OnceLock::new();
+    *INSTALLED.get_or_init(|| {
+        let Some(offset) = arch::pkru_xsave_offset() else { return false };
+        PKRU_OFFSET.store(offset, Ordering::Release);
+        crate::crash::install_pku_fault_guard();
+        // SAFETY:
+        // - `on_revoke` is async-signal-safe: atomics, a thread-local with no
+        //   destructor, and a store into its own signal frame.
+        unsafe { sys::sigaction_install(sys::revoke_signal(), on_revoke) }.is_ok()
+    })
+}
+
+extern "C" fn on_revoke(_sig: c_int, _info: *mut siginfo_t, context: *mut c_void) {
+    // The round is read before the bits and again after: an acknowledgement
+    // counts only for a round whose bits this handler applied.
+    let round = ROUND.load(Ordering::SeqCst);
+    let bits = REVOKE_BITS.load(Ordering::SeqCst);
+    let offset = PKRU_OFFSET.load(Ordering::SeqCst);
+    // SAFETY:
+    // - `context` is the `ucontext_t` the kernel passed to this SA_SIGINFO handler.
+    let closed = unsafe { arch::pkru_in_frame_set(context, offset, bits) };
+    let _ = THREAD.try_with(|t| {
+        t.interrupted.fetch_add(1, Ordering::AcqRel);
+        let settled = ROUND.load(Ordering::SeqCst) == round;
+        if closed && settled && t.acked.swap(round, Ordering::AcqRel) != round {
+            let at = ACK_COUNT.fetch_add(1, Ordering::AcqRel);
+            if let Some(cell) = ACKS.get(at) {
+                cell.store(sys::gettid(), Ordering::Release);
+            }
+        }
+    });
+}
+
+/// Closes `key` in every thread of the process (see the module docs) before it
+/// guards a new region. `false` if some thread did not acknowledge in time: the
+/// key must then not be handed to a region.
+pub(super) fn revoke(key: u32) -> bool {
+    if !installed() {
+        return false;
+    }
+    let _serial = lock(&REVOKE);
+    let k = idx(key);
+    KEY_GEN[k].fetch_add(1, Ordering::SeqCst);
+    REVOKE_BITS.store(0b11 << (2 * key), Ordering::SeqCst);
+    ACK_COUNT.store(0, Ordering::SeqCst);
+    ROUND.fetch_add(1, Ordering::SeqCst);
+    // This thread: its count for the key is stale now, so a resync closes it.
+    THREAD.with(ThreadKeys::resync);
+    let me = sys::gettid();
+    let mut signalled: Vec<i32> = Vec::new();
+    loop {
+        let Ok(tids) = sys::thread_ids() else { return false };
+        let fresh: Vec<i32> =
+            tids.into_iter().filter(|t| *t != me && !signalled.contains(t)).collect();
+        if fresh.is_empty() {
+            return true;
+        }
+        for tid in fresh {
+            if sys::tgkill(tid, sys::revoke_signal()).is_ok() {
+                signalled.push(tid);
+            }
+        }
+        if !wait_for_acks(&signalled) {
+            return false;
+        }
+    }
+}
+
+/// Waits until every thread in `tids` acknowledged this round or exited.
+fn wait_for_acks(tids: &[i32]) -> bool {
+    let start = Instant::now();
+    let mut pending: Vec<i32> = tids.to_vec();
+    while !pending.is_empty() {
+        let acked = ACK_COUNT.load(Ordering::Acquire).min(ACKS.len());
+        pending.retain(|tid| !ACKS[..acked].iter().any(|a| a.load(Ordering::Acquire) == *tid));
+        if pending.is_empty() {
+            break;
+        }
+        if start.elapsed() > PATIENCE / 4 {
+            pending.retain(|tid| sys::thread_alive(*tid));
+        }
+        if start.elapsed() > PATIENCE {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
 }

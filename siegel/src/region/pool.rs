@@ -749,6 +749,7 @@ impl PoolSlot {
     fn open_entered(&self, access: Access) -> Result<(), Error> {
         let arena = &self.arena;
         match arena.region.slot.key() {
+            0 if arena.region.slot.needs_key() => Err(Error::KeysExhausted),
             0 => arena.change_page(self.index, self.size(), None, |c| c.add(access)),
             key => {
                 if arena.state_of(self.index).load(Ordering::Acquire) == state::FRESH {

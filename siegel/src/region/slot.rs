@@ -172,6 +172,14 @@ impl Slot {
         self.key.load(Ordering::Relaxed) == 0 && self.wants_key.load(Ordering::Relaxed)
     }
 
+    /// Whether the region runs under the PKU backend with virtualised keys but
+    /// holds no key right now: it may not be opened (page protection would open
+    /// it to every thread).
+    #[inline]
+    pub(super) fn needs_key(&self) -> bool {
+        self.wants_key.load(Ordering::Relaxed) && self.key.load(Ordering::Acquire) == 0
+    }
+
     /// Counts one more scope (waiting out maintenance).
     #[inline]
     pub(super) fn enter(&self) {

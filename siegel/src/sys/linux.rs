@@ -595,3 +595,52 @@ pub(crate) unsafe fn write_process_memory(addr: usize, buf: &[u8]) -> io::Result
         Err(_) => Err(io::Error::last_os_error()),
     }
 }
+
+/// The real-time signal siegel reserves under the PKU backend to close a
+/// protection key in other threads (see `region::pkru`): `SIGRTMAX - 6`, out of
+/// the way of glibc (which takes the lowest real-time signals) and of programs
+/// that count up from `SIGRTMIN`.
+pub(crate) fn revoke_signal() -> c_int {
+    libc::SIGRTMAX() - 6
+}
+
+/// `tgkill(getpid(), tid, sig)`—sends `sig` to one thread of this process.
+///
+/// # Errors
+///
+/// `ESRCH` if the thread has exited.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/tgkill.2.html>
+pub(crate) fn tgkill(tid: i32, sig: c_int) -> io::Result<()> {
+    let pid = i32::try_from(getpid()).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    // SAFETY:
+    // - SYS_tgkill takes (tgid, tid, sig) and touches no memory of ours [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/tgkill.2.html
+    let rc = unsafe {
+        libc::syscall(libc::SYS_tgkill, c_long::from(pid), c_long::from(tid), c_long::from(sig))
+    };
+    ret_long(rc).map(drop)
+}
+
+/// The ids of this process's threads, from `/proc/self/task`.
+///
+/// # Errors
+///
+/// If `/proc` is not mounted.
+pub(crate) fn thread_ids() -> io::Result<Vec<i32>> {
+    let mut tids = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/task")? {
+        if let Some(tid) = entry?.file_name().to_str().and_then(|name| name.parse().ok()) {
+            tids.push(tid);
+        }
+    }
+    Ok(tids)
+}
+
+/// Whether thread `tid` of this process still exists.
+pub(crate) fn thread_alive(tid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
+}
