@@ -15,7 +15,8 @@
 //! stack. The cipher value is built and dropped inside the key's read scope;
 //! with the crate's `zeroize` feature (enabled in this workspace's
 //! `Cargo.toml`) the key copy, the `ChaCha20` state and the derived Poly1305 key
-//! are wiped. The Poly1305 state itself is wiped only if `poly1305`'s own
+//! are wiped. The Poly1305 state, which holds that one-time key (enough to
+//! forge messages under this nonce), is wiped only if `poly1305`'s own
 //! `zeroize` feature is on, which `chacha20poly1305` does not enable.
 //!
 //! The program checks RFC 8439's AEAD test vector (section 2.8.2) both ways,

@@ -63,27 +63,27 @@ mod credentials {
             key_id: &str,
             secret_hex: &str,
         ) -> Result<Protected<Self>, Box<dyn StdError>> {
-            let mut creds = Self::protect_zeroed()?;
+            let mut creds = Self::protect_with(|c| {
+                // `key_id` is frozen, so outside this module there is no
+                // `key_id_mut()`: this module is where it gets its value.
+                let n = key_id.len().min(c.key_id.len());
+                c.key_id[..n].copy_from_slice(&key_id.as_bytes()[..n]);
+            })?;
             let len = secret_hex.len() / 2;
             if len <= BLOCK {
+                // Decoded in place; the rest of the field stays zero.
                 creds.with_write(|c| {
-                    // `key_id` is frozen, so outside this module there is no
-                    // `key_id_mut()`: this module is where it gets its value.
-                    let n = key_id.len().min(c.key_id.len());
-                    c.key_id[..n].copy_from_slice(&key_id.as_bytes()[..n]);
-                    // Decoded in place; the rest of the field stays zero.
                     hex::decode_to_slice(secret_hex, &mut c.secret_mut()[..len])
                 })??;
             } else {
                 // A secret longer than a block: decode it into a protected
                 // scratch slice, then hash it straight into the field. The
-                // SHA-256 state works on the secret's blocks on the stack
-                // (`sha2`'s `zeroize` feature wipes it when it drops).
+                // hasher keeps its state and the secret's last partial block
+                // on the stack; `sha2`'s `zeroize` feature wipes both when it
+                // drops.
                 let mut long = Protected::<[u8]>::zeroed_slice(len)?;
                 long.with_write(|l| hex::decode_to_slice(secret_hex, l))??;
                 creds.with_write(|c| {
-                    let n = key_id.len().min(c.key_id.len());
-                    c.key_id[..n].copy_from_slice(&key_id.as_bytes()[..n]);
                     let digest: &mut [u8; 32] = (&mut c.secret_mut()[..32]).try_into()?;
                     long.with_read(|l| Sha256::new_with_prefix(l).finalize_into(digest.into()))?;
                     Ok::<_, Box<dyn StdError>>(())
