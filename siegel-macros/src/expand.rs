@@ -133,55 +133,85 @@ impl Output<'_> {
         }
     }
 
-    /// One `FieldTy: PlainField` bound per field *type*, not per generic
-    /// parameter: that is what the safety argument of the `Plain` impl needs
-    /// (every field is plain), it also covers `[u8; N]` under a const parameter,
-    /// and on a concrete type it is checked where the struct is defined.
-    /// `quote_spanned!` (with the crate path respanned too, so that the whole
-    /// predicate has the field's span) puts an unsatisfied bound on the field.
-    fn field_bounds(&self) -> TokenStream {
-        let input = self.input;
-        let bounds = input.fields.iter().map(|field| {
-            let ty = field.ty;
-            let span = ty.span();
-            let krate = respan(input.krate.to_token_stream(), span);
-            quote_spanned!(span=> #ty: #krate::__private::PlainField)
-        });
-        let predicates = input.original.generics.where_clause.as_ref().map(|c| &c.predicates);
-        quote!(where #(#bounds,)* #predicates)
-    }
-
+    /// `Plain` and `PlainField` for the struct.
+    ///
+    /// The macro emits no `unsafe` itself: the `unsafe impl Plain` comes from
+    /// siegel's `__siegel_impl_plain!`, every path of which goes through `$crate`,
+    /// so `#[protected(crate = "...")]`, a local `mod siegel` or a shadowed `core`
+    /// cannot redirect what justifies it (see its SAFETY comment). What it needs
+    /// from here:
+    ///
+    /// - one `impl PlainFieldAt<I> for Struct { type Field = FieldTy; }` per
+    ///   field, quoted on the field's span: siegel's trait bounds `Field` by
+    ///   `PlainField`, so a field that is not plain data fails on the field with
+    ///   that trait's note. It is one impl per field *type*, not a bound per
+    ///   generic parameter: that is what the safety argument needs, it covers
+    ///   `[u8; N]` under a const parameter, and it is checked where the struct is
+    ///   defined (for every `N`);
+    /// - the list of all fields with their types, as written in the struct, and
+    ///   the hidden field's type, which the macro ties to the impls above.
+    ///
+    /// If the crate path is redirected, the per-field impls are of the user's
+    /// trait, and the `Plain` impl's bounds, on siegel's, fail.
     fn plain_impl(&self) -> TokenStream {
         let input = self.input;
         let krate = &input.krate;
         let ident = &input.original.ident;
-        let (impl_generics, ty_generics, _) = input.original.generics.split_for_impl();
-        let bounds = self.field_bounds();
+        let generics = &input.original.generics;
+        let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
         let allowed = allowed_lints();
-        // SAFETY: the generated impl asserts `Plain` for the struct, and it holds:
-        // - every field type is `PlainField`, hence `Plain` (the where-bounds; the
-        //   hidden `InPlace` field is `Plain` too): each field is valid all-zero,
-        //   holds no pointer, has no drop glue and no interior mutability.
-        //   Padding bytes may hold anything, so all-zero is valid for the whole
-        //   `repr(C)` struct;
-        // - the struct itself has no drop glue: it has no `Drop` impl, which the
-        //   coherence check in `checks` rules out;
-        // - it adds no interior mutability and no pointer beyond its fields;
-        // - `Send + Sync + 'static` follow from the fields: no lifetime or type
-        //   parameters are accepted.
-        // After an error the checks may be left out, but then the crate does not
-        // compile anyway (`compile_error!` is emitted).
+        let per_field = input.fields.iter().enumerate().map(|(index, field)| {
+            let ty = field.ty;
+            let span = ty.span();
+            let krate = located_at(krate.to_token_stream(), span);
+            let index =
+                syn::Index { index: u32::try_from(index).expect("fewer than 2^32 fields"), span };
+            quote_spanned! {span=>
+                #allowed
+                #[automatically_derived]
+                impl #impl_generics #krate::__private::PlainFieldAt<#index>
+                    for #ident #ty_generics #where_clause
+                {
+                    type Field = #ty;
+                }
+            }
+        });
+        // The parameters without their defaults, which an impl cannot have.
+        let params = generics.params.iter().map(|param| match param {
+            syn::GenericParam::Const(param) => {
+                let mut param = param.clone();
+                param.eq_token = None;
+                param.default = None;
+                syn::GenericParam::Const(param)
+            }
+            other => other.clone(),
+        });
+        let predicates = where_clause.map(|clause| &clause.predicates);
+        let fields = input.fields.iter().enumerate().map(|(index, field)| {
+            let index = proc_macro2::Literal::usize_unsuffixed(index);
+            let ty = field.ty;
+            quote!(#index: #ty)
+        });
+        // Spanned on the struct's name, so that what the macro reports (a `Drop`
+        // impl on the struct) points at the struct.
+        let span = ident.span();
+        let path = located_at(quote!(#krate::__private::impl_plain), span);
+        let call = quote_spanned! {span=>
+            #path! {
+                impl [#(#params),*] #ident #ty_generics where [#predicates];
+                fields [#(#fields),*];
+                hidden #krate::__private::InPlace;
+            }
+        };
         quote! {
-            #allowed
-            #[automatically_derived]
-            unsafe impl #impl_generics #krate::__private::Plain for #ident #ty_generics
-            #bounds
-            {}
+            #(#per_field)*
+
+            #call
 
             #allowed
             #[automatically_derived]
             impl #impl_generics #krate::__private::PlainField for #ident #ty_generics
-            #bounds
+            #where_clause
             {}
         }
     }
@@ -271,7 +301,7 @@ impl Output<'_> {
         let krate = &input.krate;
         let vis = &input.original.vis;
         let ident = &input.original.ident;
-        let (impl_generics, ty_generics, _) = input.original.generics.split_for_impl();
+        let (impl_generics, ty_generics, where_clause) = input.original.generics.split_for_impl();
         // A generic struct cannot be checked in a `const _` item; an inline const
         // checks each instance the constructors are used with.
         let layout = input.is_generic().then(|| {
@@ -292,13 +322,13 @@ impl Output<'_> {
         let errors_doc = "As `siegel::Protected::zeroed`: the region could not be mapped, \
                           locked or protected. Use `siegel::Options` to choose the backend or \
                           the `mlock` policy.";
-        // The same bounds as the `Plain` impl: if a field is not plain, rustc
-        // reports the identical diagnostic once instead of again here.
-        let bounds = self.field_bounds();
+        // No field bounds: a field that is not plain fails in its `PlainFieldAt`
+        // impl, which still exists for rustc, so `Self: Plain` holds here and the
+        // error is not repeated.
         let allowed = allowed_lints();
         quote! {
             #allowed
-            impl #impl_generics #ident #ty_generics #bounds {
+            impl #impl_generics #ident #ty_generics #where_clause {
                 #[doc = #zeroed_doc]
                 #[doc = ""]
                 #[doc = "# Errors"]
@@ -328,54 +358,36 @@ impl Output<'_> {
         }
     }
 
-    /// Layout and drop checks.
+    /// The layout check (the drop check comes with the `Plain` impl). A generic
+    /// struct is checked in the constructors instead (inline const).
     fn checks(&self) -> TokenStream {
         let input = self.input;
+        if input.is_generic() {
+            return TokenStream::new();
+        }
         let krate = &input.krate;
         let ident = &input.original.ident;
-        let (impl_generics, ty_generics, where_clause) = input.original.generics.split_for_impl();
         let allowed = allowed_lints();
-        // A `Drop` impl on the struct would make the blanket impl overlap with the
-        // impl for the struct (the trick of pin-project's `MustNotImplDrop`). It
-        // works for const generic structs too, where `needs_drop` cannot be asked
-        // in a `const _` item.
-        // Spanned on the struct's name, so the conflict points at the struct.
-        let struct_impl = quote_spanned! {ident.span()=>
-            impl #impl_generics ProtectedStructMustNotImplementDrop
-                for #ident #ty_generics #where_clause {}
-        };
-        let drop_check = quote! {
+        let tys = input.fields.iter().map(|field| field.ty);
+        quote! {
             #allowed
-            const _: () = {
-                trait ProtectedStructMustNotImplementDrop {}
-                #[allow(drop_bounds)]
-                impl<T: ::core::ops::Drop> ProtectedStructMustNotImplementDrop for T {}
-                #struct_impl
-            };
-        };
-        // A generic struct is checked in the constructors instead (inline const).
-        let layout_check = (!input.is_generic()).then(|| {
-            let tys = input.fields.iter().map(|field| field.ty);
-            quote! {
-                #allowed
-                const _: () = #krate::__private::assert_layout!(#ident; #(#tys),*);
-            }
-        });
-        quote!(#drop_check #layout_check)
+            const _: () = #krate::__private::assert_layout!(#ident; #(#tys),*);
+        }
     }
 }
 
-/// `tokens` with every span set to `span`.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+/// `tokens` shown at `span`: every token keeps where its names resolve (its
+/// hygiene) and takes the location of `span`, so that errors point there.
+fn located_at(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut token| {
             if let TokenTree::Group(group) = &token {
-                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
-                respanned.set_span(span);
-                token = TokenTree::Group(respanned);
+                let mut moved = Group::new(group.delimiter(), located_at(group.stream(), span));
+                moved.set_span(group.span().located_at(span));
+                token = TokenTree::Group(moved);
             } else {
-                token.set_span(span);
+                token.set_span(token.span().located_at(span));
             }
             token
         })
@@ -412,8 +424,10 @@ mod tests {
         for expected in [
             "repr (C)",
             "__siegel_in_place : :: siegel :: __private :: InPlace",
-            "unsafe impl :: siegel :: __private :: Plain for Wallet",
-            "[u8 ; 64] : :: siegel :: __private :: PlainField",
+            ":: siegel :: __private :: impl_plain ! { impl [] Wallet where [] ; \
+             fields [0 : [u8 ; 64] , 1 : u64] ; hidden :: siegel :: __private :: InPlace ; }",
+            "impl :: siegel :: __private :: PlainFieldAt < 0 > for Wallet { type Field = [u8 ; 64] ; }",
+            "impl :: siegel :: __private :: PlainField for Wallet",
             "impl :: core :: fmt :: Debug for Wallet",
             "\"Wallet([REDACTED])\"",
             "pub const fn seed (& self) -> & [u8 ; 64]",
@@ -421,7 +435,6 @@ mod tests {
             "pub const fn id (& self) -> & u64",
             "pub fn protect_zeroed ()",
             "pub fn protect_with (init : impl :: core :: ops :: FnOnce (& mut Self)",
-            "ProtectedStructMustNotImplementDrop",
             ":: siegel :: __private :: assert_layout ! (Wallet ; [u8 ; 64] , u64)",
             "automatically_derived",
         ] {
@@ -442,7 +455,7 @@ mod tests {
             ),
         );
         let text = text(&file);
-        assert!(text.contains("my :: siegel :: __private :: Plain"));
+        assert!(text.contains("my :: siegel :: __private :: impl_plain"));
         assert!(!text.replace("my :: siegel", "").contains("siegel ::"), "{text}");
     }
 
@@ -460,7 +473,8 @@ mod tests {
         assert!(text.contains("struct Key"));
         assert!(text.contains("fn count (& self)"), "accessors are still emitted");
         assert!(!text.contains("# [derive"), "rejected derives are not re-emitted");
-        assert!(!text.contains("unsafe impl"), "no `Plain` impl after a field error");
+        assert!(!text.contains("impl_plain"), "no `Plain` impl after a field error");
+        assert!(!text.contains("unsafe"), "the proc macro never emits `unsafe`");
         assert!(!text.contains("assert_layout"), "no checks after an error");
     }
 

@@ -51,10 +51,15 @@ use proc_macro::TokenStream;
 ///   written anywhere — not even in its own module — so a `Wallet` exists only
 ///   zero-filled in a region, initialised in place. It is not `Clone`, `Copy` or
 ///   `Default`, so it cannot be moved or copied out of a guard as a whole either.
-/// - **`unsafe impl siegel::Plain for Wallet`**, the promise that lets
-///   `Protected<Wallet>` exist, with one `FieldTy: PlainField` bound per field;
-///   and `PlainField` for `Wallet`, so that it can be a field of another
-///   `#[protected]` struct (alone or in an array).
+/// - **`siegel::Plain` for `Wallet`**, the promise that lets `Protected<Wallet>`
+///   exist. The proc macro writes no `unsafe` itself: it writes one safe
+///   `PlainFieldAt<I>` impl per field (`type Field = [u8; 64];`, which siegel's
+///   trait requires to be `PlainField`: a field that is not plain data fails
+///   right there), and calls a declarative macro of siegel's that writes the
+///   `unsafe impl`, bounded by those impls and by a check that the struct has no
+///   `Drop` impl, with every path through `$crate`. Also `PlainField` for
+///   `Wallet`, so that it can be a field of another `#[protected]` struct (alone
+///   or in an array).
 /// - **`impl Debug`** printing `Wallet([REDACTED])`, never the secret.
 /// - **accessors**, per field `seed`:
 ///   - `const fn seed(&self) -> &[u8; 64]`: a getter, callable under any read
@@ -108,7 +113,12 @@ use proc_macro::TokenStream;
 /// # Arguments
 ///
 /// - `#[protected(crate = "path::to::siegel")]`: where to find siegel, for crates
-///   that re-export it. The default is `::siegel`.
+///   that re-export it or rename the dependency (`renamed = { package = "siegel",
+///   ... }` and `crate = "renamed"`). The default is `::siegel`. The path only
+///   says where siegel's items are: what makes the generated `Plain` impl sound
+///   is reached through siegel's own `$crate`, so a path that leads elsewhere (a
+///   local module with permissive checks, say) makes the struct fail to compile,
+///   never unsound.
 ///
 /// # Field attribute: `#[protected(frozen)]`
 ///

@@ -36,6 +36,33 @@ plain_field!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32
 
 impl<T: PlainField, const N: usize> PlainField for [T; N] {}
 
+/// Field number `I` of a `#[protected]` struct has type `Field`, which is plain.
+///
+/// `#[protected]` implements it once per field, on the field's span, so a field
+/// type that is not [`PlainField`] fails right there with the note above. The
+/// `Plain` impl of the struct (emitted by [`__siegel_impl_plain!`], which only
+/// siegel's own paths reach) then requires `Struct: PlainFieldAt<I, Field = Ty>`
+/// for every field: whoever wrote the impl that satisfies it, the bound on
+/// `Field` in *this* trait was checked, so no path the user chooses can stand in
+/// for the field check.
+///
+/// [`__siegel_impl_plain!`]: crate::__siegel_impl_plain
+pub trait PlainFieldAt<const I: usize> {
+    /// The type of field `I`.
+    type Field: PlainField;
+}
+
+/// The type of the hidden last field a `#[protected]` struct must have:
+/// implemented for [`InPlace`] only, and sealed.
+pub trait HiddenField: PlainField + sealed::Sealed {}
+
+impl HiddenField for InPlace {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::InPlace {}
+}
+
 /// The type of the hidden last field of every `#[protected]` struct.
 ///
 /// Zero-sized, so it changes neither size nor alignment under `repr(C)`. Its field
@@ -59,6 +86,75 @@ impl PlainField for InPlace {}
 //   is valid; it holds no pointer, has no drop glue and no interior mutability.
 unsafe impl Plain for InPlace {}
 
+/// The `Plain` impl of a `#[protected]` struct, and the check that the struct
+/// has no `Drop` impl.
+///
+/// `#[protected]` (a proc macro) emits no `unsafe` itself: it calls this macro,
+/// whose every path goes through `$crate`, which no user can redirect. A
+/// `#[protected(crate = "...")]` that points elsewhere reaches a different macro:
+/// either a re-export of this one (same expansion) or the user's own, whose
+/// `unsafe impl` is then the user's code, under the user's `unsafe_code` lint.
+///
+/// Input, from `#[protected]`:
+///
+/// ```text
+/// impl [const N: usize] Struct<N> where [predicates];
+/// fields [0: FieldTy0, 1: FieldTy1];
+/// hidden HiddenFieldTy;
+/// ```
+///
+/// where the field list is every field of the struct, in order, with the type
+/// tokens of its definition, and `HiddenFieldTy` is the type of the hidden last
+/// field.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __siegel_impl_plain {
+    (
+        impl [$($generics:tt)*] $ty:ty where [$($where:tt)*];
+        fields [$($index:literal : $field:ty),* $(,)?];
+        hidden $hidden:ty;
+    ) => {
+        // SAFETY: `Plain` holds for the struct:
+        // - each field `I` has type `$field`, which is `PlainField` (hence `Plain`):
+        //   the bound `$ty: PlainFieldAt<I, Field = $field>` can only hold through
+        //   an impl that satisfied `Field: PlainField` (the trait's own bound, not
+        //   one the caller supplies). So each field is valid all-zero, holds no
+        //   pointer, has no drop glue and no interior mutability;
+        // - the hidden last field is `InPlace` (`HiddenField` is sealed), which is
+        //   `Plain` and zero-sized;
+        // - the struct is `repr(C)` (so padding, which may hold anything, is the
+        //   only other content: all-zero is valid for the whole struct) and adds no
+        //   pointer or interior mutability of its own;
+        // - it has no drop glue: its fields have none and it has no `Drop` impl,
+        //   which the coherence check below rules out (through `$crate`, so a
+        //   shadowed `core` cannot stand in for `Drop`);
+        // - `Send + Sync + 'static` are `Plain`'s supertraits, checked by rustc.
+        // The caller (`#[protected]`) guarantees that the field list is the
+        // struct's, in order, and that the struct is `repr(C)`; the field types
+        // are the very tokens of the definition, with macros in them expanded the
+        // same way (declarative macros are deterministic).
+        #[automatically_derived]
+        unsafe impl<$($generics)*> $crate::Plain for $ty
+        where
+            $($ty: $crate::__private::PlainFieldAt<$index, Field = $field>,)*
+            $hidden: $crate::__private::HiddenField,
+            $($where)*
+        {}
+
+        // A `Drop` impl on the struct would make the blanket impl overlap with the
+        // impl for the struct (the trick of pin-project's `MustNotImplDrop`). It
+        // works for const generic structs too, where `needs_drop` cannot be asked
+        // in a `const _` item.
+        const _: () = {
+            trait ProtectedStructMustNotImplementDrop {}
+            #[allow(drop_bounds)]
+            impl<T: $crate::__private::core::ops::Drop> ProtectedStructMustNotImplementDrop
+                for T {}
+            impl<$($generics)*> ProtectedStructMustNotImplementDrop for $ty where $($where)* {}
+        };
+    };
+}
+
 /// The largest alignment a `#[protected]` struct may have: the smallest page
 /// size siegel supports. A region places the secret at the end of its data pages,
 /// so any alignment up to the page size can be honoured.
@@ -75,8 +171,11 @@ pub const MAX_ALIGN: usize = 4096;
 ///   hand out references to the fields);
 /// - its size is at least each field's.
 ///
-/// Drop glue is ruled out elsewhere: by the `PlainField` bound on each field, and
-/// by a coherence check against a `Drop` impl on the struct itself.
+/// Drop glue is ruled out elsewhere, by [`__siegel_impl_plain!`]. Paths go through
+/// `$crate`, so a crate that shadows `core` (`extern crate self as core;`) cannot
+/// change what is checked.
+///
+/// [`__siegel_impl_plain!`]: crate::__siegel_impl_plain
 ///
 /// ```
 /// #[siegel::protected]
@@ -101,17 +200,19 @@ pub const MAX_ALIGN: usize = 4096;
 #[macro_export]
 macro_rules! __siegel_assert_layout {
     ($ty:ty; $($field:ty),* $(,)?) => {{
-        ::core::assert!(
-            ::core::mem::align_of::<$ty>() <= $crate::__private::MAX_ALIGN,
+        $crate::__private::core::assert!(
+            $crate::__private::core::mem::align_of::<$ty>() <= $crate::__private::MAX_ALIGN,
             "the alignment of a #[protected] struct must not exceed 4096 bytes, the smallest page size"
         );
         $(
-            ::core::assert!(
-                ::core::mem::align_of::<$ty>() >= ::core::mem::align_of::<$field>(),
+            $crate::__private::core::assert!(
+                $crate::__private::core::mem::align_of::<$ty>()
+                    >= $crate::__private::core::mem::align_of::<$field>(),
                 "a #[protected] struct must not be packed: a field is less aligned than its type requires"
             );
-            ::core::assert!(
-                ::core::mem::size_of::<$ty>() >= ::core::mem::size_of::<$field>(),
+            $crate::__private::core::assert!(
+                $crate::__private::core::mem::size_of::<$ty>()
+                    >= $crate::__private::core::mem::size_of::<$field>(),
                 "a field of a #[protected] struct is larger than the struct"
             );
         )*
