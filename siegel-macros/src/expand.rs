@@ -1,16 +1,18 @@
-//! Quoting: the struct, its checks and its items. No validation happens here; the
-//! fallback after an error emits what can still be emitted without flooding the
-//! user with follow-on errors.
+//! Quoting: the struct, its checks and its items, as [`valid`] decided. No
+//! validation happens here; after an error, the [`Plan`] says what can still be
+//! emitted without flooding the user with follow-on errors.
+//!
+//! [`valid`]: crate::valid
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
-use quote::{format_ident, quote, quote_spanned, ToTokens as _};
-use syn::{ext::IdentExt as _, spanned::Spanned as _, Item, LitStr};
+use quote::{quote, quote_spanned, ToTokens as _};
+use syn::{ext::IdentExt as _, spanned::Spanned as _, Item, LitStr, Member};
 
 use crate::{
-    ast::{self, Input, ReprKind},
+    ast::{self, Field, Input, ReprKind, Style},
     attr,
     error::Errors,
-    valid,
+    valid::{self, Accessors, LayoutCheck, Plan},
 };
 
 /// The entry point: `#[protected(args)] input`.
@@ -35,12 +37,8 @@ pub(crate) fn protected(args: TokenStream, input: TokenStream) -> TokenStream {
             return quote!(#errors #item);
         }
     };
-    let checked = valid::check(&input, &mut errors);
-    // After an error the checks are left out (the error already says what is
-    // wrong), and so are the `Plain` impl and the constructors if a field type was
-    // rejected (they would only repeat it).
-    let output = Output { input: &input, checks: errors.is_empty(), plain: checked.fields_ok };
-    let output = output.generate();
+    let plan = valid::check(&input, &mut errors);
+    let output = Output { input: &input, plan: &plan }.generate();
     quote!(#errors #output)
 }
 
@@ -67,10 +65,7 @@ fn allowed_lints() -> TokenStream {
 
 struct Output<'a> {
     input: &'a Input<'a>,
-    /// Emit the compile-time checks (no other error was reported).
-    checks: bool,
-    /// Emit the `Plain` impl and the constructors (every field type passed).
-    plain: bool,
+    plan: &'a Plan<'a>,
 }
 
 impl Output<'_> {
@@ -78,16 +73,19 @@ impl Output<'_> {
         let item = self.item();
         let debug = self.debug();
         let accessors = self.accessors();
-        let (plain, constructors) =
-            if self.plain { (self.plain_impl(), self.constructors()) } else { Default::default() };
-        let checks = if self.checks { self.checks() } else { TokenStream::new() };
+        let (plain, constructors) = if self.plan.plain {
+            (self.plain_impl(), self.constructors())
+        } else {
+            Default::default()
+        };
+        let layout = self.layout_check();
         quote! {
             #item
             #plain
             #debug
             #accessors
             #constructors
-            #checks
+            #layout
         }
     }
 
@@ -103,33 +101,56 @@ impl Output<'_> {
             ReprKind::Align(align) => Some(quote!(, align(#align))),
             _ => None,
         });
-        // Rejected derives (reported by `valid`) are left out of the fallback.
-        let derives: Vec<_> =
-            input.derives.iter().filter(|path| valid::derive_rejection(path).is_none()).collect();
+        let derives = &self.plan.derives;
         let derive = (!derives.is_empty()).then(|| quote!(#[derive(#(#derives),*)]));
         let fields = input.fields.iter().map(|field| {
             let attrs = &field.attrs;
             let vis = &field.original.vis;
-            let (ident, ty) = (field.ident, field.ty);
-            quote!(#(#attrs)* #vis #ident: #ty)
+            let ty = field.ty;
+            match &field.member {
+                Member::Named(ident) => quote!(#(#attrs)* #vis #ident: #ty),
+                Member::Unnamed(_) => quote!(#(#attrs)* #vis #ty),
+            }
         });
-        // Reuse the braces' span, so that diagnostics about the whole struct
-        // point at it rather than at the attribute.
+        let hidden_doc = quote! {
+            /// Zero-sized and unconstructible outside siegel: no struct literal
+            /// of this type can be written, so it exists only in a region.
+            #[doc(hidden)]
+        };
+        // Reuse the delimiters' span, so that diagnostics about the whole struct
+        // point at them rather than at the attribute.
         let mut body = TokenStream::new();
-        input.brace.surround(&mut body, |body| {
-            body.extend(quote! {
-                #(#fields,)*
-                /// Zero-sized and unconstructible outside siegel: no struct literal
-                /// of this type can be written, so it exists only in a region.
-                #[doc(hidden)]
-                __siegel_in_place: #krate::__private::InPlace,
-            });
-        });
-        quote! {
-            #derive
-            #(#attrs)*
-            #[repr(C #(#aligns)*)]
-            #vis #struct_token #ident #generics #where_clause #body
+        match input.style {
+            Style::Named(brace) => {
+                brace.surround(&mut body, |body| {
+                    body.extend(quote! {
+                        #(#fields,)*
+                        #hidden_doc
+                        __siegel_in_place: #krate::__private::InPlace,
+                    });
+                });
+                quote! {
+                    #derive
+                    #(#attrs)*
+                    #[repr(C #(#aligns)*)]
+                    #vis #struct_token #ident #generics #where_clause #body
+                }
+            }
+            Style::Tuple(paren) => {
+                paren.surround(&mut body, |body| {
+                    body.extend(quote! {
+                        #(#fields,)*
+                        #hidden_doc
+                        #krate::__private::InPlace,
+                    });
+                });
+                quote! {
+                    #derive
+                    #(#attrs)*
+                    #[repr(C #(#aligns)*)]
+                    #vis #struct_token #ident #generics #body #where_clause;
+                }
+            }
         }
     }
 
@@ -164,8 +185,7 @@ impl Output<'_> {
             let ty = field.ty;
             let span = ty.span();
             let krate = located_at(krate.to_token_stream(), span);
-            let index =
-                syn::Index { index: u32::try_from(index).expect("fewer than 2^32 fields"), span };
+            let index = syn::Index { index: u32::try_from(index).expect("checked in ast"), span };
             quote_spanned! {span=>
                 #allowed
                 #[automatically_derived]
@@ -234,58 +254,15 @@ impl Output<'_> {
     }
 
     /// A getter per field, and a `_mut` accessor per field that is not frozen,
-    /// with the struct's visibility.
+    /// with the struct's visibility, as the plan names them.
     fn accessors(&self) -> TokenStream {
         let input = self.input;
         let vis = &input.original.vis;
         let ident = &input.original.ident;
         let (impl_generics, ty_generics, where_clause) = input.original.generics.split_for_impl();
-        // A field under `#[cfg]` is an error (reported by `valid`); leave it out
-        // here so that the error is not followed by others.
-        let fields = input.fields.iter().filter(|field| !field.has_cfg());
-        let methods = fields.map(|field| {
-            let (name, ty) = (field.ident, field.ty);
-            let plain_name = name.unraw();
-            let docs: Vec<_> =
-                field.attrs.iter().filter(|attr| attr.path().is_ident("doc")).collect();
-            let getter_doc = if docs.is_empty() {
-                let text = format!("The `{plain_name}` field.");
-                quote!(#[doc = #text])
-            } else {
-                quote!(#(#docs)*)
-            };
-            let getter_note = if field.args.frozen.is_some() {
-                "Readable in any read or write scope. The field is frozen: no accessor \
-                 writes it after initialisation."
-            } else {
-                "Readable in any read or write scope."
-            };
-            let getter = quote! {
-                #getter_doc
-                #[doc = ""]
-                #[doc = #getter_note]
-                #[inline]
-                #[must_use]
-                #vis const fn #name(&self) -> &#ty {
-                    &self.#name
-                }
-            };
-            if field.args.frozen.is_some() {
-                return getter;
-            }
-            let name_mut = format_ident!("{}_mut", plain_name, span = name.span());
-            let mut_doc = format!(
-                "Mutable access to the `{plain_name}` field: only in a write scope, since \
-                 only a `WriteGuard` or a `ReadWrite` handle gives `&mut Self`."
-            );
-            quote! {
-                #getter
-                #[doc = #mut_doc]
-                #[inline]
-                #vis const fn #name_mut(&mut self) -> &mut #ty {
-                    &mut self.#name
-                }
-            }
+        let methods = input.fields.iter().zip(&self.plan.fields).filter_map(|(field, plan)| {
+            let accessors = plan.accessors.as_ref()?;
+            Some(Self::field_accessors(vis, field, accessors, input.fields.len()))
         });
         let allowed = allowed_lints();
         quote! {
@@ -296,15 +273,66 @@ impl Output<'_> {
         }
     }
 
+    fn field_accessors(
+        vis: &syn::Visibility,
+        field: &Field<'_>,
+        accessors: &Accessors,
+        count: usize,
+    ) -> TokenStream {
+        let (member, ty) = (&field.member, field.ty);
+        let what = match member {
+            Member::Named(ident) => format!("the `{}` field", ident.unraw()),
+            Member::Unnamed(_) if count == 1 => "the wrapped value".to_owned(),
+            Member::Unnamed(index) => format!("field `{}`", index.index),
+        };
+        let docs: Vec<_> = field.attrs.iter().filter(|attr| attr.path().is_ident("doc")).collect();
+        let getter_doc = if docs.is_empty() {
+            let text = format!("{}{}.", what[..1].to_uppercase(), &what[1..]);
+            quote!(#[doc = #text])
+        } else {
+            quote!(#(#docs)*)
+        };
+        let getter_note = if accessors.getter_mut.is_none() {
+            "Readable in any read or write scope. The field is frozen: no accessor writes it \
+             after initialisation."
+        } else {
+            "Readable in any read or write scope."
+        };
+        let getter = &accessors.getter;
+        let getter = quote! {
+            #getter_doc
+            #[doc = ""]
+            #[doc = #getter_note]
+            #[inline]
+            #[must_use]
+            #vis const fn #getter(&self) -> &#ty {
+                &self.#member
+            }
+        };
+        let Some(getter_mut) = &accessors.getter_mut else {
+            return getter;
+        };
+        let mut_doc = format!(
+            "Mutable access to {what}: only in a write scope, since only a `WriteGuard` or a \
+             `ReadWrite` handle gives `&mut Self`."
+        );
+        quote! {
+            #getter
+            #[doc = #mut_doc]
+            #[inline]
+            #vis const fn #getter_mut(&mut self) -> &mut #ty {
+                &mut self.#member
+            }
+        }
+    }
+
     fn constructors(&self) -> TokenStream {
         let input = self.input;
         let krate = &input.krate;
         let vis = &input.original.vis;
         let ident = &input.original.ident;
         let (impl_generics, ty_generics, where_clause) = input.original.generics.split_for_impl();
-        // A generic struct cannot be checked in a `const _` item; an inline const
-        // checks each instance the constructors are used with.
-        let layout = input.is_generic().then(|| {
+        let layout = (self.plan.layout == Some(LayoutCheck::Constructors)).then(|| {
             let tys = input.fields.iter().map(|field| field.ty);
             quote!(const { #krate::__private::assert_layout!(Self; #(#tys),*) };)
         });
@@ -358,13 +386,14 @@ impl Output<'_> {
         }
     }
 
-    /// The layout check (the drop check comes with the `Plain` impl). A generic
-    /// struct is checked in the constructors instead (inline const).
-    fn checks(&self) -> TokenStream {
-        let input = self.input;
-        if input.is_generic() {
+    /// The layout check of a struct without generic parameters (the drop check
+    /// comes with the `Plain` impl; a generic struct is checked in the
+    /// constructors).
+    fn layout_check(&self) -> TokenStream {
+        if self.plan.layout != Some(LayoutCheck::Item) {
             return TokenStream::new();
         }
+        let input = self.input;
         let krate = &input.krate;
         let ident = &input.original.ident;
         let allowed = allowed_lints();

@@ -19,7 +19,7 @@ mod valid;
 
 use proc_macro::TokenStream;
 
-/// Makes a struct with named fields a secret that lives only in protected memory.
+/// Makes a struct a secret that lives only in protected memory.
 ///
 /// ```
 /// use siegel::{protected, NoAccess, Protected};
@@ -86,6 +86,39 @@ use proc_macro::TokenStream;
 /// accessors, or make a field `pub` to use it directly (`guard.nonce`), which
 /// respects the scopes just the same — assigning needs a write scope.
 ///
+/// # Tuple structs
+///
+/// A tuple struct gets the same items and the same checks. The accessors of a
+/// newtype's single field are `get()` and `get_mut()`; those of a longer tuple
+/// struct are named after the field's index: `_0()` and `_0_mut()`, `_1()` and
+/// `_1_mut()`, and so on (clippy's pedantic `used_underscore_items` lint flags
+/// calls to names with a leading underscore: make a field `pub` and write
+/// `guard.0`, or give the fields names, if your crate denies it).
+///
+/// ```
+/// use siegel::protected;
+///
+/// #[protected]
+/// pub struct Key([u8; 32]);
+///
+/// #[protected]
+/// pub struct Session([u8; 32], pub u64);
+///
+/// let mut key = Key::protect_with(|k| k.get_mut().fill(7))?;
+/// key.write()?.get_mut()[0] = 1;
+/// assert_eq!(key.read()?.get()[..2], [1, 7]);
+///
+/// let mut session = Session::protect_zeroed()?;
+/// session.write()?._0_mut().copy_from_slice(&[2; 32]);
+/// session.write()?.1 += 1; // a `pub` field, in a write scope
+/// assert_eq!((session.read()?._0()[0], *session.read()?._1()), (2, 1));
+/// # Ok::<(), siegel::Error>(())
+/// ```
+///
+/// As with named fields, no value of the struct can be written (`Key([0; 32])`
+/// misses the hidden last field), and `#[protected(frozen)]` works on a tuple
+/// field.
+///
 /// # Compile-time checks
 ///
 /// - every field type is plain data kept inline: integers, floats, `bool`,
@@ -100,7 +133,8 @@ use proc_macro::TokenStream;
 /// - no `repr` but `C` and `align(N)`; no `#[derive]` of `Clone`, `Copy`,
 ///   `Default`, `Debug` (we generate a redacted one), `PartialEq`, `Eq`,
 ///   `PartialOrd`, `Ord` or `Hash` (not constant-time); other derives pass;
-/// - a struct with named fields and at least one field; const generic parameters
+/// - a struct with named fields, or a tuple struct, with at least one field;
+///   const generic parameters
 ///   are accepted (`struct Buffer<const N: usize> { bytes: [u8; N] }`, checked
 ///   per instance when a constructor is used), lifetime and type parameters are
 ///   not (a field of type `T` cannot be checked where the struct is defined);
