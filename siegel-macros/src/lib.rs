@@ -3,7 +3,9 @@
 //! The expansion runs in four phases, one file each: `attr` parses the
 //! `#[protected(...)]` arguments, `ast` builds a typed model of the struct,
 //! `valid` applies the rules, and `expand` quotes the output (and, after an
-//! error, a fallback that keeps follow-on errors down).
+//! error, a fallback that keeps follow-on errors down). `valid` returns the
+//! decisions `expand` applies. The expansion is pinned by snapshot tests
+//! (`src/snapshot.rs`, cases in `tests/expand/`).
 //!
 //! [`siegel::protected`]: https://docs.rs/siegel/latest/siegel/attr.protected.html
 
@@ -15,6 +17,8 @@ mod error;
 mod ast;
 mod attr;
 mod expand;
+#[cfg(test)]
+mod snapshot;
 mod valid;
 
 use proc_macro::TokenStream;

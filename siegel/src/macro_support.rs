@@ -100,7 +100,7 @@ unsafe impl Plain for InPlace {}
 /// ```text
 /// impl [const N: usize] Struct<N> where [predicates];
 /// fields [0: FieldTy0, 1: FieldTy1];
-/// hidden HiddenFieldTy;
+/// hidden: HiddenFieldTy;
 /// ```
 ///
 /// where the field list is every field of the struct, in order, with the type
@@ -112,7 +112,7 @@ macro_rules! __siegel_impl_plain {
     (
         impl [$($generics:tt)*] $ty:ty where [$($where:tt)*];
         fields [$($index:literal : $field:ty),* $(,)?];
-        hidden $hidden:ty;
+        hidden: $hidden:ty;
     ) => {
         // SAFETY: `Plain` holds for the struct:
         // - each field `I` has type `$field`, which is `PlainField` (hence `Plain`):
