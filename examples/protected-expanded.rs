@@ -33,12 +33,15 @@
 //! 3. **`impl_plain!`**, a declarative macro of siegel's
 //!    (`siegel/src/macro_support.rs`, `__siegel_impl_plain`) that writes the
 //!    `unsafe impl siegel::Plain for Wallet`, the promise that lets
-//!    `Protected<Wallet>` exist. It is bounded by `Wallet: PlainFieldAt<I, Field =
-//!    FieldTy>` for every field and by the hidden field being siegel's own, and
-//!    comes with the check that `Wallet` has no `Drop` impl (a blanket impl over
-//!    `T: Drop` would overlap the one for `Wallet`). All its paths are `$crate`,
-//!    which no `#[protected(crate = "...")]`, local `mod siegel` or shadowed
-//!    `core` can redirect; the proc macro itself writes no `unsafe`.
+//!    `Protected<Wallet>` exist, next to the checks that justify it: an exhaustive
+//!    `Self { seed, nonce, id, __siegel_in_place }` pattern (every field, and only
+//!    a struct), each field's real type, inferred from the struct, required to be
+//!    the `Field` of its `PlainFieldAt` impl, the hidden field required to be
+//!    siegel's own, and no `Drop` impl on `Wallet` (a blanket impl over `T: Drop`
+//!    would overlap the one for `Wallet`). All its paths are `$crate`, which no
+//!    `#[protected(crate = "...")]`, local `mod siegel` or shadowed `core` can
+//!    redirect, and it trusts nothing in its input, so calling it by hand cannot
+//!    forge an impl either. The proc macro itself writes no `unsafe`.
 //! 4. **`PlainField` for `Wallet`**: a protected struct may be a field of another.
 //! 5. **A redacted `Debug`**: never the secret.
 //! 6. **Accessors**, with the struct's visibility: a getter per field (`&self`:

@@ -169,11 +169,13 @@ impl Output<'_> {
     ///   generic parameter: that is what the safety argument needs, it covers
     ///   `[u8; N]` under a const parameter, and it is checked where the struct is
     ///   defined (for every `N`);
-    /// - the list of all fields with their types, as written in the struct, and
-    ///   the hidden field's type, which the macro ties to the impls above.
+    /// - the fields' names (or indices) in order, each with the index of its
+    ///   `PlainFieldAt` impl, and the hidden field's name. The macro checks them
+    ///   against the struct itself (an exhaustive `Self { .. }` pattern, field
+    ///   types inferred from the struct, not from these tokens).
     ///
     /// If the crate path is redirected, the per-field impls are of the user's
-    /// trait, and the `Plain` impl's bounds, on siegel's, fail.
+    /// trait, and the macro's checks, on siegel's, fail.
     fn plain_impl(&self) -> TokenStream {
         let input = self.input;
         let krate = &input.krate;
@@ -207,11 +209,14 @@ impl Output<'_> {
             other => other.clone(),
         });
         let predicates = where_clause.map(|clause| &clause.predicates);
-        let fields = input.fields.iter().enumerate().map(|(index, field)| {
-            let index = proc_macro2::Literal::usize_unsuffixed(index);
-            let ty = field.ty;
-            quote!(#index: #ty)
-        });
+        let members = input.fields.iter().map(|field| &field.member);
+        let indices = (0..input.fields.len()).map(proc_macro2::Literal::usize_unsuffixed);
+        let hidden = match input.style {
+            Style::Named(_) => quote!(__siegel_in_place),
+            Style::Tuple(_) => {
+                proc_macro2::Literal::usize_unsuffixed(input.fields.len()).into_token_stream()
+            }
+        };
         // Spanned on the struct's name, so that what the macro reports (a `Drop`
         // impl on the struct) points at the struct.
         let span = ident.span();
@@ -219,8 +224,8 @@ impl Output<'_> {
         let call = quote_spanned! {span=>
             #path! {
                 impl [#(#params),*] #ident #ty_generics where [#predicates];
-                fields [#(#fields),*];
-                hidden: #krate::__private::InPlace;
+                fields { #(#members: #indices),* };
+                hidden: #hidden;
             }
         };
         quote! {

@@ -60,10 +60,12 @@ use proc_macro::TokenStream;
 ///   `PlainFieldAt<I>` impl per field (`type Field = [u8; 64];`, which siegel's
 ///   trait requires to be `PlainField`: a field that is not plain data fails
 ///   right there), and calls a declarative macro of siegel's that writes the
-///   `unsafe impl`, bounded by those impls and by a check that the struct has no
-///   `Drop` impl, with every path through `$crate`. Also `PlainField` for
-///   `Wallet`, so that it can be a field of another `#[protected]` struct (alone
-///   or in an array).
+///   `unsafe impl` together with the checks that justify it — an exhaustive
+///   pattern over the struct's fields, each field's real type (inferred, not
+///   read from tokens) matched against its `PlainFieldAt` impl, the hidden field,
+///   and no `Drop` impl — with every path through `$crate`. Also `PlainField`
+///   for `Wallet`, so that it can be a field of another `#[protected]` struct
+///   (alone or in an array).
 /// - **`impl Debug`** printing `Wallet([REDACTED])`, never the secret.
 /// - **accessors**, per field `seed`:
 ///   - `const fn seed(&self) -> &[u8; 64]`: a getter, callable under any read

@@ -25,8 +25,9 @@ pub(crate) struct Plan<'a> {
     pub(crate) derives: Vec<&'a syn::Path>,
     /// One per field of the input, in order.
     pub(crate) fields: Vec<FieldPlan>,
-    /// Every field type passed the name checks: the `Plain` impl, the per-field
-    /// impls and the constructors can be emitted without adding follow-on errors.
+    /// Every field type passed the name checks and no field is under `#[cfg]`:
+    /// the `Plain` impl, the per-field impls and the constructors can be emitted
+    /// without adding follow-on errors.
     pub(crate) plain: bool,
     /// Where the layout is checked, or `None` after an error (the error already
     /// says what is wrong).
@@ -98,6 +99,9 @@ pub(crate) fn check<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Plan<'a> {
                 ));
             }
         }
+        // The field may not exist: naming it (in accessors, or in the checks of
+        // the `Plain` impl) would only add errors.
+        plain &= !has_cfg;
         let accessors = (!has_cfg).then(|| Accessors {
             getter: names.0,
             getter_mut: field.args.frozen.is_none().then_some(names.1),

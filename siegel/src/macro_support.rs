@@ -39,18 +39,35 @@ impl<T: PlainField, const N: usize> PlainField for [T; N] {}
 /// Field number `I` of a `#[protected]` struct has type `Field`, which is plain.
 ///
 /// `#[protected]` implements it once per field, on the field's span, so a field
-/// type that is not [`PlainField`] fails right there with the note above. The
-/// `Plain` impl of the struct (emitted by [`__siegel_impl_plain!`], which only
-/// siegel's own paths reach) then requires `Struct: PlainFieldAt<I, Field = Ty>`
-/// for every field: whoever wrote the impl that satisfies it, the bound on
-/// `Field` in *this* trait was checked, so no path the user chooses can stand in
-/// for the field check.
+/// type that is not [`PlainField`] fails right there with the note above.
+/// [`__siegel_impl_plain!`] then requires `Struct: PlainFieldAt<I, Field = T>`
+/// with `T` the *actual* type of each field, found by inference on the struct
+/// itself ([`field_is_plain`]): whoever wrote the impl that satisfies it, the
+/// bound on `Field` in *this* trait was checked. A field whose impl failed still
+/// has it for rustc, so the error is not repeated.
 ///
 /// [`__siegel_impl_plain!`]: crate::__siegel_impl_plain
 pub trait PlainFieldAt<const I: usize> {
     /// The type of field `I`.
     type Field: PlainField;
 }
+
+/// Requires `S: PlainFieldAt<I, Field = T>` where `T` is the type of `field`.
+///
+/// Called by [`__siegel_impl_plain!`] with a reference to each field, bound by a
+/// pattern on the struct: `T` is inferred from the argument (a reference to an
+/// inference variable is never deref-coerced), so it is the field's real type,
+/// whatever its declaration spelled.
+///
+/// [`__siegel_impl_plain!`]: crate::__siegel_impl_plain
+#[inline]
+pub const fn field_is_plain<S: ?Sized + PlainFieldAt<I, Field = T>, const I: usize, T>(_field: &T) {
+}
+
+/// Requires `field` to be the hidden [`InPlace`] field (as [`field_is_plain`]
+/// does for the others).
+#[inline]
+pub const fn hidden_field_is_in_place<T: HiddenField>(_field: &T) {}
 
 /// The type of the hidden last field a `#[protected]` struct must have:
 /// implemented for [`InPlace`] only, and sealed.
@@ -86,8 +103,7 @@ impl PlainField for InPlace {}
 //   is valid; it holds no pointer, has no drop glue and no interior mutability.
 unsafe impl Plain for InPlace {}
 
-/// The `Plain` impl of a `#[protected]` struct, and the check that the struct
-/// has no `Drop` impl.
+/// The `Plain` impl of a `#[protected]` struct, with the checks that justify it.
 ///
 /// `#[protected]` (a proc macro) emits no `unsafe` itself: it calls this macro,
 /// whose every path goes through `$crate`, which no user can redirect. A
@@ -95,57 +111,73 @@ unsafe impl Plain for InPlace {}
 /// either a re-export of this one (same expansion) or the user's own, whose
 /// `unsafe impl` is then the user's code, under the user's `unsafe_code` lint.
 ///
+/// The macro is reachable by path, so anyone can call it: it trusts nothing in
+/// its input. It checks the struct itself, through `Self` patterns in a generic
+/// function with the impl's own parameters and where clause: the pattern is
+/// exhaustive (every field is listed), `Self { .. }` only matches a struct (not
+/// an enum, whose zeroed tag could be invalid, nor a union, whose fields cannot
+/// be bound without `unsafe`), and the field types are inferred from the struct,
+/// not taken from tokens (so aliases, associated types and macros in type
+/// position cannot make the checked type differ from the real one).
+///
 /// Input, from `#[protected]`:
 ///
 /// ```text
 /// impl [const N: usize] Struct<N> where [predicates];
-/// fields [0: FieldTy0, 1: FieldTy1];
-/// hidden: HiddenFieldTy;
+/// fields { seed: 0, nonce: 1 };   // or { 0: 0, 1: 1 } for a tuple struct
+/// hidden: __siegel_in_place;      // or the hidden field's index
 /// ```
-///
-/// where the field list is every field of the struct, in order, with the type
-/// tokens of its definition, and `HiddenFieldTy` is the type of the hidden last
-/// field.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __siegel_impl_plain {
     (
         impl [$($generics:tt)*] $ty:ty where [$($where:tt)*];
-        fields [$($index:literal : $field:ty),* $(,)?];
-        hidden: $hidden:ty;
+        fields { $($member:tt : $index:literal),* $(,)? };
+        hidden: $hidden:tt;
     ) => {
-        // SAFETY: `Plain` holds for the struct:
-        // - each field `I` has type `$field`, which is `PlainField` (hence `Plain`):
-        //   the bound `$ty: PlainFieldAt<I, Field = $field>` can only hold through
-        //   an impl that satisfied `Field: PlainField` (the trait's own bound, not
-        //   one the caller supplies). So each field is valid all-zero, holds no
-        //   pointer, has no drop glue and no interior mutability;
-        // - the hidden last field is `InPlace` (`HiddenField` is sealed), which is
-        //   `Plain` and zero-sized;
-        // - the struct is `repr(C)` (so padding, which may hold anything, is the
-        //   only other content: all-zero is valid for the whole struct) and adds no
-        //   pointer or interior mutability of its own;
-        // - it has no drop glue: its fields have none and it has no `Drop` impl,
-        //   which the coherence check below rules out (through `$crate`, so a
-        //   shadowed `core` cannot stand in for `Drop`);
+        // SAFETY: `Plain` holds for `$ty` wherever this impl applies (under the
+        // same parameters and where clause as the checks below, which compile
+        // only if):
+        // - `$ty` is a struct whose fields are exactly `$member…` and `$hidden`
+        //   (the exhaustive `Self { … }` pattern);
+        // - each field `$member` has a type `T` with `$ty: PlainFieldAt<$index,
+        //   Field = T>`, which only an impl that satisfied `T: PlainField` (the
+        //   trait's own bound) provides, and `PlainField: Plain`: each field is
+        //   valid all-zero, holds no pointer, has no drop glue and no interior
+        //   mutability;
+        // - the field `$hidden` is `InPlace` (`HiddenField` is sealed): `Plain`
+        //   and zero-sized;
+        // - so all-zero is valid for the struct (padding may hold anything) and it
+        //   adds no pointer or interior mutability of its own; it has no drop glue,
+        //   since its fields have none and it has no `Drop` impl (the coherence
+        //   check below, through `$crate`, so a shadowed `core` cannot stand in
+        //   for `Drop`);
         // - `Send + Sync + 'static` are `Plain`'s supertraits, checked by rustc.
-        // The caller (`#[protected]`) guarantees that the field list is the
-        // struct's, in order, and that the struct is `repr(C)`; the field types
-        // are the very tokens of the definition, with macros in them expanded the
-        // same way (declarative macros are deterministic).
+        // Layout (`repr(C)`, alignment) is not part of the contract: regions honour
+        // any alignment up to the page size and refuse larger ones.
         #[automatically_derived]
-        unsafe impl<$($generics)*> $crate::Plain for $ty
-        where
-            $($ty: $crate::__private::PlainFieldAt<$index, Field = $field>,)*
-            $hidden: $crate::__private::HiddenField,
-            $($where)*
-        {}
+        unsafe impl<$($generics)*> $crate::Plain for $ty where $($where)* {}
 
-        // A `Drop` impl on the struct would make the blanket impl overlap with the
-        // impl for the struct (the trick of pin-project's `MustNotImplDrop`). It
-        // works for const generic structs too, where `needs_drop` cannot be asked
-        // in a `const _` item.
         const _: () = {
+            trait ProtectedStructFieldsArePlain {
+                fn check(&self);
+            }
+            impl<$($generics)*> ProtectedStructFieldsArePlain for $ty where $($where)* {
+                fn check(&self) {
+                    let Self { $($member: _,)* $hidden: _ } = self;
+                    $({
+                        let Self { $member: field, .. } = self;
+                        $crate::__private::field_is_plain::<Self, $index, _>(field);
+                    })*
+                    let Self { $hidden: hidden, .. } = self;
+                    $crate::__private::hidden_field_is_in_place(hidden);
+                }
+            }
+
+            // A `Drop` impl on the struct would make the blanket impl overlap with
+            // the impl for the struct (the trick of pin-project's
+            // `MustNotImplDrop`). It works for const generic structs too, where
+            // `needs_drop` cannot be asked in a `const _` item.
             trait ProtectedStructMustNotImplementDrop {}
             #[allow(drop_bounds)]
             impl<T: $crate::__private::core::ops::Drop> ProtectedStructMustNotImplementDrop

@@ -50,8 +50,8 @@ where
     type Field = usize;
 }
 ::siegel::__private::impl_plain! {
-    impl [const N : usize] Buffer < N > where [[u8; N] : Sized,]; fields[0 : [u8; N], 1 :
-    usize]; hidden : ::siegel::__private::InPlace;
+    impl [const N : usize] Buffer < N > where [[u8; N] : Sized,]; fields { bytes : 0, len
+    : 1 }; hidden : __siegel_in_place;
 }
 #[allow(
     dead_code,

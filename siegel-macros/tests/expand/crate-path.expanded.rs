@@ -40,8 +40,7 @@ impl renamed::__private::PlainFieldAt<1> for Key {
     type Field = [u8; 32];
 }
 renamed::__private::impl_plain! {
-    impl [] Key where []; fields[0 : u8, 1 : [u8; 32]]; hidden :
-    renamed::__private::InPlace;
+    impl [] Key where []; fields { r#type : 0, bytes : 1 }; hidden : __siegel_in_place;
 }
 #[allow(
     dead_code,

@@ -25,7 +25,7 @@ impl ::siegel::__private::PlainFieldAt<0> for Key {
     type Field = [u8; 32];
 }
 ::siegel::__private::impl_plain! {
-    impl [] Key where []; fields[0 : [u8; 32]]; hidden : ::siegel::__private::InPlace;
+    impl [] Key where []; fields { 0 : 0 }; hidden : 1;
 }
 #[allow(
     dead_code,
@@ -180,8 +180,7 @@ impl ::siegel::__private::PlainFieldAt<2> for Session {
     type Field = u32;
 }
 ::siegel::__private::impl_plain! {
-    impl [] Session where []; fields[0 : [u8; 32], 1 : u64, 2 : u32]; hidden :
-    ::siegel::__private::InPlace;
+    impl [] Session where []; fields { 0 : 0, 1 : 1, 2 : 2 }; hidden : 3;
 }
 #[allow(
     dead_code,

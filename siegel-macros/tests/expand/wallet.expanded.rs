@@ -57,8 +57,8 @@ impl ::siegel::__private::PlainFieldAt<2> for Wallet {
     type Field = [u8; 16];
 }
 ::siegel::__private::impl_plain! {
-    impl [] Wallet where []; fields[0 : [u8; 64], 1 : u64, 2 : [u8; 16]]; hidden :
-    ::siegel::__private::InPlace;
+    impl [] Wallet where []; fields { seed : 0, nonce : 1, id : 2 }; hidden :
+    __siegel_in_place;
 }
 #[allow(
     dead_code,
