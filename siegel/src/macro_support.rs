@@ -47,6 +47,12 @@ impl<T: PlainField, const N: usize> PlainField for [T; N] {}
 /// has it for rustc, so the error is not repeated.
 ///
 /// [`__siegel_impl_plain!`]: crate::__siegel_impl_plain
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no check from siegel for its field {I}",
+    label = "field {I} not checked",
+    note = "#[protected] implements `PlainFieldAt` for each field through the path of its \
+            `crate = \"...\"` argument, which must lead to siegel's own items"
+)]
 pub trait PlainFieldAt<const I: usize> {
     /// The type of field `I`.
     type Field: PlainField;
@@ -71,6 +77,12 @@ pub const fn hidden_field_is_in_place<T: HiddenField>(_field: &T) {}
 
 /// The type of the hidden last field a `#[protected]` struct must have:
 /// implemented for [`InPlace`] only, and sealed.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not the hidden field of a #[protected] struct",
+    label = "not siegel's `InPlace`",
+    note = "#[protected] names the hidden field's type through the path of its \
+            `crate = \"...\"` argument, which must lead to siegel's own items"
+)]
 pub trait HiddenField: PlainField + sealed::Sealed {}
 
 impl HiddenField for InPlace {}
