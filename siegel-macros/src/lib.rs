@@ -128,10 +128,11 @@ use proc_macro::TokenStream;
 /// # Compile-time checks
 ///
 /// - every field type is plain data kept inline: integers, floats, `bool`,
-///   arrays of them, or another `#[protected]` struct (the `PlainField` bound,
-///   reported on the field). `Vec`, `String`, `Box`, `Rc`, `Arc`, references, raw
-///   and function pointers, slices, trait objects and `Cell`/atomics are rejected
-///   by name first, with a message saying what to use instead;
+///   arrays of them, or another `#[protected]` struct (siegel's `PlainField`,
+///   reported on the field; it sees through type aliases, associated types and
+///   macros). `Vec`, `String`, `Box`, `Rc`, `Arc`, references, raw and function
+///   pointers, slices, trait objects and `Cell`/atomics are rejected by name
+///   first, with a message saying what to use instead;
 /// - the struct has no `Drop` impl (a region is wiped, never dropped);
 /// - its alignment is at most 4096 bytes (the smallest page size) and not below
 ///   any field's (a packed layout would make the accessors' references
@@ -140,11 +141,13 @@ use proc_macro::TokenStream;
 ///   `Default`, `Debug` (we generate a redacted one), `PartialEq`, `Eq`,
 ///   `PartialOrd`, `Ord` or `Hash` (not constant-time); other derives pass;
 /// - a struct with named fields, or a tuple struct, with at least one field;
-///   const generic parameters
-///   are accepted (`struct Buffer<const N: usize> { bytes: [u8; N] }`, checked
-///   per instance when a constructor is used), lifetime and type parameters are
-///   not (a field of type `T` cannot be checked where the struct is defined);
-/// - no `#[cfg]` on a field (put it on the struct).
+///   const generic parameters are accepted (`struct Buffer<const N: usize> {
+///   bytes: [u8; N] }`: the fields are checked for every `N` where the struct is
+///   defined, the layout per instance when a constructor is used), lifetime and
+///   type parameters are not (a field of type `T` cannot be checked where the
+///   struct is defined);
+/// - no `#[cfg]` on a field, written directly or through `#[cfg_attr]` (put it
+///   on the struct).
 ///
 /// Every misuse is a spanned error naming the fix. After an error the macro still
 /// emits the struct and what it can of its items, so the rest of the crate does
