@@ -4,8 +4,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{
-    punctuated::Punctuated, Attribute, Fields, FieldsNamed, GenericParam, Ident, Item, ItemStruct,
-    LitInt, Path, Token, Type,
+    punctuated::Punctuated, token, Attribute, Fields, GenericParam, Item, ItemStruct, LitInt,
+    Member, Path, Token, Type,
 };
 
 use crate::{
@@ -13,8 +13,8 @@ use crate::{
     error::Errors,
 };
 
-/// A named struct with at most const generic parameters: the only shape
-/// `#[protected]` accepts.
+/// A struct with named fields, or a tuple struct, with at least one field and at
+/// most const generic parameters: the only shapes `#[protected]` accepts.
 pub(crate) struct Input<'a> {
     pub(crate) original: &'a ItemStruct,
     /// The path to the `siegel` crate: `::siegel` unless `crate = "..."` says
@@ -28,25 +28,26 @@ pub(crate) struct Input<'a> {
     pub(crate) derives: Vec<Path>,
     /// Further `#[protected]` attributes on the struct (the macro applied twice).
     pub(crate) stray: Vec<&'a Attribute>,
-    /// The braces around the fields, for their span.
-    pub(crate) brace: syn::token::Brace,
+    /// How the fields are written, with their delimiters (for spans).
+    pub(crate) style: Style,
     pub(crate) fields: Vec<Field<'a>>,
+}
+
+/// `struct S { name: Type }` or `struct S(Type);`.
+pub(crate) enum Style {
+    Named(token::Brace),
+    Tuple(token::Paren),
 }
 
 pub(crate) struct Field<'a> {
     pub(crate) original: &'a syn::Field,
-    pub(crate) ident: &'a Ident,
+    /// `name` for a named field, `0`, `1`, … (spanned on the field) in a tuple
+    /// struct.
+    pub(crate) member: Member,
     pub(crate) ty: &'a Type,
     /// Attributes passed through unchanged (the field's own `#[protected]` removed).
     pub(crate) attrs: Vec<&'a Attribute>,
     pub(crate) args: FieldArgs<'a>,
-}
-
-impl Field<'_> {
-    /// Whether the field is under `#[cfg]` (which `valid` rejects).
-    pub(crate) fn has_cfg(&self) -> bool {
-        self.attrs.iter().any(|attr| attr.path().is_ident("cfg"))
-    }
 }
 
 /// One hint of a `#[repr(...)]` attribute.
@@ -66,13 +67,13 @@ pub(crate) enum ReprKind {
 
 impl<'a> Input<'a> {
     /// Builds the model, or fails on a shape `#[protected]` cannot handle: not a
-    /// struct, no named fields, lifetime or type parameters.
+    /// struct, no fields, lifetime or type parameters.
     pub(crate) fn from_syn(
         item: &'a Item,
         args: StructArgs,
         errors: &mut Errors,
     ) -> syn::Result<Self> {
-        let (item, named) = named_struct(item)?;
+        let (item, style, fields) = struct_fields(item)?;
         check_generics(&item.generics)?;
 
         let mut input = Input {
@@ -82,7 +83,7 @@ impl<'a> Input<'a> {
             reprs: Vec::new(),
             derives: Vec::new(),
             stray: Vec::new(),
-            brace: named.brace_token,
+            style,
             fields: Vec::new(),
         };
         for attr in &item.attrs {
@@ -99,7 +100,7 @@ impl<'a> Input<'a> {
                 input.attrs.push(attr);
             }
         }
-        for field in &named.named {
+        for (index, field) in fields.iter().enumerate() {
             let mut args = FieldArgs::default();
             let mut attrs = Vec::new();
             for attr in &field.attrs {
@@ -109,13 +110,14 @@ impl<'a> Input<'a> {
                     attrs.push(attr);
                 }
             }
-            input.fields.push(Field {
-                original: field,
-                ident: field.ident.as_ref().expect("named fields have names"),
-                ty: &field.ty,
-                attrs,
-                args,
-            });
+            let member = match &field.ident {
+                Some(ident) => Member::Named(ident.clone()),
+                None => Member::Unnamed(syn::Index {
+                    index: u32::try_from(index).expect("fewer than 2^32 fields"),
+                    span: syn::spanned::Spanned::span(&field.ty),
+                }),
+            };
+            input.fields.push(Field { original: field, member, ty: &field.ty, attrs, args });
         }
         Ok(input)
     }
@@ -126,8 +128,10 @@ impl<'a> Input<'a> {
     }
 }
 
-/// The struct and its named fields, or an error for any other shape.
-fn named_struct(item: &Item) -> syn::Result<(&ItemStruct, &FieldsNamed)> {
+/// The struct and its fields, or an error for any other shape.
+fn struct_fields(
+    item: &Item,
+) -> syn::Result<(&ItemStruct, Style, &Punctuated<syn::Field, Token![,]>)> {
     let item = match item {
         Item::Struct(item) => item,
         Item::Enum(item) => {
@@ -135,7 +139,7 @@ fn named_struct(item: &Item) -> syn::Result<(&ItemStruct, &FieldsNamed)> {
             return Err(format_err!(
                 quote!(#token #ident),
                 "#[protected] cannot be applied to an enum: the all-zero bit pattern a region \
-                 starts with need not be a valid variant; use a struct with named fields"
+                 starts with need not be a valid variant; use a struct"
             ));
         }
         Item::Union(item) => {
@@ -143,45 +147,42 @@ fn named_struct(item: &Item) -> syn::Result<(&ItemStruct, &FieldsNamed)> {
             return Err(format_err!(
                 quote!(#token #ident),
                 "#[protected] cannot be applied to a union: its fields overlap, so no accessor \
-                 can be checked; use a struct with named fields"
+                 can be checked; use a struct"
             ));
         }
         other => {
             return Err(format_err!(
                 other,
-                "#[protected] can only be applied to a struct with named fields"
+                "#[protected] can only be applied to a struct, with named fields or a tuple \
+                 struct"
             ));
         }
     };
 
-    let named = match &item.fields {
-        Fields::Named(named) => named,
-        Fields::Unnamed(fields) => {
-            let (token, ident) = (&item.struct_token, &item.ident);
-            return Err(format_err!(
-                quote!(#token #ident #fields),
-                "#[protected] does not support tuple structs: accessors are named after the \
-                 fields; give the fields names (`struct {} {{ name: Type }}`)",
-                item.ident
-            ));
+    let (style, fields, span) = match &item.fields {
+        Fields::Named(named) => {
+            (Style::Named(named.brace_token), &named.named, named.brace_token.span.join())
+        }
+        Fields::Unnamed(unnamed) => {
+            (Style::Tuple(unnamed.paren_token), &unnamed.unnamed, unnamed.paren_token.span.join())
         }
         Fields::Unit => {
             let (token, ident) = (&item.struct_token, &item.ident);
             return Err(format_err!(
                 quote!(#token #ident),
                 "#[protected] does not support unit structs: there is no secret to protect; \
-                 add named fields"
+                 add fields"
             ));
         }
     };
-    if named.named.is_empty() {
+    if fields.is_empty() {
         return Err(syn::Error::new(
-            named.brace_token.span.join(),
+            span,
             "a #[protected] struct needs at least one field: there is no secret to protect",
         ));
     }
 
-    Ok((item, named))
+    Ok((item, style, fields))
 }
 
 /// Rejects lifetime and type parameters; const parameters are accepted.

@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use syn::{meta::ParseNestedMeta, parse::Parser as _, Attribute, LitStr, Path};
 
-use crate::error::Errors;
+use crate::error::{tokens_to_string, Errors};
 
 /// The arguments of `#[protected(...)]` on the struct.
 #[derive(Default)]
@@ -28,8 +28,7 @@ pub(crate) fn is_protected(attr: &Attribute) -> bool {
 }
 
 fn arg_name(meta: &ParseNestedMeta<'_>) -> String {
-    let path = &meta.path;
-    quote::quote!(#path).to_string().replace(' ', "")
+    tokens_to_string(&meta.path)
 }
 
 /// Parses the tokens inside `#[protected(...)]` on the struct.

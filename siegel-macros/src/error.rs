@@ -11,6 +11,11 @@ macro_rules! format_err {
     };
 }
 
+/// `tokens` as written in a message: `pub(crate)`, `a::b`, `Vec<u8>`.
+pub(crate) fn tokens_to_string(tokens: &impl ToTokens) -> String {
+    tokens.to_token_stream().to_string().replace(' ', "")
+}
+
 /// Collects several errors so one expansion reports them all.
 #[derive(Default)]
 pub(crate) struct Errors(Option<syn::Error>);

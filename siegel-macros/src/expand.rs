@@ -1,16 +1,18 @@
-//! Quoting: the struct, its checks and its items. No validation happens here; the
-//! fallback after an error emits what can still be emitted without flooding the
-//! user with follow-on errors.
+//! Quoting: the struct, its checks and its items, as [`valid`] decided. No
+//! validation happens here; after an error, the [`Plan`] says what can still be
+//! emitted without flooding the user with follow-on errors.
+//!
+//! [`valid`]: crate::valid
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
-use quote::{format_ident, quote, quote_spanned, ToTokens as _};
-use syn::{ext::IdentExt as _, spanned::Spanned as _, Item, LitStr};
+use quote::{quote, quote_spanned, ToTokens as _};
+use syn::{ext::IdentExt as _, spanned::Spanned as _, Item, LitStr, Member};
 
 use crate::{
-    ast::{self, Input, ReprKind},
+    ast::{self, Field, Input, ReprKind, Style},
     attr,
     error::Errors,
-    valid,
+    valid::{self, Accessors, LayoutCheck, Plan},
 };
 
 /// The entry point: `#[protected(args)] input`.
@@ -35,12 +37,8 @@ pub(crate) fn protected(args: TokenStream, input: TokenStream) -> TokenStream {
             return quote!(#errors #item);
         }
     };
-    let checked = valid::check(&input, &mut errors);
-    // After an error the checks are left out (the error already says what is
-    // wrong), and so are the `Plain` impl and the constructors if a field type was
-    // rejected (they would only repeat it).
-    let output = Output { input: &input, checks: errors.is_empty(), plain: checked.fields_ok };
-    let output = output.generate();
+    let plan = valid::check(&input, &mut errors);
+    let output = Output { input: &input, plan: &plan }.generate();
     quote!(#errors #output)
 }
 
@@ -67,10 +65,7 @@ fn allowed_lints() -> TokenStream {
 
 struct Output<'a> {
     input: &'a Input<'a>,
-    /// Emit the compile-time checks (no other error was reported).
-    checks: bool,
-    /// Emit the `Plain` impl and the constructors (every field type passed).
-    plain: bool,
+    plan: &'a Plan<'a>,
 }
 
 impl Output<'_> {
@@ -78,16 +73,19 @@ impl Output<'_> {
         let item = self.item();
         let debug = self.debug();
         let accessors = self.accessors();
-        let (plain, constructors) =
-            if self.plain { (self.plain_impl(), self.constructors()) } else { Default::default() };
-        let checks = if self.checks { self.checks() } else { TokenStream::new() };
+        let (plain, constructors) = if self.plan.plain {
+            (self.plain_impl(), self.constructors())
+        } else {
+            Default::default()
+        };
+        let layout = self.layout_check();
         quote! {
             #item
             #plain
             #debug
             #accessors
             #constructors
-            #checks
+            #layout
         }
     }
 
@@ -103,85 +101,142 @@ impl Output<'_> {
             ReprKind::Align(align) => Some(quote!(, align(#align))),
             _ => None,
         });
-        // Rejected derives (reported by `valid`) are left out of the fallback.
-        let derives: Vec<_> =
-            input.derives.iter().filter(|path| valid::derive_rejection(path).is_none()).collect();
+        let derives = &self.plan.derives;
         let derive = (!derives.is_empty()).then(|| quote!(#[derive(#(#derives),*)]));
         let fields = input.fields.iter().map(|field| {
             let attrs = &field.attrs;
             let vis = &field.original.vis;
-            let (ident, ty) = (field.ident, field.ty);
-            quote!(#(#attrs)* #vis #ident: #ty)
+            let ty = field.ty;
+            match &field.member {
+                Member::Named(ident) => quote!(#(#attrs)* #vis #ident: #ty),
+                Member::Unnamed(_) => quote!(#(#attrs)* #vis #ty),
+            }
         });
-        // Reuse the braces' span, so that diagnostics about the whole struct
-        // point at it rather than at the attribute.
+        let hidden_doc = quote! {
+            /// Zero-sized and unconstructible outside siegel: no struct literal
+            /// of this type can be written, so it exists only in a region.
+            #[doc(hidden)]
+        };
+        // Reuse the delimiters' span, so that diagnostics about the whole struct
+        // point at them rather than at the attribute.
         let mut body = TokenStream::new();
-        input.brace.surround(&mut body, |body| {
-            body.extend(quote! {
-                #(#fields,)*
-                /// Zero-sized and unconstructible outside siegel: no struct literal
-                /// of this type can be written, so it exists only in a region.
-                #[doc(hidden)]
-                __siegel_in_place: #krate::__private::InPlace,
-            });
-        });
-        quote! {
-            #derive
-            #(#attrs)*
-            #[repr(C #(#aligns)*)]
-            #vis #struct_token #ident #generics #where_clause #body
+        match input.style {
+            Style::Named(brace) => {
+                brace.surround(&mut body, |body| {
+                    body.extend(quote! {
+                        #(#fields,)*
+                        #hidden_doc
+                        __siegel_in_place: #krate::__private::InPlace,
+                    });
+                });
+                quote! {
+                    #derive
+                    #(#attrs)*
+                    #[repr(C #(#aligns)*)]
+                    #vis #struct_token #ident #generics #where_clause #body
+                }
+            }
+            Style::Tuple(paren) => {
+                paren.surround(&mut body, |body| {
+                    body.extend(quote! {
+                        #(#fields,)*
+                        #hidden_doc
+                        #krate::__private::InPlace,
+                    });
+                });
+                quote! {
+                    #derive
+                    #(#attrs)*
+                    #[repr(C #(#aligns)*)]
+                    #vis #struct_token #ident #generics #body #where_clause;
+                }
+            }
         }
     }
 
-    /// One `FieldTy: PlainField` bound per field *type*, not per generic
-    /// parameter: that is what the safety argument of the `Plain` impl needs
-    /// (every field is plain), it also covers `[u8; N]` under a const parameter,
-    /// and on a concrete type it is checked where the struct is defined.
-    /// `quote_spanned!` (with the crate path respanned too, so that the whole
-    /// predicate has the field's span) puts an unsatisfied bound on the field.
-    fn field_bounds(&self) -> TokenStream {
-        let input = self.input;
-        let bounds = input.fields.iter().map(|field| {
-            let ty = field.ty;
-            let span = ty.span();
-            let krate = respan(input.krate.to_token_stream(), span);
-            quote_spanned!(span=> #ty: #krate::__private::PlainField)
-        });
-        let predicates = input.original.generics.where_clause.as_ref().map(|c| &c.predicates);
-        quote!(where #(#bounds,)* #predicates)
-    }
-
+    /// `Plain` and `PlainField` for the struct.
+    ///
+    /// The macro emits no `unsafe` itself: the `unsafe impl Plain` comes from
+    /// siegel's `__siegel_impl_plain!`, every path of which goes through `$crate`,
+    /// so `#[protected(crate = "...")]`, a local `mod siegel` or a shadowed `core`
+    /// cannot redirect what justifies it (see its SAFETY comment). What it needs
+    /// from here:
+    ///
+    /// - one `impl PlainFieldAt<I> for Struct { type Field = FieldTy; }` per
+    ///   field, quoted on the field's span: siegel's trait bounds `Field` by
+    ///   `PlainField`, so a field that is not plain data fails on the field with
+    ///   that trait's note. It is one impl per field *type*, not a bound per
+    ///   generic parameter: that is what the safety argument needs, it covers
+    ///   `[u8; N]` under a const parameter, and it is checked where the struct is
+    ///   defined (for every `N`);
+    /// - the fields' names (or indices) in order, each with the index of its
+    ///   `PlainFieldAt` impl, and the hidden field's name. The macro checks them
+    ///   against the struct itself (an exhaustive `Self { .. }` pattern, field
+    ///   types inferred from the struct, not from these tokens).
+    ///
+    /// If the crate path is redirected, the per-field impls are of the user's
+    /// trait, and the macro's checks, on siegel's, fail.
     fn plain_impl(&self) -> TokenStream {
         let input = self.input;
         let krate = &input.krate;
         let ident = &input.original.ident;
-        let (impl_generics, ty_generics, _) = input.original.generics.split_for_impl();
-        let bounds = self.field_bounds();
+        let generics = &input.original.generics;
+        let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
         let allowed = allowed_lints();
-        // SAFETY: the generated impl asserts `Plain` for the struct, and it holds:
-        // - every field type is `PlainField`, hence `Plain` (the where-bounds; the
-        //   hidden `InPlace` field is `Plain` too): each field is valid all-zero,
-        //   holds no pointer, has no drop glue and no interior mutability.
-        //   Padding bytes may hold anything, so all-zero is valid for the whole
-        //   `repr(C)` struct;
-        // - the struct itself has no drop glue: it has no `Drop` impl, which the
-        //   coherence check in `checks` rules out;
-        // - it adds no interior mutability and no pointer beyond its fields;
-        // - `Send + Sync + 'static` follow from the fields: no lifetime or type
-        //   parameters are accepted.
-        // After an error the checks may be left out, but then the crate does not
-        // compile anyway (`compile_error!` is emitted).
+        let per_field = input.fields.iter().enumerate().map(|(index, field)| {
+            let ty = field.ty;
+            let span = ty.span();
+            let krate = located_at(krate.to_token_stream(), span);
+            let index = syn::Index { index: u32::try_from(index).expect("checked in ast"), span };
+            quote_spanned! {span=>
+                #allowed
+                #[automatically_derived]
+                impl #impl_generics #krate::__private::PlainFieldAt<#index>
+                    for #ident #ty_generics #where_clause
+                {
+                    type Field = #ty;
+                }
+            }
+        });
+        // The parameters without their defaults, which an impl cannot have.
+        let params = generics.params.iter().map(|param| match param {
+            syn::GenericParam::Const(param) => {
+                let mut param = param.clone();
+                param.eq_token = None;
+                param.default = None;
+                syn::GenericParam::Const(param)
+            }
+            other => other.clone(),
+        });
+        let predicates = where_clause.map(|clause| &clause.predicates);
+        let members = input.fields.iter().map(|field| &field.member);
+        let indices = (0..input.fields.len()).map(proc_macro2::Literal::usize_unsuffixed);
+        let hidden = match input.style {
+            Style::Named(_) => quote!(__siegel_in_place),
+            Style::Tuple(_) => {
+                proc_macro2::Literal::usize_unsuffixed(input.fields.len()).into_token_stream()
+            }
+        };
+        // Spanned on the struct's name, so that what the macro reports (a `Drop`
+        // impl on the struct) points at the struct.
+        let span = ident.span();
+        let path = located_at(quote!(#krate::__private::impl_plain), span);
+        let call = quote_spanned! {span=>
+            #path! {
+                impl [#(#params),*] #ident #ty_generics where [#predicates];
+                fields { #(#members: #indices),* };
+                hidden: #hidden;
+            }
+        };
         quote! {
-            #allowed
-            #[automatically_derived]
-            unsafe impl #impl_generics #krate::__private::Plain for #ident #ty_generics
-            #bounds
-            {}
+            #(#per_field)*
+
+            #call
 
             #allowed
             #[automatically_derived]
             impl #impl_generics #krate::__private::PlainField for #ident #ty_generics
-            #bounds
+            #where_clause
             {}
         }
     }
@@ -204,58 +259,15 @@ impl Output<'_> {
     }
 
     /// A getter per field, and a `_mut` accessor per field that is not frozen,
-    /// with the struct's visibility.
+    /// with the struct's visibility, as the plan names them.
     fn accessors(&self) -> TokenStream {
         let input = self.input;
         let vis = &input.original.vis;
         let ident = &input.original.ident;
         let (impl_generics, ty_generics, where_clause) = input.original.generics.split_for_impl();
-        // A field under `#[cfg]` is an error (reported by `valid`); leave it out
-        // here so that the error is not followed by others.
-        let fields = input.fields.iter().filter(|field| !field.has_cfg());
-        let methods = fields.map(|field| {
-            let (name, ty) = (field.ident, field.ty);
-            let plain_name = name.unraw();
-            let docs: Vec<_> =
-                field.attrs.iter().filter(|attr| attr.path().is_ident("doc")).collect();
-            let getter_doc = if docs.is_empty() {
-                let text = format!("The `{plain_name}` field.");
-                quote!(#[doc = #text])
-            } else {
-                quote!(#(#docs)*)
-            };
-            let getter_note = if field.args.frozen.is_some() {
-                "Readable in any read or write scope. The field is frozen: no accessor \
-                 writes it after initialisation."
-            } else {
-                "Readable in any read or write scope."
-            };
-            let getter = quote! {
-                #getter_doc
-                #[doc = ""]
-                #[doc = #getter_note]
-                #[inline]
-                #[must_use]
-                #vis const fn #name(&self) -> &#ty {
-                    &self.#name
-                }
-            };
-            if field.args.frozen.is_some() {
-                return getter;
-            }
-            let name_mut = format_ident!("{}_mut", plain_name, span = name.span());
-            let mut_doc = format!(
-                "Mutable access to the `{plain_name}` field: only in a write scope, since \
-                 only a `WriteGuard` or a `ReadWrite` handle gives `&mut Self`."
-            );
-            quote! {
-                #getter
-                #[doc = #mut_doc]
-                #[inline]
-                #vis const fn #name_mut(&mut self) -> &mut #ty {
-                    &mut self.#name
-                }
-            }
+        let methods = input.fields.iter().zip(&self.plan.fields).filter_map(|(field, plan)| {
+            let accessors = plan.accessors.as_ref()?;
+            Some(Self::field_accessors(vis, field, accessors, input.fields.len()))
         });
         let allowed = allowed_lints();
         quote! {
@@ -266,42 +278,93 @@ impl Output<'_> {
         }
     }
 
+    fn field_accessors(
+        vis: &syn::Visibility,
+        field: &Field<'_>,
+        accessors: &Accessors,
+        count: usize,
+    ) -> TokenStream {
+        let (member, ty) = (&field.member, field.ty);
+        let what = match member {
+            Member::Named(ident) => format!("the `{}` field", ident.unraw()),
+            Member::Unnamed(_) if count == 1 => "the wrapped value".to_owned(),
+            Member::Unnamed(index) => format!("field `{}`", index.index),
+        };
+        let docs: Vec<_> = field.attrs.iter().filter(|attr| attr.path().is_ident("doc")).collect();
+        let getter_doc = if docs.is_empty() {
+            let text = format!(" {}{}.", what[..1].to_uppercase(), &what[1..]);
+            quote!(#[doc = #text])
+        } else {
+            quote!(#(#docs)*)
+        };
+        let getter_note = if accessors.getter_mut.is_none() {
+            " Readable in any read or write scope. The field is frozen: no accessor writes it \
+             after initialisation."
+        } else {
+            " Readable in any read or write scope."
+        };
+        let getter = &accessors.getter;
+        let getter = quote! {
+            #getter_doc
+            #[doc = ""]
+            #[doc = #getter_note]
+            #[inline]
+            #[must_use]
+            #vis const fn #getter(&self) -> &#ty {
+                &self.#member
+            }
+        };
+        let Some(getter_mut) = &accessors.getter_mut else {
+            return getter;
+        };
+        let mut_doc = format!(
+            " Mutable access to {what}: only in a write scope, since only a `WriteGuard` or a \
+             `ReadWrite` handle gives `&mut Self`."
+        );
+        quote! {
+            #getter
+            #[doc = #mut_doc]
+            #[inline]
+            #vis const fn #getter_mut(&mut self) -> &mut #ty {
+                &mut self.#member
+            }
+        }
+    }
+
     fn constructors(&self) -> TokenStream {
         let input = self.input;
         let krate = &input.krate;
         let vis = &input.original.vis;
         let ident = &input.original.ident;
-        let (impl_generics, ty_generics, _) = input.original.generics.split_for_impl();
-        // A generic struct cannot be checked in a `const _` item; an inline const
-        // checks each instance the constructors are used with.
-        let layout = input.is_generic().then(|| {
+        let (impl_generics, ty_generics, where_clause) = input.original.generics.split_for_impl();
+        let layout = (self.plan.layout == Some(LayoutCheck::Constructors)).then(|| {
             let tys = input.fields.iter().map(|field| field.ty);
             quote!(const { #krate::__private::assert_layout!(Self; #(#tys),*) };)
         });
         let name = ident.unraw();
         let zeroed_doc = format!(
-            "Creates a `{name}` in a new protected region, all zero and sealed \
+            " Creates a `{name}` in a new protected region, all zero and sealed \
              (`NoAccess`)."
         );
         let with_doc = format!(
-            "Creates a `{name}` in a new protected region and initialises it in place \
+            " Creates a `{name}` in a new protected region and initialises it in place \
              with `init`, which gets `&mut {name}` (all zero at first) in a write scope, \
              so the secret never passes through the stack. The handle is sealed \
              (`NoAccess`) when it is returned."
         );
-        let errors_doc = "As `siegel::Protected::zeroed`: the region could not be mapped, \
+        let errors_doc = " As `siegel::Protected::zeroed`: the region could not be mapped, \
                           locked or protected. Use `siegel::Options` to choose the backend or \
                           the `mlock` policy.";
-        // The same bounds as the `Plain` impl: if a field is not plain, rustc
-        // reports the identical diagnostic once instead of again here.
-        let bounds = self.field_bounds();
+        // No field bounds: a field that is not plain fails in its `PlainFieldAt`
+        // impl, which still exists for rustc, so `Self: Plain` holds here and the
+        // error is not repeated.
         let allowed = allowed_lints();
         quote! {
             #allowed
-            impl #impl_generics #ident #ty_generics #bounds {
+            impl #impl_generics #ident #ty_generics #where_clause {
                 #[doc = #zeroed_doc]
                 #[doc = ""]
-                #[doc = "# Errors"]
+                #[doc = " # Errors"]
                 #[doc = ""]
                 #[doc = #errors_doc]
                 #[inline]
@@ -314,7 +377,7 @@ impl Output<'_> {
 
                 #[doc = #with_doc]
                 #[doc = ""]
-                #[doc = "# Errors"]
+                #[doc = " # Errors"]
                 #[doc = ""]
                 #[doc = #errors_doc]
                 #[inline]
@@ -328,156 +391,39 @@ impl Output<'_> {
         }
     }
 
-    /// Layout and drop checks.
-    fn checks(&self) -> TokenStream {
+    /// The layout check of a struct without generic parameters (the drop check
+    /// comes with the `Plain` impl; a generic struct is checked in the
+    /// constructors).
+    fn layout_check(&self) -> TokenStream {
+        if self.plan.layout != Some(LayoutCheck::Item) {
+            return TokenStream::new();
+        }
         let input = self.input;
         let krate = &input.krate;
         let ident = &input.original.ident;
-        let (impl_generics, ty_generics, where_clause) = input.original.generics.split_for_impl();
         let allowed = allowed_lints();
-        // A `Drop` impl on the struct would make the blanket impl overlap with the
-        // impl for the struct (the trick of pin-project's `MustNotImplDrop`). It
-        // works for const generic structs too, where `needs_drop` cannot be asked
-        // in a `const _` item.
-        // Spanned on the struct's name, so the conflict points at the struct.
-        let struct_impl = quote_spanned! {ident.span()=>
-            impl #impl_generics ProtectedStructMustNotImplementDrop
-                for #ident #ty_generics #where_clause {}
-        };
-        let drop_check = quote! {
+        let tys = input.fields.iter().map(|field| field.ty);
+        quote! {
             #allowed
-            const _: () = {
-                trait ProtectedStructMustNotImplementDrop {}
-                #[allow(drop_bounds)]
-                impl<T: ::core::ops::Drop> ProtectedStructMustNotImplementDrop for T {}
-                #struct_impl
-            };
-        };
-        // A generic struct is checked in the constructors instead (inline const).
-        let layout_check = (!input.is_generic()).then(|| {
-            let tys = input.fields.iter().map(|field| field.ty);
-            quote! {
-                #allowed
-                const _: () = #krate::__private::assert_layout!(#ident; #(#tys),*);
-            }
-        });
-        quote!(#drop_check #layout_check)
+            const _: () = #krate::__private::assert_layout!(#ident; #(#tys),*);
+        }
     }
 }
 
-/// `tokens` with every span set to `span`.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+/// `tokens` shown at `span`: every token keeps where its names resolve (its
+/// hygiene) and takes the location of `span`, so that errors point there.
+fn located_at(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut token| {
             if let TokenTree::Group(group) = &token {
-                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
-                respanned.set_span(span);
-                token = TokenTree::Group(respanned);
+                let mut moved = Group::new(group.delimiter(), located_at(group.stream(), span));
+                moved.set_span(group.span().located_at(span));
+                token = TokenTree::Group(moved);
             } else {
-                token.set_span(span);
+                token.set_span(token.span().located_at(span));
             }
             token
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use quote::quote;
-
-    /// The expansion of `input` under `#[protected(args)]`, parsed back as a file.
-    fn expand(args: proc_macro2::TokenStream, input: proc_macro2::TokenStream) -> syn::File {
-        syn::parse2(super::protected(args, input)).expect("the expansion parses as items")
-    }
-
-    fn text(file: &syn::File) -> String {
-        quote!(#file).to_string()
-    }
-
-    #[test]
-    fn generates_every_item() {
-        let file = expand(
-            quote!(),
-            quote! {
-                pub struct Wallet {
-                    /// The seed.
-                    seed: [u8; 64],
-                    #[protected(frozen)]
-                    id: u64,
-                }
-            },
-        );
-        let text = text(&file);
-        for expected in [
-            "repr (C)",
-            "__siegel_in_place : :: siegel :: __private :: InPlace",
-            "unsafe impl :: siegel :: __private :: Plain for Wallet",
-            "[u8 ; 64] : :: siegel :: __private :: PlainField",
-            "impl :: core :: fmt :: Debug for Wallet",
-            "\"Wallet([REDACTED])\"",
-            "pub const fn seed (& self) -> & [u8 ; 64]",
-            "pub const fn seed_mut (& mut self) -> & mut [u8 ; 64]",
-            "pub const fn id (& self) -> & u64",
-            "pub fn protect_zeroed ()",
-            "pub fn protect_with (init : impl :: core :: ops :: FnOnce (& mut Self)",
-            "ProtectedStructMustNotImplementDrop",
-            ":: siegel :: __private :: assert_layout ! (Wallet ; [u8 ; 64] , u64)",
-            "automatically_derived",
-        ] {
-            assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
-        }
-        assert!(!text.contains("id_mut"), "a frozen field has no `_mut` accessor");
-        assert!(!text.contains("compile_error"));
-    }
-
-    #[test]
-    fn crate_path_is_used_everywhere() {
-        let file = expand(
-            quote!(crate = "my::siegel"),
-            quote!(
-                struct Key {
-                    bytes: [u8; 4],
-                }
-            ),
-        );
-        let text = text(&file);
-        assert!(text.contains("my :: siegel :: __private :: Plain"));
-        assert!(!text.replace("my :: siegel", "").contains("siegel ::"), "{text}");
-    }
-
-    #[test]
-    fn errors_keep_the_struct_and_drop_the_checks() {
-        let file = expand(
-            quote!(),
-            quote! {
-                #[derive(Clone, Hash)]
-                struct Key { bytes: Vec<u8>, count: u64 }
-            },
-        );
-        let text = text(&file);
-        assert_eq!(text.matches("compile_error").count(), 3, "{text}");
-        assert!(text.contains("struct Key"));
-        assert!(text.contains("fn count (& self)"), "accessors are still emitted");
-        assert!(!text.contains("# [derive"), "rejected derives are not re-emitted");
-        assert!(!text.contains("unsafe impl"), "no `Plain` impl after a field error");
-        assert!(!text.contains("assert_layout"), "no checks after an error");
-    }
-
-    #[test]
-    fn shape_errors_emit_the_item_alone() {
-        let file = expand(
-            quote!(),
-            quote!(
-                enum Key {
-                    A,
-                    B,
-                }
-            ),
-        );
-        let text = text(&file);
-        assert!(text.contains("compile_error"));
-        assert!(text.contains("enum Key"));
-        assert!(!text.contains("impl"));
-    }
 }

@@ -3,7 +3,9 @@
 //! The expansion runs in four phases, one file each: `attr` parses the
 //! `#[protected(...)]` arguments, `ast` builds a typed model of the struct,
 //! `valid` applies the rules, and `expand` quotes the output (and, after an
-//! error, a fallback that keeps follow-on errors down).
+//! error, a fallback that keeps follow-on errors down). `valid` returns the
+//! decisions `expand` applies. The expansion is pinned by snapshot tests
+//! (`src/snapshot.rs`, cases in `tests/expand/`).
 //!
 //! [`siegel::protected`]: https://docs.rs/siegel/latest/siegel/attr.protected.html
 
@@ -15,11 +17,13 @@ mod error;
 mod ast;
 mod attr;
 mod expand;
+#[cfg(test)]
+mod snapshot;
 mod valid;
 
 use proc_macro::TokenStream;
 
-/// Makes a struct with named fields a secret that lives only in protected memory.
+/// Makes a struct a secret that lives only in protected memory.
 ///
 /// ```
 /// use siegel::{protected, NoAccess, Protected};
@@ -51,10 +55,17 @@ use proc_macro::TokenStream;
 ///   written anywhere — not even in its own module — so a `Wallet` exists only
 ///   zero-filled in a region, initialised in place. It is not `Clone`, `Copy` or
 ///   `Default`, so it cannot be moved or copied out of a guard as a whole either.
-/// - **`unsafe impl siegel::Plain for Wallet`**, the promise that lets
-///   `Protected<Wallet>` exist, with one `FieldTy: PlainField` bound per field;
-///   and `PlainField` for `Wallet`, so that it can be a field of another
-///   `#[protected]` struct (alone or in an array).
+/// - **`siegel::Plain` for `Wallet`**, the promise that lets `Protected<Wallet>`
+///   exist. The proc macro writes no `unsafe` itself: it writes one safe
+///   `PlainFieldAt<I>` impl per field (`type Field = [u8; 64];`, which siegel's
+///   trait requires to be `PlainField`: a field that is not plain data fails
+///   right there), and calls a declarative macro of siegel's that writes the
+///   `unsafe impl` together with the checks that justify it — an exhaustive
+///   pattern over the struct's fields, each field's real type (inferred, not
+///   read from tokens) matched against its `PlainFieldAt` impl, the hidden field,
+///   and no `Drop` impl — with every path through `$crate`. Also `PlainField`
+///   for `Wallet`, so that it can be a field of another `#[protected]` struct
+///   (alone or in an array).
 /// - **`impl Debug`** printing `Wallet([REDACTED])`, never the secret.
 /// - **accessors**, per field `seed`:
 ///   - `const fn seed(&self) -> &[u8; 64]`: a getter, callable under any read
@@ -81,13 +92,47 @@ use proc_macro::TokenStream;
 /// accessors, or make a field `pub` to use it directly (`guard.nonce`), which
 /// respects the scopes just the same — assigning needs a write scope.
 ///
+/// # Tuple structs
+///
+/// A tuple struct gets the same items and the same checks. The accessors of a
+/// newtype's single field are `get()` and `get_mut()`; those of a longer tuple
+/// struct are named after the field's index: `_0()` and `_0_mut()`, `_1()` and
+/// `_1_mut()`, and so on (clippy's pedantic `used_underscore_items` lint flags
+/// calls to names with a leading underscore: make a field `pub` and write
+/// `guard.0`, or give the fields names, if your crate denies it).
+///
+/// ```
+/// use siegel::protected;
+///
+/// #[protected]
+/// pub struct Key([u8; 32]);
+///
+/// #[protected]
+/// pub struct Session([u8; 32], pub u64);
+///
+/// let mut key = Key::protect_with(|k| k.get_mut().fill(7))?;
+/// key.write()?.get_mut()[0] = 1;
+/// assert_eq!(key.read()?.get()[..2], [1, 7]);
+///
+/// let mut session = Session::protect_zeroed()?;
+/// session.write()?._0_mut().copy_from_slice(&[2; 32]);
+/// session.write()?.1 += 1; // a `pub` field, in a write scope
+/// assert_eq!((session.read()?._0()[0], *session.read()?._1()), (2, 1));
+/// # Ok::<(), siegel::Error>(())
+/// ```
+///
+/// As with named fields, no value of the struct can be written (`Key([0; 32])`
+/// misses the hidden last field), and `#[protected(frozen)]` works on a tuple
+/// field.
+///
 /// # Compile-time checks
 ///
 /// - every field type is plain data kept inline: integers, floats, `bool`,
-///   arrays of them, or another `#[protected]` struct (the `PlainField` bound,
-///   reported on the field). `Vec`, `String`, `Box`, `Rc`, `Arc`, references, raw
-///   and function pointers, slices, trait objects and `Cell`/atomics are rejected
-///   by name first, with a message saying what to use instead;
+///   arrays of them, or another `#[protected]` struct (siegel's `PlainField`,
+///   reported on the field; it sees through type aliases, associated types and
+///   macros). `Vec`, `String`, `Box`, `Rc`, `Arc`, references, raw and function
+///   pointers, slices, trait objects and `Cell`/atomics are rejected by name
+///   first, with a message saying what to use instead;
 /// - the struct has no `Drop` impl (a region is wiped, never dropped);
 /// - its alignment is at most 4096 bytes (the smallest page size) and not below
 ///   any field's (a packed layout would make the accessors' references
@@ -95,11 +140,14 @@ use proc_macro::TokenStream;
 /// - no `repr` but `C` and `align(N)`; no `#[derive]` of `Clone`, `Copy`,
 ///   `Default`, `Debug` (we generate a redacted one), `PartialEq`, `Eq`,
 ///   `PartialOrd`, `Ord` or `Hash` (not constant-time); other derives pass;
-/// - a struct with named fields and at least one field; const generic parameters
-///   are accepted (`struct Buffer<const N: usize> { bytes: [u8; N] }`, checked
-///   per instance when a constructor is used), lifetime and type parameters are
-///   not (a field of type `T` cannot be checked where the struct is defined);
-/// - no `#[cfg]` on a field (put it on the struct).
+/// - a struct with named fields, or a tuple struct, with at least one field;
+///   const generic parameters are accepted (`struct Buffer<const N: usize> {
+///   bytes: [u8; N] }`: the fields are checked for every `N` where the struct is
+///   defined, the layout per instance when a constructor is used), lifetime and
+///   type parameters are not (a field of type `T` cannot be checked where the
+///   struct is defined);
+/// - no `#[cfg]` on a field, written directly or through `#[cfg_attr]` (put it
+///   on the struct).
 ///
 /// Every misuse is a spanned error naming the fix. After an error the macro still
 /// emits the struct and what it can of its items, so the rest of the crate does
@@ -108,7 +156,12 @@ use proc_macro::TokenStream;
 /// # Arguments
 ///
 /// - `#[protected(crate = "path::to::siegel")]`: where to find siegel, for crates
-///   that re-export it. The default is `::siegel`.
+///   that re-export it or rename the dependency (`renamed = { package = "siegel",
+///   ... }` and `crate = "renamed"`). The default is `::siegel`. The path only
+///   says where siegel's items are: what makes the generated `Plain` impl sound
+///   is reached through siegel's own `$crate`, so a path that leads elsewhere (a
+///   local module with permissive checks, say) makes the struct fail to compile,
+///   never unsound.
 ///
 /// # Field attribute: `#[protected(frozen)]`
 ///

@@ -1,25 +1,64 @@
-//! The rules a `#[protected]` struct must follow, checked on the [`ast`] model.
+//! The rules a `#[protected]` struct must follow, checked on the [`ast`] model,
+//! and the decisions `expand` applies: which derives to re-emit, what each field's
+//! accessors are called, which items can be emitted after an error.
+//!
 //! Checks here are syntactic and give early, specific messages; the generated
-//! `PlainField` bounds and layout assertions are what make the rules hold (a type
-//! alias for `Vec<u8>` passes here and fails there).
+//! `PlainFieldAt` impls and the `Plain` impl they feed are what make the rules
+//! hold (a type alias for `Vec<u8>` passes here and fails there).
 //!
 //! [`ast`]: crate::ast
 
-use syn::{Type, Visibility};
+use quote::format_ident;
+use syn::{
+    ext::IdentExt as _, punctuated::Punctuated, Attribute, Ident, Member, Meta, Token, Type,
+    Visibility,
+};
 
 use crate::{
     ast::{Input, ReprKind},
-    error::Errors,
+    error::{tokens_to_string, Errors},
 };
 
-/// What the fallback may still emit after errors.
-pub(crate) struct Checked {
-    /// No field type was rejected: the `Plain` impl (with its per-field bounds)
-    /// and the constructors can be emitted without adding follow-on errors.
-    pub(crate) fields_ok: bool,
+/// What `expand` emits, decided here.
+pub(crate) struct Plan<'a> {
+    /// The derives re-emitted on the struct: those not rejected.
+    pub(crate) derives: Vec<&'a syn::Path>,
+    /// One per field of the input, in order.
+    pub(crate) fields: Vec<FieldPlan>,
+    /// Every field type passed the name checks and no field is under `#[cfg]`:
+    /// the `Plain` impl, the per-field impls and the constructors can be emitted
+    /// without adding follow-on errors.
+    pub(crate) plain: bool,
+    /// Where the layout is checked, or `None` after an error (the error already
+    /// says what is wrong).
+    pub(crate) layout: Option<LayoutCheck>,
 }
 
-pub(crate) fn check(input: &Input<'_>, errors: &mut Errors) -> Checked {
+/// Where the layout assertions go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LayoutCheck {
+    /// A `const _` item next to the struct.
+    Item,
+    /// An inline const in each constructor: a const generic struct cannot be
+    /// checked in a `const _` item, so each instance is checked where it is built.
+    Constructors,
+}
+
+pub(crate) struct FieldPlan {
+    /// The field's accessors, or `None` if the field may not exist (under
+    /// `#[cfg]`, which is an error): naming it would only add errors.
+    pub(crate) accessors: Option<Accessors>,
+}
+
+pub(crate) struct Accessors {
+    /// `seed()` for a named field, `get()` for the field of a newtype, `_0()`,
+    /// `_1()`, … for the fields of a longer tuple struct.
+    pub(crate) getter: Ident,
+    /// `seed_mut()`, `get_mut()`, `_0_mut()`; `None` for a frozen field.
+    pub(crate) getter_mut: Option<Ident>,
+}
+
+pub(crate) fn check<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Plan<'a> {
     for attr in &input.stray {
         errors.push(format_err!(
             attr,
@@ -28,26 +67,30 @@ pub(crate) fn check(input: &Input<'_>, errors: &mut Errors) -> Checked {
         ));
     }
     check_reprs(input, errors);
-    check_derives(input, errors);
+    let derives = check_derives(input, errors);
 
-    let mut fields_ok = true;
+    let mut plain = true;
+    let mut fields = Vec::with_capacity(input.fields.len());
     for field in &input.fields {
         if let Some(error) = check_type(field.ty) {
             errors.push(error);
-            fields_ok = false;
+            plain = false;
         }
+        let names = accessor_names(&field.member, input.fields.len());
         if field.args.frozen.is_some() && !matches!(field.original.vis, Visibility::Inherited) {
             errors.push(format_err!(
                 field.original.vis,
                 "a #[protected(frozen)] field must be private: any code that sees the field can \
                  assign it in a write scope; remove `{}`, the generated getter `{}()` gives read \
                  access",
-                vis_str(&field.original.vis),
-                syn::ext::IdentExt::unraw(field.ident)
+                tokens_to_string(&field.original.vis),
+                names.0.unraw()
             ));
         }
+        let mut has_cfg = false;
         for attr in &field.attrs {
-            if attr.path().is_ident("cfg") {
+            if is_cfg(attr) {
+                has_cfg = true;
                 errors.push(format_err!(
                     attr,
                     "#[cfg] on a field of a #[protected] struct is not supported: the generated \
@@ -56,12 +99,57 @@ pub(crate) fn check(input: &Input<'_>, errors: &mut Errors) -> Checked {
                 ));
             }
         }
+        // The field may not exist: naming it (in accessors, or in the checks of
+        // the `Plain` impl) would only add errors.
+        plain &= !has_cfg;
+        let accessors = (!has_cfg).then(|| Accessors {
+            getter: names.0,
+            getter_mut: field.args.frozen.is_none().then_some(names.1),
+        });
+        fields.push(FieldPlan { accessors });
     }
-    Checked { fields_ok }
+
+    let layout = errors.is_empty().then_some(if input.is_generic() {
+        LayoutCheck::Constructors
+    } else {
+        LayoutCheck::Item
+    });
+    Plan { derives, fields, plain, layout }
 }
 
-fn vis_str(vis: &Visibility) -> String {
-    quote::quote!(#vis).to_string().replace(' ', "")
+/// The getter and the `_mut` accessor of a field of a struct with `count` fields.
+fn accessor_names(member: &Member, count: usize) -> (Ident, Ident) {
+    match member {
+        Member::Named(ident) => {
+            (ident.clone(), format_ident!("{}_mut", ident.unraw(), span = ident.span()))
+        }
+        Member::Unnamed(index) if count == 1 => {
+            (Ident::new("get", index.span), Ident::new("get_mut", index.span))
+        }
+        Member::Unnamed(index) => (
+            format_ident!("_{}", index.index, span = index.span),
+            format_ident!("_{}_mut", index.index, span = index.span),
+        ),
+    }
+}
+
+/// Whether `attr` is `#[cfg(...)]`, or a `#[cfg_attr(...)]` that may expand to
+/// one (attribute macros see field attributes before `cfg_attr` is expanded).
+fn is_cfg(attr: &Attribute) -> bool {
+    is_cfg_meta(&attr.meta)
+}
+
+fn is_cfg_meta(meta: &Meta) -> bool {
+    if meta.path().is_ident("cfg") {
+        return true;
+    }
+    if !meta.path().is_ident("cfg_attr") {
+        return false;
+    }
+    let Meta::List(list) = meta else { return false };
+    // `cfg_attr(predicate, attr, ...)`: anything unparsable is left to rustc.
+    list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+        .is_ok_and(|metas| metas.iter().skip(1).any(is_cfg_meta))
 }
 
 fn check_reprs(input: &Input<'_>, errors: &mut Errors) {
@@ -80,27 +168,31 @@ fn check_reprs(input: &Input<'_>, errors: &mut Errors) {
                     path,
                     "#[repr({})] conflicts with the #[repr(C)] layout #[protected] gives the \
                      struct; remove it (only `C` and `align(N)` are accepted)",
-                    quote::quote!(#path).to_string().replace(' ', "")
+                    tokens_to_string(path)
                 ));
             }
         }
     }
 }
 
-fn check_derives(input: &Input<'_>, errors: &mut Errors) {
+/// Reports the derives a protected struct must not have, and returns the others,
+/// which the expansion re-emits.
+fn check_derives<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Vec<&'a syn::Path> {
+    let mut accepted = Vec::new();
     for path in &input.derives {
-        if let Some((name, why)) = derive_rejection(path) {
-            errors.push(format_err!(
+        match derive_rejection(path) {
+            Some((name, why)) => errors.push(format_err!(
                 path,
                 "#[derive({name})] is not allowed on a #[protected] struct: {why}"
-            ));
+            )),
+            None => accepted.push(path),
         }
     }
+    accepted
 }
 
-/// The derives a protected struct must not have, with the reason; `None` for a
-/// derive that may pass (the expansion re-emits those).
-pub(crate) fn derive_rejection(path: &syn::Path) -> Option<(String, &'static str)> {
+/// The reason a derive is rejected, or `None` for one that may pass.
+fn derive_rejection(path: &syn::Path) -> Option<(String, &'static str)> {
     let name = path.segments.last()?.ident.to_string();
     let why = match name.as_str() {
         "Clone" | "Copy" => {

@@ -161,8 +161,11 @@ pub mod __private {
     pub use static_assertions;
 
     pub use crate::{
-        __siegel_assert_layout as assert_layout,
-        macro_support::{InPlace, PlainField, MAX_ALIGN},
+        __siegel_assert_layout as assert_layout, __siegel_impl_plain as impl_plain,
+        macro_support::{
+            field_is_plain, hidden_field_is_in_place, HiddenField, InPlace, PlainField,
+            PlainFieldAt, MAX_ALIGN,
+        },
         protected::Plain,
         region::Access,
     };

@@ -16,6 +16,9 @@ pub struct Sized<const N: usize> {
     bytes: [u8; N],
 }
 
+#[siegel::protected]
+pub struct Pair([u8; 16], #[protected(frozen)] u64);
+
 // Names the prelude would otherwise provide, shadowed by local items.
 pub struct Result;
 pub struct Option;
@@ -28,4 +31,6 @@ fn main() {
     std::assert_eq!(*key.read().unwrap().id(), 0);
     let sized = Sized::<4>::protect_zeroed().unwrap();
     std::assert_eq!(sized.read().unwrap().bytes(), &[0; 4]);
+    let pair = Pair::protect_with(|p| p._0_mut()[0] = 2).unwrap();
+    std::assert_eq!((pair.read().unwrap()._0()[0], *pair.read().unwrap()._1()), (2, 0));
 }

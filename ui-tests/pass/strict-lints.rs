@@ -42,6 +42,23 @@ pub struct Unused {
     counter: u64,
 }
 
+/// A public newtype none of whose accessors are called.
+#[siegel::protected]
+pub struct Newtype(
+    /// Bytes.
+    [u8; 8],
+);
+
+/// A public tuple struct none of whose accessors are called.
+#[siegel::protected]
+pub struct Tuple(
+    /// Bytes.
+    [u8; 8],
+    /// A counter.
+    #[protected(frozen)]
+    u64,
+);
+
 /// Entry point.
 fn main() {
     assert!(private::touch());

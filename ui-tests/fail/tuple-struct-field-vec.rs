@@ -1,4 +1,4 @@
 #[siegel::protected]
-struct Key([u8; 32]);
+struct Key(Vec<u8>);
 
 fn main() {}

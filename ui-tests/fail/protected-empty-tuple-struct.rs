@@ -1,0 +1,4 @@
+#[siegel::protected]
+struct Key();
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[siegel::protected]
+pub struct Key(#[protected(frozen)] pub [u8; 8]);
+
+fn main() {}
