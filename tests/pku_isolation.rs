@@ -45,6 +45,13 @@ fn pku_child(test: &str, body: impl FnOnce()) {
 #[test]
 fn sixteen_scopes_never_open_a_secret_to_another_thread() {
     pku_child("sixteen_scopes_never_open_a_secret_to_another_thread", || {
+        // The other thread exists before any scope opens (a thread spawned during
+        // a scope inherits it, which is another test).
+        let (to_prober, prober_rx) = mpsc::channel::<Vec<usize>>();
+        let prober = thread::spawn(move || {
+            let addrs = prober_rx.recv().unwrap();
+            addrs.iter().filter(|&&a| readable_here(a)).count()
+        });
         let regions: Vec<_> = (0..16).map(region).collect();
         let keyless = regions.iter().position(|r| r.mechanism() == Mechanism::PageProtection);
         let keyless = keyless.expect("16 regions, 15 keys: one is keyless");
@@ -54,12 +61,8 @@ fn sixteen_scopes_never_open_a_secret_to_another_thread() {
         assert_eq!(guards.len(), 15);
         let last = regions[keyless].read();
         assert!(matches!(last, Err(Error::KeysExhausted)), "the 16th scope: {last:?}");
-        let addrs: Vec<usize> = regions.iter().map(|r| r.info().secret.start).collect();
-        // Another thread: nothing is readable to it.
-        let seen = thread::spawn(move || addrs.iter().filter(|&&a| readable_here(a)).count())
-            .join()
-            .unwrap();
-        assert_eq!(seen, 0, "another thread read secrets it never opened");
+        to_prober.send(regions.iter().map(|r| r.info().secret.start).collect()).unwrap();
+        assert_eq!(prober.join().unwrap(), 0, "another thread read secrets it never opened");
         // This thread reads the 15 it opened, and not the 16th.
         assert!(readable_here(regions[(keyless + 1) % 16].info().secret.start));
         assert!(!readable_here(regions[keyless].info().secret.start));
@@ -209,7 +212,8 @@ fn a_busy_process_never_opens_a_secret_to_a_thread_that_did_not_open_it() {
                             assert_eq!(y[0], y[1]);
                         }
                         let short = region(9);
-                        let short = short.rotate().unwrap_or_else(siegel::TransitionError::into_handle);
+                        let short =
+                            short.rotate().unwrap_or_else(siegel::TransitionError::into_handle);
                         if let Ok(s) = short.read() {
                             assert_eq!(s[0], 9);
                         }
@@ -237,12 +241,15 @@ fn a_reference_used_on_another_thread_is_a_deliberate_abort() {
     }
     if is_child(test) {
         support::no_core_dumps();
-        let secret = region(5);
-        let guard = secret.read().unwrap();
-        let shared: &[u8; 32] = &guard;
+        // A worker that exists before the scope (a thread pool's, say).
+        let (tx, rx) = mpsc::channel::<&'static [u8; 32]>();
+        let worker = thread::spawn(move || core::hint::black_box(rx.recv().unwrap()[0]));
+        let secret: &'static Protected<[u8; 32]> = Box::leak(Box::new(region(5)));
+        let guard = Box::leak(Box::new(secret.read().unwrap()));
+        let shared: &'static [u8; 32] = guard;
         // `&[u8; 32]` is Send: the type system allows this; PKU does not.
-        let byte = thread::scope(|s| s.spawn(|| core::hint::black_box(shared[0])).join().unwrap());
-        println!("read {byte} on another thread");
+        tx.send(shared).unwrap();
+        println!("read {} on another thread", worker.join().unwrap());
         std::process::exit(0);
     }
     let out = run_child(test, &[]);

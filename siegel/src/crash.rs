@@ -176,12 +176,13 @@ extern "C" fn on_fatal_signal(sig: c_int, info: *mut siginfo_t, context: *mut c_
     }
 }
 
-/// Whether our handler is still the disposition of `sig`.
+/// Whether a handler (ours, or one installed later that chains to ours) is
+/// still the disposition of `sig`: a previous handler that gives up resets it to
+/// the default action before returning, as Rust's own handler does.
 fn still_installed(sig: c_int) -> bool {
-    let handler: sys::SigInfoHandler = on_fatal_signal;
-    #[allow(clippy::as_conversions, reason = "sighandler_t is the handler's address")]
-    let ours = handler as *const () as usize;
-    sys::sigaction_query(sig).is_ok_and(|current| current.sa_sigaction == ours)
+    sys::sigaction_query(sig).is_ok_and(|current| {
+        current.sa_sigaction != libc::SIG_DFL && current.sa_sigaction != libc::SIG_IGN
+    })
 }
 
 /// The disposition installed before ours for `sig`, if it is a handler (not
@@ -292,6 +293,7 @@ extern "C" fn on_pku_fault(sig: c_int, info: *mut siginfo_t, context: *mut c_voi
         0
     };
     if code == SEGV_PKUERR && region::is_siegel_key(pkey) {
+        report_pku_fault(info, pkey);
         sys::write_ignoring_errors(
             2,
             b"siegel: a thread touched a protected secret without an access scope of its own \
@@ -307,4 +309,38 @@ extern "C" fn on_pku_fault(sig: c_int, info: *mut siginfo_t, context: *mut c_voi
     // SAFETY:
     // - non-null pointers in `PREVIOUS_SEGV` come from `Box::into_raw`, never freed.
     chain_to(unsafe { previous.as_ref() }, sig, info, context);
+}
+
+/// Writes "siegel: protection-key fault on key K at ADDR" to standard error.
+/// Lean: it runs on the thread's alternate signal stack.
+fn report_pku_fault(info: *mut siginfo_t, pkey: u32) {
+    // SAFETY:
+    // - the kernel passes a valid `siginfo_t` (or null) to an SA_SIGINFO handler.
+    let addr = match unsafe { info.as_ref() } {
+        // SAFETY:
+        // - for SIGSEGV the kernel filled `si_addr`.
+        Some(i) => unsafe { i.si_addr() }.addr(),
+        None => 0,
+    };
+    sys::write_ignoring_errors(2, b"siegel: protection-key fault on key 0x");
+    write_hex(u64::from(pkey));
+    sys::write_ignoring_errors(2, b" at 0x");
+    write_hex(u64::try_from(addr).unwrap_or(0));
+    sys::write_ignoring_errors(2, b"\n");
+}
+
+/// Writes `n` in hexadecimal to standard error.
+fn write_hex(mut n: u64) {
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        let d = u8::try_from(n % 16).unwrap_or(0);
+        digits[at] = if d < 10 { b'0' + d } else { b'a' + d - 10 };
+        n /= 16;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    sys::write_ignoring_errors(2, &digits[at..]);
 }

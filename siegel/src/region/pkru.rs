@@ -83,6 +83,9 @@ struct ThreadKeys {
     acked: AtomicU64,
     /// Whether the exit hook that releases leaked scopes is registered.
     hooked: Cell<bool>,
+    /// Keys this thread holds writable for siegel's own use right now
+    /// ([`with_write_access`]), whatever its counts say; bit `k` for key `k`.
+    granted: Cell<u32>,
 }
 
 thread_local! {
@@ -93,6 +96,7 @@ thread_local! {
             interrupted: AtomicU64::new(0),
             acked: AtomicU64::new(0),
             hooked: Cell::new(false),
+            granted: Cell::new(0),
         }
     };
     /// Registered on a thread's first keyed scope; its drop, at thread exit,
@@ -170,8 +174,10 @@ impl ThreadKeys {
             let live = LIVE_KEYS.load(Ordering::Acquire);
             let current = read();
             let mut wanted = current;
+            let granted = self.granted.get();
             for key in (1..16u32).filter(|k| live & (1 << k) != 0) {
-                wanted = with_bits(wanted, key, self.counts(key).pkru_bits());
+                let bits = if granted & (1 << key) != 0 { 0 } else { self.counts(key).pkru_bits() };
+                wanted = with_bits(wanted, key, bits);
             }
             write(current, wanted);
             compiler_fence(Ordering::SeqCst);
@@ -205,10 +211,16 @@ fn hook_exit(t: &ThreadKeys) {
 
 /// Runs `f` with write access to `key` in this thread, whatever the counts say,
 /// then restores this thread's rights to `key` from its counts.
+///
+/// The grant is recorded, so that a revocation interrupting `f` (which makes
+/// this thread rebuild its PKRU from its counts) keeps it.
 pub(super) fn with_write_access<R>(key: u32, f: impl FnOnce() -> R) -> R {
     THREAD.with(|t| {
+        let bit = 1 << idx(key);
+        t.granted.set(t.granted.get() | bit);
         t.write_pkru(|current| with_bits(current, key, 0));
         let result = f();
+        t.granted.set(t.granted.get() & !bit);
         let bits = t.counts(key).pkru_bits();
         t.write_pkru(|current| with_bits(current, key, bits));
         result
@@ -306,10 +318,13 @@ fn installed() -> bool {
         let Some(offset) = arch::pkru_xsave_offset() else { return false };
         PKRU_OFFSET.store(offset, Ordering::Release);
         crate::crash::install_pku_fault_guard();
+        // Not on the alternate stack: Rust's per-thread alternate stack is sized
+        // for its stack-overflow report, and a signal frame with a full XSAVE
+        // area plus this handler can overflow it (seen under QEMU's `-cpu max`).
         // SAFETY:
         // - `on_revoke` is async-signal-safe: atomics, a thread-local with no
         //   destructor, and a store into its own signal frame.
-        unsafe { sys::sigaction_install(sys::revoke_signal(), on_revoke) }.is_ok()
+        unsafe { sys::sigaction_install_with(sys::revoke_signal(), on_revoke, 0) }.is_ok()
     })
 }
 
@@ -334,6 +349,15 @@ extern "C" fn on_revoke(_sig: c_int, _info: *mut siginfo_t, context: *mut c_void
     });
 }
 
+/// Clears [`REVOKE_BITS`] when a round ends (see [`revoke`]).
+struct EndOfRound;
+
+impl Drop for EndOfRound {
+    fn drop(&mut self) {
+        REVOKE_BITS.store(0, Ordering::SeqCst);
+    }
+}
+
 /// Closes `key` in every thread of the process (see the module docs) before it
 /// guards a new region. `false` if some thread did not acknowledge in time: the
 /// key must then not be handed to a region.
@@ -342,9 +366,17 @@ pub(super) fn revoke(key: u32) -> bool {
         return false;
     }
     let _serial = lock(&REVOKE);
+    // A signal of this round can be delivered after the round ends (a thread that
+    // acknowledged through an earlier, late signal gets ours afterwards): by then
+    // the key may guard its new region, so the bits are cleared at the end of the
+    // round, on every path, and a late handler closes nothing.
+    let _end = EndOfRound;
     let k = idx(key);
     KEY_GEN[k].fetch_add(1, Ordering::SeqCst);
     REVOKE_BITS.store(0b11 << (2 * key), Ordering::SeqCst);
+    for ack in &ACKS {
+        ack.store(0, Ordering::SeqCst);
+    }
     ACK_COUNT.store(0, Ordering::SeqCst);
     ROUND.fetch_add(1, Ordering::SeqCst);
     // This thread: its count for the key is stale now, so a resync closes it.

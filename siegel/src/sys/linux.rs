@@ -379,12 +379,31 @@ pub(crate) unsafe fn sigaction_install(
     handler: SigInfoHandler,
 ) -> io::Result<SigAction> {
     // SAFETY:
+    // - the caller guarantees `handler` is async-signal-safe.
+    unsafe { sigaction_install_with(sig, handler, libc::SA_ONSTACK) }
+}
+
+/// `sigaction(sig, {handler, SA_SIGINFO | SA_RESTART | extra}, &old)`: as
+/// [`sigaction_install`], with `extra` flags instead of `SA_ONSTACK`. A handler
+/// installed without `SA_ONSTACK` runs on the interrupted thread's own stack,
+/// which is much larger than the alternate stack Rust gives each thread (a
+/// signal frame with a full XSAVE area alone can take half of that).
+///
+/// # Safety
+///
+/// `handler` must be async-signal-safe.
+pub(crate) unsafe fn sigaction_install_with(
+    sig: c_int,
+    handler: SigInfoHandler,
+    extra: c_int,
+) -> io::Result<SigAction> {
+    // SAFETY:
     // - an all-zero `struct sigaction` is valid: no handler, empty mask, no flags.
     let mut new: SigAction = unsafe { core::mem::zeroed() };
     #[allow(clippy::as_conversions, reason = "sighandler_t is the handler's address")]
     let address = handler as usize;
     new.sa_sigaction = address;
-    new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+    new.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | extra;
     // SAFETY:
     // - as above, a zeroed `struct sigaction` is a valid out-parameter.
     let mut old: SigAction = unsafe { core::mem::zeroed() };
