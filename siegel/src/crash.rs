@@ -15,7 +15,7 @@
 //! it ran, wiped pages stay open (they hold zeros) and, under PKU, the thread keeps
 //! every key open while the chained handler runs. Every wiped region is
 //! **poisoned**: should the process survive after all, each handle answers
-//! [`Error::Poisoned`](crate::Error::Poisoned) — never an all-zero "key" that
+//! [`Error::Poisoned`] — never an all-zero "key" that
 //! silently works.
 //!
 //! # Runtimes that recover from their own faults
