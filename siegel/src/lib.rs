@@ -106,12 +106,36 @@
 //!
 //! # Drop policy
 //!
-//! Guards re-seal in `Drop`, which cannot report errors. Re-sealing cannot fail in
-//! practice (a region's data pages are one mapping of their own, so `mprotect`
-//! needs no memory); if it ever does, the secret is wiped and the handle poisoned
-//! ([`Error::Poisoned`] on the next open) rather than left readable, and if even
+//! Guards re-seal in `Drop`, which cannot report errors. For a dedicated region
+//! re-sealing cannot fail for lack of kernel mappings (its data pages are one
+//! mapping of their own, so `mprotect` changes it in place); a pool arena's
+//! pages are each a mapping of their own that never merges with its neighbours,
+//! for the same reason. If a re-seal fails anyway, the secret is wiped and the
+//! handle poisoned ([`Error::Poisoned`] on the next open) rather than left
+//! readable — for a pool page, exactly the secrets on that page — and if even
 //! that is impossible the process aborts.
 //!
+//! Leaking a guard (`mem::forget`, `Box::leak`) is safe, as it is for
+//! `RefCell`'s, and costs what it holds: the region stays open in the leaking
+//! thread (protection keys) or process-wide (page protection) until the handle
+//! drops — a pool slot gives its leaked scopes back when it is freed, and a
+//! thread that exits gives back the keyed scopes it leaked — and a
+//! [`lockdown`] reports the region as deferred until then.
+//!
+//! # Limits
+//!
+//! - `RLIMIT_MEMLOCK`: every data page is locked; [`Error::MemoryLock`] names the
+//!   limit, or opt in to [`MlockPolicy::BestEffort`].
+//! - `vm.max_map_count` (65,530 by default): a dedicated region uses 3 kernel
+//!   mappings, a pool arena one per page (18) and none more when its pages open
+//!   and close. At the limit, new regions and arenas fail with [`Error::Map`],
+//!   which names the sysctl; existing secrets keep opening and closing.
+//! - Protection keys: 15 per process. Under [`KeyExhaustion::Virtualize`] a
+//!   region without a key takes one back at its next open, and if every key
+//!   guards an open region the open fails with [`Error::KeysExhausted`] — never a
+//!   silent fallback to page protection, which would open the region to every
+//!   thread.
+
 //! # Platforms
 //!
 //! Linux only. Protection keys on x86-64 (Intel since Skylake-SP, AMD since Zen 3);
@@ -121,25 +145,40 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+// The layers, bottom up (ARCHITECTURE.md draws them): the syscall and asm layer;
+// plain values; per-thread key state and the fault guard; typed pages and the
+// registry; keys and the scope protocol; regions, pools and a handle's backing;
+// the typed layer.
+mod access;
 mod arch;
-mod backend;
+mod backing;
 mod cpu;
 pub mod crash;
 mod error;
+mod fault;
+mod keys;
 mod macro_support;
+mod options;
+mod pages;
 mod perm;
+mod pkru;
+mod pool;
 mod protected;
 mod region;
+mod registry;
+mod scope;
+mod sync;
 mod sys;
 pub mod thread;
 
 pub use crate::{
-    backend::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     cpu::{pku_support, PkuSupport},
     error::{Error, TransitionError},
+    options::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
+    pool::Pool,
     protected::{CtEq, Plain, Protected, ReadGuard, RegionInfo, Secret, WriteGuard},
-    region::{lockdown, Lockdown, Pool},
+    registry::{lockdown, Lockdown},
 };
 
 #[doc(inline)]
@@ -162,11 +201,11 @@ pub mod __private {
 
     pub use crate::{
         __siegel_assert_layout as assert_layout, __siegel_impl_plain as impl_plain,
+        access::Access,
         macro_support::{
             field_is_plain, hidden_field_is_in_place, HiddenField, InPlace, PlainField,
             PlainFieldAt, MAX_ALIGN,
         },
         protected::Plain,
-        region::Access,
     };
 }

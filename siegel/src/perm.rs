@@ -11,7 +11,7 @@
 
 use core::marker::PhantomData;
 
-use crate::region::Access;
+use crate::access::Access;
 
 mod sealed {
     pub trait Sealed {}

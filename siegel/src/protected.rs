@@ -13,10 +13,12 @@ use core::{
 use subtle::ConstantTimeEq;
 
 use crate::{
-    backend::{Mechanism, Memory, Options},
+    access::Access,
+    backing::Backing,
+    error::{Error, TransitionError},
+    options::{Mechanism, Memory, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
-    region::{Access, Pool, Region, Store},
-    Error, TransitionError,
+    pool::Pool,
 };
 
 /// Plain data that can be kept in a protected region.
@@ -174,7 +176,7 @@ impl<T: Plain> Secret for [T] {
 /// let _ = key[0];
 /// ```
 pub struct Protected<T: ?Sized + Secret, P: Permission = NoAccess> {
-    region: Store,
+    region: Backing,
     ptr: NonNull<T>,
     perm: PhantomData<P>,
 }
@@ -402,20 +404,17 @@ impl<T: ?Sized + Secret> Protected<T> {
     }
 
     fn alloc_pooled(pool: &Pool, len: usize) -> Result<Self, Error> {
-        let size = Self::size_of(len)?;
-        match pool.inner().alloc(size, core::mem::align_of::<T::Elem>())? {
-            Some(slot) => {
-                let region = Store::pooled(slot);
-                let ptr = T::__from_raw(region.data(), len);
-                Ok(Self { region, ptr, perm: PhantomData })
-            }
-            None => Self::alloc(pool.options(), len),
-        }
+        Self::alloc_in(pool.options(), len, Some(pool))
     }
 
     fn alloc(options: Options, len: usize) -> Result<Self, Error> {
+        Self::alloc_in(options, len, None)
+    }
+
+    fn alloc_in(options: Options, len: usize, pool: Option<&Pool>) -> Result<Self, Error> {
         let size = Self::size_of(len)?;
-        let region = Store::region(Region::new(size, core::mem::align_of::<T::Elem>(), options)?);
+        let align = core::mem::align_of::<T::Elem>();
+        let region = Backing::new(size, align, options, pool.map(Pool::inner))?;
         let ptr = T::__from_raw(region.data(), len);
         Ok(Self { region, ptr, perm: PhantomData })
     }
@@ -676,7 +675,7 @@ pub struct RegionInfo {
 /// `let _ = handle.read()?;` drops the guard at once; bind it to a name.
 #[must_use = "the scope closes when the guard is dropped; `let _ = ...` closes it at once"]
 pub struct ReadGuard<'a, T: ?Sized + Secret> {
-    region: &'a Store,
+    region: &'a Backing,
     ptr: NonNull<T>,
     marker: PhantomData<(&'a T, *const ())>,
 }
@@ -707,7 +706,7 @@ impl<T: ?Sized + Secret + CtEq> ReadGuard<'_, T> {
 
 impl<T: ?Sized + Secret> Drop for ReadGuard<'_, T> {
     fn drop(&mut self) {
-        self.region.close_or_poison(Access::Read);
+        self.region.close(Access::Read);
     }
 }
 
@@ -722,7 +721,7 @@ impl<T: ?Sized + Secret> fmt::Debug for ReadGuard<'_, T> {
 /// `!Send`, and its drop policy is that of [`ReadGuard`].
 #[must_use = "the scope closes when the guard is dropped; `let _ = ...` closes it at once"]
 pub struct WriteGuard<'a, T: ?Sized + Secret> {
-    region: &'a Store,
+    region: &'a Backing,
     ptr: NonNull<T>,
     marker: PhantomData<(&'a mut T, *const ())>,
 }
@@ -762,7 +761,7 @@ impl<T: ?Sized + Secret + CtEq> WriteGuard<'_, T> {
 
 impl<T: ?Sized + Secret> Drop for WriteGuard<'_, T> {
     fn drop(&mut self) {
-        self.region.close_or_poison(Access::Write);
+        self.region.close(Access::Write);
     }
 }
 

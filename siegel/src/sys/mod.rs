@@ -1,22 +1,60 @@
-//! The syscall layer: thin, typed wrappers over the few Linux calls siegel needs.
+//! The syscall layer: thin, typed wrappers over the few Linux calls siegel needs,
+//! one module per concern (rustix's layout): [`mem`] (mappings, protection,
+//! locking, advice, `memfd_secret`, `/proc/self/mem`), [`pkey`] (protection
+//! keys), [`signal`] (handlers, faults, `tgkill`), [`random`] (`getrandom`) and
+//! [`proc`] (ids, limits, the thread list).
 //!
 //! Every function here is named after the syscall it wraps, takes typed flags and
-//! maps the C return convention to [`std::io::Result`] in one helper. Nothing above
-//! this module calls `libc` directly.
+//! maps the C return convention to [`std::io::Result`] in one helper ([`ret`],
+//! [`ret_long`]). Nothing above this module names `libc`.
 //!
 //! # Safety
 //!
 //! The wrappers that change a mapping (`munmap`, `mprotect`, `pkey_mprotect`,
-//! `madvise`, `mlock`) are `unsafe fn`: the caller must own the pages (no Rust
-//! reference into them may be invalidated by the change). The region core is the
-//! only caller.
+//! `madvise`, `mlock`, `mmap_fixed_shared`) or write behind Rust's back
+//! (`write_process_memory`) are `unsafe fn`: the caller must own the pages (no
+//! Rust reference into them may be invalidated by the change). The region core
+//! is the only caller.
 
 #![allow(unsafe_code)]
 
-#[cfg(target_os = "linux")]
-mod linux;
-#[cfg(target_os = "linux")]
-pub(crate) use linux::*;
-
 #[cfg(not(target_os = "linux"))]
 compile_error!("siegel supports Linux only (mmap, mlock, madvise(MADV_DONTDUMP), pkeys)");
+
+mod mem;
+mod pkey;
+mod proc;
+mod random;
+mod signal;
+
+use std::io;
+
+use libc::{c_int, c_long};
+
+pub(crate) use self::{mem::*, pkey::*, proc::*, random::*, signal::*};
+
+/// Maps a `0 / -1 + errno` return value to `io::Result`.
+pub(super) fn ret(rc: c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Maps a raw `syscall(2)` return value (`-1 + errno` on failure) to `io::Result`.
+pub(super) fn ret_long(rc: c_long) -> io::Result<c_long> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Whether a failed protection change (`mprotect`, `pkey_mprotect`, `madvise`)
+/// ran out of kernel mappings: `ENOMEM`, or `EAGAIN` from `madvise`, which
+/// reports a failed split that way.
+pub(crate) fn is_out_of_mappings(call: &str, err: &io::Error) -> bool {
+    let errno = err.raw_os_error();
+    errno == Some(libc::ENOMEM) || (call == "madvise" && errno == Some(libc::EAGAIN))
+}

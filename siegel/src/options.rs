@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use crate::{
     cpu::{pku_support, PkuSupport},
-    Error,
+    error::Error,
 };
 
 /// Which mechanism protects new regions.

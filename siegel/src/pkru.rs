@@ -36,37 +36,46 @@
 //! allocated to us: the allocation proves CR4.PKE is set, so the instructions
 //! cannot raise #UD.
 
+#![allow(unsafe_code)]
+
 use core::{
     cell::Cell,
     ffi::c_void,
-    sync::atomic::{
-        compiler_fence, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-    },
+    sync::atomic::{compiler_fence, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
 use std::{
     sync::{Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
-use libc::{c_int, siginfo_t};
-
-use super::{lock, slot::Slot, Counts};
-use crate::{arch, sys};
+use crate::{access::Counts, arch, sync::lock, sys};
 
 /// The highest protection key number on x86-64 is 15.
 const PKEYS: usize = 16;
 
 /// Bit `k` is set while protection key `k` guards a live region of ours.
-pub(super) static LIVE_KEYS: AtomicU32 = AtomicU32::new(0);
+pub(crate) static LIVE_KEYS: AtomicU32 = AtomicU32::new(0);
 
 /// Per key: bumped each time the key starts guarding a new region. A thread's
 /// count for a key is valid only while its recorded generation equals this.
 static KEY_GEN: [AtomicU64; PKEYS] = [const { AtomicU64::new(0) }; PKEYS];
 
-/// Per key: the registry slot of the region it guards, for releasing the scopes
-/// of a thread that exits while holding them.
-static KEY_OWNER: [AtomicPtr<Slot>; PKEYS] =
-    [const { AtomicPtr::new(core::ptr::null_mut()) }; PKEYS];
+/// What guards a key's region's scopes: told how many scopes a thread that exits
+/// still held, so that a dead thread's leaked guards do not pin the key.
+pub(crate) trait Release: Sync {
+    /// Gives back `scopes` open scopes.
+    fn release(&self, scopes: u32);
+}
+
+/// Per key: the region it guards, for releasing the scopes of a thread that
+/// exits while holding them.
+static KEY_OWNER: Mutex<[Option<&'static dyn Release>; PKEYS]> = Mutex::new([None; PKEYS]);
+
+/// Whether protection key `key` guards (or guarded, until its region is gone) a
+/// region of siegel's: a fault on it is siegel's to explain.
+pub(crate) fn is_siegel_key(key: u32) -> bool {
+    key > 0 && key < 16 && LIVE_KEYS.load(Ordering::Acquire) & (1 << key) != 0
+}
 
 /// One thread's protection-key state.
 struct ThreadKeys {
@@ -118,7 +127,7 @@ fn with_bits(pkru: u32, key: u32, bits: u32) -> u32 {
 }
 
 /// Reads this thread's PKRU.
-pub(super) fn read() -> u32 {
+pub(crate) fn read() -> u32 {
     // SAFETY:
     // - only reached for live keys or after a successful `pkey_alloc`, which proves
     //   CR4.PKE is set (module docs) [1].
@@ -190,7 +199,7 @@ impl ThreadKeys {
 
 /// Runs `f` on this thread's counts for `key` and applies the result to PKRU.
 #[inline]
-pub(super) fn update(key: u32, f: impl FnOnce(Counts) -> Counts) {
+pub(crate) fn update(key: u32, f: impl FnOnce(Counts) -> Counts) {
     THREAD.with(|t| {
         let k = idx(key);
         let counts = f(t.counts(key));
@@ -214,7 +223,7 @@ fn hook_exit(t: &ThreadKeys) {
 ///
 /// The grant is recorded, so that a revocation interrupting `f` (which makes
 /// this thread rebuild its PKRU from its counts) keeps it.
-pub(super) fn with_write_access<R>(key: u32, f: impl FnOnce() -> R) -> R {
+pub(crate) fn with_write_access<R>(key: u32, f: impl FnOnce() -> R) -> R {
     THREAD.with(|t| {
         let bit = 1 << idx(key);
         t.granted.set(t.granted.get() | bit);
@@ -256,16 +265,15 @@ pub fn seal_thread() -> u32 {
 /// Grants this thread every key (PKRU = 0). For the fatal-signal path only, where
 /// the process is about to die: a handler starts with the default PKRU, which
 /// denies our keys.
-pub(super) fn open_all_for_crash() {
+pub(crate) fn open_all_for_crash() {
     if LIVE_KEYS.load(Ordering::Relaxed) != 0 {
         write(read(), 0);
     }
 }
 
-/// Records that `key` now guards the region of `slot` (`None`: no region).
-pub(super) fn set_owner(key: u32, slot: Option<&'static Slot>) {
-    let ptr = slot.map_or(core::ptr::null_mut(), |s| core::ptr::from_ref(s).cast_mut());
-    KEY_OWNER[idx(key)].store(ptr, Ordering::Release);
+/// Records that `key` now guards `owner`'s region (`None`: no region).
+pub(crate) fn set_owner(key: u32, owner: Option<&'static dyn Release>) {
+    lock(&KEY_OWNER)[idx(key)] = owner;
 }
 
 struct ExitHook;
@@ -275,17 +283,13 @@ impl Drop for ExitHook {
         // The thread is exiting: no reference it made can be used any more, so the
         // scopes it still counts (leaked guards) are given back to their regions.
         let _ = THREAD.try_with(|t| {
+            let owners = *lock(&KEY_OWNER);
             for key in 1..16u32 {
                 let k = idx(key);
                 let counts = t.counts(key);
                 t.counts[k].set(Counts::ZERO);
-                let owner = KEY_OWNER[k].load(Ordering::Acquire);
-                // SAFETY:
-                // - non-null owners are registry slots, which are never freed.
-                if let Some(slot) = unsafe { owner.as_ref() } {
-                    for _ in 0..counts.total() {
-                        slot.leave();
-                    }
+                if let Some(owner) = owners[k] {
+                    owner.release(counts.total());
                 }
             }
         });
@@ -310,14 +314,13 @@ static PKRU_OFFSET: AtomicUsize = AtomicUsize::new(0);
 /// How long a revocation waits for a thread before giving up on the key.
 const PATIENCE: Duration = Duration::from_secs(2);
 
-/// Installs the revocation handler (and siegel's protection-key fault guard) the
-/// first time a key is used. `false` if it could not be installed.
-fn installed() -> bool {
+/// Installs the revocation handler the first time a key is used. `false` if it
+/// could not be installed (then no key may be handed to a region).
+pub(crate) fn install_revocation() -> bool {
     static INSTALLED: OnceLock<bool> = OnceLock::new();
     *INSTALLED.get_or_init(|| {
         let Some(offset) = arch::pkru_xsave_offset() else { return false };
         PKRU_OFFSET.store(offset, Ordering::Release);
-        crate::crash::install_pku_fault_guard();
         // Not on the alternate stack: Rust's per-thread alternate stack is sized
         // for its stack-overflow report, and a signal frame with a full XSAVE
         // area plus this handler can overflow it (seen under QEMU's `-cpu max`).
@@ -328,7 +331,7 @@ fn installed() -> bool {
     })
 }
 
-extern "C" fn on_revoke(_sig: c_int, _info: *mut siginfo_t, context: *mut c_void) {
+extern "C" fn on_revoke(_sig: sys::Signal, _info: *mut sys::SigInfo, context: *mut c_void) {
     // The round is read before the bits and again after: an acknowledgement
     // counts only for a round whose bits this handler applied.
     let round = ROUND.load(Ordering::SeqCst);
@@ -361,8 +364,8 @@ impl Drop for EndOfRound {
 /// Closes `key` in every thread of the process (see the module docs) before it
 /// guards a new region. `false` if some thread did not acknowledge in time: the
 /// key must then not be handed to a region.
-pub(super) fn revoke(key: u32) -> bool {
-    if !installed() {
+pub(crate) fn revoke(key: u32) -> bool {
+    if !install_revocation() {
         return false;
     }
     let _serial = lock(&REVOKE);

@@ -1,74 +1,9 @@
-//! Pools: many small secrets sharing guarded arenas.
-//!
-//! One guarded region per secret costs three mappings, a page of locked memory
-//! and several microseconds. A [`Pool`] packs secrets of similar size into
-//! *arenas* — ordinary siegel regions (guard pages, `mlock`, `DONTDUMP`,
-//! `DONTFORK`, a key or page protection, registered for lockdown and crash wipes)
-//! cut into fixed-size slots:
-//!
-//! ```text
-//!  slot (class size S, aligned to S)
-//!  +-----------------+-----------------+---------------------+
-//!  | canary (16 B)   | zero padding    | secret (s bytes)    |  next slot's canary ...
-//!  +-----------------+-----------------+---------------------+
-//! ```
-//!
-//! Each slot has its own random canary. The secret ends where the next slot's
-//! canary begins, so a one-byte overflow corrupts the neighbour's canary (reported
-//! when the neighbour opens); a one-byte underflow hits the zero padding or this
-//! slot's canary (reported when this slot opens). The last slot's overflow hits the
-//! arena's guard page. Free lists, slot states and reference canaries live in
-//! ordinary heap memory — a different mapping from the data, out of reach of an
-//! overflow in a data page.
-//!
-//! # Isolation granularity
-//!
-//! - Under protection keys an arena shares one key: a scope on one slot opens the
-//!   whole arena to this thread.
-//! - Under page protection a scope opens the slot's page (4 KiB: up to 127
-//!   neighbouring 32-byte secrets) to every thread.
-//!
-//! Use dedicated regions ([`Protected::zeroed`](crate::Protected::zeroed)) for
-//! secrets that must not share a page with others.
-//!
-//! # Wiping
-//!
-//! A freed slot is wiped before `drop` returns, on every backend, and no "dirty,
-//! wiped later" state exists: under a protection key the dropping thread gives
-//! itself write access for the wipe (no system call); on page protection a page
-//! that is open for writing is wiped directly, and a sealed or read-only page is
-//! written through `/proc/self/mem` (one `pwrite`, ~0.9 µs, which never makes the
-//! page accessible to any thread), falling back to an open–wipe–re-seal with
-//! `mprotect` where `/proc` is unavailable or refuses (shared and `memfd_secret`
-//! arenas). If even that fails, the slot is retired — never handed out again —
-//! and the failure is written to standard error; its bytes go when the arena is
-//! unmapped.
-//!
-//! # Canaries
-//!
-//! Every byte between a slot's start and its secret is canary: 16 random bytes
-//! per slot, none of them zero, then the same bytes repeated over the padding.
-//! A one-byte underflow changes a canary byte whatever value it writes (a zero
-//! included), and is reported when the secret next opens. A one-byte overflow
-//! lands in the next slot's canary: when a write scope closes (its page still
-//! open) the slot checks its own canary and the next slot's, repairs the
-//! neighbour's and marks *itself* corrupted, so the writer's next open fails with
-//! [`Error::CanaryCorrupted`] and the innocent neighbour keeps working — unless the
-//! overflow reached past the neighbour's 16 canary bytes into its padding, in
-//! which case the neighbour fails too (its own bytes may be damaged). A slot's
-//! canary and padding are renewed when the slot is first opened after being
-//! handed out, so a fresh secret never inherits an old corruption.
-//!
-//! # At the process's limits
-//!
-//! Each page of an arena is a kernel mapping of its own that never merges with
-//! its neighbours ([`Region::new_arena`]), so opening or sealing a page changes
-//! one mapping in place and needs no new map entry: it cannot fail at
-//! `vm.max_map_count`. Should a re-seal fail anyway, the page is never left
-//! more open than its counted scopes while holding secrets: with no scope left on
-//! it, every secret on the page is wiped and poisoned and the page retired; with
-//! read scopes left, the page stays writable too and is re-sealed at its next
-//! change. A poisoned arena is unmapped when its last secret drops.
+//! One arena: a guarded region cut into fixed-size slots, and the secret in one
+//! slot ([`PoolSlot`]) with its scopes. See the module docs of [`crate::pool`]
+//! for the layout, the canaries, the wipe at free and the behaviour at the
+//! process's limits.
+
+#![allow(unsafe_code)]
 
 use core::{
     ptr::NonNull,
@@ -76,19 +11,18 @@ use core::{
 };
 use std::sync::{Arc, Mutex, Weak};
 
-use super::{lock, nonzero_random, pkru, protect_error, Access, Counts, Region, CANARY_LEN};
+use super::{PoolInner, ARENA_BYTES, CLASSES};
 use crate::{
-    backend::Options,
+    access::{Access, Counts},
+    error::Error,
+    pages::{self, nonzero_random, protect_error, CANARY_LEN},
+    pkru,
+    region::Region,
+    registry::Entry,
+    scope::Scoped,
+    sync::lock,
     sys::{self, ProtFlags},
-    Error,
 };
-
-/// Slot sizes; a secret of `s` bytes goes to the smallest class of at least
-/// `s + 16` (its canary) whose size is a multiple of its alignment.
-const CLASSES: [usize; 7] = [32, 64, 128, 256, 512, 1024, 2048];
-
-/// Bytes of data pages per arena (16 pages).
-const ARENA_BYTES: usize = 64 * 1024;
 
 /// The largest class, and so the largest image a slot write needs.
 const MAX_SLOT: usize = 2048;
@@ -110,169 +44,6 @@ mod state {
     /// Could not be wiped when freed, or sits on a page that could not be
     /// re-sealed: never handed out again.
     pub(super) const RETIRED: u8 = 5;
-}
-
-/// A pool of guarded arenas for many small secrets (see the module docs).
-///
-/// Cheap to clone (shared); `Send` and `Sync`.
-///
-/// # Examples
-///
-/// ```
-/// use siegel::{Pool, Protected};
-///
-/// let pool = Pool::new();
-/// let keys: Vec<Protected<[u8; 32]>> =
-///     (0..1000u16).map(|i| pool.init_with(|k: &mut [u8; 32]| k[0] = i as u8)).collect::<Result<_, _>>()?;
-/// assert_eq!(keys[7].read()?[0], 7);
-/// # Ok::<(), siegel::Error>(())
-/// ```
-#[derive(Clone, Debug)]
-pub struct Pool {
-    inner: Arc<PoolInner>,
-}
-
-#[derive(Debug)]
-pub(crate) struct PoolInner {
-    options: Options,
-    max_secrets: usize,
-    /// Live secrets; shared with the arenas, which outlive the pool while their
-    /// slots do.
-    live: Arc<AtomicUsize>,
-    classes: [Mutex<Class>; CLASSES.len()],
-}
-
-#[derive(Debug, Default)]
-struct Class {
-    arenas: Vec<Arc<Arena>>,
-    /// An arena that had a free slot at the last allocation.
-    hint: usize,
-}
-
-impl Default for Pool {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Pool {
-    /// A pool whose arenas use [`Options::default`].
-    #[must_use]
-    pub fn new() -> Self {
-        Self::with_options(Options::default())
-    }
-
-    /// A pool whose arenas are made with `options` (backend, mlock and memory
-    /// policies).
-    #[must_use]
-    pub fn with_options(options: Options) -> Self {
-        Self {
-            inner: Arc::new(PoolInner {
-                options,
-                max_secrets: usize::MAX,
-                live: Arc::new(AtomicUsize::new(0)),
-                classes: Default::default(),
-            }),
-        }
-    }
-
-    /// Limits the number of live secrets; past it, allocation fails with
-    /// [`Error::PoolExhausted`]. Must be set before the pool is shared.
-    ///
-    /// # Panics
-    ///
-    /// If the pool was already cloned.
-    #[must_use]
-    pub fn max_secrets(mut self, max: usize) -> Self {
-        Arc::get_mut(&mut self.inner)
-            .expect("siegel: set max_secrets before sharing the pool")
-            .max_secrets = max;
-        self
-    }
-
-    /// Live secrets in this pool.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.inner.live.load(Ordering::Relaxed)
-    }
-
-    /// Whether no secret of this pool is live.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Arenas (guarded regions) this pool has mapped.
-    #[must_use]
-    pub fn arenas(&self) -> usize {
-        self.inner.classes.iter().map(|c| lock(c).arenas.len()).sum()
-    }
-
-    pub(crate) fn inner(&self) -> &Arc<PoolInner> {
-        &self.inner
-    }
-
-    pub(crate) fn options(&self) -> Options {
-        self.inner.options
-    }
-}
-
-impl PoolInner {
-    /// A zeroed slot for `size` bytes aligned to `align`, or `Ok(None)` if the
-    /// secret is too large for any class (the caller makes a dedicated region).
-    pub(crate) fn alloc(
-        self: &Arc<Self>,
-        size: usize,
-        align: usize,
-    ) -> Result<Option<PoolSlot>, Error> {
-        let Some(class) = CLASSES
-            .iter()
-            .position(|&c| c >= size.saturating_add(CANARY_LEN) && c % align.max(1) == 0)
-        else {
-            return Ok(None);
-        };
-        let live = self.live.fetch_add(1, Ordering::AcqRel);
-        if live >= self.max_secrets {
-            self.live.fetch_sub(1, Ordering::AcqRel);
-            return Err(Error::PoolExhausted { capacity: self.max_secrets });
-        }
-        match self.alloc_in(class, size) {
-            Ok(slot) => Ok(Some(slot)),
-            Err(err) => {
-                self.live.fetch_sub(1, Ordering::AcqRel);
-                Err(err)
-            }
-        }
-    }
-
-    fn alloc_in(self: &Arc<Self>, class: usize, size: usize) -> Result<PoolSlot, Error> {
-        let mut list = lock(&self.classes[class]);
-        // A poisoned (locked-down) arena serves no new secrets; once its last
-        // secret is gone, nothing but this list holds it: unmap it.
-        list.arenas.retain(|arena| !(arena.region.is_poisoned() && Arc::strong_count(arena) == 1));
-        let count = list.arenas.len();
-        for step in 0..count {
-            let at = (list.hint + step) % count;
-            if list.arenas[at].region.is_poisoned() {
-                continue;
-            }
-            if let Some(index) = list.arenas[at].take() {
-                list.hint = at;
-                let arena = Arc::clone(&list.arenas[at]);
-                return Ok(PoolSlot::new(arena, index, size));
-            }
-        }
-        let arena = Arc::new(Arena::new(class, self)?);
-        let index = arena.take().expect("a fresh arena has free slots");
-        list.arenas.push(Arc::clone(&arena));
-        list.hint = list.arenas.len() - 1;
-        Ok(PoolSlot::new(arena, index, size))
-    }
-
-    /// Forgets `arena` (poisoned, and its last secret gone), so it is unmapped.
-    fn discard(&self, arena: &Arc<Arena>) {
-        lock(&self.classes[arena.class]).arenas.retain(|a| !Arc::ptr_eq(a, arena));
-    }
 }
 
 /// One arena: a guarded region cut into `slot_count` slots of `slot_size` bytes.
@@ -313,7 +84,7 @@ struct Meta {
 }
 
 impl Arena {
-    fn new(class: usize, pool: &Arc<PoolInner>) -> Result<Self, Error> {
+    pub(super) fn new(class: usize, pool: &Arc<PoolInner>) -> Result<Self, Error> {
         let slot_size = CLASSES[class];
         // One slot less than fits, so the region's own canary shares the 16 pages.
         let slot_count = ARENA_BYTES / slot_size - 1;
@@ -321,7 +92,8 @@ impl Arena {
         let canaries = (0..slot_count)
             .map(|_| nonzero_random::<CANARY_LEN>())
             .collect::<Result<Box<[_]>, _>>()?;
-        region.open(Access::Write)?;
+        let scopes = region.scopes();
+        crate::scope::open(&scopes, Access::Write)?;
         for (i, canary) in canaries.iter().enumerate() {
             // SAFETY:
             // - slot `i` lies inside the region's data (`i < slot_count`).
@@ -329,9 +101,9 @@ impl Arena {
             // SAFETY:
             // - the slot's first 16 bytes are inside the data, open for writing; the
             //   source is heap memory, so the two cannot overlap.
-            unsafe { slot.copy_from_nonoverlapping(NonNull::from(canary).cast(), CANARY_LEN) };
+            unsafe { pages::copy(NonNull::from(canary).cast(), slot, CANARY_LEN) };
         }
-        region.close_or_poison(Access::Write);
+        crate::scope::close(&scopes, Access::Write);
         let pages = ARENA_BYTES.div_ceil(sys::page_size());
         Ok(Self {
             region,
@@ -352,12 +124,17 @@ impl Arena {
         })
     }
 
-    fn take(&self) -> Option<u32> {
+    pub(super) fn take(&self) -> Option<u32> {
         let mut meta = lock(&self.meta);
         let index = meta.free.pop()?;
         meta.in_use += 1;
         self.state_of(index).store(state::FRESH, Ordering::Release);
         Some(index)
+    }
+
+    /// Whether the arena was wiped (a lockdown): it serves no new secrets.
+    pub(super) fn is_poisoned(&self) -> bool {
+        self.region.is_poisoned()
     }
 
     fn slot_count(&self) -> usize {
@@ -395,14 +172,11 @@ impl Arena {
             return Ok(());
         }
         let len = sys::page_size();
-        // SAFETY:
-        // - `page` indexes one of the arena's data pages, all ours and page-aligned.
-        let start = unsafe { self.region.data_pages.add(page * len) };
+        let one = self.region.data_pages().slice(page * len, len);
         // SAFETY:
         // - one whole data page of ours; callers narrow protection only when the
         //   page's counts no longer need it, so no live reference loses access.
-        unsafe { sys::mprotect(start, len, prot) }
-            .map_err(|source| protect_error("mprotect", source))?;
+        unsafe { one.protect(prot) }.map_err(|source| protect_error("mprotect", source))?;
         meta.prot[page] = prot;
         Ok(())
     }
@@ -432,7 +206,7 @@ impl Arena {
                 store_byte(unsafe { at.add(i) }, byte);
             }
         };
-        let key = self.region.slot.key();
+        let key = self.region.entry().key();
         if key != 0 {
             pkru::with_write_access(key, copy);
             return Ok(());
@@ -445,7 +219,7 @@ impl Arena {
         // SAFETY:
         // - the range is inside our private anonymous mapping (or the kernel
         //   refuses, which we handle) and nothing references it (caller).
-        if unsafe { sys::write_process_memory(at.as_ptr().addr(), image) }.is_ok() {
+        if unsafe { pages::write_sealed(at, image) }.is_ok() {
             return Ok(());
         }
         let restore = meta.prot[page];
@@ -535,34 +309,24 @@ impl Arena {
     }
 
     /// Applies `f` to the open counts of slot `index` and its page (page
-    /// protection), changing the page's protection when they call for it. Opening
-    /// first renews a fresh slot's canary; closing a write scope first checks the
-    /// canaries around the slot.
+    /// protection), changing the page's protection when they call for it.
+    /// Opening first renews a fresh slot's canary, the fallible steps before the
+    /// bookkeeping; closing never fails (see [`reseal_failed`](Self::reseal_failed)).
     fn change_page(
         &self,
         index: u32,
         size: usize,
-        closing: Option<Access>,
+        opening: bool,
         f: impl Fn(Counts) -> Counts,
     ) -> Result<(), Error> {
         let mut meta = lock(&self.meta);
         let page = self.page_of(index);
         let next = f(meta.pages[page]);
-        if closing.is_none() {
-            // Opening: the fallible step first, then the bookkeeping.
+        if opening {
             self.format(&mut meta, index, size)?;
             self.set_page(&mut meta, page, next.prot())?;
-        } else {
-            if closing == Some(Access::Write) {
-                let next_page = self.page_of(index + 1);
-                let readable = meta.prot.get(next_page).is_some_and(|&p| p != ProtFlags::NONE);
-                if let Some(damaged) = self.check_after_write(index, size, readable) {
-                    self.repair_canary(&mut meta, damaged);
-                }
-            }
-            if self.set_page(&mut meta, page, next.prot()).is_err() {
-                self.reseal_failed(&mut meta, page, next);
-            }
+        } else if self.set_page(&mut meta, page, next.prot()).is_err() {
+            self.reseal_failed(&mut meta, page, next);
         }
         meta.pages[page] = next;
         meta.slots[idx(index)] = f(meta.slots[idx(index)]);
@@ -601,7 +365,7 @@ impl Arena {
     /// Frees slot `index`: gives back scopes leaked on it, wipes it, and returns
     /// it to the free list (or retires it if it could not be wiped).
     fn free(&self, index: u32) {
-        let slot = self.region.slot;
+        let slot = self.region.entry();
         // Entered, so the arena's key cannot move while the slot is wiped.
         slot.enter();
         let mut meta = lock(&self.meta);
@@ -641,14 +405,7 @@ impl Arena {
         self.live.fetch_sub(1, Ordering::AcqRel);
         if empty && self.region.is_poisoned() {
             if let Some(pool) = self.pool.upgrade() {
-                // Called from a handle that still holds an `Arc` of this arena,
-                // found by pointer in the pool's list.
-                let list = lock(&pool.classes[self.class]);
-                let found = list.arenas.iter().find(|a| core::ptr::eq(a.as_ref(), self)).cloned();
-                drop(list);
-                if let Some(arena) = found {
-                    pool.discard(&arena);
-                }
+                pool.discard(self.class, self);
             }
         }
     }
@@ -691,17 +448,13 @@ pub(crate) struct PoolSlot {
 }
 
 impl PoolSlot {
-    fn new(arena: Arc<Arena>, index: u32, size: usize) -> Self {
+    pub(super) fn new(arena: Arc<Arena>, index: u32, size: usize) -> Self {
         Self { arena, index, size: u32::try_from(size).expect("slot sizes are small") }
     }
 
     /// The pool this slot came from, if it is still alive.
     pub(crate) fn pool(&self) -> Option<Arc<PoolInner>> {
         self.arena.pool.upgrade()
-    }
-
-    pub(crate) fn options(&self) -> Options {
-        self.arena.region.options()
     }
 
     pub(crate) fn region(&self) -> &Region {
@@ -727,65 +480,61 @@ impl PoolSlot {
         )
     }
 
-    /// Opens `access` on this slot's page (page protection) or the arena's key.
-    pub(crate) fn open(&self, access: Access) -> Result<(), Error> {
-        let slot = self.arena.region.slot;
-        slot.admit()?;
-        if let Err(err) = self.open_entered(access) {
-            slot.leave();
-            return Err(err);
-        }
-        let verdict = match self.arena.state_of(self.index).load(Ordering::Acquire) {
-            state::READY if self.arena.canary_intact(self.index, self.size()) => Ok(()),
-            state::READY | state::CORRUPT => Err(Error::CanaryCorrupted),
-            _ => Err(Error::Poisoned),
-        };
-        if verdict.is_err() {
-            self.close_or_poison(access);
-        }
-        verdict
+    /// The slot's scopes (see [`Scoped`]).
+    pub(crate) fn scopes(&self) -> &Self {
+        self
+    }
+}
+
+impl Scoped for PoolSlot {
+    fn entry(&self) -> &'static Entry {
+        self.arena.region.entry()
     }
 
-    fn open_entered(&self, access: Access) -> Result<(), Error> {
-        let arena = &self.arena;
-        match arena.region.slot.key() {
-            0 if arena.region.slot.needs_key() => Err(Error::KeysExhausted),
-            0 => arena.change_page(self.index, self.size(), None, |c| c.add(access)),
-            key => {
-                if arena.state_of(self.index).load(Ordering::Acquire) == state::FRESH {
-                    arena.format(&mut lock(&arena.meta), self.index, self.size())?;
-                }
-                arena.region.slot.touch();
-                pkru::update(key, |c| c.add(access));
-                Ok(())
-            }
-        }
+    fn open_pages(&self, access: Access) -> Result<(), Error> {
+        self.arena.change_page(self.index, self.size(), true, |c| c.add(access))
     }
 
-    /// Closes `access`. Never fails: a page that cannot be re-sealed is handled
-    /// where it happens (see [`Arena::reseal_failed`]).
-    pub(crate) fn close(&self, access: Access) -> Result<(), Error> {
+    fn close_pages(&self, access: Access) -> Result<(), Error> {
+        self.arena.change_page(self.index, self.size(), false, |c| c.sub(access))
+    }
+
+    /// A fresh slot renews its canary and padding before its first scope.
+    fn before_keyed_open(&self, _key: u32) -> Result<(), Error> {
         let arena = &self.arena;
-        match arena.region.slot.key() {
-            0 => arena.change_page(self.index, self.size(), Some(access), |c| c.sub(access))?,
-            key => {
-                // The key opens the whole arena to this thread: the next slot is
-                // readable wherever it lies.
-                if access == Access::Write {
-                    if let Some(damaged) = arena.check_after_write(self.index, self.size(), true) {
-                        arena.repair_canary(&mut lock(&arena.meta), damaged);
-                    }
-                }
-                pkru::update(key, |c| c.sub(access));
-            }
+        if arena.state_of(self.index).load(Ordering::Acquire) == state::FRESH {
+            arena.format(&mut lock(&arena.meta), self.index, self.size())?;
         }
-        arena.region.slot.leave();
         Ok(())
     }
 
-    /// Closes `access` (see [`close`](Self::close)).
-    pub(crate) fn close_or_poison(&self, access: Access) {
-        let _ = self.close(access);
+    fn check(&self) -> Result<(), Error> {
+        match self.arena.state_of(self.index).load(Ordering::Acquire) {
+            state::READY if self.arena.canary_intact(self.index, self.size()) => Ok(()),
+            state::READY | state::CORRUPT => Err(Error::CanaryCorrupted),
+            _ => Err(Error::Poisoned),
+        }
+    }
+
+    /// Checks the canaries around the slot while its page is still open (see
+    /// [`Arena::check_after_write`]). Under the arena's key the whole arena is
+    /// open to this thread; under page protection the next slot is readable if
+    /// its page is open.
+    fn after_write(&self) {
+        let arena = &self.arena;
+        let keyed = arena.region.entry().key() != 0;
+        let mut meta = lock(&arena.meta);
+        let next_page = arena.page_of(self.index + 1);
+        let readable = keyed || meta.prot.get(next_page).is_some_and(|&p| p != ProtFlags::NONE);
+        if let Some(damaged) = arena.check_after_write(self.index, self.size(), readable) {
+            arena.repair_canary(&mut meta, damaged);
+        }
+    }
+
+    /// Unreachable: closing a slot's page never fails ([`Arena::reseal_failed`]
+    /// handles a refused re-seal where it happens).
+    fn reseal_failed(&self, _access: Access) {
+        self.entry().leave();
     }
 }
 

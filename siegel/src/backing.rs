@@ -1,0 +1,254 @@
+//! What a handle owns — its [`Backing`]: a dedicated region or a pool slot, plus
+//! the access the handle itself holds open (its typestate). Every scope goes
+//! through the one protocol of [`crate::scope`].
+
+use core::ptr::NonNull;
+use std::sync::Arc;
+
+use crate::{
+    access::Access,
+    options::{Mechanism, Memory, Options},
+    pool::{PoolInner, PoolSlot},
+    region::{Dedicated, Region},
+    registry, scope, Error,
+};
+
+/// The storage behind one `Protected` handle. `held` is the access the owning
+/// handle keeps open (its typestate), if any; it sits inside each variant so the
+/// handle stays small (pooled secrets are many: 32 bytes a handle).
+#[derive(Debug)]
+pub(crate) struct Backing {
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// `scopes` runs from the region's registry entry, kept here so that scopes
+    /// reach it without touching the boxed `Region` (a heap page fewer per scope).
+    Dedicated {
+        region: Box<Region>,
+        scopes: Dedicated,
+        held: Option<Access>,
+    },
+    Pooled {
+        slot: PoolSlot,
+        held: Option<Access>,
+    },
+}
+
+impl Backing {
+    /// A new zeroed backing for `size` bytes aligned to `align`: a slot of `pool`
+    /// if it has a class that fits, else (or without a pool) a dedicated region
+    /// made with `options`. The one place that decides between the two.
+    ///
+    /// # Errors
+    ///
+    /// As [`Region::new`], and [`Error::PoolExhausted`].
+    pub(crate) fn new(
+        size: usize,
+        align: usize,
+        options: Options,
+        pool: Option<&Arc<PoolInner>>,
+    ) -> Result<Self, Error> {
+        if let Some(pool) = pool {
+            if let Some(slot) = pool.alloc(size, align)? {
+                return Ok(Self { kind: Kind::Pooled { slot, held: None } });
+            }
+        }
+        let region = Region::new(size, align, options)?;
+        let scopes = region.scopes();
+        Ok(Self { kind: Kind::Dedicated { region: Box::new(region), scopes, held: None } })
+    }
+
+    fn held(&self) -> Option<Access> {
+        match self.kind {
+            Kind::Dedicated { held, .. } | Kind::Pooled { held, .. } => held,
+        }
+    }
+
+    fn set_held(&mut self, to: Option<Access>) {
+        match &mut self.kind {
+            Kind::Dedicated { held, .. } | Kind::Pooled { held, .. } => *held = to,
+        }
+    }
+
+    /// The region holding the secret (the arena, for a pooled secret).
+    fn region(&self) -> &Region {
+        match &self.kind {
+            Kind::Dedicated { region, .. } => region,
+            Kind::Pooled { slot, .. } => slot.region(),
+        }
+    }
+
+    pub(crate) fn data(&self) -> NonNull<u8> {
+        match &self.kind {
+            Kind::Dedicated { region, .. } => region.data(),
+            Kind::Pooled { slot, .. } => slot.data(),
+        }
+    }
+
+    pub(crate) fn data_len(&self) -> usize {
+        match &self.kind {
+            Kind::Dedicated { region, .. } => region.data_len(),
+            Kind::Pooled { slot, .. } => slot.size(),
+        }
+    }
+
+    pub(crate) fn is_pooled(&self) -> bool {
+        matches!(self.kind, Kind::Pooled { .. })
+    }
+
+    pub(crate) fn mechanism(&self) -> Mechanism {
+        self.region().mechanism()
+    }
+
+    pub(crate) fn memory(&self) -> Memory {
+        self.region().memory()
+    }
+
+    pub(crate) fn is_locked(&self) -> bool {
+        self.region().is_locked()
+    }
+
+    /// Whether the secret can no longer be opened: its region was wiped (a
+    /// lockdown, a failed re-seal), or its pool slot was poisoned or caught
+    /// overflowing.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        match &self.kind {
+            Kind::Dedicated { region, .. } => region.is_poisoned(),
+            Kind::Pooled { slot, .. } => slot.region().is_poisoned() || slot.is_poisoned(),
+        }
+    }
+
+    /// Panics if the secret was wiped (a lockdown, a failed re-seal, a pool slot
+    /// caught overflowing): an open handle or guard must not hand out its bytes
+    /// after that. One relaxed load on the hot path.
+    #[inline]
+    pub(crate) fn assert_live(&self) {
+        #[cold]
+        #[inline(never)]
+        fn wiped() -> ! {
+            panic!(
+                "siegel: this secret was wiped (lockdown() ran, or its page could not be \
+                 re-sealed) while it was open; no secret is handed out after that"
+            )
+        }
+        if self.is_poisoned() {
+            wiped();
+        }
+    }
+
+    /// `(mapping, data pages, secret)` address ranges.
+    pub(crate) fn ranges(&self) -> [(usize, usize); 3] {
+        let [mapping, pages, _] = self.region().ranges();
+        [mapping, pages, (self.data().as_ptr().addr(), self.data_len())]
+    }
+
+    /// Opens `access` (see [`scope::open`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`scope::open`].
+    #[inline]
+    pub(crate) fn open(&self, access: Access) -> Result<(), Error> {
+        match &self.kind {
+            Kind::Dedicated { scopes, .. } => scope::open(scopes, access),
+            Kind::Pooled { slot, .. } => scope::open(slot.scopes(), access),
+        }
+    }
+
+    /// Closes `access` (see [`scope::try_close`]).
+    fn try_close(&self, access: Access) -> Result<(), Error> {
+        match &self.kind {
+            Kind::Dedicated { scopes, .. } => scope::try_close(scopes, access),
+            Kind::Pooled { slot, .. } => scope::try_close(slot.scopes(), access),
+        }
+    }
+
+    /// Closes `access` where no error can be returned (see [`scope::close`]).
+    #[inline]
+    pub(crate) fn close(&self, access: Access) {
+        match &self.kind {
+            Kind::Dedicated { scopes, .. } => scope::close(scopes, access),
+            Kind::Pooled { slot, .. } => scope::close(slot.scopes(), access),
+        }
+    }
+
+    /// Changes the handle's long-lived access from `self.held` to `to`: opens the
+    /// new access before closing the old, so the secret is never sealed in between.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open) and [`scope::try_close`]; on error nothing changed.
+    pub(crate) fn change_held(&mut self, to: Option<Access>) -> Result<(), Error> {
+        if let Some(access) = to {
+            self.open(access)?;
+        }
+        if let Some(access) = self.held() {
+            if let Err(err) = self.try_close(access) {
+                if let Some(opened) = to {
+                    self.close(opened);
+                }
+                return Err(err);
+            }
+        }
+        self.set_held(to);
+        Ok(())
+    }
+
+    /// A fresh backing of the same kind and size — a new region, or a new slot of
+    /// the same pool (a dedicated region if the pool is gone) — holding a copy of
+    /// the secret.
+    ///
+    /// # Errors
+    ///
+    /// Making the new backing, or opening either; [`Error::Poisoned`] if a
+    /// lockdown began during the copy.
+    pub(crate) fn relocate(&self, align: usize) -> Result<Self, Error> {
+        let pool = match &self.kind {
+            Kind::Dedicated { .. } => None,
+            Kind::Pooled { slot, .. } => slot.pool(),
+        };
+        let fresh = Self::new(self.data_len(), align, self.region().options(), pool.as_ref())?;
+        let lockdowns = registry::lockdowns();
+        self.copy_to(&fresh)?;
+        if registry::lockdowns() != lockdowns {
+            // A lockdown began while we copied: it may have walked the registry
+            // before `fresh` was there. Dropping `fresh` wipes the copy.
+            return Err(Error::Poisoned);
+        }
+        Ok(fresh)
+    }
+
+    /// Copies the secret into `dest` (same length), opening both for the copy.
+    fn copy_to(&self, dest: &Self) -> Result<(), Error> {
+        let len = self.data_len();
+        assert_eq!(len, dest.data_len(), "siegel: copy between unequal backings");
+        self.open(Access::Read)?;
+        if let Err(err) = dest.open(Access::Write) {
+            self.close(Access::Read);
+            return Err(err);
+        }
+        // SAFETY:
+        // - `self` is open for reading and `dest` for writing, `len` bytes each, in
+        //   different regions or slots, so they cannot overlap; the borrows of
+        //   `self` and `dest` keep every other writer away.
+        #[allow(unsafe_code, reason = "the one copy between two open secrets")]
+        unsafe {
+            crate::pages::copy(self.data(), dest.data(), len);
+        }
+        dest.close(Access::Write);
+        self.close(Access::Read);
+        Ok(())
+    }
+}
+
+impl Drop for Backing {
+    fn drop(&mut self) {
+        // A region's drop forgets held access itself; a pool slot must give its
+        // page or key count back before the slot is freed.
+        if let Kind::Pooled { slot, held: Some(access) } = &self.kind {
+            scope::close(slot.scopes(), *access);
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! Dedicated regions: one guarded mapping per secret — its layout, how it is
+//! made, and its scopes.
+//!
+//! ```text
+//!  mapping            data pages                                 mapping end
+//!  |                  |                                                     |
+//!  v                  v                                                     v
+//!  +------------------+----------------------------------------+------------+
+//!  | guard (PROT_NONE)| zero fill ... | canary (16 B) | secret | guard      |
+//!  +------------------+----------------------------------------+------------+
+//!                      \___________ mlocked, DONTDUMP, DONTFORK ___________/
+//! ```
+//!
+//! The secret ends exactly at the trailing guard page, so a one-byte overflow
+//! faults. A one-byte underflow lands in the canary — 16 random non-zero bytes
+//! per region, with the reference copy kept in the registry, outside the data
+//! pages — checked on every open; reaching past the data pages downwards faults
+//! on the leading guard. A pool arena ([`Region::new_arena`]) is a region too,
+//! cut into slots by [`crate::pool`].
+//!
+//! # Safety
+//!
+//! Invariants the typed layer (`protected.rs`) relies on:
+//!
+//! - `data..data + data_len` lies inside the data pages, is aligned for the
+//!   secret's type (it ends on a page boundary and `data_len` is a multiple of
+//!   the alignment, which is at most a page), and was zero-filled by `mmap`.
+//! - While an [`Access`] is counted open (in this thread for a protection key,
+//!   process-wide for page protection), the data pages allow that access. A
+//!   region's key changes only under its entry's maintenance lock, which no open
+//!   scope allows.
+
+#![allow(unsafe_code)]
+
+use core::ptr::NonNull;
+
+use crate::{
+    access::{Access, Counts},
+    error::Error,
+    keys,
+    options::{KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
+    pages::{self, nonzero_random, protect_error, Mapping, Pages, CANARY_LEN},
+    pkru,
+    registry::Entry,
+    scope::Scoped,
+    sync::lock,
+    sys::{self, Advice, ProtFlags},
+};
+
+/// One guarded mapping holding one secret (or one pool arena).
+pub(crate) struct Region {
+    map: Mapping,
+    data_pages: Pages,
+    data: NonNull<u8>,
+    data_len: usize,
+    entry: &'static Entry,
+    options: Options,
+    memory: Memory,
+    locked: bool,
+    owner_pid: u32,
+}
+
+// SAFETY:
+// - the pointers refer to a mapping the `Region` owns exclusively; moving the owner
+//   to another thread moves that ownership;
+// - the region itself holds no thread-specific state: the access a handle holds
+//   open lives in the handle's `Backing`, and the typed layer keeps handles that
+//   hold access `!Send`.
+unsafe impl Send for Region {}
+
+// SAFETY:
+// - shared (`&Region`) methods mutate only the registry entry (atomics and a
+//   `Mutex`) and the thread-local PKRU counts; the secret bytes themselves are
+//   reached only through the typed layer, whose write access requires `&mut`.
+unsafe impl Sync for Region {}
+
+impl core::fmt::Debug for Region {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Region").field("mechanism", &self.mechanism()).finish_non_exhaustive()
+    }
+}
+
+/// How the data pages are backed, before protection is applied.
+struct Backed {
+    memory: Memory,
+    locked: bool,
+}
+
+impl Region {
+    /// Maps a new, sealed region for `data_len` bytes aligned to `align`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlignmentTooLarge`], [`Error::TooLarge`], [`Error::Map`],
+    /// [`Error::MemoryLock`], [`Error::SecretMemory`], [`Error::Protect`],
+    /// [`Error::Random`], and the backend's ([`Error::PkuUnavailable`],
+    /// [`Error::KeysExhausted`], [`Error::InvalidBackend`]).
+    pub(crate) fn new(data_len: usize, align: usize, options: Options) -> Result<Self, Error> {
+        Self::build(data_len, align, options, false)
+    }
+
+    /// Maps a new, sealed region whose pages each stay a kernel mapping of their
+    /// own (a pool arena): neighbouring pages differ in one per-mapping flag, so
+    /// the kernel never merges them, and a later protection change on one page
+    /// never needs to split a mapping — it cannot fail at `vm.max_map_count`. Costs
+    /// one map entry per page (18 for an arena) instead of three.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub(crate) fn new_arena(
+        data_len: usize,
+        align: usize,
+        options: Options,
+    ) -> Result<Self, Error> {
+        Self::build(data_len, align, options, true)
+    }
+
+    fn build(
+        data_len: usize,
+        align: usize,
+        options: Options,
+        separate_pages: bool,
+    ) -> Result<Self, Error> {
+        let page = sys::page_size();
+        if align > page {
+            return Err(Error::AlignmentTooLarge { align, page });
+        }
+        let too_large = || Error::TooLarge { len: data_len };
+        let data_pages_len = data_len
+            .checked_add(CANARY_LEN)
+            .and_then(|n| n.checked_next_multiple_of(page))
+            .ok_or_else(too_large)?;
+        let map_len = data_pages_len.checked_add(2 * page).ok_or_else(too_large)?;
+        let use_pku = options.wants_pku()?;
+        let canary = nonzero_random::<CANARY_LEN>()?;
+
+        let map = Mapping::new(map_len)?;
+        let data_pages = map.pages().slice(page, data_pages_len);
+        let backed = match Self::back_pages(data_pages, options) {
+            Ok(backed) => backed,
+            // A failed MAP_FIXED may have unmapped the range: start again, anonymous.
+            Err(_) if options.memory == MemoryPolicy::PreferSecret => {
+                drop(map);
+                return Self::build(
+                    data_len,
+                    align,
+                    options.memory(MemoryPolicy::Anonymous),
+                    separate_pages,
+                );
+            }
+            Err(err) => return Err(err),
+        };
+        let protect = |call| move |source| protect_error(call, source);
+        let whole = map.pages();
+        for advice in [Advice::LinuxDontDump, Advice::LinuxDontFork] {
+            // SAFETY:
+            // - the whole mapping is ours and page-aligned; neither advice changes
+            //   contents in this process.
+            unsafe { sys::madvise(whole.ptr(), whole.len(), advice) }
+                .map_err(protect("madvise"))?;
+        }
+        if separate_pages && backed.memory == Memory::Anonymous {
+            // Every other page of the mapping (guards included) gets a flag its
+            // neighbours lack, so no two adjacent pages can share a kernel mapping.
+            for offset in (0..map_len).step_by(2 * page) {
+                let one = whole.slice(offset, page);
+                // SAFETY:
+                // - one whole page of our mapping; WIPEONFORK changes no contents in
+                //   this process (and the pages are DONTFORK anyway).
+                unsafe { sys::madvise(one.ptr(), page, Advice::LinuxWipeOnFork) }
+                    .map_err(protect("madvise"))?;
+            }
+        }
+
+        let data = data_pages.at(data_pages_len - data_len);
+        let canary_at = data_pages.at(data_pages_len - data_len - CANARY_LEN);
+        // SAFETY:
+        // - `CANARY_LEN <= data_pages_len - data_len` by construction, so the canary
+        //   lies inside the data pages, which are writable now; the source is on
+        //   the stack, so the two cannot overlap.
+        unsafe { pages::copy(NonNull::from(&canary).cast(), canary_at, CANARY_LEN) };
+
+        let entry = Entry::acquire();
+        let region = Self {
+            map,
+            data_pages,
+            data,
+            data_len,
+            entry,
+            options,
+            memory: backed.memory,
+            locked: backed.locked,
+            owner_pid: sys::getpid(),
+        };
+        let key =
+            if use_pku { keys::obtain(entry, data_pages, options.keys_exhausted)? } else { None };
+        if key.is_none() {
+            // SAFETY:
+            // - the data pages are ours and page-aligned; nothing references them.
+            unsafe { data_pages.protect(ProtFlags::NONE) }.map_err(protect("mprotect"))?;
+        }
+        let wants_key = use_pku && options.keys_exhausted == KeyExhaustion::Virtualize;
+        entry.publish(data_pages, canary_at, key.unwrap_or(0), wants_key, canary);
+        Ok(region)
+    }
+
+    /// Makes the data pages readable and writable, backed as the policy asks:
+    /// `memfd_secret` memory (locked by the kernel) or anonymous memory `mlock`ed
+    /// per the mlock policy.
+    fn back_pages(data_pages: Pages, options: Options) -> Result<Backed, Error> {
+        let (ptr, len) = (data_pages.ptr(), data_pages.len());
+        if options.memory != MemoryPolicy::Anonymous {
+            let secret = || -> std::io::Result<()> {
+                let fd = sys::memfd_secret()?;
+                sys::ftruncate(std::os::fd::AsFd::as_fd(&fd), len)?;
+                // SAFETY:
+                // - the range is page-aligned, inside our fresh mapping, and nothing
+                //   references it, so MAP_FIXED replaces only our own reservation.
+                unsafe { sys::mmap_fixed_shared(ptr, len, std::os::fd::AsFd::as_fd(&fd)) }
+                // The mapping keeps the file alive; the descriptor closes here.
+            };
+            return match secret() {
+                Ok(()) => Ok(Backed { memory: Memory::Secret, locked: true }),
+                Err(source) => Err(Error::SecretMemory { source }),
+            };
+        }
+        // SAFETY:
+        // - the range lies inside our fresh mapping, which nothing references yet.
+        unsafe { data_pages.protect(ProtFlags::READ_WRITE) }
+            .map_err(|source| protect_error("mprotect", source))?;
+        // SAFETY:
+        // - the range lies inside our mapping; locking changes no contents.
+        let locked = match unsafe { sys::mlock(ptr, len) } {
+            Ok(()) => true,
+            Err(source) if options.mlock == MlockPolicy::Required => {
+                let limit = sys::getrlimit_memlock().ok().flatten();
+                return Err(Error::MemoryLock { requested: len, limit, source });
+            }
+            Err(_) => false,
+        };
+        Ok(Backed { memory: Memory::Anonymous, locked })
+    }
+
+    /// The first byte of the secret.
+    pub(crate) fn data(&self) -> NonNull<u8> {
+        self.data
+    }
+
+    pub(crate) fn data_len(&self) -> usize {
+        self.data_len
+    }
+
+    /// The data pages (canary and secret; a pool arena's slots).
+    pub(crate) fn data_pages(&self) -> Pages {
+        self.data_pages
+    }
+
+    pub(crate) fn options(&self) -> Options {
+        self.options
+    }
+
+    pub(crate) fn mechanism(&self) -> Mechanism {
+        match self.entry.key() {
+            0 => Mechanism::PageProtection,
+            key => Mechanism::ProtectionKey { key },
+        }
+    }
+
+    pub(crate) fn memory(&self) -> Memory {
+        self.memory
+    }
+
+    pub(crate) fn is_locked(&self) -> bool {
+        self.locked
+    }
+
+    /// Whether the region was wiped and can no longer be opened.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.entry.is_poisoned()
+    }
+
+    /// `(mapping, data pages, secret)` address ranges, for diagnostics and tests.
+    pub(crate) fn ranges(&self) -> [(usize, usize); 3] {
+        let whole = self.map.pages();
+        [
+            (whole.addr(), whole.len()),
+            (self.data_pages.addr(), self.data_pages.len()),
+            (self.data.as_ptr().addr(), self.data_len),
+        ]
+    }
+
+    /// The region's registry entry.
+    pub(crate) fn entry(&self) -> &'static Entry {
+        self.entry
+    }
+
+    /// The region's scopes: they run from the registry entry alone (a static
+    /// page), so a scope touches no heap memory between its system calls.
+    pub(crate) fn scopes(&self) -> Dedicated {
+        Dedicated(self.entry)
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // In a child made by `fork`, MADV_DONTFORK left no pages at this address:
+        // touching them would fault, and unmapping could remove someone else's
+        // mapping made at the same address since.
+        if sys::getpid() != self.owner_pid {
+            self.map.forget();
+            return;
+        }
+        let entry = self.entry;
+        entry.exclusive_for_drop();
+        let key = entry.key();
+        if key != 0 {
+            // Forget this thread's counts (the handle's own access, leaked guards).
+            pkru::update(key, |_| Counts::ZERO);
+        }
+        entry.wipe_exclusive();
+        entry.unpublish();
+        // Unmap before freeing the key, so no page is tagged with a key that a
+        // later `pkey_alloc` may hand out again.
+        self.map.unmap();
+        if key != 0 {
+            keys::release(key);
+        }
+        entry.release();
+    }
+}
+
+/// The scopes of a dedicated region, run from its registry entry.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dedicated(&'static Entry);
+
+impl Dedicated {
+    /// Changes the data pages from `from` to `to` (under the counts lock).
+    fn set_pages(self, from: ProtFlags, to: ProtFlags) -> Result<(), Error> {
+        if from == to {
+            return Ok(());
+        }
+        // SAFETY:
+        // - the data pages of a published entry; protection is narrowed only when
+        //   a count reached zero, i.e. after the last guard holding that access was
+        //   dropped, so no live reference uses the access taken away.
+        unsafe { self.0.pages().protect(to) }.map_err(|source| protect_error("mprotect", source))
+    }
+}
+
+impl Scoped for Dedicated {
+    fn entry(&self) -> &'static Entry {
+        self.0
+    }
+
+    fn open_pages(&self, access: Access) -> Result<(), Error> {
+        let mut counts = lock(&self.0.counts);
+        let next = counts.add(access);
+        self.set_pages(counts.prot(), next.prot())?;
+        *counts = next;
+        Ok(())
+    }
+
+    fn close_pages(&self, access: Access) -> Result<(), Error> {
+        let mut counts = lock(&self.0.counts);
+        let next = counts.sub(access);
+        self.set_pages(counts.prot(), next.prot())?;
+        *counts = next;
+        Ok(())
+    }
+
+    /// Whether the canary below the secret still holds the region's value.
+    fn check(&self) -> Result<(), Error> {
+        let canary_ptr = self.0.canary_at().cast::<[u8; CANARY_LEN]>();
+        // SAFETY:
+        // - the canary is inside the data pages, which are open for reading in this
+        //   thread while the caller's access is counted; `[u8; N]` has alignment 1
+        //   and every bit pattern is valid. Volatile: the bytes may have been
+        //   changed behind the compiler's back (that is what we look for).
+        let found = unsafe { canary_ptr.read_volatile() };
+        let expected = self.0.canary();
+        let diff = found.iter().zip(expected).fold(0, |acc, (x, y)| acc | (x ^ y));
+        if diff == 0 {
+            Ok(())
+        } else {
+            Err(Error::CanaryCorrupted)
+        }
+    }
+
+    /// Re-sealing only fails in theory: the data pages are a mapping of their own
+    /// (their flags differ from the guard pages'), so `mprotect` never splits it
+    /// and never needs memory. Should it fail anyway, this scope was the last one
+    /// open (`mprotect` runs only when the count reaches zero or a write scope
+    /// ends with no other scope open), so no reference to the secret is live
+    /// while it is wiped. If even making the pages writable fails, the process
+    /// aborts: a secrets library must not go on with a secret left readable.
+    fn reseal_failed(&self, _access: Access) {
+        let entry = self.0;
+        entry.poison();
+        let pages = entry.pages();
+        // SAFETY:
+        // - the data pages are ours; widening protection strands no reference.
+        if unsafe { pages.protect(ProtFlags::READ_WRITE) }.is_err() {
+            sys::write_stderr(b"siegel: cannot make a region writable to wipe it; aborting\n");
+            std::process::abort();
+        }
+        // SAFETY:
+        // - just made writable; no reference is live (see above).
+        unsafe { pages::wipe(pages.ptr(), pages.len()) };
+        // SAFETY:
+        // - the data pages are ours; no reference is live (see above).
+        let _ = unsafe { pages.protect(ProtFlags::NONE) };
+        *lock(&entry.counts) = Counts::ZERO;
+        entry.leave();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{scope, Backend};
+
+    fn mprotect_region(len: usize) -> Region {
+        Region::new(len, 1, Options::new().backend(Backend::Mprotect)).expect("region")
+    }
+
+    #[test]
+    fn secret_ends_at_the_trailing_guard_page_with_the_canary_below() {
+        let page = sys::page_size();
+        for len in [0, 1, 31, page - CANARY_LEN, page - CANARY_LEN + 1, page, 3 * page + 5] {
+            let region = mprotect_region(len);
+            let [(map, map_len), (pages, pages_len), (data, data_len)] = region.ranges();
+            assert_eq!(data_len, len);
+            assert_eq!(pages, map + page, "leading guard page");
+            assert_eq!(pages + pages_len, map + map_len - page, "trailing guard page");
+            assert_eq!(data + data_len, pages + pages_len, "secret is right-aligned");
+            assert!(data - CANARY_LEN >= pages, "canary inside the data pages");
+            assert_eq!(pages_len % page, 0);
+        }
+    }
+
+    #[test]
+    fn overlapping_scopes_close_in_any_order() {
+        let region = mprotect_region(8);
+        let s = region.scopes();
+        scope::open(&s, Access::Read).expect("first");
+        scope::open(&s, Access::Read).expect("second");
+        scope::open(&s, Access::Write).expect("write");
+        scope::try_close(&s, Access::Read).expect("close first");
+        scope::try_close(&s, Access::Write).expect("close write");
+        assert_eq!(*lock(&region.entry.counts), Counts { reads: 1, writes: 0 });
+        scope::try_close(&s, Access::Read).expect("close second");
+        assert_eq!(*lock(&region.entry.counts), Counts::ZERO);
+    }
+
+    #[test]
+    fn a_corrupted_canary_is_reported_and_the_region_stays_sealed() {
+        let region = mprotect_region(8);
+        let s = region.scopes();
+        scope::open(&s, Access::Write).expect("open");
+        // SAFETY:
+        // - the byte just below the secret is the canary's last byte, inside the
+        //   data pages, which are open for writing.
+        let below = unsafe { region.data().sub(1) };
+        // SAFETY:
+        // - `below` is readable while the write access is open.
+        let old = unsafe { below.read() };
+        // SAFETY:
+        // - `below` is writable while the write access is open.
+        unsafe { below.write(!old) };
+        scope::try_close(&s, Access::Write).expect("close");
+        assert!(matches!(scope::open(&s, Access::Read), Err(Error::CanaryCorrupted)));
+        assert_eq!(*lock(&region.entry.counts), Counts::ZERO);
+    }
+
+    #[test]
+    fn canaries_differ_between_regions_and_hold_no_zero_byte() {
+        let (a, b) = (mprotect_region(8), mprotect_region(8));
+        assert_ne!(a.entry.canary(), b.entry.canary());
+        assert!(a.entry.canary().iter().chain(&b.entry.canary()).all(|&byte| byte != 0));
+    }
+
+    #[test]
+    fn a_dropped_region_is_wiped_before_unmapping() {
+        let region = mprotect_region(100);
+        let s = region.scopes();
+        scope::open(&s, Access::Write).expect("open");
+        // SAFETY:
+        // - the secret's 100 bytes are open for writing.
+        unsafe { region.data().write_bytes(0xA5, 100) };
+        scope::try_close(&s, Access::Write).expect("close");
+        let entry = region.entry;
+        assert!(entry.wipe_once(), "no scope is open");
+        let pages = entry.pages();
+        // SAFETY:
+        // - our data pages, sealed; making them readable strands nothing.
+        unsafe { pages.protect(ProtFlags::READ) }.expect("mprotect");
+        // SAFETY:
+        // - the data pages were just made readable, and no scope is open.
+        let zero = (0..pages.len()).all(|i| unsafe { pages.at(i).read_volatile() } == 0);
+        // SAFETY:
+        // - as above.
+        unsafe { pages.protect(ProtFlags::NONE) }.expect("mprotect");
+        assert!(zero, "a byte survived the wipe");
+    }
+}

@@ -1,0 +1,526 @@
+//! The registry of live regions: one [`Entry`] per region (dedicated or pool
+//! arena) at a stable address, never freed, so that code without a handle —
+//! [`lockdown`], key virtualisation, a thread's exit, and the fatal-signal
+//! handler — can find every region.
+//!
+//! An entry's `open` word counts the scopes open on its region in all threads
+//! (plus handles that hold access). Adding `EXCLUSIVE` to it is the entry's
+//! maintenance lock: taken only when the count is 0 (key stealing, wiping) or by
+//! the region's drop; an opener that finds it set waits.
+//!
+//! # Safety
+//!
+//! - The pages of a published entry are the data pages of a live mapping; the
+//!   region unpublishes the entry before unmapping. They travel as a pointer
+//!   with its provenance ([`Pages`]), never as an integer.
+//! - Pages are wiped only by a holder of the maintenance lock (no scope open, and
+//!   none can open meanwhile), by the region's drop, or by the fatal-signal
+//!   handler (the process is dying).
+
+#![allow(unsafe_code)]
+
+use core::{
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering},
+};
+use std::sync::Mutex;
+
+use crate::{
+    access::Counts,
+    pages::{self, Pages, CANARY_LEN},
+    pkru,
+    sync::lock,
+    sys::ProtFlags,
+};
+
+/// Added to [`Entry::open`] while the entry is under maintenance. Far above any
+/// count of open scopes a process can reach (each needs a guard: 2^62 leaked
+/// guards would take centuries), so scope counts never reach it and an opener
+/// never waits on a count it mistook for maintenance.
+const EXCLUSIVE: u64 = 1 << 62;
+
+/// [`Entry::state`]: free, on the free list.
+const FREE: u8 = 0;
+/// Taken by a region being built or dropped; not visible to the walks.
+const RESERVED: u8 = 1;
+/// Published: the walks see it.
+const LIVE: u8 = 2;
+
+const NOT_WIPED: u8 = 0;
+const WIPING: u8 = 1;
+const WIPED: u8 = 2;
+
+/// Bumped whenever a key is stolen; keyed opens record it, so the entry with the
+/// smallest epoch is (roughly) the least recently used.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Shared, address-stable state of one region.
+pub(crate) struct Entry {
+    /// [`FREE`], [`RESERVED`] or [`LIVE`].
+    state: AtomicU8,
+    /// Start of the data pages (null unless published).
+    pages: AtomicPtr<u8>,
+    /// Length of the data pages.
+    pages_len: AtomicUsize,
+    /// The region's canary (dedicated regions; pool arenas check their slots').
+    canary_at: AtomicPtr<u8>,
+    /// The protection key guarding the pages, or 0 for page protection.
+    key: AtomicU32,
+    /// Whether the region should hold a key (PKU backend with virtualised keys).
+    wants_key: AtomicBool,
+    /// Open scopes in all threads, plus [`EXCLUSIVE`] under maintenance.
+    open: AtomicU64,
+    /// [`EPOCH`] at the last keyed open.
+    epoch: AtomicU64,
+    poisoned: AtomicBool,
+    wipe: AtomicU8,
+    /// Process-wide open counts for page protection; also serialises `mprotect`.
+    pub(crate) counts: Mutex<Counts>,
+    /// The region's canary (16 random non-zero bytes) as two words.
+    canary: [AtomicU64; 2],
+}
+
+impl core::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Entry").field("key", &self.key()).finish_non_exhaustive()
+    }
+}
+
+impl Entry {
+    const fn new() -> Self {
+        Self {
+            state: AtomicU8::new(FREE),
+            pages: AtomicPtr::new(core::ptr::null_mut()),
+            pages_len: AtomicUsize::new(0),
+            canary_at: AtomicPtr::new(core::ptr::null_mut()),
+            key: AtomicU32::new(0),
+            wants_key: AtomicBool::new(false),
+            open: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+            wipe: AtomicU8::new(NOT_WIPED),
+            counts: Mutex::new(Counts::ZERO),
+            canary: [AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+
+    /// Takes a free entry for a region being built.
+    pub(crate) fn acquire() -> &'static Self {
+        let entry = lock(&TABLE).pop_free();
+        entry.state.store(RESERVED, Ordering::Release);
+        entry
+    }
+
+    /// Makes the entry visible to [`lockdown`], key stealing and the crash handler.
+    pub(crate) fn publish(
+        &self,
+        pages: Pages,
+        canary_at: NonNull<u8>,
+        key: u32,
+        wants_key: bool,
+        canary: [u8; CANARY_LEN],
+    ) {
+        let words = |half: &[u8]| u64::from_ne_bytes(half.try_into().expect("8 bytes"));
+        self.pages.store(pages.ptr().as_ptr(), Ordering::Relaxed);
+        self.pages_len.store(pages.len(), Ordering::Relaxed);
+        self.canary_at.store(canary_at.as_ptr(), Ordering::Relaxed);
+        self.key.store(key, Ordering::Relaxed);
+        self.wants_key.store(wants_key, Ordering::Relaxed);
+        self.canary[0].store(words(&canary[..8]), Ordering::Relaxed);
+        self.canary[1].store(words(&canary[8..]), Ordering::Relaxed);
+        self.state.store(LIVE, Ordering::Release);
+    }
+
+    /// Hides the entry from the walks (before its pages are unmapped).
+    pub(crate) fn unpublish(&self) {
+        self.state.store(RESERVED, Ordering::Release);
+    }
+
+    /// Returns the entry to the free list, reset.
+    pub(crate) fn release(&'static self) {
+        self.pages.store(core::ptr::null_mut(), Ordering::Relaxed);
+        self.key.store(0, Ordering::Relaxed);
+        self.wants_key.store(false, Ordering::Relaxed);
+        self.poisoned.store(false, Ordering::Relaxed);
+        self.wipe.store(NOT_WIPED, Ordering::Relaxed);
+        *lock(&self.counts) = Counts::ZERO;
+        self.open.store(0, Ordering::Release);
+        self.state.store(FREE, Ordering::Release);
+        lock(&TABLE).free.push(self);
+    }
+
+    /// The data pages of the region. Only for a published entry, or one whose
+    /// region the caller owns.
+    #[inline]
+    pub(crate) fn pages(&self) -> Pages {
+        let ptr = NonNull::new(self.pages.load(Ordering::Acquire))
+            .expect("siegel: pages of an unpublished registry entry");
+        // SAFETY:
+        // - a published entry's pages are whole pages of its region's live mapping
+        //   (module docs), stored with their provenance by `publish`.
+        unsafe { Pages::new(ptr, self.pages_len.load(Ordering::Relaxed)) }
+    }
+
+    /// Where the region's canary lies (inside its data pages).
+    #[inline]
+    pub(crate) fn canary_at(&self) -> NonNull<u8> {
+        NonNull::new(self.canary_at.load(Ordering::Relaxed))
+            .expect("siegel: canary of an unpublished registry entry")
+    }
+
+    /// The region's canary.
+    #[inline]
+    pub(crate) fn canary(&self) -> [u8; CANARY_LEN] {
+        let mut bytes = [0u8; CANARY_LEN];
+        bytes[..8].copy_from_slice(&self.canary[0].load(Ordering::Relaxed).to_ne_bytes());
+        bytes[8..].copy_from_slice(&self.canary[1].load(Ordering::Relaxed).to_ne_bytes());
+        bytes
+    }
+
+    #[inline]
+    pub(crate) fn key(&self) -> u32 {
+        self.key.load(Ordering::Acquire)
+    }
+
+    /// Sets the key (under the maintenance lock).
+    pub(crate) fn set_key(&self, key: u32) {
+        self.key.store(key, Ordering::Release);
+    }
+
+    #[inline]
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn poison(&self) {
+        self.poisoned.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether this region lost its key to another and should ask for one again.
+    #[inline]
+    pub(crate) fn wants_key_back(&self) -> bool {
+        self.key.load(Ordering::Relaxed) == 0 && self.wants_key.load(Ordering::Relaxed)
+    }
+
+    /// Whether the region runs under the PKU backend with virtualised keys but
+    /// holds no key right now: it may not be opened (page protection would open
+    /// it to every thread).
+    #[inline]
+    pub(crate) fn needs_key(&self) -> bool {
+        self.wants_key.load(Ordering::Relaxed) && self.key.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether any scope is open (or maintenance under way).
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Relaxed) != 0
+    }
+
+    /// [`EPOCH`] at the last keyed open.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Counts one more scope (waiting out maintenance).
+    #[inline]
+    pub(crate) fn enter(&self) {
+        loop {
+            if self.open.fetch_add(1, Ordering::SeqCst) < EXCLUSIVE {
+                break;
+            }
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            std::thread::yield_now();
+        }
+    }
+
+    /// Records that a keyed region was used now, for the choice of the least
+    /// recently used victim (only keyed regions are victims, so page protection
+    /// scopes skip it and touch one static page less).
+    #[inline]
+    pub(crate) fn touch(&self) {
+        let now = EPOCH.load(Ordering::Relaxed);
+        if self.epoch.load(Ordering::Relaxed) != now {
+            self.epoch.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one scope less; if it was the last and the region is poisoned,
+    /// wipes it.
+    #[inline]
+    pub(crate) fn leave(&self) {
+        if self.open.fetch_sub(1, Ordering::SeqCst) == 1 && self.is_poisoned() {
+            self.wipe_once();
+        }
+    }
+
+    /// Takes the maintenance lock if no scope is open.
+    pub(crate) fn try_exclusive(&self) -> bool {
+        self.open.compare_exchange(0, EXCLUSIVE, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
+    /// Takes the maintenance lock for the region's drop: waits out maintenance by
+    /// others, but not scopes (a leaked guard must not hang the drop).
+    pub(crate) fn exclusive_for_drop(&self) {
+        loop {
+            let open = self.open.load(Ordering::SeqCst);
+            if open >= EXCLUSIVE {
+                std::thread::yield_now();
+            } else if self
+                .open
+                .compare_exchange(open, open + EXCLUSIVE, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn unlock_exclusive(&self) {
+        self.open.fetch_sub(EXCLUSIVE, Ordering::SeqCst);
+    }
+
+    /// Under the maintenance lock: the region's key was taken (see
+    /// `keys::steal`); bumps the epoch so that the next victim is another.
+    pub(crate) fn note_stolen() {
+        EPOCH.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Wipes the pages if no scope is open; otherwise the last scope to close will
+    /// (it finds the region poisoned). Returns whether the pages are wiped now.
+    pub(crate) fn wipe_once(&self) -> bool {
+        if self.wipe.load(Ordering::Acquire) == WIPED {
+            return true;
+        }
+        if !self.try_exclusive() {
+            return false;
+        }
+        self.wipe_exclusive();
+        self.unlock_exclusive();
+        true
+    }
+
+    /// Wipes the data pages without opening them to other threads where that can
+    /// be helped: under the region's key with write access for this thread only;
+    /// on page protection through `/proc/self/mem` (a sealed page stays sealed),
+    /// else by opening, wiping and re-sealing. The caller holds the maintenance
+    /// lock (or is the region's drop), so no other thread has a scope open.
+    pub(crate) fn wipe_exclusive(&self) {
+        if self
+            .wipe
+            .compare_exchange(NOT_WIPED, WIPING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        let pages = self.pages();
+        match self.key() {
+            0 => {
+                let counts = lock(&self.counts);
+                if counts.writes > 0 {
+                    // SAFETY:
+                    // - the pages are open for writing (counted); no scope uses them
+                    //   (maintenance lock, module docs).
+                    unsafe { pages::wipe(pages.ptr(), pages.len()) };
+                // SAFETY:
+                // - our private anonymous data pages (or the kernel refuses);
+                //   nothing references them (maintenance lock).
+                } else if unsafe { pages::wipe_sealed(pages.ptr(), pages.len()) }.is_err() {
+                    // SAFETY:
+                    // - our data pages; widening strands no reference.
+                    if unsafe { pages.protect(ProtFlags::READ_WRITE) }.is_ok() {
+                        // SAFETY:
+                        // - just made writable; nothing references them.
+                        unsafe { pages::wipe(pages.ptr(), pages.len()) };
+                        // SAFETY:
+                        // - as above; re-sealing to the counted protection.
+                        let _ = unsafe { pages.protect(counts.prot()) };
+                    }
+                }
+            }
+            key => pkru::with_write_access(key, || {
+                // SAFETY:
+                // - this thread holds write access to the key; no scope uses the
+                //   pages (maintenance lock).
+                unsafe { pages::wipe(pages.ptr(), pages.len()) };
+            }),
+        }
+        self.wipe.store(WIPED, Ordering::Release);
+    }
+}
+
+impl pkru::Release for Entry {
+    fn release(&self, scopes: u32) {
+        for _ in 0..scopes {
+            self.leave();
+        }
+    }
+}
+
+/// Entries per chunk of the registry.
+const CHUNK: usize = 64;
+
+/// A block of entries; chunks form a list that only grows.
+struct Chunk {
+    entries: [Entry; CHUNK],
+    next: AtomicPtr<Chunk>,
+}
+
+impl Chunk {
+    const fn new() -> Self {
+        Self {
+            entries: [const { Entry::new() }; CHUNK],
+            next: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+}
+
+static FIRST: Chunk = Chunk::new();
+
+/// Free entries and the last chunk; only allocation takes this lock.
+struct Table {
+    free: Vec<&'static Entry>,
+    tail: Option<&'static Chunk>,
+}
+
+static TABLE: Mutex<Table> = Mutex::new(Table { free: Vec::new(), tail: None });
+
+impl Table {
+    fn pop_free(&mut self) -> &'static Entry {
+        if let Some(entry) = self.free.pop() {
+            return entry;
+        }
+        let chunk: &'static Chunk = match self.tail {
+            None => &FIRST,
+            Some(tail) => {
+                let chunk: &'static Chunk = Box::leak(Box::new(Chunk::new()));
+                tail.next.store(core::ptr::from_ref(chunk).cast_mut(), Ordering::Release);
+                chunk
+            }
+        };
+        self.tail = Some(chunk);
+        self.free.extend(chunk.entries.iter().rev());
+        self.free.pop().expect("a fresh chunk has entries")
+    }
+}
+
+/// Calls `f` on every published entry. Lock-free and allocation-free: safe to
+/// call from a signal handler.
+pub(crate) fn for_each_live(mut f: impl FnMut(&'static Entry)) {
+    let mut chunk: Option<&'static Chunk> = Some(&FIRST);
+    while let Some(current) = chunk {
+        for entry in &current.entries {
+            if entry.state.load(Ordering::Acquire) == LIVE {
+                f(entry);
+            }
+        }
+        let next = current.next.load(Ordering::Acquire);
+        // SAFETY:
+        // - `next` is null or a chunk leaked with `Box::leak`, never freed.
+        chunk = unsafe { next.as_ref() };
+    }
+}
+
+/// Lockdowns begun so far.
+static LOCKDOWNS: AtomicU64 = AtomicU64::new(0);
+
+/// How many lockdowns have begun: an operation that copies a secret compares it
+/// before and after, and wipes its copy if it changed.
+pub(crate) fn lockdowns() -> u64 {
+    LOCKDOWNS.load(Ordering::SeqCst)
+}
+
+/// What [`lockdown`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lockdown {
+    /// Regions wiped at once.
+    pub wiped: usize,
+    /// Regions with a scope open somewhere (a guard, an open-state handle, or a
+    /// guard leaked with `mem::forget`): each is wiped when its last scope
+    /// closes — at the latest when its handle drops — and hands out nothing
+    /// meanwhile (guards and open handles panic on deref).
+    pub deferred: usize,
+}
+
+/// Wipes every live region now and poisons its handle: the next open of any of
+/// them returns [`Error::Poisoned`](crate::Error::Poisoned) instead of data, and
+/// an open-state handle or open guard panics on deref. The process keeps
+/// running.
+///
+/// A region with a scope open in some thread is wiped when that last scope closes
+/// (wiping under a live reference would be a data race). Regions created while
+/// this runs may or may not be included.
+///
+/// # Examples
+///
+/// ```
+/// let key = siegel::Protected::<[u8; 32]>::init_with(|k| k.fill(1))?;
+/// # if false {
+/// let report = siegel::lockdown();
+/// assert!(report.wiped >= 1);
+/// assert!(key.read().is_err());
+/// # }
+/// # Ok::<(), siegel::Error>(())
+/// ```
+#[allow(clippy::must_use_candidate, reason = "called for its effect; the report is optional")]
+pub fn lockdown() -> Lockdown {
+    // Counted before the walk, so an operation that copies a secret (rotation)
+    // and sees the count unchanged afterwards knows its copy was published before
+    // this walk began, and is wiped by it.
+    LOCKDOWNS.fetch_add(1, Ordering::SeqCst);
+    let mut report = Lockdown::default();
+    for_each_live(|entry| {
+        entry.poison();
+        if entry.wipe_once() {
+            report.wiped += 1;
+        } else {
+            report.deferred += 1;
+        }
+    });
+    report
+}
+
+/// Wipes and poisons every live region with no regard for locks or open scopes:
+/// for the fatal-signal handler only. Async-signal-safe: atomics, `mprotect`,
+/// `WRPKRU` and volatile stores.
+///
+/// Every region is made writable with `mprotect` (which keeps its protection
+/// key) *and* this thread is granted every key, so a region caught between two
+/// states — its key being stolen, or never given one — is writable either way.
+/// A region another thread unmaps at this very moment (its drop, which wipes it
+/// first) can still fault here; the process is dying either way.
+pub(crate) fn wipe_all_for_crash() -> usize {
+    pkru::open_all_for_crash();
+    let mut wiped = 0;
+    for_each_live(|entry| {
+        entry.poison();
+        let pages = entry.pages();
+        // SAFETY:
+        // - a live region's data pages; the process is dying, so widening
+        //   protection under other threads' feet is acceptable.
+        if unsafe { pages.protect(ProtFlags::READ_WRITE) }.is_ok() {
+            // SAFETY:
+            // - just made writable (and every key is open in this thread).
+            unsafe { pages::wipe(pages.ptr(), pages.len()) };
+            entry.wipe.store(WIPED, Ordering::Release);
+            wiped += 1;
+        }
+    });
+    wiped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_billion_leaked_scopes_do_not_look_like_maintenance() {
+        // 2^30 leaked guards used to reach the maintenance bit: every later open
+        // spun forever. The count now has room for any number a process reaches.
+        let entry = Entry::new();
+        entry.open.store(1 << 30, Ordering::SeqCst);
+        entry.enter();
+        assert_eq!(entry.open.load(Ordering::SeqCst), (1 << 30) + 1);
+        entry.leave();
+        assert!(!entry.try_exclusive(), "scopes are still counted open");
+    }
+}

@@ -1,0 +1,160 @@
+//! The scope protocol, written once for every kind of region: a dedicated
+//! region ([`crate::region::Dedicated`]) and a pool slot
+//! ([`crate::pool::PoolSlot`]) each supply the steps that differ ([`Scoped`]),
+//! and [`open`] / [`close`] walk them in the one order that keeps every failure
+//! consistent:
+//!
+//! ```text
+//! open:  admit (poisoned? key lost → take one back) → count in the registry
+//!        → grant: a key in this thread's PKRU, or page protection
+//!        → check canaries and state     (a failed check closes again)
+//! close: (write scope) check for overflow while the pages are still open
+//!        → revoke the grant → uncount   (a failed re-seal: wipe and poison)
+//! ```
+//!
+//! Under the PKU backend with virtualised keys a region that holds no key and
+//! cannot take one back is never opened with page protection (that would open
+//! it to every thread): the open fails with [`Error::KeysExhausted`].
+
+use crate::{access::Access, error::Error, keys, options::KeyExhaustion, pkru, registry::Entry};
+
+/// The steps of a scope that differ between a dedicated region and a pool slot.
+pub(crate) trait Scoped {
+    /// The registry entry whose open count and key guard the pages.
+    fn entry(&self) -> &'static Entry;
+
+    /// Page protection: counts `access` open and makes the pages allow it, the
+    /// fallible step first. On error nothing changed.
+    ///
+    /// # Errors
+    ///
+    /// A failed protection change ([`Error::Protect`], [`Error::Map`]), or a
+    /// failed renewal of a fresh slot.
+    fn open_pages(&self, access: Access) -> Result<(), Error>;
+
+    /// Page protection: counts `access` closed and narrows the pages to what the
+    /// remaining scopes need.
+    ///
+    /// # Errors
+    ///
+    /// The re-seal failed; the access is still counted open.
+    fn close_pages(&self, access: Access) -> Result<(), Error>;
+
+    /// Under protection key `key`, before this thread gains access.
+    ///
+    /// # Errors
+    ///
+    /// Whatever prevents the open; nothing is granted then.
+    fn before_keyed_open(&self, _key: u32) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// After access is granted: the canaries and the secret's own state.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CanaryCorrupted`] or [`Error::Poisoned`]; the caller closes.
+    fn check(&self) -> Result<(), Error>;
+
+    /// Before a write scope closes, its pages still open in this thread.
+    fn after_write(&self) {}
+
+    /// A close that cannot report an error found the re-seal impossible: make
+    /// the secret unreadable (wipe and poison) and give the scope back.
+    fn reseal_failed(&self, access: Access);
+}
+
+/// Opens `access` on `target` (see the module docs).
+///
+/// # Errors
+///
+/// [`Error::Poisoned`], [`Error::KeysExhausted`], a failed protection change
+/// (nothing changed), or a failed check (the access is closed again).
+#[inline]
+pub(crate) fn open(target: &impl Scoped, access: Access) -> Result<(), Error> {
+    let entry = target.entry();
+    admit(entry)?;
+    let granted = match entry.key() {
+        0 if entry.needs_key() => Err(Error::KeysExhausted),
+        0 => target.open_pages(access),
+        key => target.before_keyed_open(key).map(|()| {
+            entry.touch();
+            pkru::update(key, |c| c.add(access));
+        }),
+    };
+    if let Err(err) = granted {
+        entry.leave();
+        return Err(err);
+    }
+    if let Err(err) = target.check() {
+        close(target, access);
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// Closes `access` on `target`.
+///
+/// # Errors
+///
+/// The re-seal failed ([`Error::Protect`]); the access is then still open.
+#[inline]
+pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Error> {
+    let entry = target.entry();
+    if access == Access::Write {
+        target.after_write();
+    }
+    match entry.key() {
+        0 => target.close_pages(access)?,
+        key => pkru::update(key, |c| c.sub(access)),
+    }
+    entry.leave();
+    Ok(())
+}
+
+/// Closes `access` on `target` where no error can be returned (drops): if
+/// re-sealing fails, the secret is wiped and poisoned rather than left readable.
+#[inline]
+pub(crate) fn close(target: &impl Scoped, access: Access) {
+    if try_close(target, access).is_err() {
+        target.reseal_failed(access);
+    }
+}
+
+/// Admits one more scope: refuses a poisoned region, asks for a lost key back,
+/// then counts the scope (the caller must [`Entry::leave`] on every later
+/// failure).
+///
+/// # Errors
+///
+/// [`Error::Poisoned`]; nothing is counted then.
+#[inline]
+fn admit(entry: &'static Entry) -> Result<(), Error> {
+    if entry.is_poisoned() {
+        return Err(Error::Poisoned);
+    }
+    if entry.wants_key_back() {
+        reclaim_key(entry);
+    }
+    entry.enter();
+    if entry.is_poisoned() {
+        entry.leave();
+        return Err(Error::Poisoned);
+    }
+    Ok(())
+}
+
+/// Under virtualised keys, a region that lost its key asks for one back before
+/// it opens (if no scope is open on it). If none can be had, [`open`] fails with
+/// [`Error::KeysExhausted`].
+#[cold]
+fn reclaim_key(entry: &'static Entry) {
+    if !entry.try_exclusive() {
+        return;
+    }
+    // The maintenance lock means no scope is open on the pages.
+    if let Ok(Some(key)) = keys::obtain(entry, entry.pages(), KeyExhaustion::Virtualize) {
+        entry.set_key(key);
+    }
+    entry.unlock_exclusive();
+}

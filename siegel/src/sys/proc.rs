@@ -1,0 +1,88 @@
+//! This process and its threads: ids, limits, the thread list, standard error.
+
+use std::io;
+
+use libc::{c_int, c_void};
+
+use super::ret;
+
+/// `getrlimit(RLIMIT_MEMLOCK)`—the soft limit on locked memory, in bytes (`None`
+/// when unlimited).
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/getrlimit.2.html>
+pub(crate) fn getrlimit_memlock() -> io::Result<Option<u64>> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY:
+    // - `lim` is a valid, writable `struct rlimit` [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/getrlimit.2.html
+    ret(unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &raw mut lim) })?;
+    Ok((lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur))
+}
+
+/// `getpid()`—the calling process's id.
+pub(crate) fn getpid() -> u32 {
+    std::process::id()
+}
+
+/// `gettid()`—the calling thread's id. Async-signal-safe.
+pub(crate) fn gettid() -> i32 {
+    // SAFETY:
+    // - gettid(2) has no preconditions and cannot fail [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/gettid.2.html
+    unsafe { libc::gettid() }
+}
+
+/// `write(fd, buf)`, ignoring the result. Async-signal-safe.
+pub(crate) fn write_ignoring_errors(fd: c_int, buf: &[u8]) {
+    // SAFETY:
+    // - `buf` is valid for `buf.len()` bytes; write(2) is async-signal-safe [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man7/signal-safety.7.html
+    unsafe { libc::write(fd, buf.as_ptr().cast::<c_void>(), buf.len()) };
+}
+
+/// The ids of this process's threads, from `/proc/self/task`.
+///
+/// # Errors
+///
+/// If `/proc` is not mounted.
+pub(crate) fn thread_ids() -> io::Result<Vec<i32>> {
+    let mut tids = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/task")? {
+        if let Some(tid) = entry?.file_name().to_str().and_then(|name| name.parse().ok()) {
+            tids.push(tid);
+        }
+    }
+    Ok(tids)
+}
+
+/// Whether thread `tid` of this process still exists.
+pub(crate) fn thread_alive(tid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
+}
+
+/// Writes `bytes` to standard error, ignoring failure. Async-signal-safe.
+pub(crate) fn write_stderr(bytes: &[u8]) {
+    write_ignoring_errors(2, bytes);
+}
+
+/// Writes `n` in hexadecimal to standard error. Async-signal-safe, and small on
+/// the stack (it runs on alternate signal stacks).
+pub(crate) fn write_hex_stderr(mut n: u64) {
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        let d = u8::try_from(n % 16).unwrap_or(0);
+        digits[at] = if d < 10 { b'0' + d } else { b'a' + d - 10 };
+        n /= 16;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    write_stderr(&digits[at..]);
+}
