@@ -69,6 +69,66 @@ impl BarePage {
     }
 }
 
+/// The PKU floor: a pkey-tagged, locked page and a bare scope on it — RDPKRU,
+/// WRPKRU (open), one load, WRPKRU (close) — what the hardware costs at least.
+struct BareKeyPage {
+    page: BarePage,
+    key: u32,
+}
+
+impl BareKeyPage {
+    /// `None` without protection keys.
+    fn new() -> Option<Self> {
+        let page = BarePage::new();
+        // SAFETY: pkey_alloc(flags 0, PKEY_DISABLE_ACCESS) takes no pointers.
+        let key = unsafe { libc::syscall(libc::SYS_pkey_alloc, 0, 1) };
+        let key = u32::try_from(key).ok()?;
+        // SAFETY: our own page, tagged read-write with our key (access is then
+        // governed by PKRU alone); nothing references it.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pkey_mprotect,
+                page.page,
+                page.len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                key,
+            )
+        };
+        assert_eq!(rc, 0, "pkey_mprotect");
+        Some(Self { page, key })
+    }
+
+    fn open_read_close(&self) -> u8 {
+        let pkru: u32;
+        // SAFETY: RDPKRU with ECX = 0 (PKU is available: pkey_alloc succeeded).
+        unsafe {
+            std::arch::asm!("rdpkru", in("ecx") 0, out("eax") pkru, out("edx") _, options(nomem, nostack));
+        }
+        let open = pkru & !(0b11 << (2 * self.key));
+        // SAFETY: WRPKRU with ECX = EDX = 0; not `nomem`, so the load below stays
+        // between the two writes.
+        unsafe {
+            std::arch::asm!("wrpkru", in("eax") open, in("ecx") 0, in("edx") 0, options(nostack));
+        };
+        let last = self.page.page.cast::<u8>().wrapping_add(self.page.len - 32);
+        // SAFETY: the page is readable through the key now; zero-filled by mmap.
+        let byte = unsafe { last.read_volatile() };
+        // SAFETY: as above, restoring the saved rights.
+        unsafe {
+            std::arch::asm!("wrpkru", in("eax") pkru, in("ecx") 0, in("edx") 0, options(nostack));
+        };
+        byte
+    }
+}
+
+/// The allocation floor: what any guarded 32-byte secret costs the kernel at
+/// least — a three-page mapping, the middle page made writable, locked and
+/// sealed, then unmapped.
+fn bare_alloc_free() {
+    let page = BarePage::new();
+    black_box(&page);
+}
+
 impl Drop for BarePage {
     fn drop(&mut self) {
         // SAFETY: our own mapping, unreferenced.
@@ -83,6 +143,14 @@ fn scopes(c: &mut Criterion) {
     group.bench_function("floor: two bare mprotect calls + one load", |b| {
         b.iter(|| bare.open_read_close());
     });
+
+    if let Some(keyed) = BareKeyPage::new() {
+        group.bench_function("floor: bare WRPKRU pair + one load", |b| {
+            b.iter(|| keyed.open_read_close());
+        });
+    } else {
+        eprintln!("scope bench: PKU floor skipped: no PKU ({})", pku_support());
+    }
 
     let mut backends = vec![("mprotect", Backend::Mprotect)];
     if pku_support().is_available() {
@@ -106,12 +174,25 @@ fn scopes(c: &mut Criterion) {
             });
             drop(outer);
         }
+        let pool = siegel::Pool::with_options(Options::new().backend(backend));
+        let _neighbours: Vec<Protected<[u8; 32]>> =
+            (0..8).map(|_| pool.zeroed::<[u8; 32]>().unwrap()).collect();
+        let mut pooled: Protected<[u8; 32]> = pool.init_with(|s: &mut [u8; 32]| s.fill(1)).unwrap();
+        group.bench_function(format!("{name}: pooled read scope"), |b| {
+            b.iter(|| black_box(pooled.read().unwrap()[0]));
+        });
+        group.bench_function(format!("{name}: pooled write scope"), |b| {
+            b.iter(|| pooled.write().unwrap()[0] = black_box(2));
+        });
     }
     group.finish();
 }
 
 fn setup(c: &mut Criterion) {
     let mut group = c.benchmark_group("region");
+    group.bench_function("floor: bare mmap + mprotect + mlock + munmap", |b| {
+        b.iter(bare_alloc_free);
+    });
     group.bench_function("mprotect: create + drop 32 B", |b| {
         let options = Options::new().backend(Backend::Mprotect);
         b.iter(|| black_box(options.zeroed::<[u8; 32]>().unwrap()));
@@ -125,6 +206,11 @@ fn setup(c: &mut Criterion) {
         group.bench_function("pku: create + drop 32 B", |b| {
             let options = Options::new().backend(Backend::Pku);
             b.iter(|| black_box(options.zeroed::<[u8; 32]>().unwrap()));
+        });
+        group.bench_function("pku: pooled alloc + free 32 B", |b| {
+            let pool = siegel::Pool::with_options(Options::new().backend(Backend::Pku));
+            let _warm = pool.zeroed::<[u8; 32]>().unwrap();
+            b.iter(|| black_box(pool.zeroed::<[u8; 32]>().unwrap()));
         });
     }
     group.finish();

@@ -97,7 +97,7 @@ pub(crate) fn release(key: u32) {
 /// open, leaving that region sealed by page protection. `None` if every keyed
 /// region is open.
 fn steal(thief: &Entry) -> Option<u32> {
-    for _ in 0..4 {
+    for _ in 0..16 {
         let mut best: Option<(&'static Entry, u64)> = None;
         registry::for_each_live(|entry| {
             if core::ptr::eq(entry, thief) || entry.key() == 0 || entry.is_open() {

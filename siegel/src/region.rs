@@ -318,7 +318,8 @@ impl Drop for Region {
             // Forget this thread's counts (the handle's own access, leaked guards).
             pkru::update(key, |_| Counts::ZERO);
         }
-        entry.wipe_exclusive();
+        // Its own pages: a region whose build failed was never published.
+        entry.wipe_exclusive_at(self.data_pages);
         entry.unpublish();
         // Unmap before freeing the key, so no page is tagged with a key that a
         // later `pkey_alloc` may hand out again.

@@ -54,7 +54,11 @@ const WIPED: u8 = 2;
 /// smallest epoch is (roughly) the least recently used.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
-/// Shared, address-stable state of one region.
+/// Shared, address-stable state of one region. Aligned to 128 bytes (two cache
+/// lines, the unit adjacent-line prefetchers pull in), so that scopes on two
+/// regions in two threads never write the same line: each scope writes its
+/// entry's open count.
+#[repr(align(128))]
 pub(crate) struct Entry {
     /// [`FREE`], [`RESERVED`] or [`LIVE`].
     state: AtomicU8,
@@ -304,6 +308,12 @@ impl Entry {
     /// else by opening, wiping and re-sealing. The caller holds the maintenance
     /// lock (or is the region's drop), so no other thread has a scope open.
     pub(crate) fn wipe_exclusive(&self) {
+        self.wipe_exclusive_at(self.pages());
+    }
+
+    /// [`wipe_exclusive`](Self::wipe_exclusive) for a region that passes its own
+    /// data `pages` (its drop, which may run before the entry was published).
+    pub(crate) fn wipe_exclusive_at(&self, pages: Pages) {
         if self
             .wipe
             .compare_exchange(NOT_WIPED, WIPING, Ordering::AcqRel, Ordering::Acquire)
@@ -311,7 +321,6 @@ impl Entry {
         {
             return;
         }
-        let pages = self.pages();
         match self.key() {
             0 => {
                 let counts = lock(&self.counts);

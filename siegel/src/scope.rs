@@ -73,9 +73,8 @@ pub(crate) trait Scoped {
 #[inline]
 pub(crate) fn open(target: &impl Scoped, access: Access) -> Result<(), Error> {
     let entry = target.entry();
-    admit(entry)?;
+    admit_with_key(entry)?;
     let granted = match entry.key() {
-        0 if entry.needs_key() => Err(Error::KeysExhausted),
         0 => target.open_pages(access),
         key => target.before_keyed_open(key).map(|()| {
             entry.touch();
@@ -118,6 +117,34 @@ pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Erro
 pub(crate) fn close(target: &impl Scoped, access: Access) {
     if try_close(target, access).is_err() {
         target.reseal_failed(access);
+    }
+}
+
+/// How many times an open waits for a key before it gives up with
+/// [`Error::KeysExhausted`]: other threads' scopes end, or their openers back
+/// off, within a few rounds; a thread that itself holds every key open waits
+/// this long for nothing, once.
+const KEY_RETRIES: u32 = 200;
+
+/// [`admit`], and under virtualised keys make sure the region holds a key: a
+/// region that lost its key and cannot take one back right now (every keyed
+/// region is open, or another thread is taking it back) waits a little for one,
+/// then fails with [`Error::KeysExhausted`] — it is never opened with page
+/// protection, which would open it to every thread.
+#[inline]
+fn admit_with_key(entry: &'static Entry) -> Result<(), Error> {
+    let mut retries = 0;
+    loop {
+        admit(entry)?;
+        if !entry.needs_key() {
+            return Ok(());
+        }
+        entry.leave();
+        retries += 1;
+        if retries > KEY_RETRIES {
+            return Err(Error::KeysExhausted);
+        }
+        std::thread::yield_now();
     }
 }
 
