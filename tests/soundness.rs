@@ -186,3 +186,33 @@ fn a_rotation_racing_lockdown_leaves_no_unpoisoned_copy() {
         }
     });
 }
+
+mod frozen {
+    #[siegel::protected]
+    pub(super) struct Tagged {
+        #[protected(frozen)]
+        tag: u64,
+        pub(super) value: [u8; 8],
+    }
+
+    impl Tagged {
+        pub(super) fn with_tag(tag: u64) -> siegel::Protected<Self> {
+            Self::protect_with(|t| t.tag = tag).unwrap()
+        }
+    }
+}
+
+#[test]
+fn swapping_two_write_guards_exchanges_frozen_fields_whole() {
+    // The documented limit of `frozen`: no accessor writes the field, but a
+    // whole-value swap of two secrets of the same type moves it along.
+    let mut a = frozen::Tagged::with_tag(1);
+    let mut b = frozen::Tagged::with_tag(2);
+    {
+        let (mut ga, mut gb) = (a.write().unwrap(), b.write().unwrap());
+        ga.value = [7; 8];
+        core::mem::swap(&mut *ga, &mut *gb);
+    }
+    assert_eq!((*a.read().unwrap().tag(), *b.read().unwrap().tag()), (2, 1));
+    assert_eq!(b.read().unwrap().value, [7; 8]);
+}

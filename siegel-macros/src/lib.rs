@@ -7,7 +7,7 @@
 //! decisions `expand` applies. The expansion is pinned by snapshot tests
 //! (`src/snapshot.rs`, cases in `tests/expand/`).
 //!
-//! [`siegel::protected`]: https://docs.rs/siegel/latest/siegel/attr.protected.html
+//! [`siegel::protected`]: https://docs.rs/siegel-guard/latest/siegel/attr.protected.html
 
 #![forbid(unsafe_code)]
 
@@ -196,7 +196,14 @@ use proc_macro::TokenStream;
 /// # Ok::<(), siegel::Error>(())
 /// ```
 ///
-/// while outside that module it can only be read:
+/// while outside that module no accessor writes it. "Frozen" is about
+/// accessors, not about the whole value: a write guard derefs to `&mut Struct`,
+/// so `core::mem::swap(&mut *a.write()?, &mut *b.write()?)` exchanges two
+/// secrets of the same type whole, frozen fields included (each keeps a value
+/// that was initialised in protected memory; siegel pins this behaviour in a
+/// test rather than forbid `&mut` to the whole struct).
+///
+/// Outside the module, a frozen field can only be read:
 ///
 /// ```compile_fail,E0599
 /// # mod credentials {

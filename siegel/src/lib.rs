@@ -28,8 +28,12 @@
 //! - **reads through memory-safety bugs elsewhere in the process** — overreads,
 //!   stale pointers, uninitialised buffers, a logger dumping the wrong struct: a
 //!   sealed region faults on any access, and guard pages stop linear overflows on
-//!   both sides (a one-byte overflow faults; a one-byte underflow corrupts a random
-//!   per-region canary, kept outside the data pages and checked on every open);
+//!   both sides (a one-byte overflow faults; a one-byte underflow changes a
+//!   canary of 16 random *non-zero* bytes, kept outside the data pages and
+//!   checked on every open, so even a zero byte written below the secret is
+//!   seen). In a [`Pool`] every byte between a slot's start and its secret is
+//!   canary, and a write scope that overflowed into the next slot is caught when
+//!   it closes and blamed on the writer, not the neighbour;
 //! - **swap**: data pages are `mlock`ed ([`MlockPolicy::Required`] by default);
 //! - **core dumps**: `MADV_DONTDUMP` — even a region open at the moment of the
 //!   crash is left out;
@@ -37,13 +41,27 @@
 //!   address, so a child that touches the secret faults rather than computing
 //!   with a copy (chosen over `MADV_WIPEONFORK`, which would hand the child an
 //!   all-zero "key" that works silently);
-//! - **other threads during a scope, under PKU only**: protection keys are per
-//!   thread, so while this thread reads, another thread touching the region
-//!   faults, and so does a signal handler that interrupts the scope (handlers run
-//!   with the default PKRU). Under `mprotect` a scope opens the pages to the whole
-//!   process — every thread and signal handler — for its duration;
-//! - **leftovers**: regions are wiped with volatile stores before `munmap`; pool
-//!   slots are wiped before their page can be read again;
+//! - **other threads during a scope, under PKU**: protection keys are per thread,
+//!   so while this thread reads, another thread touching the region is stopped,
+//!   and so is a signal handler that interrupts the scope (handlers run with the
+//!   default PKRU). A scope never widens beyond its thread: when no key can be
+//!   had it fails with [`Error::KeysExhausted`] instead of falling back to page
+//!   protection; before a key guards a region it is closed in *every* thread of
+//!   the process (threads spawned during a scope, threads that leaked a guard,
+//!   threads of other code that ran `pkey_alloc`), by a reserved real-time
+//!   signal (`SIGRTMAX - 6`) whose handler edits the PKRU saved in its frame; a
+//!   thread that exits gives back the scopes it leaked. Under `mprotect` a scope
+//!   opens the pages to the whole process — every thread and signal handler —
+//!   for its duration;
+//! - **a reference used on the wrong thread, under PKU**: `&T` from a guard is
+//!   `Send` for `Plain` types, so safe code can hand it to a thread that has no
+//!   scope; touching it there is a deliberate abort with a message naming the
+//!   rule, never an unexplained crash. Share the `&Protected` instead — it is
+//!   `Sync` — and let each thread open its own scope;
+//! - **leftovers**: every secret is wiped before `drop` returns — a dedicated
+//!   region before it is unmapped, a pool slot before it goes back to the free
+//!   list (through `/proc/self/mem` when its page is sealed, so the page never
+//!   opens), the old copy of a [`Protected::rotate`] likewise;
 //! - **the kernel's direct map and `/proc/PID/mem`**, with
 //!   [`MemoryPolicy::PreferSecret`] or [`MemoryPolicy::RequireSecret`]:
 //!   `memfd_secret(2)` pages are unmapped from the kernel's own address space, so
@@ -52,23 +70,30 @@
 //! Opt-in hardening on top:
 //!
 //! - [`crash::wipe_on_fatal_signal`]: a crash (`SIGSEGV`, `SIGBUS`, `SIGILL`,
-//!   `SIGFPE`, `SIGABRT`) wipes every live region before the process dies, then
-//!   chains to the previous handler or the default action;
+//!   `SIGFPE`, `SIGABRT`) wipes and poisons every live region before the process
+//!   dies, then chains to the previous handler or the default action;
+//!   [`crash::Order::PreviousFirst`] lets a runtime that recovers from its own
+//!   faults (wasmtime, a GC) see them first;
 //! - [`lockdown`]: wipe every live region now (say, on an intrusion alarm) and
-//!   keep running; wiped handles answer [`Error::Poisoned`];
+//!   keep running; wiped handles answer [`Error::Poisoned`], and an open handle
+//!   or guard panics on deref rather than hand out its secret; what has a scope
+//!   open is reported as deferred and wiped when that scope closes;
 //! - [`Protected::rotate`]: move a long-lived secret to a fresh mapping (new
 //!   address, new canary), so a leaked address goes stale;
 //! - [`Protected::ct_eq`] and [`ReadGuard::ct_eq`]: comparisons whose timing does
-//!   not depend on the secret ([`subtle`]).
+//!   not depend on the secret ([`subtle`]); a slice's length is public.
 //!
 //! siegel does **not** protect against:
 //!
 //! - **code execution in the process**: `WRPKRU` and `mprotect` are unprivileged,
 //!   so injected code can open any region;
 //! - **a thread spawned with `std::thread::spawn` while a scope is open**, under
-//!   PKU: it inherits its creator's PKRU, and with it access, until it calls
-//!   [`thread::seal_thread`]. [`thread::spawn`] does that before running the
-//!   thread's closure;
+//!   PKU, *until the key moves on*: it inherits its creator's PKRU, and with it
+//!   access to that region, until it calls [`thread::seal_thread`] or the key
+//!   guards another region (then it is closed in every thread).
+//!   [`thread::spawn`] seals before running the thread's closure;
+//! - **a thread that blocks `SIGRTMAX - 6`**: a key it might hold is never handed
+//!   to another region (it is retired instead), which costs a key;
 //! - **the kernel, and `ptrace` by root or the same user** (anonymous memory is
 //!   readable through `/proc/PID/mem` by them, sealed or not — use
 //!   `memfd_secret` memory where that matters);
@@ -187,9 +212,11 @@ pub use siegel_macros::protected;
 /// [`ReadGuard::ct_eq`], re-exported.
 pub use subtle;
 
-/// The README's examples, compiled and run as doctests.
+/// The crate README's examples, compiled and run as doctests (the README is part
+/// of the package, so this holds for the published crate too; the workspace's
+/// own README is doctested by the unpublished root package).
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
 /// Items the code generated by `#[protected]` relies on. Not public API.

@@ -1,7 +1,7 @@
 //! Support code for the items `#[protected]` generates. Everything here is
 //! reached through [`crate::__private`] and is not public API.
 //!
-//! The layout logic lives here rather than in `siegel-macros` so that it is
+//! The layout logic lives here rather than in the macro crate (`siegel-guard-macros`) so that it is
 //! compiled, documented and tested with the runtime it protects.
 
 #![allow(unsafe_code)]
