@@ -69,6 +69,10 @@ struct Report {
     choice: Choice,
     scope_ns_mprotect: Option<f64>,
     scope_ns_pku: Option<f64>,
+    /// The floor under an mprotect scope: two bare `mprotect` calls and a load.
+    floor_ns_mprotect: Option<f64>,
+    /// The floor under a PKU scope: RDPKRU, WRPKRU, a load, WRPKRU.
+    floor_ns_pku: Option<f64>,
 }
 
 /// How many protection keys `pkey_alloc` handed out before it refused.
@@ -129,6 +133,8 @@ impl Report {
             } else {
                 None
             },
+            floor_ns_mprotect: floor_cost(false),
+            floor_ns_pku: if pku_support().is_available() { floor_cost(true) } else { None },
         }
     }
 
@@ -192,6 +198,8 @@ impl Report {
             ("scope_ns_mprotect", Json::opt_float(self.scope_ns_mprotect)),
             // null: no PKU here.
             ("scope_ns_pku", Json::opt_float(self.scope_ns_pku)),
+            ("floor_ns_mprotect", Json::opt_float(self.floor_ns_mprotect)),
+            ("floor_ns_pku", Json::opt_float(self.floor_ns_pku)),
             ("debug_build", Json::Bool(cfg!(debug_assertions))),
         ]
     }
@@ -266,9 +274,16 @@ impl Report {
         );
         line("mprotect", &ns(self.scope_ns_mprotect));
         line(
+            "  floor: bare mprotect pair + load",
+            &floor(self.floor_ns_mprotect, self.scope_ns_mprotect),
+        );
+        line(
             "pku",
             &if self.pku_available { ns(self.scope_ns_pku) } else { "not available".into() },
         );
+        if self.pku_available {
+            line("  floor: bare WRPKRU pair + load", &floor(self.floor_ns_pku, self.scope_ns_pku));
+        }
         if cfg!(debug_assertions) {
             println!("  (debug build: `cargo run --release --example doctor` for representative numbers)");
         }
@@ -290,6 +305,17 @@ fn bytes(limit: Option<u64>) -> String {
 
 fn count(n: Option<u64>) -> String {
     n.map_or_else(|| "unlimited".to_owned(), |n| n.to_string())
+}
+
+/// "N ns; siegel's scope is R× it".
+fn floor(floor: Option<f64>, scope: Option<f64>) -> String {
+    match (floor, scope) {
+        (Some(f), Some(s)) if f > 0.0 => {
+            format!("{f:.0} ns (siegel's scope: {:.2}x the floor)", s / f)
+        }
+        (Some(f), _) => format!("{f:.0} ns"),
+        (None, _) => "failed".to_owned(),
+    }
 }
 
 fn ns(value: Option<f64>) -> String {
@@ -431,6 +457,104 @@ fn scope_cost(backend: Backend) -> Option<f64> {
         scopes += 256;
     }
     Some(start.elapsed().as_secs_f64() * 1e9 / f64::from(scopes))
+}
+
+/// Nanoseconds per bare scope on a locked page of our own, looping for
+/// [`SCOPE_TIME`]: two `mprotect` calls and a load, or (`pku`) RDPKRU, WRPKRU, a
+/// load and WRPKRU on a pkey-tagged page — the least the hardware and kernel
+/// cost, against which siegel's scope is measured.
+fn floor_cost(pku: bool) -> Option<f64> {
+    // SAFETY: sysconf has no preconditions.
+    let len = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
+    // SAFETY: a fresh anonymous page chosen by the kernel replaces nothing.
+    let page = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if page == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: our own page; locking changes no contents.
+    unsafe { libc::mlock(page, len) };
+    let key = if pku {
+        // SAFETY: pkey_alloc(0, PKEY_DISABLE_ACCESS) takes no pointers.
+        let key = u32::try_from(unsafe { libc::syscall(libc::SYS_pkey_alloc, 0, 1) }).ok()?;
+        // SAFETY: our own page, tagged with our own key.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pkey_mprotect,
+                page,
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                key,
+            )
+        };
+        (rc == 0).then_some(key)?;
+        Some(key)
+    } else {
+        // SAFETY: our own page; nothing references it.
+        unsafe { libc::mprotect(page, len, libc::PROT_NONE) };
+        None
+    };
+    let byte = page.cast::<u8>();
+    let start = Instant::now();
+    let mut scopes = 0_u32;
+    while start.elapsed() < SCOPE_TIME {
+        for _ in 0..256 {
+            bare_scope(page, len, byte, key);
+        }
+        scopes += 256;
+    }
+    let elapsed = start.elapsed();
+    // SAFETY: our own page, referenced by nothing.
+    unsafe { libc::munmap(page, len) };
+    if let Some(key) = key {
+        // SAFETY: our own key; its page is gone.
+        unsafe { libc::syscall(libc::SYS_pkey_free, key) };
+    }
+    Some(elapsed.as_secs_f64() * 1e9 / f64::from(scopes))
+}
+
+/// One bare scope (see [`floor_cost`]).
+#[inline(never)]
+fn bare_scope(page: *mut libc::c_void, len: usize, byte: *mut u8, key: Option<u32>) {
+    match key {
+        None => {
+            // SAFETY: our own page; nothing references it.
+            unsafe { libc::mprotect(page, len, libc::PROT_READ) };
+            // SAFETY: readable now, zero-filled by mmap.
+            black_box(unsafe { byte.read_volatile() });
+            // SAFETY: as above.
+            unsafe { libc::mprotect(page, len, libc::PROT_NONE) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        Some(key) => {
+            let pkru: u32;
+            // SAFETY: RDPKRU with ECX = 0 (pkey_alloc succeeded, so CR4.PKE is set).
+            unsafe {
+                std::arch::asm!("rdpkru", in("ecx") 0, out("eax") pkru, out("edx") _, options(nomem, nostack));
+            }
+            let open = pkru & !(0b11 << (2 * key));
+            // SAFETY: WRPKRU with ECX = EDX = 0; a compiler barrier (no `nomem`).
+            unsafe {
+                std::arch::asm!("wrpkru", in("eax") open, in("ecx") 0, in("edx") 0, options(nostack));
+            };
+            // SAFETY: readable through the key now.
+            black_box(unsafe { byte.read_volatile() });
+            // SAFETY: as above, restoring the saved rights.
+            unsafe {
+                std::arch::asm!("wrpkru", in("eax") pkru, in("ecx") 0, in("edx") 0, options(nostack));
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Some(_) => {}
+    }
 }
 
 // --- JSON -----------------------------------------------------------------
