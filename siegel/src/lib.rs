@@ -126,12 +126,18 @@ mod backend;
 mod cpu;
 pub mod crash;
 mod error;
+mod load;
 mod macro_support;
 mod perm;
 mod protected;
+mod random;
 mod region;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod sys;
+mod text;
 pub mod thread;
+mod wipe;
 
 pub use crate::{
     backend::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
@@ -139,8 +145,20 @@ pub use crate::{
     error::{Error, TransitionError},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
     protected::{CtEq, Plain, Protected, ReadGuard, RegionInfo, Secret, WriteGuard},
+    random::{fill_random, AnyBitPattern},
     region::{lockdown, Lockdown, Pool},
+    text::{Bytes, Text},
 };
+#[cfg(feature = "serde")]
+pub use crate::serde_impls::{InPlace, SerializableSecret};
+/// The `base64` crate, re-exported for its engines
+/// ([`base64::engine::general_purpose::STANDARD`]) used by
+/// [`Protected::<[u8]>::from_base64`](Protected::from_base64).
+#[cfg(feature = "base64")]
+pub use base64;
+/// The `hex` crate, re-exported.
+#[cfg(feature = "hex")]
+pub use hex;
 
 #[doc(inline)]
 pub use siegel_macros::protected;
