@@ -139,6 +139,8 @@ mod text;
 pub mod thread;
 mod wipe;
 
+#[cfg(feature = "serde")]
+pub use crate::serde_impls::{InPlace, SerializableSecret};
 pub use crate::{
     backend::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     cpu::{pku_support, PkuSupport},
@@ -149,8 +151,6 @@ pub use crate::{
     region::{lockdown, Lockdown, Pool},
     text::{Bytes, Text},
 };
-#[cfg(feature = "serde")]
-pub use crate::serde_impls::{InPlace, SerializableSecret};
 /// The `base64` crate, re-exported for its engines
 /// ([`base64::engine::general_purpose::STANDARD`]) used by
 /// [`Protected::<[u8]>::from_base64`](Protected::from_base64).

@@ -85,7 +85,11 @@ impl<'a> Grower<'a> {
 }
 
 /// Reads `reader` to its end into a new byte secret in `home`.
-fn read_slice<R: Read>(home: Home<'_>, mut reader: R, limit: usize) -> Result<Protected<[u8]>, Error> {
+fn read_slice<R: Read>(
+    home: Home<'_>,
+    mut reader: R,
+    limit: usize,
+) -> Result<Protected<[u8]>, Error> {
     let mut grower = Grower::new(home, limit, 0)?;
     loop {
         let step = grower.fill(|spare| loop {
