@@ -329,8 +329,16 @@ impl<'de, const N: usize> Visitor<'de> for ArrayVisitor<N> {
 impl<'de, const N: usize> Deserialize<'de> for Protected<[u8; N]> {
     /// As serde's `[u8; N]` (a tuple of `N` numbers), or `N` bytes where the
     /// format has them.
+    ///
+    /// Human-readable formats (JSON) are asked for any value, so that input of
+    /// the wrong type reaches this visitor, whose error does not quote it
+    /// (`serde_json` quotes a string it finds where a tuple was asked for).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_tuple(N, ArrayVisitor::<N>)
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(ArrayVisitor::<N>)
+        } else {
+            deserializer.deserialize_tuple(N, ArrayVisitor::<N>)
+        }
     }
 }
 
