@@ -59,10 +59,13 @@ unsafe impl GlobalAlloc for Counting {
             CHECKED_FREES.with(|c| c.set(c.get() + 1));
             let dirty = (0..layout.size()).any(|i| {
                 // SAFETY:
-                // - `ptr` is a live allocation of `layout.size()` bytes; the tests
+                // - `i < layout.size()`: inside the live allocation at `ptr`.
+                let byte = unsafe { ptr.add(i) };
+                // SAFETY:
+                // - `byte` is in a live allocation, valid for reads; the tests
                 //   only check buffers whose every byte was written (a `String`
                 //   or `Vec` whose capacity equals its length).
-                unsafe { ptr.add(i).read_volatile() != 0 }
+                unsafe { byte.read_volatile() != 0 }
             });
             if dirty {
                 DIRTY_FREES.with(|d| d.set(d.get() + 1));
@@ -130,7 +133,7 @@ impl<'a> Source<'a> {
 impl Read for Source<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.calls += 1;
-        if self.calls % 3 == 0 {
+        if self.calls.is_multiple_of(3) {
             return Err(io::ErrorKind::Interrupted.into());
         }
         if self.buffers.len() < self.buffers.capacity() {
@@ -221,7 +224,9 @@ fn a_reader_claiming_more_than_it_was_given_is_an_error() {
         }
     }
     let err = Protected::<[u8]>::read_from(Liar, 100).unwrap_err();
-    assert!(matches!(&err, Error::Read { read: 0, source } if source.kind() == io::ErrorKind::InvalidData));
+    assert!(
+        matches!(&err, Error::Read { read: 0, source } if source.kind() == io::ErrorKind::InvalidData)
+    );
 }
 
 #[test]
@@ -266,10 +271,7 @@ fn hex_decodes_into_the_region() {
     assert_eq!(*arr.read().unwrap(), [0xbe, 0xef]);
 
     let err = Protected::<[u8]>::from_hex("00Q1").unwrap_err();
-    assert!(
-        matches!(err, Error::Decode { encoding: "hex", offset: Some(2), .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Decode { encoding: "hex", offset: Some(2), .. }), "{err:?}");
     assert!(!err.to_string().contains('Q'), "the message quotes the input: {err}");
     let odd = Protected::<[u8]>::from_hex("abc").unwrap_err();
     assert!(matches!(odd, Error::Decode { encoding: "hex", offset: None, .. }), "{odd:?}");
@@ -298,10 +300,7 @@ fn base64_decodes_into_the_region() {
     assert_eq!(*key.read().unwrap(), [0xfb, 0xff, 0xbf]);
 
     let err = Protected::<[u8]>::from_base64(&STANDARD, "Zm9v*mFy").unwrap_err();
-    assert!(
-        matches!(err, Error::Decode { encoding: "base64", offset: Some(4), .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Decode { encoding: "base64", offset: Some(4), .. }), "{err:?}");
     assert!(!err.to_string().contains('*'), "the message quotes the input: {err}");
     let long = Protected::<[u8; 2]>::from_base64(&STANDARD, "Zm9v").unwrap_err();
     assert!(matches!(long, Error::Decode { .. }), "{long:?}");
@@ -316,8 +315,8 @@ fn bytes_fields_decode_in_place() {
     use siegel::{base64::engine::general_purpose::STANDARD, Bytes};
     let b = Protected::<Bytes<8>>::try_init_with(|b| b.try_set_hex("01020304")).unwrap();
     assert_eq!(b.read().unwrap().as_bytes(), &[1, 2, 3, 4]);
-    let c = Protected::<Bytes<8>>::try_init_with(|b| b.try_set_base64(&STANDARD, "Zm9vYmE="))
-        .unwrap();
+    let c =
+        Protected::<Bytes<8>>::try_init_with(|b| b.try_set_base64(&STANDARD, "Zm9vYmE=")).unwrap();
     assert_eq!(c.read().unwrap().as_bytes(), b"fooba");
     let err = Protected::<Bytes<2>>::try_init_with(|b| b.try_set_base64(&STANDARD, "Zm9v"));
     assert!(matches!(err, Err(Error::Decode { .. })), "{err:?}");

@@ -182,6 +182,7 @@ fn env_slice(home: Home<'_>, name: &str) -> Result<Protected<[u8]>, Error> {
 }
 
 /// The decoded length of `encoded_len` hex digits.
+#[cfg(feature = "hex")]
 pub(crate) fn decode_hex_len(encoded_len: usize) -> Result<usize, Error> {
     if encoded_len % 2 == 0 {
         Ok(encoded_len / 2)
@@ -307,7 +308,9 @@ fn base64_array<const N: usize>(
 
 impl Protected<[u8]> {
     /// Reads `reader` to its end straight into protected memory: at most `limit`
-    /// bytes, with no intermediate buffer (see the [module docs](self)).
+    /// bytes, with no intermediate buffer: the region grows by reallocation (a
+    /// larger region, a copy with both open, the old one wiped and unmapped) and
+    /// is trimmed to the exact length at the end.
     ///
     /// # Examples
     ///
