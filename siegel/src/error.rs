@@ -113,9 +113,73 @@ pub enum Error {
         /// The error `getrandom` returned.
         source: io::Error,
     },
+    /// Text handed to a text secret ([`Protected<str>`](crate::Protected),
+    /// [`Text`](crate::Text)) is not valid UTF-8. Whatever was already copied
+    /// into protected memory has been wiped.
+    ///
+    /// Load the secret as bytes (`Protected<[u8]>`, [`Bytes`](crate::Bytes))
+    /// instead, or fix the encoding at the source.
+    InvalidUtf8 {
+        /// Bytes of valid UTF-8 before the first invalid sequence (the offset of
+        /// the error; no byte of the secret is included).
+        valid_up_to: usize,
+    },
+    /// Input does not fit a fixed-capacity secret ([`Text<N>`](crate::Text),
+    /// [`Bytes<N>`](crate::Bytes), `Protected<[u8; N]>`): nothing was changed.
+    ///
+    /// Use a larger capacity `N`, or a run-time sized `Protected<[u8]>` /
+    /// `Protected<str>`.
+    CapacityExceeded {
+        /// Bytes the operation needed in total.
+        len: usize,
+        /// Bytes the secret can hold.
+        capacity: usize,
+    },
+    /// A stream (a reader, a deserializer) held more than the limit passed to
+    /// the load. The bytes read so far were wiped and unmapped.
+    ///
+    /// Raise the limit if the input is legitimate; otherwise the source is not
+    /// what it should be (a wrong file, a hostile peer).
+    LimitExceeded {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The reader failed partway. The bytes read so far were wiped and unmapped.
+    Read {
+        /// Bytes read before the failure.
+        read: usize,
+        /// The error the reader returned.
+        source: io::Error,
+    },
+    /// The reader ended before a fixed-size secret was complete (a truncated key
+    /// file, a closed socket). The bytes read so far were wiped and unmapped.
+    ShortRead {
+        /// Bytes the secret needs.
+        expected: usize,
+        /// Bytes the reader gave before it ended.
+        read: usize,
+    },
+    /// Encoded input (hex, base64) is malformed, or decodes to a length the
+    /// secret cannot take. The partially decoded bytes were wiped and unmapped.
+    /// No character of the input is included: it is as secret as the key.
+    Decode {
+        /// `"hex"` or `"base64"`.
+        encoding: &'static str,
+        /// Offset of the offending character in the input, where the decoder
+        /// reports one.
+        offset: Option<usize>,
+        /// What is wrong, in a few words.
+        reason: &'static str,
+    },
+    /// The environment variable a secret was to be loaded from is not set.
+    EnvVarMissing {
+        /// The variable's name.
+        name: String,
+    },
 }
 
 impl fmt::Display for Error {
+    #[allow(clippy::too_many_lines, reason = "one arm per variant, each a message with its fix")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MemoryLock { requested, limit, source } => {
@@ -186,6 +250,48 @@ impl fmt::Display for Error {
                 "the region was wiped (failed re-seal or lockdown) and cannot be opened",
             ),
             Self::Random { source } => write!(f, "getrandom failed: {source}"),
+            Self::InvalidUtf8 { valid_up_to } => write!(
+                f,
+                "the text secret is not valid UTF-8 (invalid sequence after byte \
+                 {valid_up_to}); what was copied has been wiped. Load it as bytes \
+                 (Protected<[u8]>, Bytes<N>) or fix the encoding at the source"
+            ),
+            Self::CapacityExceeded { len, capacity } => write!(
+                f,
+                "{len} bytes do not fit a secret of capacity {capacity}; nothing was changed. \
+                 Use a larger capacity N (Text<N>, Bytes<N>) or a run-time sized \
+                 Protected<[u8]> / Protected<str>"
+            ),
+            Self::LimitExceeded { limit } => write!(
+                f,
+                "the input holds more than the limit of {limit} bytes; what was read has been \
+                 wiped. Raise the limit if the input is legitimate, or check the source"
+            ),
+            Self::Read { read, source } => write!(
+                f,
+                "reading the secret failed after {read} bytes ({source}); what was read has \
+                 been wiped. Retry the load from the start"
+            ),
+            Self::ShortRead { expected, read } => write!(
+                f,
+                "the input ended after {read} of the {expected} bytes the secret needs \
+                 (truncated file or closed stream); what was read has been wiped"
+            ),
+            Self::Decode { encoding, offset, reason } => {
+                write!(f, "invalid {encoding} input: {reason}")?;
+                if let Some(offset) = offset {
+                    write!(f, " at offset {offset}")?;
+                }
+                f.write_str(
+                    "; what was decoded has been wiped. Check the encoded secret (whitespace, \
+                     line breaks, the alphabet, padding) at its source",
+                )
+            }
+            Self::EnvVarMissing { name } => write!(
+                f,
+                "the environment variable {name} is not set; set it, or load the secret from \
+                 a file or stdin instead"
+            ),
         }
     }
 }
@@ -198,7 +304,8 @@ impl std::error::Error for Error {
             | Self::Protect { source, .. }
             | Self::SecretMemory { source }
             | Self::Signal { source }
-            | Self::Random { source } => Some(source),
+            | Self::Random { source }
+            | Self::Read { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -129,6 +129,52 @@
 //! canary per slot, metadata outside the data pages — at ~86 bytes of memory each
 //! and a fraction of the cost; see its docs for the isolation it trades away.
 //!
+//! # Text, generated and loaded secrets
+//!
+//! - [`Protected<str>`](Protected): text whose bytes are checked to be UTF-8
+//!   before the handle exposes `&str`; built by [`Protected::take_string`]
+//!   (wiping the `String`), [`Protected::<str>::read_from`](Protected::read_from)
+//!   and `from_env`.
+//! - [`Text<N>`] and [`Bytes<N>`]: fixed-capacity inline strings, usable as
+//!   fields of `#[protected]` structs.
+//! - [`Protected::random`], [`Protected::random_slice`] and [`fill_random`]: the
+//!   kernel's random bytes written straight into the region, for
+//!   [`AnyBitPattern`] types only.
+//! - `read_from(reader, limit)`, [`Protected::read_exact_from`], `from_hex`,
+//!   `from_base64`: loaded straight into protected memory; the region grows by
+//!   reallocation (the outgrown one wiped), never through a heap buffer.
+//! - [`Protected::read_once`]: a one-time secret, wiped after one read.
+//! - With the `serde` feature: `Deserialize` into protected memory, and
+//!   `Serialize` only for types that opt in (`SerializableSecret`).
+//!
+//! ```
+//! use siegel::{protected, Protected, Text};
+//!
+//! #[protected]
+//! struct Login {
+//!     user: Text<64>,
+//!     password: Text<128>,
+//! }
+//!
+//! let mut typed = String::from("hunter2");
+//! let login = Protected::<Login>::try_init_with(|l| {
+//!     l.user_mut().try_set("alice")?;
+//!     l.password_mut().set_from(&mut typed) // copies, then wipes `typed`
+//! })?;
+//! assert!(login.read()?.password().ct_eq("hunter2"));
+//!
+//! let key = Protected::<[u8; 32]>::random()?;
+//! let token = Protected::<str>::read_from(&b"bearer xyz"[..], 1024)?;
+//! assert_eq!(token.len(), 10);
+//! # let _ = key;
+//! # Ok::<(), siegel::Error>(())
+//! ```
+//!
+//! Bad input — over-long, invalid UTF-8 or encoding, a short or failing reader —
+//! is a typed [`Error`] ([`Error::CapacityExceeded`], [`Error::InvalidUtf8`],
+//! [`Error::Decode`], [`Error::ShortRead`], [`Error::Read`],
+//! [`Error::LimitExceeded`]); whatever was already copied is wiped and unmapped.
+//!
 //! # Drop policy
 //!
 //! Guards re-seal in `Drop`, which cannot report errors. For a dedicated region
@@ -160,7 +206,7 @@
 //!   guards an open region the open fails with [`Error::KeysExhausted`] — never a
 //!   silent fallback to page protection, which would open the region to every
 //!   thread.
-
+//!
 //! # Platforms
 //!
 //! Linux only. Protection keys on x86-64 (Intel since Skylake-SP, AMD since Zen 3);
@@ -182,6 +228,7 @@ pub mod crash;
 mod error;
 mod fault;
 mod keys;
+mod load;
 mod macro_support;
 mod options;
 mod pages;
@@ -189,13 +236,20 @@ mod perm;
 mod pkru;
 mod pool;
 mod protected;
+mod random;
 mod region;
 mod registry;
 mod scope;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod sync;
 mod sys;
+mod text;
 pub mod thread;
+mod wipe;
 
+#[cfg(feature = "serde")]
+pub use crate::serde_impls::{InPlace, SerializableSecret};
 pub use crate::{
     cpu::{pku_support, PkuSupport},
     error::{Error, TransitionError},
@@ -203,8 +257,18 @@ pub use crate::{
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
     pool::Pool,
     protected::{CtEq, Plain, Protected, ReadGuard, RegionInfo, Secret, WriteGuard},
+    random::{fill_random, AnyBitPattern},
     registry::{lockdown, Lockdown},
+    text::{Bytes, Text},
 };
+/// The `base64` crate, re-exported for its engines
+/// ([`base64::engine::general_purpose::STANDARD`]) used by
+/// [`Protected::<[u8]>::from_base64`](Protected::from_base64).
+#[cfg(feature = "base64")]
+pub use base64;
+/// The `hex` crate, re-exported.
+#[cfg(feature = "hex")]
+pub use hex;
 
 #[doc(inline)]
 pub use siegel_macros::protected;

@@ -36,6 +36,10 @@ plain_field!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32
 
 impl<T: PlainField, const N: usize> PlainField for [T; N] {}
 
+// Inline text and bytes: a length and an array, all-zero the empty string.
+impl<const N: usize> PlainField for crate::Text<N> {}
+impl<const N: usize> PlainField for crate::Bytes<N> {}
+
 /// Field number `I` of a `#[protected]` struct has type `Field`, which is plain.
 ///
 /// `#[protected]` implements it once per field, on the field's span, so a field

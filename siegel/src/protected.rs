@@ -89,14 +89,28 @@ macro_rules! ct_eq_int {
 }
 ct_eq_int!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
 
+impl CtEq for str {
+    /// Compares the UTF-8 bytes; as for slices, the length is public.
+    fn ct_eq(&self, other: &Self) -> bool {
+        CtEq::ct_eq(self.as_bytes(), other.as_bytes())
+    }
+}
+
 mod sealed {
     pub trait Sealed {}
     impl<T: super::Plain> Sealed for T {}
     impl<T: super::Plain> Sealed for [T] {}
+    impl Sealed for str {}
 }
 
-/// What a [`Protected`] can hold: a [`Plain`] value `T`, or a slice `[T]` of them
-/// whose length is chosen at run time. Sealed.
+/// What a [`Protected`] can hold: a [`Plain`] value `T`, a slice `[T]` of them
+/// whose length is chosen at run time, or text, `str`. Sealed.
+///
+/// A `Protected<str>` holds UTF-8 bytes. Every way in keeps them valid UTF-8: its
+/// constructors copy a `String` or validate what they read before the handle is
+/// typed `str`; its write scopes hand out `&mut str`, whose safe methods cannot
+/// break UTF-8; and the region's other states are all-zero bytes (a fresh or
+/// wiped region), which are valid UTF-8 (NUL characters).
 pub trait Secret: sealed::Sealed + Send + Sync + 'static {
     /// The element type: `T` itself, or the slice's element.
     #[doc(hidden)]
@@ -132,6 +146,35 @@ impl<T: Plain> Secret for [T] {
 
     fn __len(ptr: NonNull<Self>) -> usize {
         ptr.len()
+    }
+}
+
+impl Secret for str {
+    type Elem = u8;
+
+    fn __from_raw(data: NonNull<u8>, len: usize) -> NonNull<Self> {
+        let bytes = NonNull::slice_from_raw_parts(data, len).as_ptr();
+        #[allow(
+            clippy::as_conversions,
+            reason = "`*mut [u8]` to `*mut str` keeps the address and the length; no method \
+                      does this cast on stable Rust"
+        )]
+        let text = bytes as *mut str;
+        // SAFETY:
+        // - `text` has the address of `data`, which is non-null (`NonNull`); the
+        //   cast changes only the pointee type [1].
+        // [1] https://doc.rust-lang.org/reference/expressions/operator-expr.html#pointer-to-pointer-cast
+        unsafe { NonNull::new_unchecked(text) }
+    }
+
+    fn __len(ptr: NonNull<Self>) -> usize {
+        // `str` and `[u8]` share their metadata: the length in bytes.
+        #[allow(
+            clippy::as_conversions,
+            reason = "`*mut str` to `*mut [u8]` keeps the address and the length"
+        )]
+        let bytes = ptr.as_ptr() as *mut [u8];
+        bytes.len()
     }
 }
 
@@ -212,6 +255,30 @@ impl<T: Plain> Protected<T> {
         Options::default().init_with(init)
     }
 
+    /// As [`init_with`](Self::init_with), for an initialiser that can fail: on
+    /// `Err` the region is wiped and unmapped and the error returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::{Protected, Text};
+    ///
+    /// let mut typed = String::from("correct horse");
+    /// let password = Protected::<Text<64>>::try_init_with(|t| t.set_from(&mut typed))?;
+    /// assert!(typed.is_empty()); // its bytes were wiped
+    /// assert_eq!(password.read()?.as_str(), "correct horse");
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// See [`Options::zeroed`], converted into `E`, or what `init` returned.
+    pub fn try_init_with<E: From<Error>>(
+        init: impl FnOnce(&mut T) -> Result<(), E>,
+    ) -> Result<Self, E> {
+        Options::default().try_init_with(init)
+    }
+
     /// Moves `*source` into a new region and wipes `source` with volatile zeros.
     ///
     /// # Errors
@@ -271,6 +338,21 @@ impl Options {
     /// As [`zeroed`](Self::zeroed).
     pub fn init_with<T: Plain>(&self, init: impl FnOnce(&mut T)) -> Result<Protected<T>, Error> {
         self.zeroed()?.initialised(init)
+    }
+
+    /// A new region whose `T` is initialised in place by `init`, which may fail
+    /// (the region is then wiped and unmapped).
+    ///
+    /// # Errors
+    ///
+    /// As [`zeroed`](Self::zeroed), converted into `E`, or what `init` returned.
+    pub fn try_init_with<T: Plain, E: From<Error>>(
+        &self,
+        init: impl FnOnce(&mut T) -> Result<(), E>,
+    ) -> Result<Protected<T>, E> {
+        let mut handle = self.zeroed()?;
+        handle.with_write(init)??;
+        Ok(handle)
     }
 
     /// Moves `*source` into a new region and wipes `source`.
@@ -341,6 +423,21 @@ impl Pool {
         self.zeroed()?.initialised(init)
     }
 
+    /// A pooled secret whose `T` is initialised in place by `init`, which may
+    /// fail (the slot is then wiped and freed).
+    ///
+    /// # Errors
+    ///
+    /// As [`zeroed`](Self::zeroed), converted into `E`, or what `init` returned.
+    pub fn try_init_with<T: Plain, E: From<Error>>(
+        &self,
+        init: impl FnOnce(&mut T) -> Result<(), E>,
+    ) -> Result<Protected<T>, E> {
+        let mut handle = self.zeroed()?;
+        handle.with_write(init)??;
+        Ok(handle)
+    }
+
     /// A pooled secret of `len` zeroed elements.
     ///
     /// # Errors
@@ -361,6 +458,60 @@ impl Pool {
         init: impl FnOnce(&mut [T]),
     ) -> Result<Protected<[T]>, Error> {
         self.zeroed_slice(len)?.initialised(init)
+    }
+}
+
+/// Where a constructor puts a new secret: a dedicated region made with these
+/// options, or a slot of this pool. Loaders that grow a secret keep allocating
+/// in the same place.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Home<'a> {
+    Dedicated(Options),
+    Pooled(&'a Pool),
+}
+
+impl Home<'_> {
+    pub(crate) fn zeroed<T: Plain>(self) -> Result<Protected<T>, Error> {
+        match self {
+            Self::Dedicated(options) => Protected::alloc(options, 1),
+            Self::Pooled(pool) => Protected::alloc_pooled(pool, 1),
+        }
+    }
+
+    pub(crate) fn zeroed_slice<T: Plain>(self, len: usize) -> Result<Protected<[T]>, Error> {
+        match self {
+            Self::Dedicated(options) => Protected::alloc(options, len),
+            Self::Pooled(pool) => Protected::alloc_pooled(pool, len),
+        }
+    }
+}
+
+impl Protected<[u8]> {
+    /// A new secret of `len` bytes in `home` holding the first `min(len, old
+    /// length)` bytes of this one, copied with both open. The caller then drops
+    /// this one, which wipes and unmaps it. Used to grow a secret whose length
+    /// is not known in advance and to trim it to its final length.
+    pub(crate) fn resized(&self, home: Home<'_>, len: usize) -> Result<Self, Error> {
+        let mut fresh = home.zeroed_slice::<u8>(len)?;
+        {
+            let old = self.read()?;
+            let mut new = fresh.write()?;
+            let kept = len.min(old.len());
+            new[..kept].copy_from_slice(&old[..kept]);
+        }
+        Ok(fresh)
+    }
+
+    /// Retypes a secret holding valid UTF-8 as text.
+    ///
+    /// # Safety
+    ///
+    /// The bytes must be valid UTF-8 (checked by the caller in a scope of this
+    /// handle; no write scope may have been opened since).
+    pub(crate) unsafe fn into_str_unchecked(self) -> Protected<str> {
+        let len = self.ptr.len();
+        let ptr = <str as Secret>::__from_raw(self.region.data(), len);
+        Protected { region: self.region, ptr, perm: PhantomData }
     }
 }
 
@@ -529,6 +680,45 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
         Ok(f(&*self.read()?))
     }
 
+    /// Reads a one-time secret: runs `f` in a read scope, then wipes and unmaps
+    /// the secret (or frees its pool slot) — on return and on a panic in `f`
+    /// alike. The handle is consumed, so a second read does not compile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::Protected;
+    ///
+    /// let token = Protected::<[u8; 16]>::random()?;
+    /// let first = token.read_once(|t| t[0]).map_err(siegel::Error::from)?;
+    /// # let _ = first;
+    /// // token.read()?; // does not compile: `token` was moved
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// ```compile_fail,E0382
+    /// let token = siegel::Protected::<[u8; 16]>::zeroed().unwrap();
+    /// token.read_once(|t| t[0]).unwrap();
+    /// token.read_once(|t| t[0]).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read), with the handle back, unchanged, so that a
+    /// failed open (say, all protection keys busy) loses nothing; `f` did not run.
+    pub fn read_once<R>(self, f: impl FnOnce(&T) -> R) -> Result<R, TransitionError<Self>> {
+        if let Err(error) = self.region.open(Access::Read) {
+            return Err(TransitionError::new(error, self));
+        }
+        let guard = ReadGuard { region: &self.region, ptr: self.ptr, marker: PhantomData };
+        // `f` may panic: the guard re-seals during unwinding, then `self`, a
+        // local of this frame, drops and wipes.
+        let result = f(&guard);
+        drop(guard);
+        drop(self);
+        Ok(result)
+    }
+
     /// The mechanism protecting this region.
     #[must_use]
     pub fn mechanism(&self) -> Mechanism {
@@ -640,6 +830,36 @@ impl<T: ?Sized + Secret, P: Writable> DerefMut for Protected<T, P> {
         // - `P: Writable` means the handle holds write access open in this thread;
         //   `&mut self` makes the borrow exclusive; validity as in `deref`.
         unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl<T: Plain, P: Permission> Protected<[T], P> {
+    /// The number of elements. The length of a secret is not secret: it needs
+    /// no scope.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ptr.len()
+    }
+
+    /// Whether the secret has no elements.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<P: Permission> Protected<str, P> {
+    /// The length in bytes. The length of a secret is not secret: it needs no
+    /// scope.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        <str as Secret>::__len(self.ptr)
+    }
+
+    /// Whether the text is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -1,0 +1,697 @@
+//! Secrets loaded in place: from any [`Read`] (a file, stdin, a socket), from
+//! hex or base64 text, from a `String` or from an environment variable — each
+//! written straight into protected pages, with no intermediate buffer that
+//! siegel allocates.
+//!
+//! When the length is not known in advance (a reader), the secret grows the way
+//! a `Vec` does, but region by region: a larger region is made, the bytes are
+//! copied across with both open, and the old region is dropped, which wipes and
+//! unmaps it. When the input ends, the secret is trimmed the same way to its
+//! exact length, so that the guard page sits right after its last byte.
+//!
+//! On every error — over-long input, invalid UTF-8 or encoding, a reader that
+//! fails or ends early — the partly filled region is dropped (wiped and
+//! unmapped) before the error is returned.
+
+#![allow(unsafe_code)]
+
+use std::io::{self, Read};
+
+use crate::{
+    protected::{Home, Plain},
+    random::{bytes_of_mut, AnyBitPattern},
+    wipe::{wipe_string, wipe_vec},
+    Error, Options, Pool, Protected,
+};
+
+/// The first region a reader load makes, in bytes, unless the limit is lower.
+/// Larger inputs double it (a region costs a page either way below 4 KiB).
+const FIRST_CAPACITY: usize = 1024;
+
+/// A byte secret of unknown final length being filled: the region, how much of
+/// it holds data, and where larger regions come from.
+pub(crate) struct Grower<'a> {
+    home: Home<'a>,
+    handle: Protected<[u8]>,
+    filled: usize,
+    limit: usize,
+}
+
+impl<'a> Grower<'a> {
+    /// Starts with room for `hint` bytes (at least [`FIRST_CAPACITY`]), never
+    /// more than `limit + 1`: one byte over the limit is how an over-long input
+    /// is told from one of exactly `limit` bytes without reading a byte anywhere
+    /// else.
+    pub(crate) fn new(home: Home<'a>, limit: usize, hint: usize) -> Result<Self, Error> {
+        let capacity = hint.max(FIRST_CAPACITY).min(limit.saturating_add(1));
+        let handle = home.zeroed_slice::<u8>(capacity)?;
+        Ok(Self { home, handle, filled: 0, limit })
+    }
+
+    /// Bytes filled so far.
+    pub(crate) fn filled(&self) -> usize {
+        self.filled
+    }
+
+    /// Runs `f` on the unfilled part of the region (at least one byte) in a write
+    /// scope; `f` returns how many bytes it wrote at the start of it (at most
+    /// its length) and a value passed back.
+    pub(crate) fn fill<T>(&mut self, f: impl FnOnce(&mut [u8]) -> (usize, T)) -> Result<T, Error> {
+        let capacity = self.handle.len();
+        if self.filled == capacity {
+            if capacity > self.limit {
+                return Err(Error::LimitExceeded { limit: self.limit });
+            }
+            let grown = capacity.saturating_mul(2).max(1).min(self.limit.saturating_add(1));
+            // The assignment drops the old region: wiped and unmapped.
+            self.handle = self.handle.resized(self.home, grown)?;
+        }
+        let mut guard = self.handle.write()?;
+        let spare = &mut guard[self.filled..];
+        let room = spare.len();
+        let (written, value) = f(spare);
+        self.filled += written.min(room);
+        Ok(value)
+    }
+
+    /// The secret, trimmed to the bytes filled.
+    pub(crate) fn finish(self) -> Result<Protected<[u8]>, Error> {
+        if self.filled == self.handle.len() {
+            Ok(self.handle)
+        } else {
+            self.handle.resized(self.home, self.filled)
+        }
+    }
+}
+
+/// Reads `reader` to its end into a new byte secret in `home`.
+fn read_slice<R: Read>(
+    home: Home<'_>,
+    mut reader: R,
+    limit: usize,
+) -> Result<Protected<[u8]>, Error> {
+    let mut grower = Grower::new(home, limit, 0)?;
+    loop {
+        let step = grower.fill(|spare| loop {
+            match reader.read(spare) {
+                Ok(n) if n <= spare.len() => return (n, Ok(n == 0)),
+                Ok(_) => {
+                    return (
+                        0,
+                        Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "the reader reported more bytes than the buffer it was given holds",
+                        )),
+                    )
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (0, Err(e)),
+            }
+        })?;
+        match step {
+            Ok(true) => return grower.finish(),
+            Ok(false) => {}
+            Err(source) => return Err(Error::Read { read: grower.filled(), source }),
+        }
+    }
+}
+
+/// Retypes a byte secret as text once its bytes are checked to be UTF-8.
+pub(crate) fn into_text(bytes: Protected<[u8]>) -> Result<Protected<str>, Error> {
+    if let Some(valid_up_to) =
+        bytes.with_read(|b| core::str::from_utf8(b).err().map(|e| e.valid_up_to()))?
+    {
+        // `bytes` drops here: wiped and unmapped.
+        return Err(Error::InvalidUtf8 { valid_up_to });
+    }
+    // SAFETY:
+    // - the bytes were validated as UTF-8 just above, and no write scope was
+    //   opened since (`bytes` is owned here and only read).
+    Ok(unsafe { bytes.into_str_unchecked() })
+}
+
+/// A new byte secret in `home` holding a copy of `source`.
+pub(crate) fn copy_slice(home: Home<'_>, source: &[u8]) -> Result<Protected<[u8]>, Error> {
+    let mut handle = home.zeroed_slice::<u8>(source.len())?;
+    handle.with_write(|dest| dest.copy_from_slice(source))?;
+    Ok(handle)
+}
+
+/// A new text secret holding `source`'s text; `source` is wiped and emptied.
+fn take_string(home: Home<'_>, source: &mut String) -> Result<Protected<str>, Error> {
+    let bytes = copy_slice(home, source.as_bytes())?;
+    wipe_string(source);
+    // SAFETY:
+    // - the bytes were copied from a `String`, which holds valid UTF-8, and no
+    //   write scope was opened since.
+    Ok(unsafe { bytes.into_str_unchecked() })
+}
+
+/// Reads exactly `size_of::<T>()` bytes into a new `T` in `home`.
+fn read_exact<T: Plain + AnyBitPattern, R: Read>(
+    home: Home<'_>,
+    mut reader: R,
+) -> Result<Protected<T>, Error> {
+    let mut handle = home.zeroed::<T>()?;
+    handle.with_write(|value| {
+        let bytes = bytes_of_mut(value);
+        let expected = bytes.len();
+        let mut read = 0;
+        while read < expected {
+            match reader.read(&mut bytes[read..]) {
+                Ok(0) => return Err(Error::ShortRead { expected, read }),
+                Ok(n) => read += n.min(expected - read),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(Error::Read { read, source }),
+            }
+        }
+        Ok(())
+    })??;
+    Ok(handle)
+}
+
+/// The value of environment variable `name`, as a byte secret in `home`. The
+/// copy `std::env::var_os` makes is wiped once the bytes are in the region.
+fn env_slice(home: Home<'_>, name: &str) -> Result<Protected<[u8]>, Error> {
+    let value =
+        std::env::var_os(name).ok_or_else(|| Error::EnvVarMissing { name: name.to_owned() })?;
+    let mut bytes = value.into_encoded_bytes();
+    let result = copy_slice(home, &bytes);
+    wipe_vec(&mut bytes);
+    result
+}
+
+/// The decoded length of `encoded_len` hex digits.
+#[cfg(feature = "hex")]
+pub(crate) fn decode_hex_len(encoded_len: usize) -> Result<usize, Error> {
+    if encoded_len % 2 == 0 {
+        Ok(encoded_len / 2)
+    } else {
+        Err(Error::Decode {
+            encoding: "hex",
+            offset: None,
+            reason: "an odd number of hex digits (each byte takes two)",
+        })
+    }
+}
+
+/// Decodes `encoded` into `out`, whose length must be half of `encoded`'s.
+#[cfg(feature = "hex")]
+pub(crate) fn decode_hex(encoded: &[u8], out: &mut [u8]) -> Result<(), Error> {
+    hex::decode_to_slice(encoded, out).map_err(|error| match error {
+        // The offending character is not reported: it is part of the secret.
+        hex::FromHexError::InvalidHexCharacter { index, .. } => Error::Decode {
+            encoding: "hex",
+            offset: Some(index),
+            reason: "a character that is not a hex digit",
+        },
+        hex::FromHexError::OddLength => Error::Decode {
+            encoding: "hex",
+            offset: None,
+            reason: "an odd number of hex digits (each byte takes two)",
+        },
+        hex::FromHexError::InvalidStringLength => Error::Decode {
+            encoding: "hex",
+            offset: None,
+            reason: "a length that does not match the secret's",
+        },
+    })
+}
+
+/// Decodes `encoded` into `out`; returns the decoded length.
+#[cfg(feature = "base64")]
+pub(crate) fn decode_base64(
+    engine: &impl base64::Engine,
+    encoded: &[u8],
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    use base64::{DecodeError, DecodeSliceError};
+    engine.decode_slice(encoded, out).map_err(|error| {
+        let (offset, reason) = match error {
+            // The offending symbol is not reported: it is part of the secret.
+            DecodeSliceError::DecodeError(DecodeError::InvalidByte(offset, _)) => {
+                (Some(offset), "a byte outside the alphabet, or misplaced padding")
+            }
+            DecodeSliceError::DecodeError(DecodeError::InvalidLength(_)) => {
+                (None, "an impossible length (a final group of one symbol)")
+            }
+            DecodeSliceError::DecodeError(DecodeError::InvalidLastSymbol { offset, .. }) => {
+                (Some(offset), "a last symbol with trailing bits set (truncated or corrupted)")
+            }
+            DecodeSliceError::DecodeError(DecodeError::InvalidPadding) => {
+                (None, "padding that this engine does not accept (missing or extra `=`)")
+            }
+            DecodeSliceError::OutputSliceTooSmall => {
+                (None, "it decodes to more bytes than the secret holds")
+            }
+        };
+        Error::Decode { encoding: "base64", offset, reason }
+    })
+}
+
+#[cfg(feature = "hex")]
+fn hex_slice(home: Home<'_>, encoded: &[u8]) -> Result<Protected<[u8]>, Error> {
+    let mut handle = home.zeroed_slice::<u8>(decode_hex_len(encoded.len())?)?;
+    handle.with_write(|out| decode_hex(encoded, out))??;
+    Ok(handle)
+}
+
+#[cfg(feature = "hex")]
+fn hex_array<const N: usize>(home: Home<'_>, encoded: &[u8]) -> Result<Protected<[u8; N]>, Error> {
+    if decode_hex_len(encoded.len())? != N {
+        return Err(Error::Decode {
+            encoding: "hex",
+            offset: None,
+            reason: "a length that does not match the secret's (two digits per byte)",
+        });
+    }
+    let mut handle = home.zeroed::<[u8; N]>()?;
+    handle.with_write(|out| decode_hex(encoded, out))??;
+    Ok(handle)
+}
+
+#[cfg(feature = "base64")]
+fn base64_slice(
+    home: Home<'_>,
+    engine: &impl base64::Engine,
+    encoded: &[u8],
+) -> Result<Protected<[u8]>, Error> {
+    // The estimate is exact or up to two bytes over; trim to what was decoded.
+    let estimate = base64::decoded_len_estimate(encoded.len());
+    let mut handle = home.zeroed_slice::<u8>(estimate)?;
+    let len = handle.with_write(|out| decode_base64(engine, encoded, out))??;
+    if len == estimate {
+        Ok(handle)
+    } else {
+        handle.resized(home, len)
+    }
+}
+
+#[cfg(feature = "base64")]
+fn base64_array<const N: usize>(
+    home: Home<'_>,
+    engine: &impl base64::Engine,
+    encoded: &[u8],
+) -> Result<Protected<[u8; N]>, Error> {
+    let mut handle = home.zeroed::<[u8; N]>()?;
+    let len = handle.with_write(|out| decode_base64(engine, encoded, out))??;
+    if len == N {
+        Ok(handle)
+    } else {
+        Err(Error::Decode {
+            encoding: "base64",
+            offset: None,
+            reason: "it decodes to fewer bytes than the secret holds",
+        })
+    }
+}
+
+impl Protected<[u8]> {
+    /// Reads `reader` to its end straight into protected memory: at most `limit`
+    /// bytes, with no intermediate buffer: the region grows by reallocation (a
+    /// larger region, a copy with both open, the old one wiped and unmapped) and
+    /// is trimmed to the exact length at the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::Protected;
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("siegel-doc-{}", std::process::id()));
+    /// # std::fs::write(&dir, b"key material").unwrap();
+    /// let file = std::fs::File::open(&dir)?;
+    /// let key = Protected::<[u8]>::read_from(file, 4096)?;
+    /// assert_eq!(&*key.read()?, b"key material");
+    /// # std::fs::remove_file(&dir).unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LimitExceeded`] (more than `limit` bytes), [`Error::Read`] (the
+    /// reader failed), or any error of [`Options::zeroed_slice`]. What was read
+    /// is wiped and unmapped first.
+    pub fn read_from(reader: impl Read, limit: usize) -> Result<Self, Error> {
+        read_slice(Home::Dedicated(Options::default()), reader, limit)
+    }
+
+    /// Decodes hex (either case) straight into protected memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let key = siegel::Protected::<[u8]>::from_hex("00ff10")?;
+    /// assert_eq!(&*key.read()?, &[0x00, 0xff, 0x10]);
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] (odd length, a non-hex character), or any error of
+    /// [`Options::zeroed_slice`].
+    #[cfg(feature = "hex")]
+    pub fn from_hex(encoded: impl AsRef<[u8]>) -> Result<Self, Error> {
+        hex_slice(Home::Dedicated(Options::default()), encoded.as_ref())
+    }
+
+    /// Decodes base64 straight into protected memory, with `engine` (for example
+    /// [`base64::engine::general_purpose::STANDARD`], re-exported as
+    /// `siegel::base64`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::base64::engine::general_purpose::STANDARD;
+    ///
+    /// let token = siegel::Protected::<[u8]>::from_base64(&STANDARD, "Zm9vYmFy")?;
+    /// assert_eq!(&*token.read()?, b"foobar");
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`], or any error of [`Options::zeroed_slice`].
+    #[cfg(feature = "base64")]
+    pub fn from_base64(
+        engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,
+    ) -> Result<Self, Error> {
+        base64_slice(Home::Dedicated(Options::default()), engine, encoded.as_ref())
+    }
+
+    /// The value of environment variable `name`, as bytes.
+    ///
+    /// The environment's own copy is outside siegel's reach: the process keeps
+    /// it (and `/proc/self/environ` shows the value the process started with)
+    /// whatever happens here. siegel wipes the copy `std::env::var_os` hands it.
+    /// Prefer a file or stdin ([`read_from`](Self::read_from)) for secrets; see
+    /// [`from_env_removed`](Self::from_env_removed) to unset the variable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # std::env::set_var("DOC_SIEGEL_KEY", "s3cret");
+    /// let key = siegel::Protected::<[u8]>::from_env("DOC_SIEGEL_KEY")?;
+    /// assert_eq!(&*key.read()?, b"s3cret");
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EnvVarMissing`], or any error of [`Options::zeroed_slice`].
+    pub fn from_env(name: &str) -> Result<Self, Error> {
+        env_slice(Home::Dedicated(Options::default()), name)
+    }
+
+    /// As [`from_env`](Self::from_env), then removes the variable from the
+    /// environment (`std::env::remove_var`), so child processes and later
+    /// lookups do not see it. The memory that held it is not wiped by the C
+    /// library, and `/proc/self/environ` still shows the initial environment.
+    ///
+    /// # Safety
+    ///
+    /// As for [`std::env::remove_var`]: no other thread may read or write the
+    /// environment at the same time (through `std::env` or through C code such as
+    /// `getenv`), which in practice means calling it before spawning threads.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env); the variable is removed only on success.
+    pub unsafe fn from_env_removed(name: &str) -> Result<Self, Error> {
+        let secret = Self::from_env(name)?;
+        remove_env(name);
+        Ok(secret)
+    }
+}
+
+/// `std::env::remove_var(name)`; the caller upholds its safety contract.
+fn remove_env(name: &str) {
+    #[allow(
+        unused_unsafe,
+        reason = "`remove_var` is an unsafe fn from edition 2024 on; this crate is 2021"
+    )]
+    // SAFETY:
+    // - no other thread accesses the environment now: the contract of the
+    //   caller (`from_env_removed`), which repeats `remove_var`'s.
+    unsafe {
+        std::env::remove_var(name);
+    }
+}
+
+impl Protected<str> {
+    /// Moves the text of `source` into a new region, then wipes `source`'s whole
+    /// buffer (volatile zeros, its spare capacity included) and empties it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::Protected;
+    ///
+    /// let mut typed = String::from("hunter2");
+    /// let password = Protected::<str>::take_string(&mut typed)?;
+    /// assert!(typed.is_empty());
+    /// assert_eq!(&*password.read()?, "hunter2");
+    /// assert!(password.ct_eq("hunter2")?);
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Options::zeroed_slice`]; `source` is left untouched on error.
+    pub fn take_string(source: &mut String) -> Result<Self, Error> {
+        take_string(Home::Dedicated(Options::default()), source)
+    }
+
+    /// Reads UTF-8 text from `reader` to its end straight into protected
+    /// memory, at most `limit` bytes, and checks it is UTF-8 before the handle
+    /// exposes it as `str`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let stdin_like: &[u8] = b"passphrase";
+    /// let pass = siegel::Protected::<str>::read_from(stdin_like, 1024)?;
+    /// assert_eq!(&*pass.read()?, "passphrase");
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Protected::<[u8]>::read_from`](Protected::read_from), and
+    /// [`Error::InvalidUtf8`]. What was read is wiped and unmapped first.
+    pub fn read_from(reader: impl Read, limit: usize) -> Result<Self, Error> {
+        into_text(read_slice(Home::Dedicated(Options::default()), reader, limit)?)
+    }
+
+    /// The value of environment variable `name`, as text. The same caveats as
+    /// [`Protected::<[u8]>::from_env`](Protected::from_env) apply.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EnvVarMissing`], [`Error::InvalidUtf8`], or any error of
+    /// [`Options::zeroed_slice`].
+    pub fn from_env(name: &str) -> Result<Self, Error> {
+        into_text(env_slice(Home::Dedicated(Options::default()), name)?)
+    }
+
+    /// As [`from_env`](Self::from_env), then removes the variable (see
+    /// [`Protected::<[u8]>::from_env_removed`](Protected::from_env_removed)).
+    ///
+    /// # Safety
+    ///
+    /// As for [`std::env::remove_var`]: no other thread may access the
+    /// environment at the same time.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env); the variable is removed only on success.
+    pub unsafe fn from_env_removed(name: &str) -> Result<Self, Error> {
+        let secret = Self::from_env(name)?;
+        remove_env(name);
+        Ok(secret)
+    }
+}
+
+impl<T: Plain + AnyBitPattern> Protected<T> {
+    /// Reads exactly `size_of::<T>()` bytes from `reader` straight into a new
+    /// region (a key file, a fixed-size handshake secret).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut key_file: &[u8] = &[7; 40];
+    /// let key = siegel::Protected::<[u8; 32]>::read_exact_from(&mut key_file)?;
+    /// assert_eq!(key.read()?[31], 7);
+    /// assert_eq!(key_file.len(), 8); // the rest is left in the reader
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShortRead`] (the reader ended first), [`Error::Read`], or any
+    /// error of [`Options::zeroed`]. What was read is wiped and unmapped first.
+    pub fn read_exact_from(reader: impl Read) -> Result<Self, Error> {
+        read_exact(Home::Dedicated(Options::default()), reader)
+    }
+}
+
+impl<const N: usize> Protected<[u8; N]> {
+    /// Decodes exactly `2 * N` hex digits straight into protected memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let key = siegel::Protected::<[u8; 4]>::from_hex("DEADbeef")?;
+    /// assert_eq!(*key.read()?, [0xde, 0xad, 0xbe, 0xef]);
+    /// assert!(siegel::Protected::<[u8; 4]>::from_hex("dead").is_err());
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] (malformed, or not `N` bytes), or any error of
+    /// [`Options::zeroed`].
+    #[cfg(feature = "hex")]
+    pub fn from_hex(encoded: impl AsRef<[u8]>) -> Result<Self, Error> {
+        hex_array(Home::Dedicated(Options::default()), encoded.as_ref())
+    }
+
+    /// Decodes base64 of exactly `N` bytes straight into protected memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::base64::engine::general_purpose::STANDARD;
+    ///
+    /// let key = siegel::Protected::<[u8; 6]>::from_base64(&STANDARD, "Zm9vYmFy")?;
+    /// assert_eq!(&*key.read()?, b"foobar");
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] (malformed, or not `N` bytes), or any error of
+    /// [`Options::zeroed`].
+    #[cfg(feature = "base64")]
+    pub fn from_base64(
+        engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,
+    ) -> Result<Self, Error> {
+        base64_array(Home::Dedicated(Options::default()), engine, encoded.as_ref())
+    }
+}
+
+/// The loaders again, on [`Options`] (a dedicated region with these options) and
+/// on [`Pool`] (a pooled slot; secrets larger than a slot get a dedicated region).
+macro_rules! loaders {
+    ($ty:ty, $where:literal, |$this:ident| $home:expr) => {
+        impl $ty {
+            #[doc = concat!("Reads `reader` to its end into ", $where, ", at most `limit` bytes; see [`Protected::<[u8]>::read_from`](Protected::read_from).")]
+            ///
+            /// # Errors
+            ///
+            /// As `Protected::<[u8]>::read_from`.
+            pub fn read_slice_from(&self, reader: impl Read, limit: usize) -> Result<Protected<[u8]>, Error> {
+                let $this = self;
+                read_slice($home, reader, limit)
+            }
+
+            #[doc = concat!("Reads UTF-8 text from `reader` to its end into ", $where, "; see [`Protected::<str>::read_from`](Protected::read_from).")]
+            ///
+            /// # Errors
+            ///
+            /// As `Protected::<str>::read_from`.
+            pub fn read_str_from(&self, reader: impl Read, limit: usize) -> Result<Protected<str>, Error> {
+                let $this = self;
+                into_text(read_slice($home, reader, limit)?)
+            }
+
+            #[doc = concat!("Reads exactly `size_of::<T>()` bytes into ", $where, "; see [`Protected::read_exact_from`].")]
+            ///
+            /// # Errors
+            ///
+            /// As `Protected::read_exact_from`.
+            pub fn read_exact_from<T: Plain + AnyBitPattern>(&self, reader: impl Read) -> Result<Protected<T>, Error> {
+                let $this = self;
+                read_exact($home, reader)
+            }
+
+            #[doc = concat!("Moves the text of `source` into ", $where, " and wipes `source`; see [`Protected::take_string`].")]
+            ///
+            /// # Errors
+            ///
+            /// As `Protected::take_string`.
+            pub fn take_string(&self, source: &mut String) -> Result<Protected<str>, Error> {
+                let $this = self;
+                take_string($home, source)
+            }
+
+            #[doc = concat!("Environment variable `name` as bytes, in ", $where, "; see [`Protected::<[u8]>::from_env`](Protected::from_env).")]
+            ///
+            /// # Errors
+            ///
+            /// As `Protected::<[u8]>::from_env`.
+            pub fn slice_from_env(&self, name: &str) -> Result<Protected<[u8]>, Error> {
+                let $this = self;
+                env_slice($home, name)
+            }
+
+            #[doc = concat!("Environment variable `name` as text, in ", $where, "; see [`Protected::<str>::from_env`](Protected::from_env).")]
+            ///
+            /// # Errors
+            ///
+            /// As `Protected::<str>::from_env`.
+            pub fn str_from_env(&self, name: &str) -> Result<Protected<str>, Error> {
+                let $this = self;
+                into_text(env_slice($home, name)?)
+            }
+
+            #[doc = concat!("Decodes hex into ", $where, "; see [`Protected::<[u8]>::from_hex`](Protected::from_hex).")]
+            ///
+            /// # Errors
+            ///
+            /// As `Protected::<[u8]>::from_hex`.
+            #[cfg(feature = "hex")]
+            pub fn slice_from_hex(&self, encoded: impl AsRef<[u8]>) -> Result<Protected<[u8]>, Error> {
+                let $this = self;
+                hex_slice($home, encoded.as_ref())
+            }
+
+            #[doc = concat!("Decodes exactly `2 * N` hex digits into ", $where, "; see [`Protected::<[u8; N]>::from_hex`](Protected::from_hex).")]
+            ///
+            /// # Errors
+            ///
+            /// As `Protected::<[u8; N]>::from_hex`.
+            #[cfg(feature = "hex")]
+            pub fn array_from_hex<const N: usize>(&self, encoded: impl AsRef<[u8]>) -> Result<Protected<[u8; N]>, Error> {
+                let $this = self;
+                hex_array($home, encoded.as_ref())
+            }
+
+            #[doc = concat!("Decodes base64 into ", $where, "; see [`Protected::<[u8]>::from_base64`](Protected::from_base64).")]
+            ///
+            /// # Errors
+            ///
+            /// As `Protected::<[u8]>::from_base64`.
+            #[cfg(feature = "base64")]
+            pub fn slice_from_base64(&self, engine: &impl base64::Engine, encoded: impl AsRef<[u8]>) -> Result<Protected<[u8]>, Error> {
+                let $this = self;
+                base64_slice($home, engine, encoded.as_ref())
+            }
+
+            #[doc = concat!("Decodes base64 of exactly `N` bytes into ", $where, "; see [`Protected::<[u8; N]>::from_base64`](Protected::from_base64).")]
+            ///
+            /// # Errors
+            ///
+            /// As `Protected::<[u8; N]>::from_base64`.
+            #[cfg(feature = "base64")]
+            pub fn array_from_base64<const N: usize>(&self, engine: &impl base64::Engine, encoded: impl AsRef<[u8]>) -> Result<Protected<[u8; N]>, Error> {
+                let $this = self;
+                base64_array($home, engine, encoded.as_ref())
+            }
+        }
+    };
+}
+
+loaders!(Options, "a dedicated region made with these options", |this| Home::Dedicated(*this));
+loaders!(Pool, "a pooled secret", |this| Home::Pooled(this));

@@ -1,0 +1,383 @@
+//! Secrets loaded and generated in place. A counting global allocator watches
+//! this thread during each load: siegel must not put the secret in a heap buffer
+//! of its own (no allocation as large as the first region it reads into), and
+//! buffers handed in (`String`s, owned `Vec`s) must be all zero when freed.
+
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+#![allow(unsafe_code, reason = "a global allocator that inspects what it frees")]
+
+mod support;
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    cell::Cell,
+    io::{self, Read},
+};
+
+use siegel::{Error, Options, Pool, Protected};
+use support::{backends, opts, read_own_memory};
+
+/// The system allocator, plus per-thread observation while `WATCH` is on.
+struct Counting;
+
+/// Allocation sizes below this are recorded one by one.
+const SIZES: usize = 4096;
+
+thread_local! {
+    static WATCH: Cell<bool> = const { Cell::new(false) };
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+    /// A bit per allocation size below `SIZES` seen while watching.
+    static SEEN: [Cell<u64>; SIZES / 64] = const { [const { Cell::new(0) }; SIZES / 64] };
+    /// Frees of this exact size are checked for leftover nonzero bytes.
+    static CHECK_FREE: Cell<usize> = const { Cell::new(usize::MAX) };
+    static DIRTY_FREES: Cell<usize> = const { Cell::new(0) };
+    static CHECKED_FREES: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY:
+// - every call forwards to `System` with the same arguments; the extra
+//   bookkeeping only touches const-initialised thread locals (no allocation).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if WATCH.with(Cell::get) {
+            let size = layout.size();
+            LARGEST.with(|l| l.set(l.get().max(size)));
+            if size < SIZES {
+                SEEN.with(|seen| {
+                    let word = &seen[size / 64];
+                    word.set(word.get() | 1 << (size % 64));
+                });
+            }
+        }
+        // SAFETY:
+        // - forwarded unchanged: the caller's contract is `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if layout.size() == CHECK_FREE.with(Cell::get) {
+            CHECKED_FREES.with(|c| c.set(c.get() + 1));
+            let dirty = (0..layout.size()).any(|i| {
+                // SAFETY:
+                // - `i < layout.size()`: inside the live allocation at `ptr`.
+                let byte = unsafe { ptr.add(i) };
+                // SAFETY:
+                // - `byte` is in a live allocation, valid for reads; the tests
+                //   only check buffers whose every byte was written (a `String`
+                //   or `Vec` whose capacity equals its length).
+                unsafe { byte.read_volatile() != 0 }
+            });
+            if dirty {
+                DIRTY_FREES.with(|d| d.set(d.get() + 1));
+            }
+        }
+        // SAFETY:
+        // - forwarded unchanged.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f` with this thread's allocations watched; returns its result and the
+/// largest allocation it made.
+fn watched<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    LARGEST.with(|l| l.set(0));
+    SEEN.with(|seen| seen.iter().for_each(|w| w.set(0)));
+    WATCH.with(|w| w.set(true));
+    let r = f();
+    WATCH.with(|w| w.set(false));
+    (r, LARGEST.with(Cell::get))
+}
+
+/// Whether the last [`watched`] call allocated exactly `size` bytes. siegel's
+/// own allocations are metadata (a boxed region descriptor, free lists); a
+/// buffer of exactly the secret's size would be a copy of it.
+fn allocated(size: usize) -> bool {
+    assert!(size < SIZES);
+    SEEN.with(|seen| seen[size / 64].get() & 1 << (size % 64) != 0)
+}
+
+/// Checks that every freed buffer of `size` bytes during `f` was all zero, and
+/// that at least one was freed. Returns `f`'s result.
+fn frees_are_zero<R>(size: usize, f: impl FnOnce() -> R) -> R {
+    DIRTY_FREES.with(|d| d.set(0));
+    CHECKED_FREES.with(|c| c.set(0));
+    CHECK_FREE.with(|c| c.set(size));
+    let r = f();
+    CHECK_FREE.with(|c| c.set(usize::MAX));
+    assert!(CHECKED_FREES.with(Cell::get) > 0, "no buffer of {size} bytes was freed");
+    assert_eq!(DIRTY_FREES.with(Cell::get), 0, "a buffer of {size} bytes was freed unwiped");
+    r
+}
+
+/// A reader that hands out `data` at most `chunk` bytes at a time (with an
+/// `Interrupted` now and then), fails with `fail_at` after that many bytes,
+/// and remembers every buffer it was given.
+struct Source<'a> {
+    data: &'a [u8],
+    chunk: usize,
+    fail_at: Option<usize>,
+    given: usize,
+    calls: usize,
+    buffers: Vec<core::ops::Range<usize>>,
+}
+
+impl<'a> Source<'a> {
+    fn new(data: &'a [u8], chunk: usize) -> Self {
+        Self { data, chunk, fail_at: None, given: 0, calls: 0, buffers: Vec::with_capacity(64) }
+    }
+}
+
+impl Read for Source<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.calls += 1;
+        if self.calls.is_multiple_of(3) {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        if self.buffers.len() < self.buffers.capacity() {
+            let start = buf.as_ptr().addr();
+            self.buffers.push(start..start + buf.len());
+        }
+        if self.fail_at.is_some_and(|at| self.given >= at) {
+            return Err(io::Error::new(io::ErrorKind::ConnectionReset, "peer went away"));
+        }
+        let n = buf.len().min(self.chunk).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        self.given += n;
+        Ok(n)
+    }
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| u8::try_from(i % 251).unwrap().wrapping_add(1)).collect()
+}
+
+/// Whether any 16-byte window of `needle` is readable in `range`.
+fn still_there(range: &core::ops::Range<usize>, needle: &[u8]) -> bool {
+    match read_own_memory(range.start, range.len()) {
+        Ok(bytes) => bytes.windows(16).any(|w| needle.windows(16).any(|n| n == w)),
+        Err(_) => false, // unmapped
+    }
+}
+
+#[test]
+fn a_reader_load_grows_in_protected_memory_only() {
+    let data = pattern(7777);
+    for backend in backends("a_reader_load_grows_in_protected_memory_only") {
+        let mut source = Source::new(&data, 1000);
+        let (secret, largest) =
+            watched(|| opts(backend).read_slice_from(&mut source, 10_000).unwrap());
+        assert_eq!(&*secret.read().unwrap(), &data[..]);
+        assert_eq!(secret.len(), 7777);
+        assert_eq!(secret.info().secret.len(), 7777, "trimmed: the guard page follows");
+        assert!(largest < 1024, "{backend:?}: siegel allocated {largest} bytes during the load");
+        // Every buffer the reader was given was inside a region, and the
+        // regions it outgrew are gone.
+        let now = secret.info().secret;
+        for buffer in source.buffers.iter().filter(|b| !now.contains(&b.start)) {
+            assert!(!still_there(buffer, &data), "{backend:?}: an outgrown region kept the data");
+        }
+    }
+}
+
+#[test]
+fn the_limit_is_exact() {
+    let data = pattern(300);
+    let exact = Protected::<[u8]>::read_from(&data[..], 300).unwrap();
+    assert_eq!(exact.len(), 300);
+    let err = Protected::<[u8]>::read_from(&data[..], 299).unwrap_err();
+    assert!(matches!(err, Error::LimitExceeded { limit: 299 }), "{err:?}");
+    assert!(err.to_string().contains("Raise the limit"), "{err}");
+    let empty = Protected::<[u8]>::read_from(io::empty(), 10).unwrap();
+    assert!(empty.is_empty());
+}
+
+#[test]
+fn a_reader_that_fails_halfway_leaves_nothing_behind() {
+    let data = pattern(5000);
+    let mut source = Source::new(&data, 700);
+    source.fail_at = Some(2100);
+    let err = Protected::<[u8]>::read_from(&mut source, 100_000).unwrap_err();
+    match &err {
+        Error::Read { read, source: cause } => {
+            assert_eq!(*read, source.given, "the count of bytes read before the failure");
+            assert!(*read >= 2100);
+            assert_eq!(cause.kind(), io::ErrorKind::ConnectionReset);
+        }
+        other => panic!("expected Error::Read, got {other:?}"),
+    }
+    assert!(std::error::Error::source(&err).is_some());
+    for buffer in &source.buffers {
+        assert!(!still_there(buffer, &data[..2100]), "a partly filled region survived");
+    }
+}
+
+#[test]
+fn a_reader_claiming_more_than_it_was_given_is_an_error() {
+    struct Liar;
+    impl Read for Liar {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            Ok(buf.len() + 1)
+        }
+    }
+    let err = Protected::<[u8]>::read_from(Liar, 100).unwrap_err();
+    assert!(
+        matches!(&err, Error::Read { read: 0, source } if source.kind() == io::ErrorKind::InvalidData)
+    );
+}
+
+#[test]
+fn fixed_size_reads_report_short_input() {
+    let data = pattern(40);
+    let key = Protected::<[u8; 32]>::read_exact_from(Source::new(&data, 5)).unwrap();
+    assert_eq!(&key.read().unwrap()[..], &data[..32]);
+    let words = Protected::<[u32; 2]>::read_exact_from(&[1, 0, 0, 0, 2, 0, 0, 0][..]).unwrap();
+    assert_eq!(*words.read().unwrap(), [u32::from_le_bytes([1, 0, 0, 0]), 2u32.to_le()]);
+    let err = Protected::<[u8; 64]>::read_exact_from(&data[..]).unwrap_err();
+    assert!(matches!(err, Error::ShortRead { expected: 64, read: 40 }), "{err:?}");
+    let pool = Pool::new();
+    let pooled = pool.read_exact_from::<[u8; 16]>(&data[..]).unwrap();
+    assert!(pooled.is_pooled());
+}
+
+#[test]
+fn pooled_reader_loads_stay_in_the_pool() {
+    let pool = Pool::new();
+    // The arena (and its metadata) exists before the load.
+    let _neighbour = pool.zeroed::<[u8; 8]>().unwrap();
+    let data = pattern(1500);
+    let (secret, largest) = watched(|| pool.read_slice_from(&data[..], 1600).unwrap());
+    assert!(secret.is_pooled());
+    assert_eq!(&*secret.read().unwrap(), &data[..]);
+    assert!(largest < 1024, "siegel allocated {largest} bytes during the load");
+    let text = pool.read_str_from(&b"pooled text"[..], 64).unwrap();
+    assert!(text.is_pooled());
+    assert_eq!(&*text.read().unwrap(), "pooled text");
+}
+
+#[test]
+fn hex_decodes_into_the_region() {
+    let raw = pattern(37);
+    let encoded = siegel::hex::encode_upper(&raw);
+    let (key, _) = watched(|| Protected::<[u8]>::from_hex(&encoded).unwrap());
+    assert_eq!(&*key.read().unwrap(), &raw[..]);
+    assert!(!allocated(37), "a heap buffer of the key's size was made");
+    let small = Protected::<[u8]>::from_hex("00ff10aB").unwrap();
+    assert_eq!(&*small.read().unwrap(), &[0x00, 0xff, 0x10, 0xab]);
+    let arr = Options::default().array_from_hex::<2>("beef").unwrap();
+    assert_eq!(*arr.read().unwrap(), [0xbe, 0xef]);
+
+    let err = Protected::<[u8]>::from_hex("00Q1").unwrap_err();
+    assert!(matches!(err, Error::Decode { encoding: "hex", offset: Some(2), .. }), "{err:?}");
+    assert!(!err.to_string().contains('Q'), "the message quotes the input: {err}");
+    let odd = Protected::<[u8]>::from_hex("abc").unwrap_err();
+    assert!(matches!(odd, Error::Decode { encoding: "hex", offset: None, .. }), "{odd:?}");
+    let short = Protected::<[u8; 4]>::from_hex("abcd").unwrap_err();
+    assert!(matches!(short, Error::Decode { .. }), "{short:?}");
+    assert!(Pool::new().slice_from_hex("0102").unwrap().is_pooled());
+}
+
+#[test]
+fn base64_decodes_into_the_region() {
+    use siegel::base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    // RFC 4648, section 10.
+    let raw = pattern(37);
+    let encoded = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJQ==";
+    let (key, _) = watched(|| Protected::<[u8]>::from_base64(&STANDARD, encoded).unwrap());
+    assert_eq!(&*key.read().unwrap(), &raw[..]);
+    assert!(!allocated(37) && !allocated(39), "a heap buffer of the key's size was made");
+    for (encoded, decoded) in
+        [("", ""), ("Zg==", "f"), ("Zm8=", "fo"), ("Zm9v", "foo"), ("Zm9vYmE=", "fooba")]
+    {
+        let secret = Protected::<[u8]>::from_base64(&STANDARD, encoded).unwrap();
+        assert_eq!(&*secret.read().unwrap(), decoded.as_bytes(), "{encoded}");
+        assert_eq!(secret.info().secret.len(), decoded.len(), "trimmed to the decoded length");
+    }
+    let key = Protected::<[u8; 3]>::from_base64(&URL_SAFE_NO_PAD, "-_-_").unwrap();
+    assert_eq!(*key.read().unwrap(), [0xfb, 0xff, 0xbf]);
+
+    let err = Protected::<[u8]>::from_base64(&STANDARD, "Zm9v*mFy").unwrap_err();
+    assert!(matches!(err, Error::Decode { encoding: "base64", offset: Some(4), .. }), "{err:?}");
+    assert!(!err.to_string().contains('*'), "the message quotes the input: {err}");
+    let long = Protected::<[u8; 2]>::from_base64(&STANDARD, "Zm9v").unwrap_err();
+    assert!(matches!(long, Error::Decode { .. }), "{long:?}");
+    let short = Protected::<[u8; 4]>::from_base64(&STANDARD, "Zm9v").unwrap_err();
+    assert!(matches!(short, Error::Decode { .. }), "{short:?}");
+    let pooled = Pool::new().array_from_base64::<3>(&STANDARD, "Zm9v").unwrap();
+    assert!(pooled.is_pooled());
+}
+
+#[test]
+fn bytes_fields_decode_in_place() {
+    use siegel::{base64::engine::general_purpose::STANDARD, Bytes};
+    let b = Protected::<Bytes<8>>::try_init_with(|b| b.try_set_hex("01020304")).unwrap();
+    assert_eq!(b.read().unwrap().as_bytes(), &[1, 2, 3, 4]);
+    let c =
+        Protected::<Bytes<8>>::try_init_with(|b| b.try_set_base64(&STANDARD, "Zm9vYmE=")).unwrap();
+    assert_eq!(c.read().unwrap().as_bytes(), b"fooba");
+    let err = Protected::<Bytes<2>>::try_init_with(|b| b.try_set_base64(&STANDARD, "Zm9v"));
+    assert!(matches!(err, Err(Error::Decode { .. })), "{err:?}");
+    let err = Protected::<Bytes<2>>::try_init_with(|b| b.try_set_hex("010203"));
+    assert!(matches!(err, Err(Error::CapacityExceeded { len: 3, capacity: 2 })), "{err:?}");
+}
+
+#[test]
+fn take_string_leaves_a_zeroed_buffer_to_free() {
+    let secret = frees_are_zero(29, || {
+        let mut typed = String::from("a password of twenty-nine b.");
+        typed.push('!');
+        typed.shrink_to_fit();
+        assert_eq!(typed.capacity(), 29);
+        let (secret, _) = watched(|| Protected::<str>::take_string(&mut typed).unwrap());
+        assert!(!allocated(29), "a heap buffer of the secret's size was made");
+        drop(typed);
+        secret
+    });
+    assert_eq!(&*secret.read().unwrap(), "a password of twenty-nine b.!");
+}
+
+#[test]
+fn environment_variables() {
+    // Tests in this binary run in threads: only this test touches the
+    // environment, under its own names.
+    std::env::set_var("SIEGEL_TEST_LOAD_ENV", "env-secret");
+    std::env::set_var("SIEGEL_TEST_LOAD_ENV_BIN", "bytes");
+    let text = frees_are_zero("env-secret".len(), || {
+        Protected::<str>::from_env("SIEGEL_TEST_LOAD_ENV").unwrap()
+    });
+    assert_eq!(&*text.read().unwrap(), "env-secret");
+    let bytes = Pool::new().slice_from_env("SIEGEL_TEST_LOAD_ENV_BIN").unwrap();
+    assert_eq!(&*bytes.read().unwrap(), b"bytes");
+    let err = Protected::<[u8]>::from_env("SIEGEL_TEST_LOAD_ENV_UNSET").unwrap_err();
+    assert!(matches!(&err, Error::EnvVarMissing { name } if name == "SIEGEL_TEST_LOAD_ENV_UNSET"));
+    // SAFETY:
+    // - no other test in this binary reads or writes the environment.
+    let removed = unsafe { Protected::<str>::from_env_removed("SIEGEL_TEST_LOAD_ENV") }.unwrap();
+    assert_eq!(&*removed.read().unwrap(), "env-secret");
+    assert!(std::env::var_os("SIEGEL_TEST_LOAD_ENV").is_none());
+}
+
+#[test]
+fn random_secrets_are_generated_in_place() {
+    let (key, _) = watched(|| Protected::<[u8; 32]>::random().unwrap());
+    assert!(!allocated(32), "a heap buffer of the key's size was made");
+    let other = Protected::<[u8; 32]>::random().unwrap();
+    assert_ne!(*key.read().unwrap(), [0; 32], "2^-256");
+    assert_ne!(*key.read().unwrap(), *other.read().unwrap(), "2^-256");
+    let words = Options::default().random::<[u64; 4]>().unwrap();
+    assert_ne!(*words.read().unwrap(), [0; 4]);
+    let slice = Protected::<[u8]>::random_slice(4000).unwrap();
+    assert_eq!(slice.len(), 4000);
+    assert!(slice.read().unwrap().iter().any(|&b| b != 0));
+    let pool = Pool::new();
+    let pooled = pool.random::<[u8; 16]>().unwrap();
+    let pooled_slice = pool.random_slice::<u32>(8).unwrap();
+    assert!(pooled.is_pooled() && pooled_slice.is_pooled());
+    assert!(pooled_slice.read().unwrap().iter().any(|&w| w != 0));
+    let mut buf = [0u16; 8];
+    siegel::fill_random(&mut buf[..]).unwrap();
+    assert_ne!(buf, [0; 8]);
+}

@@ -1,0 +1,12 @@
+// A #[protected] struct may hold `bool`s, `Text` lengths and other fields that
+// not every bit pattern is valid for: it gets no `random()`. Fill its byte
+// fields with `siegel::fill_random` instead.
+#[siegel::protected]
+struct Session {
+    key: [u8; 32],
+    active: bool,
+}
+
+fn main() {
+    let _session = siegel::Protected::<Session>::random();
+}
