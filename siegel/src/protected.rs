@@ -526,17 +526,11 @@ fn copy_and_wipe<T: Plain>(source: &mut [T], dest: &mut [T]) {
     //   fresh region, `source` is an exclusive borrow elsewhere);
     // - `T: Plain` has no drop glue, so a bitwise copy is a move.
     unsafe { core::ptr::copy_nonoverlapping(src, dest.as_mut_ptr().cast::<u8>(), len) };
-    for i in 0..len {
-        // SAFETY:
-        // - `i < len`: the byte lies in `source`, which we borrow exclusively.
-        let byte = unsafe { src.add(i) };
-        // SAFETY:
-        // - `byte` is valid for writes (above); all-zero is a valid `T` (`Plain`),
-        //   so zeroing byte by byte ends in a valid value, and nothing reads the
-        //   intermediate states.
-        unsafe { byte.write_volatile(0) };
-    }
-    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    // SAFETY:
+    // - `source` is valid for writes of `len` bytes and borrowed exclusively;
+    //   all-zero is a valid `T` (`Plain`), so zeroing byte by byte ends in a valid
+    //   value, and nothing reads the intermediate states.
+    unsafe { crate::pages::wipe(NonNull::from(source).cast(), len) };
 }
 
 impl<T: ?Sized + Secret> Protected<T> {

@@ -9,26 +9,24 @@
 
 #![allow(unsafe_code)]
 
-use core::sync::atomic::{compiler_fence, Ordering};
+use core::ptr::NonNull;
 
-/// Overwrites `len` bytes at `ptr` with zeros, with volatile stores.
+use crate::pages;
+
+/// Overwrites `len` bytes at `ptr` with zeros, with volatile stores
+/// ([`pages::wipe`], the crate's one wipe).
 ///
 /// # Safety
 ///
 /// `ptr..ptr + len` must be valid for writes of `u8` (inside one allocation the
 /// caller borrows exclusively); the bytes may be uninitialised.
 unsafe fn wipe_raw(ptr: *mut u8, len: usize) {
-    for i in 0..len {
-        // SAFETY:
-        // - `i < len`: the byte lies inside the caller's range (contract above).
-        let byte = unsafe { ptr.add(i) };
-        // SAFETY:
-        // - `byte` is valid for writes (contract above); `u8` has no invalid bit
-        //   pattern and no drop glue, so writing over an uninitialised or an
-        //   initialised byte is fine.
-        unsafe { byte.write_volatile(0) };
-    }
-    compiler_fence(Ordering::SeqCst);
+    let Some(ptr) = NonNull::new(ptr) else { return };
+    // SAFETY:
+    // - valid for writes and borrowed exclusively (contract above); `u8` has no
+    //   invalid bit pattern and no drop glue, so writing over an uninitialised
+    //   or an initialised byte is fine.
+    unsafe { pages::wipe(ptr, len) };
 }
 
 /// Overwrites `bytes` with zeros (volatile stores).
