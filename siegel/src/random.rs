@@ -123,7 +123,7 @@ impl<T: Plain + AnyBitPattern> Protected<T> {
     ///
     /// Random bytes never go into a type with invalid bit patterns:
     ///
-    /// ```compile_fail,E0277
+    /// ```compile_fail
     /// let flag = siegel::Protected::<bool>::random();
     /// ```
     ///
