@@ -187,6 +187,14 @@ pub use siegel_macros::protected;
 /// [`ReadGuard::ct_eq`], re-exported.
 pub use subtle;
 
+/// Fault injection into the syscall layer, for the crate's own tests (feature
+/// `fault-injection`, never on by default). Not public API.
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+pub mod __fault_injection {
+    pub use crate::sys::failpoint::{paused, Armed, Call, FailPoint, Injector};
+}
+
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
