@@ -207,7 +207,8 @@ impl State {
                 goto(&mut s, pc);
             }
             Pc::WantsKeyBack => {
-                let pc = if s.key == 0 && s.wants_key { Pc::ReclaimTryExclusive } else { Pc::Enter };
+                let pc =
+                    if s.key == 0 && s.wants_key { Pc::ReclaimTryExclusive } else { Pc::Enter };
                 goto(&mut s, pc);
             }
             Pc::ReclaimTryExclusive => {
@@ -503,7 +504,10 @@ impl State {
     /// The invariants of a final state.
     fn final_violation(&self) -> Option<String> {
         if self.open != 0 || self.exclusive || self.reads != 0 || self.writes != 0 {
-            return Some(format!("counts left: open {} reads {} writes {}", self.open, self.reads, self.writes));
+            return Some(format!(
+                "counts left: open {} reads {} writes {}",
+                self.open, self.reads, self.writes
+            ));
         }
         // Keyed pages are read-write and closed by every thread's PKRU.
         let open = if self.tag == 0 {
@@ -587,8 +591,13 @@ fn check(name: &str, init: State) -> Report {
     let report = explore(init);
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
-        format!("{name}: {} states, {} interleavings, violation: {:?}\n", report.states, report.executions, report.violation.as_ref().map(|v| &v.0))
-            .as_bytes(),
+        format!(
+            "{name}: {} states, {} interleavings, violation: {:?}\n",
+            report.states,
+            report.executions,
+            report.violation.as_ref().map(|v| &v.0)
+        )
+        .as_bytes(),
     );
     report
 }
@@ -610,7 +619,10 @@ fn three_readers_on_page_protection() {
 
 #[test]
 fn readers_and_a_lockdown_on_page_protection() {
-    assert_clean("two readers + lockdown, mprotect", State::new(&[Reader, Reader, Lockdown], 0, false, 0));
+    assert_clean(
+        "two readers + lockdown, mprotect",
+        State::new(&[Reader, Reader, Lockdown], 0, false, 0),
+    );
 }
 
 #[test]
@@ -624,12 +636,18 @@ fn one_failing_open_among_readers_and_a_lockdown() {
 
 #[test]
 fn readers_and_a_key_thief_under_virtualised_keys() {
-    assert_clean("two readers + thief, keyed, reclaim", State::new(&[Reader, Reader, Thief], 1, true, 0));
+    assert_clean(
+        "two readers + thief, keyed, reclaim",
+        State::new(&[Reader, Reader, Thief], 1, true, 0),
+    );
 }
 
 #[test]
 fn readers_and_a_lockdown_under_a_key() {
-    assert_clean("two readers + lockdown, keyed", State::new(&[Reader, Reader, Lockdown], 1, true, 0));
+    assert_clean(
+        "two readers + lockdown, keyed",
+        State::new(&[Reader, Reader, Lockdown], 1, true, 0),
+    );
 }
 
 /// Bug: `lockdown` counts a region whose maintenance lock is held as
@@ -640,12 +658,18 @@ fn readers_and_a_lockdown_under_a_key() {
 #[test]
 #[ignore = "bug: lockdown during a key steal leaves the victim poisoned but unwiped (see the doc comment)"]
 fn a_lockdown_during_a_key_steal_still_wipes() {
-    assert_clean("reader + thief + lockdown, keyed", State::new(&[Reader, Thief, Lockdown], 1, true, 0));
+    assert_clean(
+        "reader + thief + lockdown, keyed",
+        State::new(&[Reader, Thief, Lockdown], 1, true, 0),
+    );
 }
 
 #[test]
 fn key_thief_against_readers_under_fallback() {
-    assert_clean("two readers + thief, keyed (no reclaim)", State::new(&[Reader, Reader, Thief], 1, false, 0));
+    assert_clean(
+        "two readers + thief, keyed (no reclaim)",
+        State::new(&[Reader, Reader, Thief], 1, false, 0),
+    );
 }
 
 /// Bug: `Dedicated::reseal_failed` assumes "this scope was the last one open",

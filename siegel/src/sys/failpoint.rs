@@ -154,13 +154,14 @@ mod enabled {
                 Self::ProcMemWrite => &[libc::EIO, libc::EACCES, libc::ENOENT],
                 // All keys taken; no PKU in the CPU or kernel.
                 Self::PkeyAlloc => &[libc::ENOSPC, libc::EINVAL, libc::ENOSYS],
-                Self::PkeyFree => &[libc::EINVAL],
                 // A seccomp sandbox (ENOSYS or EPERM); EINTR is retried inside.
                 Self::Getrandom => &[libc::ENOSYS, libc::EPERM],
                 // A signal the kernel refuses (seccomp, a reserved number).
-                Self::Sigaction | Self::SigactionRestore | Self::SigactionQuery => {
-                    &[libc::EINVAL]
-                }
+                // (pkey_free: a key not allocated.)
+                Self::Sigaction
+                | Self::SigactionRestore
+                | Self::SigactionQuery
+                | Self::PkeyFree => &[libc::EINVAL],
                 // The thread exited; the real-time signal queue is full.
                 Self::Tgkill => &[libc::ESRCH, libc::EAGAIN],
                 // Only a sandbox can make it fail.
