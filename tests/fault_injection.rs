@@ -24,6 +24,9 @@
 
 #![cfg(feature = "fault-injection")]
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+#![allow(clippy::too_many_lines, reason = "a workload reads best as one sequence of steps")]
+#![allow(clippy::type_complexity, reason = "the worker channel's job type, named once")]
+#![allow(clippy::as_conversions, reason = "unsizing a boxed closure to `dyn FnOnce`")]
 
 mod support;
 
@@ -440,7 +443,7 @@ fn scopes(ctx: &Ctx) {
                         match result {
                             Ok(Ok(true)) => {}
                             Ok(Ok(false)) => {
-                                found.0.push(format!("{what}: a guard shows a wrong value"))
+                                found.0.push(format!("{what}: a guard shows a wrong value"));
                             }
                             Ok(Err(e)) => found.0.extend(judge(&inj, &what, &e, fired)),
                             Err(_) => found.0.push(format!(
@@ -876,12 +879,12 @@ fn sweep(test: &str, workload: Workload, backend: Backend) -> Summary {
         for line in stdout.lines() {
             let (tag, rest) = line.split_once(' ').unwrap_or((line, ""));
             match tag {
-                "counts" => summary.counts = rest.to_owned(),
+                "counts" => rest.clone_into(&mut summary.counts),
                 "points" => summary.points = rest.parse().unwrap(),
                 "start" => {
                     running = rest
                         .split_once(' ')
-                        .map(|(i, p)| (i.parse::<usize>().unwrap(), p.to_owned()))
+                        .map(|(i, p)| (i.parse::<usize>().unwrap(), p.to_owned()));
                 }
                 "ok" => {
                     summary.survived += 1;
@@ -953,7 +956,10 @@ fn run(test: &str, workload: Workload, pku: bool) {
         "{test}: {} of {} failure points broke a promise:\n{}",
         unexpected.len(),
         summary.points,
-        unexpected.iter().map(|v| format!("  {v}\n")).collect::<String>()
+        unexpected.iter().fold(String::new(), |mut all, v| {
+            let _ = writeln!(all, "  {v}");
+            all
+        })
     );
 }
 
@@ -1023,10 +1029,13 @@ fn region_build_failure_returns_the_error_without_panicking() {
     assert!(inj.fired());
     match result {
         Ok(Err(Error::Map { len: 0, source })) => {
-            assert_eq!(source.raw_os_error(), Some(libc::ENOMEM))
+            assert_eq!(source.raw_os_error(), Some(libc::ENOMEM));
         }
         Ok(other) => panic!("expected Error::Map, got {other:?}"),
-        Err(_) => panic!("Region::build panicked instead of returning the mprotect error"),
+        Err(panic) => panic!(
+            "Region::build panicked instead of returning the mprotect error: {:?}",
+            panic.downcast_ref::<&str>()
+        ),
     }
 }
 
@@ -1071,7 +1080,7 @@ fn a_failed_arena_setup_reports_the_syscall_error() {
     assert!(inj.fired());
     match result {
         Err(Error::Protect { call: "mprotect", source }) => {
-            assert_eq!(source.raw_os_error(), Some(libc::EACCES))
+            assert_eq!(source.raw_os_error(), Some(libc::EACCES));
         }
         other => panic!("expected Error::Protect from mprotect, got {other:?}"),
     }

@@ -20,6 +20,11 @@
 //! - at the end: no scope counted, the pages sealed (`PROT_NONE`, or the key
 //!   closed), a poisoned region wiped, an unpoisoned one intact.
 
+#![allow(
+    clippy::struct_excessive_bools,
+    reason = "the model mirrors the entry's atomic flags one to one"
+)]
+
 use std::collections::{HashMap, HashSet};
 
 /// Page protection.
@@ -196,7 +201,7 @@ impl State {
     #[allow(clippy::too_many_lines, reason = "one arm per step of the source")]
     fn step(&self, t: usize) -> Vec<Self> {
         let mut s = self.clone();
-        let me = u8::try_from(t).unwrap();
+        let me = u8::try_from(t).expect("few threads");
         let th = self.threads[t].clone();
         let goto = |s: &mut Self, pc: Pc| s.threads[t].pc = pc;
         match th.pc {
@@ -536,12 +541,12 @@ struct Report {
 }
 
 /// Every interleaving from `init`.
-fn explore(init: State) -> Report {
+fn explore(init: &State) -> Report {
     let mut report = Report::default();
     let mut paths: HashMap<State, u128> = HashMap::new();
     let mut trace = Vec::new();
     let mut on_stack = HashSet::new();
-    report.executions = dfs(&init, &mut paths, &mut on_stack, &mut trace, &mut report);
+    report.executions = dfs(init, &mut paths, &mut on_stack, &mut trace, &mut report);
     report.states = paths.len();
     report
 }
@@ -587,7 +592,7 @@ fn dfs(
     total
 }
 
-fn check(name: &str, init: State) -> Report {
+fn check(name: &str, init: &State) -> Report {
     let report = explore(init);
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
@@ -602,8 +607,9 @@ fn check(name: &str, init: State) -> Report {
     report
 }
 
+#[allow(clippy::needless_pass_by_value, reason = "callers build the state inline")]
 fn assert_clean(name: &str, init: State) {
-    let report = check(name, init);
+    let report = check(name, &init);
     if let Some((why, trace)) = report.violation {
         panic!("{name}: {why}\ninterleaving (thread, step):\n{trace:?}");
     }
@@ -690,6 +696,6 @@ fn the_explorer_finds_a_broken_protocol() {
     // caught stealing the key from under a reader's guard.
     let mut init = State::new(&[Reader, Thief], 1, false, 0);
     init.threads[1].pc = Pc::StealSeal;
-    let report = check("thief without the maintenance lock", init);
+    let report = check("thief without the maintenance lock", &init);
     assert!(report.violation.is_some(), "the explorer missed a key stolen from under a guard");
 }
