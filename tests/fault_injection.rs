@@ -967,7 +967,7 @@ fn run(test: &str, workload: Workload, pku: bool) {
 /// test below (ignored until fixed); the sweep still prints them. A line is
 /// known if every one of its findings is.
 fn known_bug(violation: &str) -> bool {
-    let (point, findings) = violation.split_once(": ").unwrap_or(("", violation));
+    let (point, findings) = violation.split_once("}: ").unwrap_or(("", violation));
     findings.split(" | ").all(|finding| {
         // region_build_failure_returns_the_error_without_panicking
         finding.contains("pages of an unpublished registry entry")
