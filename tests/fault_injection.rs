@@ -980,6 +980,11 @@ fn known_bug(violation: &str) -> bool {
             // lockdown_wipes_and_reseals_secret_memory_despite_one_failure
             || (finding.starts_with("l-secretmem: not wiped by lockdown"))
             || (finding.starts_with("after lockdown: l-secretmem readable outside a scope"))
+            // PKU, reported, no focused test yet: a transient failure to list
+            // /proc/self/task in `pkru::revoke` taints the new key for good
+            // and the region's (and later other regions') opens fail with
+            // KeysExhausted.
+            || (point.contains("call: ThreadIds") && finding.contains("KeysExhausted"))
             // Reported, root cause not isolated: after a pool page's re-seal
             // failed, a slot wiped and poisoned for it answers CanaryCorrupted.
             || finding.contains("poisoned, read gave CanaryCorrupted")
