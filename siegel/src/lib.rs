@@ -276,6 +276,14 @@ pub use siegel_macros::protected;
 /// [`ReadGuard::ct_eq`], re-exported.
 pub use subtle;
 
+/// Fault injection into the syscall layer, for the crate's own tests (feature
+/// `fault-injection`, never on by default). Not public API.
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+pub mod __fault_injection {
+    pub use crate::sys::failpoint::{paused, Armed, Call, FailPoint, Injector};
+}
+
 /// The crate README's examples, compiled and run as doctests (the README is part
 /// of the package, so this holds for the published crate too; the workspace's
 /// own README is doctested by the unpublished root package).

@@ -69,6 +69,7 @@ pub(crate) fn page_size() -> usize {
 ///
 /// - <https://man7.org/linux/man-pages/man2/mmap.2.html>
 pub(crate) fn mmap_anonymous(len: usize) -> io::Result<NonNull<u8>> {
+    failpoint!(Mmap);
     // SAFETY:
     // - a NULL hint with no MAP_FIXED lets the kernel choose an unused range, so no
     //   existing mapping (or Rust object) is replaced [1];
@@ -102,6 +103,7 @@ pub(crate) fn mmap_anonymous(len: usize) -> io::Result<NonNull<u8>> {
 ///
 /// - <https://man7.org/linux/man-pages/man2/munmap.2.html>
 pub(crate) unsafe fn munmap(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
+    failpoint!(Munmap);
     // SAFETY:
     // - the caller guarantees the range is ours and unreferenced (see `# Safety`).
     ret(unsafe { libc::munmap(ptr.as_ptr().cast::<c_void>(), len) })
@@ -124,6 +126,7 @@ pub(crate) unsafe fn munmap(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
 ///
 /// - <https://man7.org/linux/man-pages/man2/mprotect.2.html>
 pub(crate) unsafe fn mprotect(ptr: NonNull<u8>, len: usize, prot: ProtFlags) -> io::Result<()> {
+    failpoint!(Mprotect);
     // SAFETY:
     // - the caller guarantees the range is ours and page-aligned (see `# Safety`).
     ret(unsafe { libc::mprotect(ptr.as_ptr().cast::<c_void>(), len, prot.0) })
@@ -143,6 +146,7 @@ pub(crate) unsafe fn mprotect(ptr: NonNull<u8>, len: usize, prot: ProtFlags) -> 
 ///
 /// - <https://man7.org/linux/man-pages/man2/mlock.2.html>
 pub(crate) unsafe fn mlock(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
+    failpoint!(Mlock);
     // SAFETY:
     // - the caller guarantees the range is ours; locking changes no contents.
     ret(unsafe { libc::mlock(ptr.as_ptr().cast::<c_void>(), len) })
@@ -158,6 +162,7 @@ pub(crate) unsafe fn mlock(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
 ///
 /// - <https://man7.org/linux/man-pages/man2/madvise.2.html>
 pub(crate) unsafe fn madvise(ptr: NonNull<u8>, len: usize, advice: Advice) -> io::Result<()> {
+    failpoint!(Madvise);
     // SAFETY:
     // - the caller guarantees the range is ours and page-aligned; DONTDUMP,
     //   DONTFORK and WIPEONFORK change no contents in this process [1].
@@ -179,6 +184,7 @@ pub(crate) unsafe fn madvise(ptr: NonNull<u8>, len: usize, advice: Advice) -> io
 /// - <https://man7.org/linux/man-pages/man2/memfd_secret.2.html>
 pub(crate) fn memfd_secret() -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd as _;
+    failpoint!(MemfdSecret);
     // SAFETY:
     // - SYS_memfd_secret takes (flags) and touches no memory of ours [1].
     //
@@ -198,6 +204,7 @@ pub(crate) fn memfd_secret() -> io::Result<std::os::fd::OwnedFd> {
 /// - <https://man7.org/linux/man-pages/man2/ftruncate.2.html>
 pub(crate) fn ftruncate(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> io::Result<()> {
     use std::os::fd::AsRawFd as _;
+    failpoint!(Ftruncate);
     let len =
         libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY:
@@ -222,6 +229,7 @@ pub(crate) unsafe fn mmap_fixed_shared(
     fd: std::os::fd::BorrowedFd<'_>,
 ) -> io::Result<()> {
     use std::os::fd::AsRawFd as _;
+    failpoint!(MmapFixed);
     // SAFETY:
     // - the caller guarantees the range is ours and unreferenced, so MAP_FIXED
     //   replaces nothing else [1]; `fd` is open.
@@ -305,6 +313,7 @@ fn proc_mem_fd() -> io::Result<c_int> {
 ///
 /// - <https://man7.org/linux/man-pages/man5/proc_pid_mem.5.html>
 pub(crate) unsafe fn write_process_memory(ptr: NonNull<u8>, buf: &[u8]) -> io::Result<()> {
+    failpoint!(ProcMemWrite);
     let fd = proc_mem_fd()?;
     let offset = libc::off64_t::try_from(ptr.as_ptr().addr())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;

@@ -21,6 +21,8 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("siegel supports Linux only (mmap, mlock, madvise(MADV_DONTDUMP), pkeys)");
 
+#[macro_use]
+pub(crate) mod failpoint;
 mod mem;
 mod pkey;
 mod proc;

@@ -27,6 +27,7 @@ impl PkeyRights {
 ///
 /// - <https://man7.org/linux/man-pages/man2/pkey_alloc.2.html>
 pub(crate) fn pkey_alloc(rights: PkeyRights) -> io::Result<u32> {
+    failpoint!(PkeyAlloc);
     // SAFETY:
     // - SYS_pkey_alloc takes (flags, access_rights) and touches no memory of ours [1];
     //   flags must be 0.
@@ -48,6 +49,7 @@ pub(crate) fn pkey_alloc(rights: PkeyRights) -> io::Result<u32> {
 ///
 /// - <https://man7.org/linux/man-pages/man2/pkey_free.2.html>
 pub(crate) fn pkey_free(key: u32) -> io::Result<()> {
+    failpoint!(PkeyFree);
     // SAFETY:
     // - SYS_pkey_free takes (pkey) and touches no memory of ours [1].
     //
@@ -73,6 +75,7 @@ pub(crate) unsafe fn pkey_mprotect(
     prot: ProtFlags,
     key: u32,
 ) -> io::Result<()> {
+    failpoint!(PkeyMprotect);
     // SAFETY:
     // - the caller guarantees the range is ours, page-aligned, and that the change
     //   strands no live reference; SYS_pkey_mprotect takes (addr, len, prot, pkey) [1].

@@ -13,6 +13,7 @@ use super::ret;
 ///
 /// - <https://man7.org/linux/man-pages/man2/getrlimit.2.html>
 pub(crate) fn getrlimit_memlock() -> io::Result<Option<u64>> {
+    failpoint!(Getrlimit);
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY:
     // - `lim` is a valid, writable `struct rlimit` [1].
@@ -51,6 +52,7 @@ pub(crate) fn write_ignoring_errors(fd: c_int, buf: &[u8]) {
 ///
 /// If `/proc` is not mounted.
 pub(crate) fn thread_ids() -> io::Result<Vec<i32>> {
+    failpoint!(ThreadIds);
     let mut tids = Vec::new();
     for entry in std::fs::read_dir("/proc/self/task")? {
         if let Some(tid) = entry?.file_name().to_str().and_then(|name| name.parse().ok()) {
@@ -62,6 +64,7 @@ pub(crate) fn thread_ids() -> io::Result<Vec<i32>> {
 
 /// Whether thread `tid` of this process still exists.
 pub(crate) fn thread_alive(tid: i32) -> bool {
+    failpoint!(ThreadAlive => false);
     std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
 }
 

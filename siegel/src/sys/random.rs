@@ -14,6 +14,7 @@ use libc::c_void;
 ///
 /// - <https://man7.org/linux/man-pages/man2/getrandom.2.html>
 pub(crate) fn getrandom(buf: &mut [u8]) -> io::Result<()> {
+    failpoint!(Getrandom);
     let mut filled = 0;
     while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
         // SAFETY:

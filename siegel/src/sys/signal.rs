@@ -46,6 +46,7 @@ pub(crate) unsafe fn sigaction_install_with(
     handler: SigInfoHandler,
     extra: c_int,
 ) -> io::Result<SigAction> {
+    failpoint!(Sigaction);
     // SAFETY:
     // - an all-zero `struct sigaction` is valid: no handler, empty mask, no flags.
     let mut new: SigAction = unsafe { core::mem::zeroed() };
@@ -71,6 +72,7 @@ pub(crate) unsafe fn sigaction_install_with(
 ///
 /// `action` must hold a disposition `sigaction` returned earlier (or `SIG_DFL`).
 pub(crate) unsafe fn sigaction_restore(sig: c_int, action: &SigAction) -> io::Result<()> {
+    failpoint!(SigactionRestore);
     // SAFETY:
     // - the caller guarantees `action` is a valid disposition; sigaction(2) is
     //   async-signal-safe [1].
@@ -82,6 +84,7 @@ pub(crate) unsafe fn sigaction_restore(sig: c_int, action: &SigAction) -> io::Re
 /// `sigaction(sig, NULL, &current)`—the disposition installed now.
 /// Async-signal-safe.
 pub(crate) fn sigaction_query(sig: c_int) -> io::Result<SigAction> {
+    failpoint!(SigactionQuery);
     // SAFETY:
     // - an all-zero `struct sigaction` is a valid out-parameter.
     let mut current: SigAction = unsafe { core::mem::zeroed() };
@@ -120,6 +123,7 @@ pub(crate) fn revoke_signal() -> c_int {
 ///
 /// - <https://man7.org/linux/man-pages/man2/tgkill.2.html>
 pub(crate) fn tgkill(tid: i32, sig: c_int) -> io::Result<()> {
+    failpoint!(Tgkill);
     let pid = i32::try_from(getpid()).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
     // SAFETY:
     // - SYS_tgkill takes (tgid, tid, sig) and touches no memory of ours [1].
