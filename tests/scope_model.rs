@@ -233,8 +233,14 @@ impl State {
                 goto(&mut s, Pc::ReclaimUnlock);
             }
             Pc::ReclaimUnlock => {
+                // `unlock_exclusive`: a lockdown deferred meanwhile wipes now.
                 s.exclusive = false;
-                goto(&mut s, Pc::Enter);
+                if s.open == 0 && s.poisoned {
+                    s.threads[t].after_wipe = Pc::Enter;
+                    goto(&mut s, Pc::WipeOnceCheck);
+                } else {
+                    goto(&mut s, Pc::Enter);
+                }
             }
             Pc::Enter => {
                 // fetch_add; at EXCLUSIVE: fetch_sub and yield (blocked here).
@@ -342,11 +348,12 @@ impl State {
                 ok.threads[t].pc = Pc::ClosePagesStore;
                 let mut out = vec![ok];
                 if s.failures > 0 && s.closes_fail {
-                    // The re-seal failed: unlock, still counted; close() calls
-                    // reseal_failed.
+                    // The re-seal failed: `close_pages` returns the error and its
+                    // counts lock is released; `close` calls `reseal_failed`,
+                    // which takes the lock again and decides under it.
                     s.failures -= 1;
                     s.counts_lock = None;
-                    goto(&mut s, Pc::ResealPoison);
+                    goto(&mut s, Pc::ResealCountsLock);
                     out.push(s);
                 }
                 return out;
@@ -367,7 +374,22 @@ impl State {
                     goto(&mut s, pc);
                 }
             }
-            // --- Dedicated::reseal_failed
+            // --- Dedicated::reseal_failed: under the counts lock, give this
+            // scope back; only if it was the last one, poison, wipe and seal.
+            Pc::ResealCountsLock => {
+                if s.counts_lock.is_some() {
+                    return vec![];
+                }
+                s.counts_lock = Some(me);
+                let next = (s.reads.saturating_sub(1), s.writes);
+                if next == (0, 0) {
+                    goto(&mut s, Pc::ResealPoison);
+                } else {
+                    (s.reads, s.writes) = next;
+                    s.counts_lock = None;
+                    goto(&mut s, Pc::ResealLeave);
+                }
+            }
             Pc::ResealPoison => {
                 s.poisoned = true;
                 goto(&mut s, Pc::ResealWiden);
@@ -378,17 +400,13 @@ impl State {
             }
             Pc::ResealWipe => {
                 s.wiped = true;
+                s.wipe = WIPED;
                 goto(&mut s, Pc::ResealSeal);
             }
             Pc::ResealSeal => {
                 s.prot = Prot::None;
-                goto(&mut s, Pc::ResealCountsLock);
-            }
-            Pc::ResealCountsLock => {
-                if s.counts_lock.is_some() {
-                    return vec![];
-                }
                 (s.reads, s.writes) = (0, 0);
+                s.counts_lock = None;
                 goto(&mut s, Pc::ResealLeave);
             }
             Pc::ResealLeave => {
@@ -475,8 +493,14 @@ impl State {
                 goto(&mut s, Pc::StealUnlock);
             }
             Pc::StealUnlock => {
+                // `unlock_exclusive`: a lockdown deferred meanwhile wipes now.
                 s.exclusive = false;
-                goto(&mut s, Pc::Done);
+                if s.open == 0 && s.poisoned {
+                    s.threads[t].after_wipe = Pc::Done;
+                    goto(&mut s, Pc::WipeOnceCheck);
+                } else {
+                    goto(&mut s, Pc::Done);
+                }
             }
         }
         vec![s]
@@ -659,10 +683,9 @@ fn readers_and_a_lockdown_under_a_key() {
 /// Bug: `lockdown` counts a region whose maintenance lock is held as
 /// "deferred" (`wipe_once` fails its `try_exclusive`), promising a wipe when
 /// the last scope closes — but the holder may be `keys::steal` (or
-/// `reclaim_key`) with no scope open, and `unlock_exclusive` never wipes: the
-/// region stays poisoned and unwiped until its handle drops.
+/// `reclaim_key`) with no scope open. Found by this model (and fixed):
+/// `unlock_exclusive` now wipes a poisoned region that no scope holds.
 #[test]
-#[ignore = "bug: lockdown during a key steal leaves the victim poisoned but unwiped (see the doc comment)"]
 fn a_lockdown_during_a_key_steal_still_wipes() {
     assert_clean(
         "reader + thief + lockdown, keyed",
@@ -678,14 +701,13 @@ fn key_thief_against_readers_under_fallback() {
     );
 }
 
-/// Bug: `Dedicated::reseal_failed` assumes "this scope was the last one open",
-/// but `close_pages` drops the counts lock when its `mprotect` fails and
-/// `reseal_failed` runs without it: another thread can open a read scope in
-/// between (its count makes no syscall, the pages are still readable), pass
-/// its canary check and hold a guard while the failing thread wipes the pages
-/// and seals them to `PROT_NONE` under it: the guard reads zeros, then faults.
+/// Found by this model (and fixed): `Dedicated::reseal_failed` assumed "this
+/// scope was the last one open", but `close_pages` drops the counts lock when its
+/// `mprotect` fails, so another thread could open a read scope in between (no
+/// syscall, the pages are still readable), pass its canary check and hold a
+/// guard while the failing thread wiped and sealed the pages under it. It now
+/// decides under the counts lock.
 #[test]
-#[ignore = "bug: a failed re-seal wipes under another thread's fresh read guard (see the doc comment)"]
 fn a_failed_reseal_never_wipes_under_another_threads_guard() {
     assert_clean("two readers, one failing re-seal", State::new(&[Reader, Reader], 0, false, 1));
 }

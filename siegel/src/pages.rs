@@ -17,16 +17,20 @@ use core::{
     ptr::NonNull,
     sync::atomic::{compiler_fence, Ordering},
 };
-use std::io;
+use std::{io, sync::Mutex};
 
 use crate::{
     error::Error,
+    sync::lock,
     sys::{self, ProtFlags},
 };
 
 /// Length of every canary: a dedicated region's, below its secret, and each pool
 /// slot's, at the start of the slot.
 pub(crate) const CANARY_LEN: usize = 16;
+
+/// Mappings whose `munmap` the kernel refused; retried by every later unmap.
+static UNMAP_LATER: Mutex<Vec<Pages>> = Mutex::new(Vec::new());
 
 /// A mapping made with `mmap`, unmapped on drop.
 #[derive(Debug)]
@@ -51,16 +55,29 @@ impl Mapping {
         Pages { ptr: self.ptr, len: self.len }
     }
 
-    /// Unmaps now (idempotent).
+    /// Unmaps now (idempotent). A refused `munmap` (`ENOMEM`: unmapping needs a
+    /// kernel mapping when a guard page merged with a neighbour, and the process
+    /// is at `vm.max_map_count`) is retried at once, and if it still fails the
+    /// pages are kept on a list retried by every later unmap: they were wiped
+    /// already, and stay mapped (and locked) only until the kernel agrees.
     pub(crate) fn unmap(&mut self) {
         if self.len == 0 {
             return;
         }
-        // SAFETY:
-        // - `ptr..ptr + len` was returned by `mmap_anonymous` and no reference into it
-        //   escaped (the region is still being built, or is being destroyed).
-        let _ = unsafe { sys::munmap(self.ptr, self.len) };
+        let pages = self.pages();
         self.len = 0;
+        let mut pending = lock(&UNMAP_LATER);
+        // SAFETY:
+        // - each entry is a whole mapping of ours, already wiped, that nothing
+        //   references any more (it was put here by its owner's drop).
+        pending.retain(|p| unsafe { sys::munmap(p.ptr, p.len) }.is_err());
+        // SAFETY:
+        // - `ptr..ptr + len` was returned by `mmap_anonymous` and no reference into
+        //   it escaped (the region is still being built, or is being destroyed).
+        let unmapped = (0..2).any(|_| unsafe { sys::munmap(pages.ptr, pages.len) }.is_ok());
+        if !unmapped {
+            pending.push(pages);
+        }
     }
 
     /// Forgets the mapping without unmapping it (in a `fork` child, where it is

@@ -387,7 +387,8 @@ pub(crate) fn revoke(key: u32) -> bool {
     let me = sys::gettid();
     let mut signalled: Vec<i32> = Vec::new();
     loop {
-        let Ok(tids) = sys::thread_ids() else { return false };
+        // A transient failure (EMFILE) is retried before the key is given up.
+        let Some(tids) = (0..3).find_map(|_| sys::thread_ids().ok()) else { return false };
         let fresh: Vec<i32> =
             tids.into_iter().filter(|t| *t != me && !signalled.contains(t)).collect();
         if fresh.is_empty() {

@@ -318,8 +318,10 @@ impl Drop for Region {
             // Forget this thread's counts (the handle's own access, leaked guards).
             pkru::update(key, |_| Counts::ZERO);
         }
-        // Its own pages: a region whose build failed was never published.
-        entry.wipe_exclusive_at(self.data_pages);
+        // Its own pages: a region whose build failed was never published. If
+        // they cannot be wiped (not even made writable), unmapping them below
+        // still returns them to the kernel, which zeroes pages it hands out.
+        let _ = entry.wipe_exclusive_at(self.data_pages);
         entry.unpublish();
         // Unmap before freeing the key, so no page is tagged with a key that a
         // later `pkey_alloc` may hand out again.
@@ -390,13 +392,23 @@ impl Scoped for Dedicated {
 
     /// Re-sealing only fails in theory: the data pages are a mapping of their own
     /// (their flags differ from the guard pages'), so `mprotect` never splits it
-    /// and never needs memory. Should it fail anyway, this scope was the last one
-    /// open (`mprotect` runs only when the count reaches zero or a write scope
-    /// ends with no other scope open), so no reference to the secret is live
-    /// while it is wiped. If even making the pages writable fails, the process
-    /// aborts: a secrets library must not go on with a secret left readable.
-    fn reseal_failed(&self, _access: Access) {
+    /// and never needs memory. Should it fail anyway, the decision is taken under
+    /// the counts lock, so no scope can open meanwhile: if other scopes are still
+    /// counted (one opened since), only this scope is given back — the pages stay
+    /// as open as before, which those scopes need anyway; if this was the last
+    /// scope, no reference to the secret is live, so it is wiped and the region
+    /// poisoned. If even making the pages writable fails, the process aborts: a
+    /// secrets library must not go on with a secret left readable.
+    fn reseal_failed(&self, access: Access) {
         let entry = self.0;
+        let mut counts = lock(&entry.counts);
+        let next = counts.sub(access);
+        if next != Counts::ZERO {
+            *counts = next;
+            drop(counts);
+            entry.leave();
+            return;
+        }
         entry.poison();
         let pages = entry.pages();
         // SAFETY:
@@ -411,7 +423,8 @@ impl Scoped for Dedicated {
         // SAFETY:
         // - the data pages are ours; no reference is live (see above).
         let _ = unsafe { pages.protect(ProtFlags::NONE) };
-        *lock(&entry.counts) = Counts::ZERO;
+        *counts = Counts::ZERO;
+        drop(counts);
         entry.leave();
     }
 }

@@ -278,8 +278,12 @@ impl Entry {
         }
     }
 
+    /// Releases the maintenance lock. A lockdown that ran meanwhile found the
+    /// lock held and deferred its wipe: with no scope open, it happens now.
     pub(crate) fn unlock_exclusive(&self) {
-        self.open.fetch_sub(EXCLUSIVE, Ordering::SeqCst);
+        if self.open.fetch_sub(EXCLUSIVE, Ordering::SeqCst) == EXCLUSIVE && self.is_poisoned() {
+            self.wipe_once();
+        }
     }
 
     /// Under the maintenance lock: the region's key was taken (see
@@ -297,9 +301,10 @@ impl Entry {
         if !self.try_exclusive() {
             return false;
         }
-        self.wipe_exclusive();
-        self.unlock_exclusive();
-        true
+        let wiped = self.wipe_exclusive();
+        // Plain release: this is the wipe a poisoned region's unlock asks for.
+        self.open.fetch_sub(EXCLUSIVE, Ordering::SeqCst);
+        wiped
     }
 
     /// Wipes the data pages without opening them to other threads where that can
@@ -307,21 +312,24 @@ impl Entry {
     /// on page protection through `/proc/self/mem` (a sealed page stays sealed),
     /// else by opening, wiping and re-sealing. The caller holds the maintenance
     /// lock (or is the region's drop), so no other thread has a scope open.
-    pub(crate) fn wipe_exclusive(&self) {
-        self.wipe_exclusive_at(self.pages());
+    pub(crate) fn wipe_exclusive(&self) -> bool {
+        self.wipe_exclusive_at(self.pages())
     }
 
     /// [`wipe_exclusive`](Self::wipe_exclusive) for a region that passes its own
     /// data `pages` (its drop, which may run before the entry was published).
-    pub(crate) fn wipe_exclusive_at(&self, pages: Pages) {
+    /// Returns whether the pages are wiped; if they could not even be made
+    /// writable, they are not marked wiped, so a later attempt (the region's drop)
+    /// tries again. Each protection change is retried once.
+    pub(crate) fn wipe_exclusive_at(&self, pages: Pages) -> bool {
         if self
             .wipe
             .compare_exchange(NOT_WIPED, WIPING, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            return;
+            return self.wipe.load(Ordering::Acquire) == WIPED;
         }
-        match self.key() {
+        let wiped = match self.key() {
             0 => {
                 let counts = lock(&self.counts);
                 if counts.writes > 0 {
@@ -329,30 +337,44 @@ impl Entry {
                     // - the pages are open for writing (counted); no scope uses them
                     //   (maintenance lock, module docs).
                     unsafe { pages::wipe(pages.ptr(), pages.len()) };
+                    true
                 // SAFETY:
                 // - our private anonymous data pages (or the kernel refuses);
                 //   nothing references them (maintenance lock).
-                } else if unsafe { pages::wipe_sealed(pages.ptr(), pages.len()) }.is_err() {
+                } else if unsafe { pages::wipe_sealed(pages.ptr(), pages.len()) }.is_ok() {
+                    true
+                } else {
                     // SAFETY:
                     // - our data pages; widening strands no reference.
-                    if unsafe { pages.protect(ProtFlags::READ_WRITE) }.is_ok() {
+                    let widen = || unsafe { pages.protect(ProtFlags::READ_WRITE) }.is_ok();
+                    if widen() || widen() {
                         // SAFETY:
                         // - just made writable; nothing references them.
                         unsafe { pages::wipe(pages.ptr(), pages.len()) };
                         // SAFETY:
                         // - as above; re-sealing to the counted protection.
-                        let _ = unsafe { pages.protect(counts.prot()) };
+                        let reseal = || unsafe { pages.protect(counts.prot()) }.is_ok();
+                        // If even the second re-seal fails, the open pages hold
+                        // zeros only.
+                        let _ = reseal() || reseal();
+                        true
+                    } else {
+                        false
                     }
                 }
             }
-            key => pkru::with_write_access(key, || {
-                // SAFETY:
-                // - this thread holds write access to the key; no scope uses the
-                //   pages (maintenance lock).
-                unsafe { pages::wipe(pages.ptr(), pages.len()) };
-            }),
-        }
-        self.wipe.store(WIPED, Ordering::Release);
+            key => {
+                pkru::with_write_access(key, || {
+                    // SAFETY:
+                    // - this thread holds write access to the key; no scope uses
+                    //   the pages (maintenance lock).
+                    unsafe { pages::wipe(pages.ptr(), pages.len()) };
+                });
+                true
+            }
+        };
+        self.wipe.store(if wiped { WIPED } else { NOT_WIPED }, Ordering::Release);
+        wiped
     }
 }
 

@@ -103,7 +103,9 @@ impl Arena {
             //   source is heap memory, so the two cannot overlap.
             unsafe { pages::copy(NonNull::from(canary).cast(), slot, CANARY_LEN) };
         }
-        crate::scope::close(&scopes, Access::Write);
+        // A refused re-seal is this allocation's error (dropping the region
+        // wipes and unmaps it), not a poisoned arena handed back as new.
+        crate::scope::try_close(&scopes, Access::Write)?;
         let pages = ARENA_BYTES.div_ceil(sys::page_size());
         Ok(Self {
             region,
