@@ -21,6 +21,20 @@
 //! # Ok::<(), siegel::Error>(())
 //! ```
 //!
+//! # Which constructor do I want?
+//!
+//! | you hold | call |
+//! |---|---|
+//! | a key you compute | [`Protected::<[u8; 32]>::init_with(\|k\| ..)`](Protected::init_with) — in place, never on the stack |
+//! | nothing yet: a fresh random key | [`Protected::<[u8; 32]>::random()`](Protected::random) |
+//! | a value in a variable | [`Protected::take(&mut value)`](Protected::take) / [`take_slice`](Protected::take_slice) — the source is wiped |
+//! | a password or token in a `String` | [`Protected::<str>::take_string(&mut s)`](Protected::take_string) |
+//! | a file, stdin, a socket | [`Protected::<[u8]>::read_from(reader, limit)`](Protected::read_from) — straight into protected pages |
+//! | hex or base64 text | [`Protected::<[u8]>::from_hex`](Protected::from_hex) / [`from_base64`](Protected::from_base64) |
+//! | an environment variable | [`Protected::<str>::from_env(name)`](Protected::from_env) |
+//! | several secrets that belong together | a [`#[protected]`](protected) struct: `Creds::protect_with(\|c\| ..)` |
+//! | thousands of small secrets | a [`Pool`]: `pool.init_with(..)`, `pool.random()`, … |
+//!
 //! # Threat model
 //!
 //! siegel protects against:
