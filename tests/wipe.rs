@@ -25,6 +25,7 @@ fn assert_gone(what: &str, range: core::ops::Range<usize>) {
     }
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn a_dropped_pooled_secret_is_wiped_before_drop_returns() {
     for backend in backends("a_dropped_pooled_secret_is_wiped_before_drop_returns") {
@@ -40,6 +41,7 @@ fn a_dropped_pooled_secret_is_wiped_before_drop_returns() {
     }
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn a_rotated_pooled_secret_leaves_no_copy_behind() {
     for backend in backends("a_rotated_pooled_secret_leaves_no_copy_behind") {
@@ -54,6 +56,7 @@ fn a_rotated_pooled_secret_leaves_no_copy_behind() {
     }
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn a_dropped_dedicated_secret_is_gone() {
     for backend in backends("a_dropped_dedicated_secret_is_gone") {
@@ -64,6 +67,7 @@ fn a_dropped_dedicated_secret_is_gone() {
     }
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn a_slot_freed_while_its_arena_lost_its_key_is_wiped() {
     const TEST: &str = "a_slot_freed_while_its_arena_lost_its_key_is_wiped";
@@ -88,6 +92,7 @@ fn a_slot_freed_while_its_arena_lost_its_key_is_wiped() {
     assert_gone("after the arena took a key back", at);
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn a_thousand_freed_pooled_secrets_leave_nothing() {
     for backend in backends("a_thousand_freed_pooled_secrets_leave_nothing") {
