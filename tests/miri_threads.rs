@@ -4,7 +4,7 @@
 //! with a few rounds instead of thousands, so that Miri's data-race detector
 //! and weak-memory emulation can run it over several seeds
 //! (`-Zmiri-many-seeds`). Natively it is a quick smoke test; the real stress
-//! runs in `tests/threads.rs` (and under ThreadSanitizer in CI).
+//! runs in `tests/threads.rs` (and under `ThreadSanitizer` in CI).
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
 
