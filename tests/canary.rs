@@ -44,6 +44,10 @@ struct Aligned([u8; 64]);
 // glue, no interior mutability.
 unsafe impl Plain for Aligned {}
 
+#[cfg_attr(
+    miri,
+    ignore = "forges a pointer from a RegionInfo address (exposed provenance, refused by -Zmiri-strict-provenance)"
+)]
 #[test]
 fn every_zero_underflow_below_a_dedicated_secret_is_caught() {
     for backend in backends("every_zero_underflow_below_a_dedicated_secret_is_caught") {
@@ -55,6 +59,10 @@ fn every_zero_underflow_below_a_dedicated_secret_is_caught() {
     }
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "forges a pointer from a RegionInfo address (exposed provenance, refused by -Zmiri-strict-provenance)"
+)]
 #[test]
 fn every_zero_underflow_below_a_pooled_secret_is_caught() {
     for backend in backends("every_zero_underflow_below_a_pooled_secret_is_caught") {
@@ -77,6 +85,10 @@ fn every_zero_underflow_below_a_pooled_secret_is_caught() {
     }
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "forges a pointer from a RegionInfo address (exposed provenance, refused by -Zmiri-strict-provenance)"
+)]
 #[test]
 fn a_zero_overflow_past_a_pooled_secret_fails_the_writer_not_the_next_allocation() {
     for backend in
@@ -103,6 +115,10 @@ fn a_zero_overflow_past_a_pooled_secret_fails_the_writer_not_the_next_allocation
     }
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "forges a pointer from a RegionInfo address (exposed provenance, refused by -Zmiri-strict-provenance)"
+)]
 #[test]
 fn pooled_neighbours_of_an_overflow_see_it_only_when_it_reached_past_their_canary() {
     for backend in
@@ -128,6 +144,10 @@ fn pooled_neighbours_of_an_overflow_see_it_only_when_it_reached_past_their_canar
     }
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "forges a pointer from a RegionInfo address (exposed provenance, refused by -Zmiri-strict-provenance)"
+)]
 #[test]
 fn a_poisoned_writer_drops_cleanly_and_its_slot_is_reused() {
     let pool = Pool::with_options(opts(Backend::Mprotect));

@@ -13,6 +13,7 @@ fn has(flags: &[String], flag: &str) -> bool {
     flags.iter().any(|f| f == flag)
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn data_pages_are_locked_undumpable_and_not_forked() {
     for backend in backends("data_pages_are_locked_undumpable_and_not_forked") {
@@ -25,6 +26,7 @@ fn data_pages_are_locked_undumpable_and_not_forked() {
     }
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn guard_pages_are_inaccessible() {
     for backend in backends("guard_pages_are_inaccessible") {
@@ -38,6 +40,7 @@ fn guard_pages_are_inaccessible() {
     }
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn page_protection_follows_the_scopes() {
     let mut secret = opts(Backend::Mprotect).zeroed::<[u8; 64]>().unwrap();
@@ -58,6 +61,7 @@ fn page_protection_follows_the_scopes() {
     assert_eq!(prot(vm_flags(addr)), (false, false), "re-sealed after write");
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn best_effort_mlock_leaves_an_unlocked_region_when_the_limit_is_hit() {
     in_child("best_effort_mlock_leaves_an_unlocked_region_when_the_limit_is_hit", &[], || {

@@ -47,6 +47,7 @@ fn crash_with_secret(backend: Backend, scope_open: bool) {
     drop(scope);
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn a_fatal_signal_wipes_every_region_then_chains_to_the_previous_handler() {
     let test = "a_fatal_signal_wipes_every_region_then_chains_to_the_previous_handler";
@@ -68,6 +69,7 @@ fn a_fatal_signal_wipes_every_region_then_chains_to_the_previous_handler() {
     }
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn without_a_previous_handler_the_crash_still_happens_and_notifies() {
     let test = "without_a_previous_handler_the_crash_still_happens_and_notifies";
@@ -85,6 +87,7 @@ fn without_a_previous_handler_the_crash_still_happens_and_notifies() {
     assert!(stdout.contains("armed\nW"), "notification byte after the wipe: {stdout:?}");
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn lockdown_wipes_live_regions_and_poisons_their_handles() {
     in_child("lockdown_wipes_live_regions_and_poisons_their_handles", &[], || {
@@ -124,6 +127,7 @@ fn mapped(addr: usize) -> bool {
     })
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn rotation_moves_the_secret_to_a_fresh_mapping() {
     for backend in backends("rotation_moves_the_secret_to_a_fresh_mapping") {
@@ -139,6 +143,7 @@ fn rotation_moves_the_secret_to_a_fresh_mapping() {
     }
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn failed_rotation_keeps_the_secret() {
     in_child("failed_rotation_keeps_the_secret", &[], || {
@@ -221,6 +226,7 @@ fn secret_memory_variant(test: &str, backend: Backend) {
     );
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn secret_memory_is_out_of_reach_of_proc_pid_mem() {
     let test = "secret_memory_is_out_of_reach_of_proc_pid_mem";
@@ -229,6 +235,7 @@ fn secret_memory_is_out_of_reach_of_proc_pid_mem() {
     }
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn prefer_secret_memory_falls_back_or_uses_it() {
     let secret = Options::new().memory(MemoryPolicy::PreferSecret).zeroed::<u64>().unwrap();

@@ -9,6 +9,7 @@ use support::{drop_cap_ipc_lock, in_child, opts, set_memlock_limit};
 
 const CANARY_LEN: usize = 16;
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn lowered_memlock_limit_gives_the_typed_error() {
     in_child("lowered_memlock_limit_gives_the_typed_error", &[], || {
@@ -26,6 +27,7 @@ fn lowered_memlock_limit_gives_the_typed_error() {
     });
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn sizes_reach_exactly_the_memlock_limit() {
     in_child("sizes_reach_exactly_the_memlock_limit", &[], || {
@@ -45,6 +47,7 @@ fn sizes_reach_exactly_the_memlock_limit() {
     });
 }
 
+#[cfg_attr(miri, ignore = "a 3 MiB region wiped byte by byte: too slow under Miri")]
 #[test]
 fn regions_larger_than_a_mebibyte_work() {
     let len = 3 << 20;
@@ -87,6 +90,7 @@ fn forced_pku_errors_where_pku_is_missing() {
     }
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn siegel_backend_env_mprotect_selects_page_protection() {
     let test = "siegel_backend_env_mprotect_selects_page_protection";
@@ -96,6 +100,7 @@ fn siegel_backend_env_mprotect_selects_page_protection() {
     });
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn siegel_backend_env_rejects_unknown_values() {
     in_child("siegel_backend_env_rejects_unknown_values", &[("SIEGEL_BACKEND", "bogus")], || {
@@ -108,6 +113,7 @@ fn siegel_backend_env_rejects_unknown_values() {
     });
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn siegel_backend_env_pku_is_honoured_or_an_error() {
     in_child(

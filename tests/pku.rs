@@ -34,6 +34,7 @@ fn keyed(regions: &[Protected<[u8; 32]>]) -> Vec<u32> {
         .collect()
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn with_the_fallback_policy_region_16_gets_page_protection() {
     let test = "with_the_fallback_policy_region_16_gets_page_protection";
@@ -70,6 +71,7 @@ fn with_the_fallback_policy_region_16_gets_page_protection() {
     });
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn virtualised_keys_serve_a_hundred_regions_on_several_threads() {
     let test = "virtualised_keys_serve_a_hundred_regions_on_several_threads";
@@ -110,6 +112,7 @@ fn virtualised_keys_serve_a_hundred_regions_on_several_threads() {
     });
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn a_region_that_lost_its_key_stays_sealed() {
     let test = "a_region_that_lost_its_key_stays_sealed";
@@ -129,6 +132,7 @@ fn a_region_that_lost_its_key_stays_sealed() {
     });
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn another_thread_cannot_read_while_this_thread_holds_a_scope() {
     let test = "another_thread_cannot_read_while_this_thread_holds_a_scope";
@@ -158,6 +162,7 @@ fn another_thread_cannot_read_while_this_thread_holds_a_scope() {
 /// `SEGV_PKUERR` from `<asm-generic/siginfo.h>`.
 const SEGV_PKUERR: i32 = 4;
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn an_illegal_access_faults_with_segv_pkuerr_and_the_region_key() {
     let test = "an_illegal_access_faults_with_segv_pkuerr_and_the_region_key";
@@ -189,6 +194,10 @@ fn an_illegal_access_faults_with_segv_pkuerr_and_the_region_key() {
     assert!(stdout.lines().any(|l| l.ends_with(&expected)), "want {expected:?} in:\n{stdout}");
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "forges a pointer from a RegionInfo address (exposed provenance, refused by -Zmiri-strict-provenance)"
+)]
 #[test]
 fn under_mprotect_another_thread_can_read_during_a_scope() {
     // The documented difference: page protection is process-wide.
@@ -245,6 +254,7 @@ fn raise_with_handler(secret: &Protected<[u8; 32]>) {
     drop(guard);
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn a_signal_handler_cannot_read_a_region_the_interrupted_thread_has_open() {
     let test = "a_signal_handler_cannot_read_a_region_the_interrupted_thread_has_open";
@@ -258,6 +268,7 @@ fn a_signal_handler_cannot_read_a_region_the_interrupted_thread_has_open() {
     });
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn under_mprotect_a_signal_handler_can_read_an_open_region() {
     in_child("under_mprotect_a_signal_handler_can_read_an_open_region", &[], || {
@@ -267,6 +278,7 @@ fn under_mprotect_a_signal_handler_can_read_an_open_region() {
     });
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn a_thread_spawned_by_std_during_a_scope_inherits_access() {
     // The hole, demonstrated: std::thread::spawn copies PKRU, open key included,
@@ -294,6 +306,7 @@ fn a_thread_spawned_by_std_during_a_scope_inherits_access() {
     assert_eq!(heir.join().unwrap(), 0x33, "read after the creator's scope closed");
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn a_thread_spawned_by_siegel_during_a_scope_cannot_read() {
     let test = "a_thread_spawned_by_siegel_during_a_scope_cannot_read";
@@ -335,6 +348,7 @@ fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
     haystack.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn no_secret_in_a_core_dump() {
     const TEST: &str = "no_secret_in_a_core_dump";

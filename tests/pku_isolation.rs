@@ -42,6 +42,7 @@ fn pku_child(test: &str, body: impl FnOnce()) {
     }
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn sixteen_scopes_never_open_a_secret_to_another_thread() {
     pku_child("sixteen_scopes_never_open_a_secret_to_another_thread", || {
@@ -81,6 +82,7 @@ extern "C" fn probe_in_handler(_: libc::c_int) {
     HANDLER_SAW.store(seen, Ordering::SeqCst);
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn a_signal_handler_cannot_read_the_region_whose_scope_was_refused() {
     pku_child("a_signal_handler_cannot_read_the_region_whose_scope_was_refused", || {
@@ -101,6 +103,7 @@ fn a_signal_handler_cannot_read_the_region_whose_scope_was_refused() {
     });
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn threads_that_exit_holding_leaked_guards_pin_no_keys() {
     pku_child("threads_that_exit_holding_leaked_guards_pin_no_keys", || {
@@ -125,6 +128,7 @@ fn threads_that_exit_holding_leaked_guards_pin_no_keys() {
     });
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn a_key_opened_by_other_code_is_closed_before_it_guards_a_secret() {
     pku_child("a_key_opened_by_other_code_is_closed_before_it_guards_a_secret", || {
@@ -152,6 +156,7 @@ fn a_key_opened_by_other_code_is_closed_before_it_guards_a_secret() {
     });
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn a_thread_spawned_during_a_scope_cannot_read_the_next_region_with_that_key() {
     pku_child("a_thread_spawned_during_a_scope_cannot_read_the_next_region_with_that_key", || {
@@ -176,6 +181,7 @@ fn a_thread_spawned_during_a_scope_cannot_read_the_next_region_with_that_key() {
     });
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn a_busy_process_never_opens_a_secret_to_a_thread_that_did_not_open_it() {
     pku_child("a_busy_process_never_opens_a_secret_to_a_thread_that_did_not_open_it", || {
@@ -233,6 +239,7 @@ fn a_busy_process_never_opens_a_secret_to_a_thread_that_did_not_open_it() {
     });
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn a_reference_used_on_another_thread_is_a_deliberate_abort() {
     let test = "a_reference_used_on_another_thread_is_a_deliberate_abort";

@@ -46,6 +46,7 @@ fn on_page(page: usize) -> usize {
     page * 64
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn at_the_map_count_limit_scopes_open_and_close_on_adjacent_pages() {
     in_child("at_the_map_count_limit_scopes_open_and_close_on_adjacent_pages", &[], || {
@@ -75,6 +76,7 @@ fn at_the_map_count_limit_scopes_open_and_close_on_adjacent_pages() {
     });
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn at_the_map_count_limit_dropping_a_secret_costs_no_neighbour() {
     in_child("at_the_map_count_limit_dropping_a_secret_costs_no_neighbour", &[], || {
@@ -102,6 +104,7 @@ fn at_the_map_count_limit_dropping_a_secret_costs_no_neighbour() {
     });
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn map_count_exhaustion_is_error_map_for_dedicated_and_pooled_secrets() {
     in_child("map_count_exhaustion_is_error_map_for_dedicated_and_pooled_secrets", &[], || {
@@ -121,6 +124,7 @@ fn map_count_exhaustion_is_error_map_for_dedicated_and_pooled_secrets() {
     });
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn repeated_lockdowns_strand_no_arena() {
     in_child("repeated_lockdowns_strand_no_arena", &[], || {
@@ -139,6 +143,7 @@ fn repeated_lockdowns_strand_no_arena() {
     });
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn a_leaked_guard_on_a_pooled_secret_ends_with_the_secret() {
     in_child("a_leaked_guard_on_a_pooled_secret_ends_with_the_secret", &[], || {

@@ -16,6 +16,7 @@ use std::{
 use siegel::{crash::Order, Backend, Error, Options, Pool, Protected};
 use support::{backends, in_child, is_child, opts, read_own_memory, run_child};
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn after_lockdown_an_open_handle_hands_out_nothing() {
     in_child("after_lockdown_an_open_handle_hands_out_nothing", &[], || {
@@ -106,6 +107,7 @@ fn recovered_fault(order: Order, backend: Backend) -> Result<[u8; 32], Error> {
     secret.read().map(|s| *s)
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn wipe_first_leaves_poisoned_secrets_never_silent_zeros_after_a_recovered_fault() {
     let test = "wipe_first_leaves_poisoned_secrets_never_silent_zeros_after_a_recovered_fault";
@@ -124,6 +126,7 @@ fn wipe_first_leaves_poisoned_secrets_never_silent_zeros_after_a_recovered_fault
     }
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn previous_first_lets_a_runtime_recover_without_costing_the_secrets() {
     let test = "previous_first_lets_a_runtime_recover_without_costing_the_secrets";
@@ -142,6 +145,7 @@ fn previous_first_lets_a_runtime_recover_without_costing_the_secrets() {
     }
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn previous_first_still_wipes_when_the_fault_is_fatal() {
     let test = "previous_first_still_wipes_when_the_fault_is_fatal";
@@ -164,6 +168,7 @@ fn previous_first_still_wipes_when_the_fault_is_fatal() {
     assert!(stdout.contains("armed\nW"), "wiped before dying: {stdout:?}");
 }
 
+#[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn a_rotation_racing_lockdown_leaves_no_unpoisoned_copy() {
     in_child("a_rotation_racing_lockdown_leaves_no_unpoisoned_copy", &[], || {

@@ -56,6 +56,10 @@ fn stress_overlapping_read_scopes(backend: Backend) {
     assert_eq!(secret.read().unwrap()[0], 0xFF);
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "4 threads x 3,000 rounds: too slow under Miri; tests/miri_threads.rs runs it scaled down"
+)]
 #[test]
 fn many_threads_overlapping_read_scopes_on_one_region() {
     for backend in backends("many_threads_overlapping_read_scopes_on_one_region") {
@@ -63,6 +67,10 @@ fn many_threads_overlapping_read_scopes_on_one_region() {
     }
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "4 threads x 3,000 rounds: too slow under Miri; tests/miri_threads.rs runs it scaled down"
+)]
 #[test]
 fn a_long_read_scope_survives_other_threads_closing_theirs() {
     for backend in backends("a_long_read_scope_survives_other_threads_closing_theirs") {
@@ -99,6 +107,10 @@ fn sealed_handles_move_between_threads() {
     }
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "800 regions, each wiped byte by byte: too slow under Miri; tests/miri_threads.rs runs it scaled down"
+)]
 #[test]
 fn every_thread_gets_its_own_regions() {
     for backend in backends("every_thread_gets_its_own_regions") {

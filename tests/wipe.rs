@@ -33,6 +33,7 @@ fn assert_gone(what: &str, secret: [u8; 32], range: core::ops::Range<usize>) {
     }
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn a_dropped_pooled_secret_is_wiped_before_drop_returns() {
     let secret_bytes = pattern(1);
@@ -53,6 +54,7 @@ fn a_dropped_pooled_secret_is_wiped_before_drop_returns() {
     }
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn a_rotated_pooled_secret_leaves_no_copy_behind() {
     let secret_bytes = pattern(2);
@@ -68,6 +70,7 @@ fn a_rotated_pooled_secret_leaves_no_copy_behind() {
     }
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn a_dropped_dedicated_secret_is_gone() {
     let secret_bytes = pattern(3);
@@ -79,6 +82,7 @@ fn a_dropped_dedicated_secret_is_gone() {
     }
 }
 
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn a_slot_freed_while_its_arena_lost_its_key_is_wiped() {
     const TEST: &str = "a_slot_freed_while_its_arena_lost_its_key_is_wiped";
@@ -104,6 +108,7 @@ fn a_slot_freed_while_its_arena_lost_its_key_is_wiped() {
     assert_gone("after the arena took a key back", secret_bytes, at);
 }
 
+#[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn a_thousand_freed_pooled_secrets_leave_nothing() {
     let secret_bytes = pattern(5);

@@ -201,6 +201,8 @@ impl Pages {
 /// `ptr..ptr + len` must be writable by this thread and referenced by nothing
 /// that reads it concurrently.
 pub(crate) unsafe fn wipe(ptr: NonNull<u8>, len: usize) {
+    #[cfg(miri)]
+    sys::assert_accessible(ptr, len, true);
     let base = ptr.as_ptr();
     for i in 0..len {
         // `wrapping_add` stays in bounds here (`i < len`), without an unsafe
@@ -220,6 +222,10 @@ pub(crate) unsafe fn wipe(ptr: NonNull<u8>, len: usize) {
 /// `src` readable and `dest` writable for `len` bytes by this thread, in
 /// different mappings (or disjoint), and no reference writes either meanwhile.
 pub(crate) unsafe fn copy(src: NonNull<u8>, dest: NonNull<u8>, len: usize) {
+    #[cfg(miri)]
+    sys::assert_accessible(dest, len, true);
+    #[cfg(miri)]
+    sys::assert_accessible(src, len, false);
     // SAFETY:
     // - the caller guarantees validity and that the ranges do not overlap.
     unsafe { dest.copy_from_nonoverlapping(src, len) };

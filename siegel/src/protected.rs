@@ -807,6 +807,8 @@ impl<T: ?Sized + Secret, P: Readable> Deref for Protected<T, P> {
     /// [`lockdown`]: crate::lockdown
     fn deref(&self) -> &T {
         self.region.assert_live();
+        #[cfg(miri)]
+        crate::sys::assert_accessible(self.region.data(), self.region.data_len(), false);
         // SAFETY:
         // - `P: Readable` means the handle holds read access open in this thread
         //   (the handle is `!Send`), so the pages are readable (region invariant);
@@ -820,6 +822,8 @@ impl<T: ?Sized + Secret, P: Readable> Deref for Protected<T, P> {
 impl<T: ?Sized + Secret, P: Writable> DerefMut for Protected<T, P> {
     fn deref_mut(&mut self) -> &mut T {
         self.region.assert_live();
+        #[cfg(miri)]
+        crate::sys::assert_accessible(self.region.data(), self.region.data_len(), true);
         // SAFETY:
         // - `P: Writable` means the handle holds write access open in this thread;
         //   `&mut self` makes the borrow exclusive; validity as in `deref`.
@@ -902,6 +906,8 @@ impl<T: ?Sized + Secret> Deref for ReadGuard<'_, T> {
     /// If a [`lockdown`](crate::lockdown) ran while the guard was open.
     fn deref(&self) -> &T {
         self.region.assert_live();
+        #[cfg(miri)]
+        crate::sys::assert_accessible(self.region.data(), self.region.data_len(), false);
         // SAFETY:
         // - the guard counts read access open in this thread until it drops, so the
         //   pages are readable (region invariant);
@@ -948,6 +954,8 @@ impl<T: ?Sized + Secret> Deref for WriteGuard<'_, T> {
     /// If a [`lockdown`](crate::lockdown) ran while the guard was open.
     fn deref(&self) -> &T {
         self.region.assert_live();
+        #[cfg(miri)]
+        crate::sys::assert_accessible(self.region.data(), self.region.data_len(), false);
         // SAFETY:
         // - the guard counts write access open in this thread until it drops;
         //   validity as in `ReadGuard::deref`.
@@ -958,6 +966,8 @@ impl<T: ?Sized + Secret> Deref for WriteGuard<'_, T> {
 impl<T: ?Sized + Secret> DerefMut for WriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         self.region.assert_live();
+        #[cfg(miri)]
+        crate::sys::assert_accessible(self.region.data(), self.region.data_len(), true);
         // SAFETY:
         // - write access is open in this thread until the guard drops;
         // - the guard was made from `&mut Protected`, so it is the only path to the

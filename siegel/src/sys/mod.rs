@@ -17,6 +17,7 @@
 //! is the only caller.
 
 #![allow(unsafe_code)]
+#![cfg_attr(miri, allow(dead_code, reason = "under Miri the shim (miri.rs) serves most calls"))]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("siegel supports Linux only (mmap, mlock, madvise(MADV_DONTDUMP), pkeys)");
@@ -33,7 +34,17 @@ use std::io;
 
 use libc::{c_int, c_long};
 
+#[cfg(not(miri))]
 pub(crate) use self::{mem::*, pkey::*, proc::*, random::*, signal::*};
+
+// Under Miri a memory shim serves the calls Miri cannot run (mappings,
+// protection, keys, signals, `/proc`), with the same signatures, and re-exports
+// the real wrappers Miri does run. The real modules still compile (the shim
+// shares their types), so most of their functions go unused there.
+#[cfg(miri)]
+mod miri;
+#[cfg(miri)]
+pub(crate) use self::miri::*;
 
 /// Maps a `0 / -1 + errno` return value to `io::Result`.
 pub(super) fn ret(rc: c_int) -> io::Result<()> {
