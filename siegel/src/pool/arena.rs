@@ -285,7 +285,15 @@ impl Arena {
             }
         }
         if !own || damaged.is_some() {
-            self.state_of(index).store(state::CORRUPT, Ordering::Release);
+            // Only a slot in use is marked: a slot already poisoned (its page
+            // was wiped after a refused re-seal, which also zeroed its padding)
+            // stays poisoned, and answers `Poisoned`.
+            let _ = self.state_of(index).compare_exchange(
+                state::READY,
+                state::CORRUPT,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
         damaged
     }
