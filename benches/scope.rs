@@ -202,6 +202,16 @@ fn setup(c: &mut Criterion) {
         let _warm = pool.zeroed::<[u8; 32]>().unwrap();
         b.iter(|| black_box(pool.zeroed::<[u8; 32]>().unwrap()));
     });
+    // With the secret written (a write scope), so that the free must wipe it.
+    group.bench_function("mprotect: pooled alloc + write + free 32 B", |b| {
+        let pool = siegel::Pool::with_options(Options::new().backend(Backend::Mprotect));
+        let _warm = pool.zeroed::<[u8; 32]>().unwrap();
+        b.iter(|| black_box(pool.init_with(|s: &mut [u8; 32]| s[0] = 1).unwrap()));
+    });
+    group.bench_function("mprotect: create + write + drop 32 B", |b| {
+        let options = Options::new().backend(Backend::Mprotect);
+        b.iter(|| black_box(options.init_with(|s: &mut [u8; 32]| s[0] = 1).unwrap()));
+    });
     if pku_support().is_available() {
         group.bench_function("pku: create + drop 32 B", |b| {
             let options = Options::new().backend(Backend::Pku);

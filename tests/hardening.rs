@@ -243,3 +243,32 @@ fn prefer_secret_memory_falls_back_or_uses_it() {
     let expected = if available { Memory::Secret } else { Memory::Anonymous };
     assert_eq!(secret.memory(), expected);
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "forks a child process")]
+fn a_fork_child_drops_its_handles_without_touching_the_parents_pages() {
+    // In the child the pages are absent (MADV_DONTFORK): dropping a dedicated or
+    // pooled handle there must neither fault nor unmap anything; siegel knows it
+    // is in a child by its pid, cached per process and reset on fork.
+    in_child("a_fork_child_drops_its_handles_without_touching_the_parents_pages", &[], || {
+        let dedicated = Protected::<[u8; 32]>::init_with(|s| s.fill(4)).unwrap();
+        let pool = siegel::Pool::new();
+        let pooled = pool.init_with(|s: &mut [u8; 32]| s.fill(5)).unwrap();
+        // SAFETY: the child only drops the handles and exits with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            drop(dedicated);
+            drop(pooled);
+            drop(pool);
+            // SAFETY: _exit ends the child at once, running no destructors.
+            unsafe { libc::_exit(7) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked.
+        unsafe { libc::waitpid(pid, &raw mut status, 0) };
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 7, "child: {status:#x}");
+        assert_eq!(*dedicated.read().unwrap(), [4; 32]);
+        assert_eq!(*pooled.read().unwrap(), [5; 32]);
+    });
+}

@@ -393,7 +393,14 @@ impl Arena {
         }
         let zeros = [0u8; MAX_SLOT];
         let state = self.state_of(index);
-        match self.write_slot(&mut meta, index, CANARY_LEN, &zeros[..self.slot_size - CANARY_LEN]) {
+        // A slot still fresh was never opened, so nothing was written into it:
+        // its bytes are the zeros the previous free left (or `mmap`'s).
+        let wiped = if state.load(Ordering::Acquire) == state::FRESH {
+            Ok(())
+        } else {
+            self.write_slot(&mut meta, index, CANARY_LEN, &zeros[..self.slot_size - CANARY_LEN])
+        };
+        match wiped {
             Ok(()) if state.load(Ordering::Acquire) != state::RETIRED => {
                 state.store(state::FREE, Ordering::Release);
                 meta.free.push(index);

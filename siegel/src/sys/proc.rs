@@ -24,8 +24,33 @@ pub(crate) fn getrlimit_memlock() -> io::Result<Option<u64>> {
 }
 
 /// `getpid()`—the calling process's id.
+///
+/// Cached: every drop asks (a `fork` child must not touch its parent's pages),
+/// and the system call costs more than the rest of a pooled free. A `fork`
+/// child's copy of the cache is reset by a `pthread_atfork` handler registered
+/// on first use, so the child sees its own pid.
 pub(crate) fn getpid() -> u32 {
-    std::process::id()
+    use core::sync::atomic::{AtomicU32, Ordering};
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static ATFORK: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forget_in_child() {
+        PID.store(0, Ordering::Relaxed);
+    }
+    let cached = PID.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    ATFORK.call_once(|| {
+        // SAFETY:
+        // - `forget_in_child` is async-signal-safe (one atomic store), as a
+        //   handler run in a `fork` child must be [1]; no prepare/parent handlers.
+        //
+        // [1] https://man7.org/linux/man-pages/man3/pthread_atfork.3.html
+        unsafe { libc::pthread_atfork(None, None, Some(forget_in_child)) };
+    });
+    let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
 }
 
 /// `gettid()`—the calling thread's id. Async-signal-safe.
