@@ -332,7 +332,13 @@ impl Arena {
         let mut meta = lock(&self.meta);
         let page = self.page_of(index);
         let next = f(meta.pages[page]);
-        if opening {
+        if opening && next.prot() == ProtFlags::READ_WRITE {
+            // The page becomes writable: open it first (the fallible step), then
+            // renew a fresh slot's canary through it — a direct write, which
+            // cannot fail, instead of one through `/proc/self/mem`.
+            self.set_page(&mut meta, page, next.prot())?;
+            self.format(&mut meta, index, size)?;
+        } else if opening {
             self.format(&mut meta, index, size)?;
             self.set_page(&mut meta, page, next.prot())?;
         } else if self.set_page(&mut meta, page, next.prot()).is_err() {
