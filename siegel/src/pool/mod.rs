@@ -69,6 +69,16 @@
 //! it, every secret on the page is wiped and poisoned and the page retired; with
 //! read scopes left, the page stays writable too and is re-sealed at its next
 //! change. A poisoned arena is unmapped when its last secret drops.
+//!
+//! One exception: an arena backed by `memfd_secret` memory
+//! ([`MemoryPolicy::PreferSecret`](crate::MemoryPolicy::PreferSecret) or
+//! [`RequireSecret`](crate::MemoryPolicy::RequireSecret)) is a shared mapping,
+//! which the kernel does not let carry the flag that keeps pages apart; its
+//! pages can merge, so at `vm.max_map_count` a page change can still fail — with
+//! the consequences above (the page's secrets wiped and poisoned, never left
+//! open), not only for the one secret. Frees on such an arena cannot use
+//! `/proc/self/mem` either (the kernel refuses it for secret memory) and wipe by
+//! opening the page briefly.
 
 mod arena;
 
