@@ -275,6 +275,12 @@ fn explains(point: FailPoint, err: &Error) -> bool {
         || (point.call == Call::PkeyAlloc
             && errno == libc::ENOSPC
             && matches!(err, Error::KeysExhausted))
+        // A refused re-seal wipes and poisons its region, and the workload's
+        // threads share one failure counter: the step that saw the failure
+        // fire may be another thread's open of that region, which answers
+        // `Poisoned` (found in the VM, where the threads interleave more).
+        || (matches!(point.call, Call::Mprotect | Call::PkeyMprotect)
+            && matches!(err, Error::Poisoned))
 }
 
 fn page_size() -> usize {

@@ -532,6 +532,9 @@ impl Scoped for PoolSlot {
     }
 
     fn check(&self) -> Result<(), Error> {
+        if self.arena.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
         match self.arena.state_of(self.index).load(Ordering::Acquire) {
             state::READY if self.arena.canary_intact(self.index, self.size()) => Ok(()),
             state::READY | state::CORRUPT => Err(Error::CanaryCorrupted),
