@@ -350,9 +350,7 @@ impl Options {
         &self,
         init: impl FnOnce(&mut T) -> Result<(), E>,
     ) -> Result<Protected<T>, E> {
-        let mut handle = self.zeroed()?;
-        handle.with_write(init)??;
-        Ok(handle)
+        self.zeroed()?.try_initialised(init)
     }
 
     /// Moves `*source` into a new region and wipes `source`.
@@ -433,9 +431,7 @@ impl Pool {
         &self,
         init: impl FnOnce(&mut T) -> Result<(), E>,
     ) -> Result<Protected<T>, E> {
-        let mut handle = self.zeroed()?;
-        handle.with_write(init)??;
-        Ok(handle)
+        self.zeroed()?.try_initialised(init)
     }
 
     /// A pooled secret of `len` zeroed elements.
@@ -545,6 +541,16 @@ impl<T: ?Sized + Secret> Protected<T> {
     /// constructors.
     fn initialised(mut self, init: impl FnOnce(&mut T)) -> Result<Self, Error> {
         self.with_write(init)?;
+        Ok(self)
+    }
+
+    /// As [`initialised`](Self::initialised), for an `init` that may fail (the
+    /// handle, dropped, wipes the region or frees the slot).
+    fn try_initialised<E: From<Error>>(
+        mut self,
+        init: impl FnOnce(&mut T) -> Result<(), E>,
+    ) -> Result<Self, E> {
+        self.with_write(init)??;
         Ok(self)
     }
 

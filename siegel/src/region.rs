@@ -372,14 +372,8 @@ impl Scoped for Dedicated {
         Ok(())
     }
 
-    /// Whether the canary below the secret still holds the region's value. A
-    /// region poisoned since this scope was admitted (a refused re-seal in
-    /// another thread wiped it) answers `Poisoned`: its canary is gone with the
-    /// rest, and that is not an underflow.
+    /// Whether the canary below the secret still holds the region's value.
     fn check(&self) -> Result<(), Error> {
-        if self.0.is_poisoned() {
-            return Err(Error::Poisoned);
-        }
         let canary_ptr = self.0.canary_at().cast::<[u8; CANARY_LEN]>();
         // SAFETY:
         // - the canary is inside the data pages, which are open for reading in this

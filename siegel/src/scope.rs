@@ -85,7 +85,11 @@ pub(crate) fn open(target: &impl Scoped, access: Access) -> Result<(), Error> {
         entry.leave();
         return Err(err);
     }
-    if let Err(err) = target.check() {
+    // A region poisoned since this scope was admitted (a lockdown, or another
+    // thread's refused re-seal that wiped it) answers `Poisoned`: its canaries
+    // went with the rest, which is not an underflow.
+    let checked = if entry.is_poisoned() { Err(Error::Poisoned) } else { target.check() };
+    if let Err(err) = checked {
         close(target, access);
         return Err(err);
     }

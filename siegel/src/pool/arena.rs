@@ -532,9 +532,6 @@ impl Scoped for PoolSlot {
     }
 
     fn check(&self) -> Result<(), Error> {
-        if self.arena.is_poisoned() {
-            return Err(Error::Poisoned);
-        }
         match self.arena.state_of(self.index).load(Ordering::Acquire) {
             state::READY if self.arena.canary_intact(self.index, self.size()) => Ok(()),
             state::READY | state::CORRUPT => Err(Error::CanaryCorrupted),
@@ -548,10 +545,19 @@ impl Scoped for PoolSlot {
     /// its page is open.
     fn after_write(&self) {
         let arena = &self.arena;
-        let keyed = arena.region.entry().key() != 0;
+        if arena.region.entry().key() != 0 {
+            // The key cannot move while this scope is counted: no lock unless a
+            // neighbour's canary needs repair.
+            if let Some(damaged) = arena.check_after_write(self.index, self.size(), true) {
+                arena.repair_canary(&mut lock(&arena.meta), damaged);
+            }
+            return;
+        }
+        // Page protection: the lock keeps the next page as open as `meta.prot`
+        // says while its canary is read.
         let mut meta = lock(&arena.meta);
         let next_page = arena.page_of(self.index + 1);
-        let readable = keyed || meta.prot.get(next_page).is_some_and(|&p| p != ProtFlags::NONE);
+        let readable = meta.prot.get(next_page).is_some_and(|&p| p != ProtFlags::NONE);
         if let Some(damaged) = arena.check_after_write(self.index, self.size(), readable) {
             arena.repair_canary(&mut meta, damaged);
         }
