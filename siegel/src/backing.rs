@@ -43,13 +43,15 @@ impl Backing {
     ///
     /// # Errors
     ///
-    /// As [`Region::new`], and [`Error::PoolExhausted`].
+    /// As [`Region::new`], [`Error::PoolExhausted`], and [`Error::Reentrant`]
+    /// from a signal handler that interrupted this thread inside siegel.
     pub(crate) fn new(
         size: usize,
         align: usize,
         options: Options,
         pool: Option<&Arc<PoolInner>>,
     ) -> Result<Self, Error> {
+        crate::sync::enter_siegel()?;
         if let Some(pool) = pool {
             if let Some(slot) = pool.alloc(size, align)? {
                 return Ok(Self { kind: Kind::Pooled { slot, held: None } });
@@ -148,9 +150,11 @@ impl Backing {
     ///
     /// # Errors
     ///
-    /// As [`scope::open`].
+    /// As [`scope::open`], and [`Error::Reentrant`] from a signal handler that
+    /// interrupted this thread inside siegel.
     #[inline]
     pub(crate) fn open(&self, access: Access) -> Result<(), Error> {
+        crate::sync::enter_siegel()?;
         match &self.kind {
             Kind::Dedicated { scopes, .. } => scope::open(scopes, access),
             Kind::Pooled { slot, .. } => scope::open(slot.scopes(), access),

@@ -176,6 +176,150 @@ pub enum Error {
         /// The variable's name.
         name: String,
     },
+    /// A protection key could not be closed in every thread that might hold it
+    /// open, so it was not handed to this region (see [`Revocation`] for why
+    /// and what to do). Nothing else changed: every secret made before keeps
+    /// its key and works; the key is tried again for the next region.
+    Revocation(Revocation),
+    /// A scope was opened, or a secret made, from a signal handler that
+    /// interrupted this thread while it was inside siegel (holding one of its
+    /// locks): going on would deadlock. Nothing changed; open the scope outside
+    /// the handler, or retry.
+    Reentrant,
+}
+
+/// Why a revocation round — the signal siegel sends to the threads that may
+/// hold a protection key open, so that each closes it before the key guards a
+/// new region — could not complete. See the crate docs, "Signals".
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Revocation {
+    /// A thread blocks the revocation signal (a "signal thread" that blocks
+    /// every signal and calls `sigwait`, for example) and must take part.
+    ///
+    /// Unblock `signal` in that thread, start it after the first secret is made
+    /// (a thread that existed before a key was first opened, and never opened
+    /// one, is not asked), choose the signal with `SIEGEL_SIGNAL`, or use page
+    /// protection (`SIEGEL_BACKEND=mprotect`).
+    SignalBlocked {
+        /// The thread's id.
+        tid: i32,
+        /// The thread's name.
+        name: String,
+        /// The revocation signal.
+        signal: i32,
+    },
+    /// The kernel refused to queue the signal (`EAGAIN`): the user's pending
+    /// signals reached `RLIMIT_SIGPENDING` (`ulimit -i`), which counts every
+    /// process of the user.
+    ///
+    /// Raise the limit, or find what leaves real-time signals pending.
+    SignalQueueFull {
+        /// The thread the signal was for.
+        tid: i32,
+        /// The revocation signal.
+        signal: i32,
+    },
+    /// A thread got the signal but did not answer in time (stopped, traced,
+    /// or starved of CPU).
+    NoAnswer {
+        /// The thread's id.
+        tid: i32,
+        /// The thread's name.
+        name: String,
+        /// How long siegel waited.
+        waited: core::time::Duration,
+    },
+    /// Another handler holds the revocation signal: `SIEGEL_SIGNAL` names a
+    /// signal the program already handles, or the program installed a handler
+    /// on siegel's signal after siegel took it.
+    ///
+    /// Choose a free real-time signal with `SIEGEL_SIGNAL`, or leave siegel's
+    /// handler in place.
+    SignalTaken {
+        /// The signal.
+        signal: i32,
+    },
+    /// `SIEGEL_SIGNAL` is not a real-time signal number (`SIGRTMIN..=SIGRTMAX`).
+    InvalidSignal {
+        /// The value found.
+        value: String,
+    },
+    /// Every real-time signal siegel may use already has a handler.
+    NoFreeSignal,
+    /// `/proc/self/task` could not be read: without the thread list no key can
+    /// be closed everywhere. Mount `/proc`, or raise the descriptor limit.
+    ThreadList {
+        /// The error listing it returned.
+        source: io::Error,
+    },
+    /// `sigaction` refused to install the revocation handler.
+    Handler {
+        /// The error `sigaction` returned.
+        source: io::Error,
+    },
+    /// `tgkill` failed for another reason.
+    Tgkill {
+        /// The thread.
+        tid: i32,
+        /// The error `tgkill` returned.
+        source: io::Error,
+    },
+    /// Another thread's round (or new threads appearing faster than a round can
+    /// reach them) did not end within the bound siegel waits. Retry.
+    Busy,
+}
+
+impl fmt::Display for Revocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SignalBlocked { tid, name, signal } => write!(
+                f,
+                "thread {tid} ({name}) blocks signal {signal}, which siegel sends to close a \
+                 protection key in every thread that may hold it; unblock it there, start that \
+                 thread after the first secret, choose another signal with SIEGEL_SIGNAL, or use \
+                 SIEGEL_BACKEND=mprotect"
+            ),
+            Self::SignalQueueFull { tid, signal } => write!(
+                f,
+                "the kernel would not queue signal {signal} for thread {tid} (EAGAIN): pending \
+                 signals reached RLIMIT_SIGPENDING (ulimit -i), which counts every process of \
+                 this user; raise it or find what leaves signals pending"
+            ),
+            Self::NoAnswer { tid, name, waited } => write!(
+                f,
+                "thread {tid} ({name}) did not answer siegel's revocation signal within {} ms \
+                 (stopped, traced or starved); retry, or use SIEGEL_BACKEND=mprotect",
+                waited.as_millis()
+            ),
+            Self::SignalTaken { signal } => write!(
+                f,
+                "signal {signal} has a handler that is not siegel's; choose a free real-time \
+                 signal with SIEGEL_SIGNAL, or leave siegel's handler in place"
+            ),
+            Self::InvalidSignal { value } => write!(
+                f,
+                "SIEGEL_SIGNAL={value:?} is not a real-time signal number (SIGRTMIN..=SIGRTMAX)"
+            ),
+            Self::NoFreeSignal => f.write_str(
+                "every real-time signal siegel may use has a handler; free one and name it with \
+                 SIEGEL_SIGNAL",
+            ),
+            Self::ThreadList { source } => write!(
+                f,
+                "cannot list this process's threads in /proc/self/task ({source}); mount /proc \
+                 or raise the descriptor limit"
+            ),
+            Self::Tgkill { tid, source } => write!(f, "tgkill to thread {tid} failed: {source}"),
+            Self::Handler { source } => {
+                write!(f, "cannot install the revocation signal's handler: {source}")
+            }
+            Self::Busy => f.write_str(
+                "another revocation round, or threads appearing faster than a round reaches \
+                 them, did not end in time; retry",
+            ),
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -227,6 +371,15 @@ impl fmt::Display for Error {
                  MemoryPolicy::PreferSecret to fall back to anonymous memory"
             ),
             Self::Signal { source } => write!(f, "sigaction failed: {source}"),
+            Self::Revocation(cause) => write!(
+                f,
+                "no protection key could be given to this secret: {cause} (every other secret \
+                 keeps working)"
+            ),
+            Self::Reentrant => f.write_str(
+                "a signal handler interrupted this thread inside siegel (holding one of its \
+                 locks); open the scope outside the handler, or retry",
+            ),
             Self::PoolExhausted { capacity } => write!(
                 f,
                 "the pool holds its maximum of {capacity} secrets; drop some or raise \
@@ -306,6 +459,11 @@ impl std::error::Error for Error {
             | Self::Signal { source }
             | Self::Random { source }
             | Self::Read { source, .. } => Some(source),
+            Self::Revocation(
+                Revocation::ThreadList { source }
+                | Revocation::Handler { source }
+                | Revocation::Tgkill { source, .. },
+            ) => Some(source),
             _ => None,
         }
     }

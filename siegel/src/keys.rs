@@ -1,79 +1,169 @@
-//! Protection keys for regions: allocation, virtualisation (a region takes the
-//! key of the least recently used region that no thread has open), and the
-//! promise that a key handed to a region is closed in every thread first
-//! ([`pkru::revoke`]).
+//! Protection keys for regions: where they come from, when they must be closed
+//! in other threads first, and virtualisation (a region takes the key of the
+//! least recently used closed region that opted in to it).
+//!
+//! # Keys are taken once and kept
+//!
+//! At the first keyed region siegel takes every key the kernel still has free
+//! (`pkey_alloc` until it refuses) and keeps them for the process's life: a key
+//! whose region is dropped goes back to siegel's table, not to the kernel, so
+//! no other code can get it while a thread may still hold it open. Each key is
+//! in one state:
+//!
+//! - *fresh*: just allocated. Other code may have used the same key number
+//!   before and left it open in any thread, so the first round closes fresh
+//!   keys in **every** thread ([`Reach::Every`]) — one round, at start-up.
+//! - *clean*: closed in every thread that could hold it. A new region takes a
+//!   clean key with no round at all.
+//! - *given*: guards a region.
+//! - *dirty*: its region was dropped (or it is being stolen). Only threads that
+//!   ever held a keyed scope (a leaked guard keeps its key open) and threads
+//!   created since the key was given (they inherit their creator's rights) can
+//!   hold it open: one round reaches just those ([`Reach::Since`]), for every
+//!   dirty key at once, when no clean key is left.
+//!
+//! A round that cannot complete (a thread that blocks the signal, a full signal
+//! queue, a thread that does not answer) fails only the region being created,
+//! with [`Error::Revocation`]; the keys stay dirty or fresh and are tried again
+//! next time. No key is given up for good, and no other region loses its key:
+//! a key being stolen goes back to its region when its round fails.
 //!
 //! The first key also installs the two signal handlers the PKU backend needs:
-//! the revocation handler ([`pkru::install_revocation`]) and the fault guard
-//! ([`fault::install`]) that turns a touch of a siegel key outside a scope into
-//! an explained abort.
+//! the revocation handler (in [`pkru`]) and the fault guard ([`fault::install`])
+//! that turns a touch of a siegel key outside a scope into an explained abort.
 
 #![allow(unsafe_code)]
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::Ordering;
+use std::sync::Mutex;
 
 use crate::{
     error::Error,
     fault,
     options::KeyExhaustion,
     pages::{protect_error, Pages},
-    pkru::{self, LIVE_KEYS},
+    pkru::{self, Reach, RoundLock, LIVE_KEYS},
     registry::{self, Entry},
+    sync::lock,
     sys::{self, PkeyRights, ProtFlags},
 };
 
-/// Keys that could not be closed in every thread (a thread did not acknowledge
-/// the revocation): kept allocated so nobody else gets them, never given to a
-/// region.
-static TAINTED_KEYS: AtomicU32 = AtomicU32::new(0);
+/// siegel's protection keys, by state (bit `k` for key `k`; see the module docs).
+#[derive(Debug)]
+struct Table {
+    /// Closed everywhere they could be open: a region may take one at once.
+    clean: u32,
+    /// Given to a region since they were last closed, and free again.
+    dirty: u32,
+    /// From `pkey_alloc`, not yet closed by siegel.
+    fresh: u32,
+    /// Given to a region now.
+    given: u32,
+    /// When each key was last given to a region ([`sys::boottime_ticks`]).
+    given_at: [u64; 16],
+    /// The process the table describes; a `fork` child finds its parent's.
+    pid: u32,
+}
 
-/// Gets a protection key for `entry`'s region — a free one, or under
-/// [`KeyExhaustion::Virtualize`] one stolen from the least recently used region
-/// that no thread has open — closes it in every thread of the process (a fresh
-/// key may be open in a thread that ran other code's `pkey_alloc`, a moved one
-/// in a thread that inherited or leaked it), and tags `pages` with it. `None`:
-/// stay on page protection (sealed; under virtualised keys an open asks again).
-/// No scope may be open on the pages (the region is being built, or its entry
-/// is under maintenance).
+static TABLE: Mutex<Table> =
+    Mutex::new(Table { clean: 0, dirty: 0, fresh: 0, given: 0, given_at: [0; 16], pid: 0 });
+
+fn bit(key: u32) -> u32 {
+    1 << key
+}
+
+fn index(key: u32) -> usize {
+    usize::try_from(key).unwrap_or(0) % 16
+}
+
+impl Table {
+    /// In a `fork` child, the keys the parent had given guard nothing here (its
+    /// regions were not inherited): they are dirty, for the child's threads.
+    fn adopt(&mut self) {
+        let pid = sys::getpid();
+        if self.pid != pid {
+            if self.pid != 0 {
+                self.dirty |= self.given;
+                self.given = 0;
+            }
+            self.pid = pid;
+        }
+    }
+
+    /// Gives a clean key to a region.
+    fn take_clean(&mut self) -> Option<u32> {
+        self.adopt();
+        let key = self.clean.trailing_zeros();
+        if key >= 16 {
+            return None;
+        }
+        self.clean &= !bit(key);
+        self.given |= bit(key);
+        self.given_at[index(key)] = sys::boottime_ticks();
+        Some(key)
+    }
+
+    /// Takes every key the kernel still has free (fresh). Fails only if no key
+    /// could be taken for a reason other than exhaustion.
+    fn allocate(&mut self) -> Result<(), Error> {
+        loop {
+            match sys::pkey_alloc(PkeyRights::DISABLE_ACCESS) {
+                Ok(key) if key < 16 => {
+                    fault::install();
+                    LIVE_KEYS.fetch_or(bit(key), Ordering::AcqRel);
+                    self.fresh |= bit(key);
+                }
+                Ok(key) => {
+                    let _ = sys::pkey_free(key);
+                    return Ok(());
+                }
+                Err(err) if sys::is_exhausted(&err) => return Ok(()),
+                Err(_) if self.fresh != 0 => return Ok(()),
+                Err(source) => return Err(Error::Protect { call: "pkey_alloc", source }),
+            }
+        }
+    }
+
+    /// The keys that need a round before use, and whom it must reach.
+    fn pending(&self) -> (u32, Reach) {
+        if self.fresh != 0 {
+            return (self.fresh | self.dirty, Reach::Every);
+        }
+        let since = (0..16u32)
+            .filter(|&k| self.dirty & bit(k) != 0)
+            .map(|k| self.given_at[index(k)])
+            .min()
+            .unwrap_or(0);
+        (self.dirty, Reach::Since(since))
+    }
+
+    /// `keys` were closed by a round.
+    fn cleaned(&mut self, keys: u32) {
+        self.fresh &= !keys;
+        self.dirty &= !keys;
+        self.clean |= keys;
+    }
+}
+
+/// Gets a protection key for `entry`'s region — a clean one, one closed by a
+/// round now, or under [`KeyExhaustion::Virtualize`] one stolen from the least
+/// recently used closed region of that policy — and tags `pages` with it.
+/// `None`: stay on page protection ([`KeyExhaustion::Fallback`], or every
+/// virtualised key is open). No scope may be open on the pages (the region is
+/// being built, or its entry is under maintenance).
 ///
 /// # Errors
 ///
-/// [`Error::KeysExhausted`] under [`KeyExhaustion::Error`]; [`Error::Protect`] or
-/// [`Error::Map`] if `pkey_alloc` or `pkey_mprotect` fails otherwise.
+/// [`Error::KeysExhausted`] under [`KeyExhaustion::Error`];
+/// [`Error::Revocation`] if a round could not close a key (nothing else
+/// changed); [`Error::Protect`] or [`Error::Map`] if `pkey_alloc` or
+/// `pkey_mprotect` fails.
 pub(crate) fn obtain(
     entry: &'static Entry,
     pages: Pages,
     policy: KeyExhaustion,
 ) -> Result<Option<u32>, Error> {
-    let key = loop {
-        match sys::pkey_alloc(PkeyRights::DISABLE_ACCESS) {
-            // A tainted key stays allocated to us: ask for another.
-            Ok(key) if TAINTED_KEYS.load(Ordering::Acquire) & (1 << key) != 0 => {}
-            Ok(key) => {
-                fault::install();
-                LIVE_KEYS.fetch_or(1 << key, Ordering::AcqRel);
-                break key;
-            }
-            Err(err) if sys::is_exhausted(&err) => match policy {
-                KeyExhaustion::Virtualize => match steal(entry) {
-                    Some(key) => break key,
-                    None => return Ok(None),
-                },
-                KeyExhaustion::Fallback => return Ok(None),
-                KeyExhaustion::Error => return Err(Error::KeysExhausted),
-            },
-            Err(source) => return Err(Error::Protect { call: "pkey_alloc", source }),
-        }
-    };
-    if !pkru::revoke(key) {
-        // Some thread may still hold the key open: it must never guard a region.
-        TAINTED_KEYS.fetch_or(1 << key, Ordering::AcqRel);
-        LIVE_KEYS.fetch_and(!(1 << key), Ordering::AcqRel);
-        return match policy {
-            KeyExhaustion::Error => Err(Error::KeysExhausted),
-            _ => Ok(None),
-        };
-    }
+    let Some(key) = take(entry, policy)? else { return Ok(None) };
     pkru::set_owner(key, Some(entry));
     // SAFETY:
     // - the data pages are ours and page-aligned; no scope is open on them (see
@@ -85,22 +175,60 @@ pub(crate) fn obtain(
     Ok(Some(key))
 }
 
-/// Gives `key` back to the kernel: its region's pages are unmapped (or were
-/// never tagged), so no page carries it any more.
-pub(crate) fn release(key: u32) {
-    pkru::set_owner(key, None);
-    LIVE_KEYS.fetch_and(!(1 << key), Ordering::AcqRel);
-    let _ = sys::pkey_free(key);
+fn take(entry: &'static Entry, policy: KeyExhaustion) -> Result<Option<u32>, Error> {
+    if let Some(key) = lock(&TABLE).take_clean() {
+        return Ok(Some(key));
+    }
+    let round = pkru::lock_rounds().map_err(Error::Revocation)?;
+    let (pending, reach) = {
+        let mut table = lock(&TABLE);
+        // Another thread's round may have closed keys while this one waited.
+        if let Some(key) = table.take_clean() {
+            return Ok(Some(key));
+        }
+        if table.dirty | table.fresh == 0 {
+            table.allocate()?;
+        }
+        table.pending()
+    };
+    if pending != 0 {
+        pkru::revoke(&round, pending, reach).map_err(Error::Revocation)?;
+        let mut table = lock(&TABLE);
+        table.cleaned(pending);
+        return Ok(table.take_clean());
+    }
+    // Every key guards a region.
+    match policy {
+        KeyExhaustion::Fallback => Ok(None),
+        KeyExhaustion::Error => Err(Error::KeysExhausted),
+        KeyExhaustion::Virtualize => steal(&round, entry),
+    }
 }
 
-/// Takes the key of the least recently used keyed region that no thread has
-/// open, leaving that region sealed by page protection. `None` if every keyed
-/// region is open.
-fn steal(thief: &Entry) -> Option<u32> {
+/// Its region is gone (its pages unmapped, or never tagged): `key` is dirty,
+/// closed by a round before another region gets it.
+pub(crate) fn release(key: u32) {
+    pkru::set_owner(key, None);
+    let mut table = lock(&TABLE);
+    table.adopt();
+    table.given &= !bit(key);
+    table.dirty |= bit(key);
+}
+
+/// Takes the key of the least recently used region under
+/// [`KeyExhaustion::Virtualize`] that no thread has open — regions under
+/// `Error` or `Fallback` keep their keys whatever happens — seals that region
+/// by page protection, and closes the key where it may be open. `None` if every
+/// such region is open. If the round fails, the victim gets its key back.
+fn steal(round: &RoundLock, thief: &Entry) -> Result<Option<u32>, Error> {
     for _ in 0..16 {
         let mut best: Option<(&'static Entry, u64)> = None;
         registry::for_each_live(|entry| {
-            if core::ptr::eq(entry, thief) || entry.key() == 0 || entry.is_open() {
+            if core::ptr::eq(entry, thief)
+                || !entry.is_virtualised()
+                || entry.key() == 0
+                || entry.is_open()
+            {
                 return;
             }
             let epoch = entry.epoch();
@@ -108,7 +236,7 @@ fn steal(thief: &Entry) -> Option<u32> {
                 best = Some((entry, epoch));
             }
         });
-        let (victim, _) = best?;
+        let Some((victim, _)) = best else { return Ok(None) };
         if !victim.try_exclusive() {
             continue;
         }
@@ -118,14 +246,33 @@ fn steal(thief: &Entry) -> Option<u32> {
         //   (maintenance lock), so sealing strands no reference.
         let sealed =
             key != 0 && unsafe { victim.pages().protect_with_key(ProtFlags::NONE, 0) }.is_ok();
-        if sealed {
-            victim.set_key(0);
+        if !sealed {
+            victim.unlock_exclusive();
+            continue;
         }
+        victim.set_key(0);
+        let since = lock(&TABLE).given_at[index(key)];
+        // The victim stays locked through the round, so that a failed round
+        // can hand its key back as if nothing had happened.
+        let closed = pkru::revoke(round, bit(key), Reach::Since(since));
+        if let Err(cause) = closed {
+            // SAFETY:
+            // - as above: the victim's pages, no scope open (maintenance lock).
+            let back =
+                unsafe { victim.pages().protect_with_key(ProtFlags::READ_WRITE, key) }.is_ok();
+            if back {
+                victim.set_key(key);
+            } else {
+                // It stays sealed, and asks for a key at its next open.
+                release(key);
+            }
+            victim.unlock_exclusive();
+            return Err(Error::Revocation(cause));
+        }
+        Entry::note_stolen();
         victim.unlock_exclusive();
-        if sealed {
-            Entry::note_stolen();
-            return Some(key);
-        }
+        lock(&TABLE).given_at[index(key)] = sys::boottime_ticks();
+        return Ok(Some(key));
     }
-    None
+    Ok(None)
 }

@@ -266,7 +266,7 @@ mod wipe;
 pub use crate::serde_impls::{InPlace, SerializableSecret};
 pub use crate::{
     cpu::{pku_support, PkuSupport},
-    error::{Error, TransitionError},
+    error::{Error, Revocation, TransitionError},
     options::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
     pool::Pool,

@@ -44,11 +44,11 @@ use core::{
     sync::atomic::{compiler_fence, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
 use std::{
-    sync::{Mutex, OnceLock},
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
-use crate::{access::Counts, arch, sync::lock, sys};
+use crate::{access::Counts, arch, error::Revocation, sync::lock, sys};
 
 /// The highest protection key number on x86-64 is 15.
 const PKEYS: usize = 16;
@@ -88,8 +88,6 @@ struct ThreadKeys {
     /// Bumped by the revocation handler in this thread (atomic: written from a
     /// signal handler).
     interrupted: AtomicU64,
-    /// The revocation round this thread acknowledged last.
-    acked: AtomicU64,
     /// Whether the exit hook that releases leaked scopes is registered.
     hooked: Cell<bool>,
     /// Keys this thread holds writable for siegel's own use right now
@@ -103,7 +101,6 @@ thread_local! {
             counts: [const { Cell::new(Counts::ZERO) }; PKEYS],
             gens: [const { Cell::new(0) }; PKEYS],
             interrupted: AtomicU64::new(0),
-            acked: AtomicU64::new(0),
             hooked: Cell::new(false),
             granted: Cell::new(0),
         }
@@ -212,9 +209,18 @@ pub(crate) fn update(key: u32, f: impl FnOnce(Counts) -> Counts) {
     });
 }
 
+/// Whether this thread holds a scope on any keyed region (its counts, valid
+/// for the key's current generation).
+pub(crate) fn holds_keyed_scope() -> bool {
+    THREAD.with(|t| (1..16u32).any(|key| t.counts(key) != Counts::ZERO))
+}
+
+/// A thread's first keyed scope: registers the exit hook, and the thread as
+/// one that every later round reaches ([`OPENERS`]).
 #[cold]
 fn hook_exit(t: &ThreadKeys) {
     t.hooked.set(true);
+    lock(&OPENERS).push(sys::gettid());
     EXIT_HOOK.with(|_| ());
 }
 
@@ -282,6 +288,8 @@ impl Drop for ExitHook {
     fn drop(&mut self) {
         // The thread is exiting: no reference it made can be used any more, so the
         // scopes it still counts (leaked guards) are given back to their regions.
+        let me = sys::gettid();
+        lock(&OPENERS).retain(|&tid| tid != me);
         let _ = THREAD.try_with(|t| {
             let owners = *lock(&KEY_OWNER);
             for key in 1..16u32 {
@@ -299,36 +307,148 @@ impl Drop for ExitHook {
 // ---------------------------------------------------------------------------
 // Revocation.
 
-/// Serialises revocations.
-static REVOKE: Mutex<()> = Mutex::new(());
-/// The PKRU bits the current revocation sets.
+/// The process whose thread runs a round right now (0: none). A word rather than
+/// a mutex: a `fork` child inherits it but not the thread that held it, and a
+/// pid other than its own tells the child that nobody holds it there.
+static ROUND_OWNER: AtomicU32 = AtomicU32::new(0);
+/// The PKRU bits the current round sets.
 static REVOKE_BITS: AtomicU32 = AtomicU32::new(0);
-/// The current revocation round.
-static ROUND: AtomicU64 = AtomicU64::new(0);
-/// Thread ids that acknowledged the current round (a lock-free list).
-static ACKS: [AtomicI32; 1024] = [const { AtomicI32::new(0) }; 1024];
-static ACK_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// The current round (never 0 while one runs: 0 marks a free slot of [`BOARD`]).
+static ROUND: AtomicU32 = AtomicU32::new(0);
+/// The signal rounds use, once chosen and installed (0: not yet).
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// Byte offset of PKRU in the signal frame's XSAVE area (0: unknown).
 static PKRU_OFFSET: AtomicUsize = AtomicUsize::new(0);
 
-/// How long a revocation waits for a thread before giving up on the key.
-const PATIENCE: Duration = Duration::from_secs(2);
+/// Acknowledgements: an open-addressing table of `round << 32 | tid` words,
+/// written by the handler (lock-free, allocation-free), read by the sender. A
+/// word of another round counts as free, so the table is never cleared.
+const BOARD_LEN: usize = 4096;
+static BOARD: [AtomicU64; BOARD_LEN] = [const { AtomicU64::new(0) }; BOARD_LEN];
+/// Threads signalled at once: at most half the board, so probing stays short
+/// whatever the number of threads (larger rounds go in batches).
+const BATCH: usize = BOARD_LEN / 2;
 
-/// Installs the revocation handler the first time a key is used. `false` if it
-/// could not be installed (then no key may be handed to a region).
-pub(crate) fn install_revocation() -> bool {
-    static INSTALLED: OnceLock<bool> = OnceLock::new();
-    *INSTALLED.get_or_init(|| {
-        let Some(offset) = arch::pkru_xsave_offset() else { return false };
-        PKRU_OFFSET.store(offset, Ordering::Release);
+/// How long a round waits, all in all, for the threads it must reach.
+const PATIENCE: Duration = Duration::from_secs(4);
+/// How long a thread may block the signal before the round gives up on it: a
+/// thread being created runs with every signal blocked for a moment.
+const BLOCKED_GRACE: Duration = Duration::from_millis(100);
+
+/// Threads that ever held a keyed scope: they are reached by every round (a
+/// leaked guard keeps a key open in its thread after its region is gone).
+static OPENERS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Which threads a round must reach.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Reach {
+    /// Every thread: the keys are fresh from `pkey_alloc`, and any thread may
+    /// have been given them by other code.
+    Every,
+    /// The threads that ever held a keyed scope, and those created at or after
+    /// this time ([`sys::boottime_ticks`]): the keys were closed everywhere
+    /// before, and only those threads can have opened or inherited them since.
+    Since(u64),
+}
+
+/// Chooses the revocation signal and installs its handler, once: `SIEGEL_SIGNAL`
+/// if set, else the highest real-time signal from `SIGRTMAX - 6` down that has
+/// no handler (a program's own handler is never replaced).
+fn install_revocation() -> Result<sys::Signal, Revocation> {
+    static INSTALLED: Mutex<Option<sys::Signal>> = Mutex::new(None);
+    let mut installed = lock(&INSTALLED);
+    if let Some(signal) = *installed {
+        return Ok(signal);
+    }
+    let Some(offset) = arch::pkru_xsave_offset() else { return Err(Revocation::NoFreeSignal) };
+    PKRU_OFFSET.store(offset, Ordering::Release);
+    let range = sys::realtime_signals();
+    let candidates: Vec<sys::Signal> = match std::env::var("SIEGEL_SIGNAL") {
+        Ok(value) => match value.trim().parse() {
+            Ok(signal) if range.contains(&signal) => vec![signal],
+            _ => return Err(Revocation::InvalidSignal { value }),
+        },
+        // glibc and programs counting up from SIGRTMIN take the low ones.
+        Err(_) => (range.start() + 2..=range.end() - 6).rev().collect(),
+    };
+    let configured = candidates.len() == 1;
+    for signal in candidates {
         // Not on the alternate stack: Rust's per-thread alternate stack is sized
         // for its stack-overflow report, and a signal frame with a full XSAVE
         // area plus this handler can overflow it (seen under QEMU's `-cpu max`).
         // SAFETY:
         // - `on_revoke` is async-signal-safe: atomics, a thread-local with no
         //   destructor, and a store into its own signal frame.
-        unsafe { sys::sigaction_install_with(sys::revoke_signal(), on_revoke, 0) }.is_ok()
-    })
+        let previous = unsafe { sys::sigaction_install_with(signal, on_revoke, 0) }
+            .map_err(|source| Revocation::Handler { source })?;
+        if sys::is_default(&previous) {
+            SIGNAL.store(signal, Ordering::Release);
+            *installed = Some(signal);
+            return Ok(signal);
+        }
+        // Someone else's: give it back untouched.
+        // SAFETY:
+        // - `previous` is the disposition sigaction returned just now.
+        let _ = unsafe { sys::sigaction_restore(signal, &previous) };
+        if configured {
+            return Err(Revocation::SignalTaken { signal });
+        }
+    }
+    Err(Revocation::NoFreeSignal)
+}
+
+/// The board word for `tid`'s acknowledgement of `round`.
+fn ack_word(round: u32, tid: i32) -> u64 {
+    (u64::from(round) << 32) | u64::from(u32::from_ne_bytes(tid.to_ne_bytes()))
+}
+
+/// The round a board word belongs to.
+fn round_of(word: u64) -> u32 {
+    u32::try_from(word >> 32).unwrap_or(0)
+}
+
+/// Where `tid`'s probe starts on the board.
+fn board_start(tid: i32) -> usize {
+    usize::try_from(u32::from_ne_bytes(tid.to_ne_bytes())).unwrap_or(0) % BOARD_LEN
+}
+
+/// Records that `tid` applied `round`'s bits. Async-signal-safe.
+fn acknowledge(round: u32, tid: i32) {
+    let mine = ack_word(round, tid);
+    let start = board_start(tid);
+    for i in 0..BOARD_LEN {
+        let slot = &BOARD[(start + i) % BOARD_LEN];
+        let mut seen = slot.load(Ordering::Acquire);
+        loop {
+            if seen == mine {
+                return;
+            }
+            if round_of(seen) == round {
+                break; // another thread's, this round: probe on
+            }
+            match slot.compare_exchange(seen, mine, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(now) => seen = now,
+            }
+        }
+    }
+}
+
+/// Whether `tid` acknowledged `round`. Slots of this round are never freed
+/// during it, so a probe may stop at the first slot of another round.
+fn acknowledged(round: u32, tid: i32) -> bool {
+    let mine = ack_word(round, tid);
+    let start = board_start(tid);
+    for i in 0..BOARD_LEN {
+        let seen = BOARD[(start + i) % BOARD_LEN].load(Ordering::Acquire);
+        if seen == mine {
+            return true;
+        }
+        if round_of(seen) != round {
+            return false;
+        }
+    }
+    false
 }
 
 extern "C" fn on_revoke(_sig: sys::Signal, _info: *mut sys::SigInfo, context: *mut c_void) {
@@ -340,88 +460,195 @@ extern "C" fn on_revoke(_sig: sys::Signal, _info: *mut sys::SigInfo, context: *m
     // SAFETY:
     // - `context` is the `ucontext_t` the kernel passed to this SA_SIGINFO handler.
     let closed = unsafe { arch::pkru_in_frame_set(context, offset, bits) };
-    let _ = THREAD.try_with(|t| {
-        t.interrupted.fetch_add(1, Ordering::AcqRel);
-        let settled = ROUND.load(Ordering::SeqCst) == round;
-        if closed && settled && t.acked.swap(round, Ordering::AcqRel) != round {
-            let at = ACK_COUNT.fetch_add(1, Ordering::AcqRel);
-            if let Some(cell) = ACKS.get(at) {
-                cell.store(sys::gettid(), Ordering::Release);
-            }
-        }
-    });
+    let _ = THREAD.try_with(|t| t.interrupted.fetch_add(1, Ordering::AcqRel));
+    if closed && bits != 0 && ROUND.load(Ordering::SeqCst) == round {
+        acknowledge(round, sys::gettid());
+    }
 }
 
-/// Clears [`REVOKE_BITS`] when a round ends (see [`revoke`]).
-struct EndOfRound;
+/// The round lock (see [`ROUND_OWNER`]); clears [`REVOKE_BITS`] when dropped,
+/// on every path: a signal of a round can be delivered after it ends (to a
+/// thread that acknowledged an earlier one), by when its keys may guard new
+/// regions, so a late handler must close nothing.
+#[derive(Debug)]
+pub(crate) struct RoundLock {
+    _held: crate::sync::Held,
+}
 
-impl Drop for EndOfRound {
+impl Drop for RoundLock {
     fn drop(&mut self) {
         REVOKE_BITS.store(0, Ordering::SeqCst);
+        ROUND_OWNER.store(0, Ordering::Release);
     }
 }
 
-/// Closes `key` in every thread of the process (see the module docs) before it
-/// guards a new region. `false` if some thread did not acknowledge in time: the
-/// key must then not be handed to a region.
-pub(crate) fn revoke(key: u32) -> bool {
-    if !install_revocation() {
-        return false;
-    }
-    let _serial = lock(&REVOKE);
-    // A signal of this round can be delivered after the round ends (a thread that
-    // acknowledged through an earlier, late signal gets ours afterwards): by then
-    // the key may guard its new region, so the bits are cleared at the end of the
-    // round, on every path, and a late handler closes nothing.
-    let _end = EndOfRound;
-    let k = idx(key);
-    KEY_GEN[k].fetch_add(1, Ordering::SeqCst);
-    REVOKE_BITS.store(0b11 << (2 * key), Ordering::SeqCst);
-    for ack in &ACKS {
-        ack.store(0, Ordering::SeqCst);
-    }
-    ACK_COUNT.store(0, Ordering::SeqCst);
-    ROUND.fetch_add(1, Ordering::SeqCst);
-    // This thread: its count for the key is stale now, so a resync closes it.
-    THREAD.with(ThreadKeys::resync);
-    let me = sys::gettid();
-    let mut signalled: Vec<i32> = Vec::new();
+/// Takes the round lock, waiting at most [`PATIENCE`] for another thread's
+/// round (which is itself bounded by it).
+///
+/// # Errors
+///
+/// [`Revocation::Busy`].
+pub(crate) fn lock_rounds() -> Result<RoundLock, Revocation> {
+    let me = sys::getpid();
+    let deadline = Instant::now() + PATIENCE * 2;
     loop {
-        // A transient failure (EMFILE) is retried before the key is given up.
-        let Some(tids) = (0..3).find_map(|_| sys::thread_ids().ok()) else { return false };
-        let fresh: Vec<i32> =
-            tids.into_iter().filter(|t| *t != me && !signalled.contains(t)).collect();
-        if fresh.is_empty() {
-            return true;
+        let owner = ROUND_OWNER.load(Ordering::Acquire);
+        // A pid other than ours: the word was copied into this `fork` child
+        // while a thread of the parent held it; nobody holds it here.
+        let free = owner == 0 || owner != me;
+        if free
+            && ROUND_OWNER.compare_exchange(owner, me, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        {
+            return Ok(RoundLock { _held: crate::sync::Held::count() });
         }
-        for tid in fresh {
-            if sys::tgkill(tid, sys::revoke_signal()).is_ok() {
-                signalled.push(tid);
+        if Instant::now() > deadline {
+            return Err(Revocation::Busy);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Closes `keys` (bit `k` for key `k`) in every thread of the process that
+/// [`Reach`] says may hold them open (see the module docs), before they guard
+/// new regions. The caller holds the round lock and guarantees no region holds
+/// these keys. On error nothing else changed: the keys are closed in the
+/// threads reached so far and must be revoked again before use.
+///
+/// # Errors
+///
+/// Why some thread could not be reached ([`Revocation`]).
+pub(crate) fn revoke(_lock: &RoundLock, keys: u32, reach: Reach) -> Result<(), Revocation> {
+    let signal = install_revocation()?;
+    // A handler the program installed on our signal since: no round can work.
+    match sys::sigaction_query(signal) {
+        Ok(now) if sys::handler_of(&now) == sys::address_of(on_revoke) => {}
+        _ => return Err(Revocation::SignalTaken { signal }),
+    }
+    let bits = (1..16u32).filter(|k| keys & (1 << k) != 0).fold(0, |b, k| b | (0b11 << (2 * k)));
+    for key in (1..16u32).filter(|k| keys & (1 << k) != 0) {
+        KEY_GEN[idx(key)].fetch_add(1, Ordering::SeqCst);
+    }
+    let mut round = ROUND.load(Ordering::SeqCst).wrapping_add(1);
+    if round == 0 {
+        round = 1;
+    }
+    REVOKE_BITS.store(bits, Ordering::SeqCst);
+    ROUND.store(round, Ordering::SeqCst);
+    // This thread: its counts for the keys are stale now, so a resync closes them.
+    THREAD.with(ThreadKeys::resync);
+    let deadline = Instant::now() + PATIENCE;
+    let me = sys::gettid();
+    let openers: std::collections::HashSet<i32> = lock(&OPENERS).iter().copied().collect();
+    let mut decided: std::collections::HashSet<i32> = std::collections::HashSet::new();
+    loop {
+        // A transient failure (EMFILE) is retried before the round is given up.
+        let tids = match sys::thread_ids().or_else(|_| sys::thread_ids()) {
+            Ok(tids) => tids,
+            Err(source) => return Err(Revocation::ThreadList { source }),
+        };
+        let mut todo = Vec::new();
+        for tid in tids {
+            if tid == me || !decided.insert(tid) {
+                continue;
+            }
+            let needed = match reach {
+                Reach::Every => true,
+                Reach::Since(ticks) => {
+                    openers.contains(&tid)
+                        || match sys::thread_info(tid) {
+                            Ok(info) => info.start_ticks >= ticks,
+                            Err(err) => err.kind() != std::io::ErrorKind::NotFound,
+                        }
+                }
+            };
+            if needed {
+                todo.push(tid);
             }
         }
-        if !wait_for_acks(&signalled) {
-            return false;
+        // Threads created during the round inherited a PKRU from before it: the
+        // list is read again until it brings nobody new.
+        if todo.is_empty() {
+            return Ok(());
+        }
+        for batch in todo.chunks(BATCH) {
+            reach_batch(round, signal, batch, deadline)?;
         }
     }
 }
 
-/// Waits until every thread in `tids` acknowledged this round or exited.
-fn wait_for_acks(tids: &[i32]) -> bool {
-    let start = Instant::now();
-    let mut pending: Vec<i32> = tids.to_vec();
+/// Whether thread `tid` blocks `signal` now (`false` once it has exited).
+fn blocks(tid: i32, signal: sys::Signal) -> bool {
+    let bit = u32::try_from(signal - 1).map_or(0, |n| 1u64 << n.min(63));
+    sys::thread_info(tid).is_ok_and(|info| info.blocked & bit != 0)
+}
+
+/// Signals every thread of `batch` and waits for each to acknowledge `round`
+/// or exit.
+fn reach_batch(
+    round: u32,
+    signal: sys::Signal,
+    batch: &[i32],
+    deadline: Instant,
+) -> Result<(), Revocation> {
+    let started = Instant::now();
+    // Threads that block the signal are found before anything is sent to them:
+    // a signal they never take would sit in their queue.
+    let mut blocking: Vec<i32> = batch.iter().copied().filter(|&t| blocks(t, signal)).collect();
+    let grace = started + BLOCKED_GRACE;
+    while let Some(&tid) = blocking.first() {
+        if Instant::now() > grace.min(deadline) {
+            return Err(Revocation::SignalBlocked { tid, name: sys::thread_name(tid), signal });
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        blocking.retain(|&t| blocks(t, signal));
+    }
+    let mut pending = Vec::with_capacity(batch.len());
+    for &tid in batch {
+        match sys::tgkill(tid, signal) {
+            Ok(()) => pending.push(tid),
+            Err(err) if sys::is_no_such_thread(&err) => {}
+            Err(err) if sys::is_queue_full(&err) => {
+                return Err(Revocation::SignalQueueFull { tid, signal });
+            }
+            Err(source) => return Err(Revocation::Tgkill { tid, source }),
+        }
+    }
+    let mut spins = 0u32;
+    let mut checked = Instant::now();
     while !pending.is_empty() {
-        let acked = ACK_COUNT.load(Ordering::Acquire).min(ACKS.len());
-        pending.retain(|tid| !ACKS[..acked].iter().any(|a| a.load(Ordering::Acquire) == *tid));
+        pending.retain(|&tid| !acknowledged(round, tid));
         if pending.is_empty() {
             break;
         }
-        if start.elapsed() > PATIENCE / 4 {
-            pending.retain(|tid| sys::thread_alive(*tid));
+        if checked.elapsed() > Duration::from_millis(20) {
+            checked = Instant::now();
+            pending.retain(|&tid| sys::thread_alive(tid));
+            if let Some(&tid) = pending.iter().find(|&&t| blocks(t, signal)) {
+                // Blocked after the check above: the signal waits in its queue.
+                if started.elapsed() > BLOCKED_GRACE {
+                    return Err(Revocation::SignalBlocked {
+                        tid,
+                        name: sys::thread_name(tid),
+                        signal,
+                    });
+                }
+            }
         }
-        if start.elapsed() > PATIENCE {
-            return false;
+        if let Some(&tid) = pending.first() {
+            if Instant::now() > deadline {
+                return Err(Revocation::NoAnswer {
+                    tid,
+                    name: sys::thread_name(tid),
+                    waited: started.elapsed(),
+                });
+            }
         }
-        std::thread::yield_now();
+        spins += 1;
+        if spins < 64 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(100));
+        }
     }
-    true
+    Ok(())
 }

@@ -29,8 +29,8 @@ use crate::{
     access::Counts,
     pages::{self, Pages, CANARY_LEN},
     pkru,
-    sync::lock,
-    sys::ProtFlags,
+    sync::{self, lock},
+    sys::{self, ProtFlags},
 };
 
 /// Added to [`Entry::open`] while the entry is under maintenance. Far above any
@@ -72,6 +72,9 @@ pub(crate) struct Entry {
     key: AtomicU32,
     /// Whether the region should hold a key (PKU backend with virtualised keys).
     wants_key: AtomicBool,
+    /// The process that published the entry: a `fork` child inherits the
+    /// registry but none of its regions (their pages are `MADV_DONTFORK`).
+    pid: AtomicU32,
     /// Open scopes in all threads, plus [`EXCLUSIVE`] under maintenance.
     open: AtomicU64,
     /// [`EPOCH`] at the last keyed open.
@@ -99,6 +102,7 @@ impl Entry {
             canary_at: AtomicPtr::new(core::ptr::null_mut()),
             key: AtomicU32::new(0),
             wants_key: AtomicBool::new(false),
+            pid: AtomicU32::new(0),
             open: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
@@ -130,6 +134,7 @@ impl Entry {
         self.canary_at.store(canary_at.as_ptr(), Ordering::Relaxed);
         self.key.store(key, Ordering::Relaxed);
         self.wants_key.store(wants_key, Ordering::Relaxed);
+        self.pid.store(sys::getpid(), Ordering::Relaxed);
         self.canary[0].store(words(&canary[..8]), Ordering::Relaxed);
         self.canary[1].store(words(&canary[8..]), Ordering::Relaxed);
         self.state.store(LIVE, Ordering::Release);
@@ -140,7 +145,8 @@ impl Entry {
         self.state.store(RESERVED, Ordering::Release);
     }
 
-    /// Returns the entry to the free list, reset.
+    /// Returns the entry to the free list, reset (ending the maintenance lock
+    /// of the region's drop).
     pub(crate) fn release(&'static self) {
         self.pages.store(core::ptr::null_mut(), Ordering::Relaxed);
         self.key.store(0, Ordering::Relaxed);
@@ -151,6 +157,7 @@ impl Entry {
         self.open.store(0, Ordering::Release);
         self.state.store(FREE, Ordering::Release);
         lock(&TABLE).free.push(self);
+        sync::unhold();
     }
 
     /// The data pages of the region. Only for a published entry, or one whose
@@ -206,6 +213,13 @@ impl Entry {
         self.key.load(Ordering::Relaxed) == 0 && self.wants_key.load(Ordering::Relaxed)
     }
 
+    /// Whether the region runs under the PKU backend with virtualised keys: the
+    /// only regions whose key may be taken for another
+    /// ([`KeyExhaustion::Virtualize`](crate::KeyExhaustion::Virtualize)).
+    pub(crate) fn is_virtualised(&self) -> bool {
+        self.wants_key.load(Ordering::Relaxed)
+    }
+
     /// Whether the region runs under the PKU backend with virtualised keys but
     /// holds no key right now: it may not be opened (page protection would open
     /// it to every thread).
@@ -258,7 +272,12 @@ impl Entry {
 
     /// Takes the maintenance lock if no scope is open.
     pub(crate) fn try_exclusive(&self) -> bool {
-        self.open.compare_exchange(0, EXCLUSIVE, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        let taken =
+            self.open.compare_exchange(0, EXCLUSIVE, Ordering::SeqCst, Ordering::SeqCst).is_ok();
+        if taken {
+            sync::hold();
+        }
+        taken
     }
 
     /// Takes the maintenance lock for the region's drop: waits out maintenance by
@@ -273,6 +292,7 @@ impl Entry {
                 .compare_exchange(open, open + EXCLUSIVE, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
+                sync::hold();
                 return;
             }
         }
@@ -281,6 +301,7 @@ impl Entry {
     /// Releases the maintenance lock. A lockdown that ran meanwhile found the
     /// lock held and deferred its wipe: with no scope open, it happens now.
     pub(crate) fn unlock_exclusive(&self) {
+        sync::unhold();
         if self.open.fetch_sub(EXCLUSIVE, Ordering::SeqCst) == EXCLUSIVE && self.is_poisoned() {
             self.wipe_once();
         }
@@ -304,6 +325,7 @@ impl Entry {
         let wiped = self.wipe_exclusive();
         // Plain release: this is the wipe a poisoned region's unlock asks for.
         self.open.fetch_sub(EXCLUSIVE, Ordering::SeqCst);
+        sync::unhold();
         wiped
     }
 
@@ -433,13 +455,17 @@ impl Table {
     }
 }
 
-/// Calls `f` on every published entry. Lock-free and allocation-free: safe to
-/// call from a signal handler.
+/// Calls `f` on every published entry of this process (in a `fork` child, the
+/// parent's entries describe pages the child does not have). Lock-free and
+/// allocation-free: safe to call from a signal handler.
 pub(crate) fn for_each_live(mut f: impl FnMut(&'static Entry)) {
+    let pid = sys::getpid();
     let mut chunk: Option<&'static Chunk> = Some(&FIRST);
     while let Some(current) = chunk {
         for entry in &current.entries {
-            if entry.state.load(Ordering::Acquire) == LIVE {
+            if entry.state.load(Ordering::Acquire) == LIVE
+                && entry.pid.load(Ordering::Relaxed) == pid
+            {
                 f(entry);
             }
         }

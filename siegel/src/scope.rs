@@ -16,6 +16,8 @@
 //! cannot take one back is never opened with page protection (that would open
 //! it to every thread): the open fails with [`Error::KeysExhausted`].
 
+use std::time::{Duration, Instant};
+
 use crate::{access::Access, error::Error, keys, options::KeyExhaustion, pkru, registry::Entry};
 
 /// The steps of a scope that differ between a dedicated region and a pool slot.
@@ -68,8 +70,9 @@ pub(crate) trait Scoped {
 ///
 /// # Errors
 ///
-/// [`Error::Poisoned`], [`Error::KeysExhausted`], a failed protection change
-/// (nothing changed), or a failed check (the access is closed again).
+/// [`Error::Poisoned`], [`Error::KeysExhausted`], [`Error::Revocation`], a
+/// failed protection change (nothing changed), or a failed check (the access
+/// is closed again).
 #[inline]
 pub(crate) fn open(target: &impl Scoped, access: Access) -> Result<(), Error> {
     let entry = target.entry();
@@ -124,31 +127,54 @@ pub(crate) fn close(target: &impl Scoped, access: Access) {
     }
 }
 
-/// How many times an open waits for a key before it gives up with
-/// [`Error::KeysExhausted`]: other threads' scopes end, or their openers back
-/// off, within a few rounds; a thread that itself holds every key open waits
-/// this long for nothing, once.
-const KEY_RETRIES: u32 = 200;
+/// How long an open waits for a key to come free while every virtualised key
+/// guards an open region, if this thread holds no keyed scope itself: such a
+/// thread cannot close a cycle of waiters, so the keys it waits for are freed
+/// as other threads' scopes end; the bound is for keys pinned by leaked guards.
+const KEY_PATIENCE: Duration = Duration::from_secs(2);
+
+/// How many times an open by a thread that holds keyed scopes itself retries
+/// before it fails: the key it waits for may be one it holds open.
+const KEY_RETRIES_HOLDING: u32 = 200;
 
 /// [`admit`], and under virtualised keys make sure the region holds a key: a
 /// region that lost its key and cannot take one back right now (every keyed
-/// region is open, or another thread is taking it back) waits a little for one,
-/// then fails with [`Error::KeysExhausted`] — it is never opened with page
+/// region is open, or another thread is taking it back) waits for one — up to
+/// [`KEY_PATIENCE`], or briefly if this thread holds keyed scopes itself —
+/// then fails with [`Error::KeysExhausted`]. It is never opened with page
 /// protection, which would open it to every thread.
 #[inline]
 fn admit_with_key(entry: &'static Entry) -> Result<(), Error> {
-    let mut retries = 0;
+    admit(entry)?;
+    if !entry.needs_key() {
+        return Ok(());
+    }
+    entry.leave();
+    wait_for_key(entry)
+}
+
+#[cold]
+fn wait_for_key(entry: &'static Entry) -> Result<(), Error> {
+    let start = Instant::now();
+    let holding = pkru::holds_keyed_scope();
+    let mut retries = 0u32;
     loop {
+        retries += 1;
+        let give_up =
+            if holding { retries > KEY_RETRIES_HOLDING } else { start.elapsed() >= KEY_PATIENCE };
+        if give_up {
+            return Err(Error::KeysExhausted);
+        }
+        if retries < 32 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         admit(entry)?;
         if !entry.needs_key() {
             return Ok(());
         }
         entry.leave();
-        retries += 1;
-        if retries > KEY_RETRIES {
-            return Err(Error::KeysExhausted);
-        }
-        std::thread::yield_now();
     }
 }
 
@@ -165,7 +191,7 @@ fn admit(entry: &'static Entry) -> Result<(), Error> {
         return Err(Error::Poisoned);
     }
     if entry.wants_key_back() {
-        reclaim_key(entry);
+        reclaim_key(entry)?;
     }
     entry.enter();
     if entry.is_poisoned() {
@@ -178,14 +204,23 @@ fn admit(entry: &'static Entry) -> Result<(), Error> {
 /// Under virtualised keys, a region that lost its key asks for one back before
 /// it opens (if no scope is open on it). If none can be had, [`open`] fails with
 /// [`Error::KeysExhausted`].
+///
+/// # Errors
+///
+/// [`Error::Revocation`]: a key was there but could not be closed everywhere.
 #[cold]
-fn reclaim_key(entry: &'static Entry) {
+fn reclaim_key(entry: &'static Entry) -> Result<(), Error> {
     if !entry.try_exclusive() {
-        return;
+        return Ok(());
     }
     // The maintenance lock means no scope is open on the pages.
-    if let Ok(Some(key)) = keys::obtain(entry, entry.pages(), KeyExhaustion::Virtualize) {
+    let obtained = keys::obtain(entry, entry.pages(), KeyExhaustion::Virtualize);
+    if let Ok(Some(key)) = obtained {
         entry.set_key(key);
     }
     entry.unlock_exclusive();
+    match obtained {
+        Err(err @ Error::Revocation(_)) => Err(err),
+        _ => Ok(()),
+    }
 }

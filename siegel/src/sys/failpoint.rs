@@ -93,11 +93,13 @@ mod enabled {
         ThreadIds,
         /// `stat("/proc/self/task/TID")` (a failure reads as "exited").
         ThreadAlive,
+        /// Reading `/proc/self/task/TID/status` and `stat`.
+        ThreadInfo,
     }
 
     impl Call {
         /// Every kind, in declaration order.
-        pub const ALL: [Self; 20] = [
+        pub const ALL: [Self; 21] = [
             Self::Mmap,
             Self::Munmap,
             Self::Mprotect,
@@ -118,6 +120,7 @@ mod enabled {
             Self::Getrlimit,
             Self::ThreadIds,
             Self::ThreadAlive,
+            Self::ThreadInfo,
         ];
 
         fn index(self) -> usize {
@@ -167,7 +170,7 @@ mod enabled {
                 // Only a sandbox can make it fail.
                 Self::Getrlimit => &[libc::EPERM],
                 // No /proc; out of descriptors.
-                Self::ThreadIds => &[libc::ENOENT, libc::EMFILE],
+                Self::ThreadIds | Self::ThreadInfo => &[libc::ENOENT, libc::EMFILE],
             }
         }
     }

@@ -65,11 +65,12 @@ use libc::c_int;
 pub(crate) use super::{
     mem::{Advice, ProtFlags},
     pkey::{is_exhausted, PkeyRights},
-    proc::{getpid, gettid, write_hex_stderr, write_ignoring_errors, write_stderr},
+    proc::{getpid, gettid, write_hex_stderr, write_ignoring_errors, write_stderr, TaskInfo},
     random::getrandom,
     signal::{
-        fault_addr, fault_code, fault_pkey, forward, is_handler, SigAction, SigInfo,
-        SigInfoHandler, Signal, SEGV_PKUERR, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGSEGV,
+        address_of, fault_addr, fault_code, fault_pkey, forward, handler_of, is_default,
+        is_handler, is_no_such_thread, is_queue_full, SigAction, SigInfo, SigInfoHandler, Signal,
+        SEGV_PKUERR, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGSEGV,
     },
 };
 
@@ -598,10 +599,29 @@ pub(crate) fn raise(sig: c_int) {
     std::process::abort();
 }
 
-/// The revocation signal's number, `SIGRTMAX - 6` on Linux/glibc (64 - 6).
-/// Only the PKU backend sends it.
-pub(crate) fn revoke_signal() -> c_int {
-    58
+/// The real-time signals of Linux/glibc (34..=64). Only the PKU backend asks.
+pub(crate) fn realtime_signals() -> core::ops::RangeInclusive<c_int> {
+    34..=64
+}
+
+/// Per-thread details: unavailable under Miri (no `/proc`); only the PKU
+/// backend asks.
+///
+/// # Errors
+///
+/// Always `Unsupported`.
+pub(crate) fn thread_info(_tid: i32) -> io::Result<TaskInfo> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// A thread's name: unknown under Miri.
+pub(crate) fn thread_name(_tid: i32) -> String {
+    "?".to_owned()
+}
+
+/// Boot time in clock ticks: unknown under Miri (0); only the PKU backend asks.
+pub(crate) fn boottime_ticks() -> u64 {
+    0
 }
 
 /// `tgkill`: unavailable under Miri; only the PKU backend sends signals.

@@ -114,3 +114,79 @@ pub(crate) fn write_hex_stderr(mut n: u64) {
     }
     write_stderr(&digits[at..]);
 }
+
+/// What `/proc/self/task/TID/status` and `/proc/self/task/TID/stat` tell about
+/// one thread of this process.
+#[derive(Clone, Debug)]
+pub(crate) struct TaskInfo {
+    /// The thread's blocked-signal mask (`SigBlk`): bit `n - 1` for signal `n`.
+    pub(crate) blocked: u64,
+    /// When the thread started, in clock ticks since boot (`stat` field 22,
+    /// `_SC_CLK_TCK` per second, `CLOCK_BOOTTIME` based).
+    pub(crate) start_ticks: u64,
+}
+
+/// Reads [`TaskInfo`] for thread `tid` of this process.
+///
+/// # Errors
+///
+/// `NotFound` if the thread has exited; `InvalidData` if a file is not in the
+/// format `proc(5)` documents.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man5/proc_pid_status.5.html>
+/// - <https://man7.org/linux/man-pages/man5/proc_pid_stat.5.html>
+pub(crate) fn thread_info(tid: i32) -> io::Result<TaskInfo> {
+    failpoint!(ThreadInfo);
+    let invalid = || io::Error::from(io::ErrorKind::InvalidData);
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status"))?;
+    let blocked = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigBlk:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .ok_or_else(invalid)?;
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))?;
+    // The name (field 2) may hold spaces and parentheses: the fields after it
+    // start after its last `)`, with the state (field 3) first.
+    let after_name = stat.rfind(')').map(|at| &stat[at + 1..]).ok_or_else(invalid)?;
+    let start_ticks = after_name
+        .split_whitespace()
+        .nth(22 - 3)
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(invalid)?;
+    Ok(TaskInfo { blocked, start_ticks })
+}
+
+/// The name of thread `tid` (`/proc/self/task/TID/comm`), or `"?"`.
+pub(crate) fn thread_name(tid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+        .map_or_else(|_| "?".to_owned(), |name| name.trim_end().to_owned())
+}
+
+/// Now, in the clock ticks of [`TaskInfo::start_ticks`], rounded down: a
+/// thread created after this call has `start_ticks >= boottime_ticks()`.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/clock_gettime.2.html>
+pub(crate) fn boottime_ticks() -> u64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY:
+    // - `now` is a valid, writable `struct timespec`; CLOCK_BOOTTIME exists
+    //   since Linux 2.6.39 [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/clock_gettime.2.html
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &raw mut now) };
+    if rc != 0 {
+        return 0;
+    }
+    // SAFETY:
+    // - sysconf(3) has no memory preconditions.
+    let per_second =
+        u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100).max(1);
+    let nanos = u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000_000
+        + u64::try_from(now.tv_nsec).unwrap_or(0);
+    // The kernel rounds down the same way (`nsec_to_clock_t`).
+    nanos / (1_000_000_000 / per_second)
+}

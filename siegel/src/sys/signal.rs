@@ -105,12 +105,27 @@ pub(crate) fn raise(sig: c_int) {
     unsafe { libc::raise(sig) };
 }
 
-/// The real-time signal siegel reserves under the PKU backend to close a
-/// protection key in other threads (see `region::pkru`): `SIGRTMAX - 6`, out of
-/// the way of glibc (which takes the lowest real-time signals) and of programs
-/// that count up from `SIGRTMIN`.
-pub(crate) fn revoke_signal() -> c_int {
-    libc::SIGRTMAX() - 6
+/// The range of real-time signals, `SIGRTMIN..=SIGRTMAX` (glibc keeps the
+/// lowest few for itself and reports the rest).
+pub(crate) fn realtime_signals() -> core::ops::RangeInclusive<c_int> {
+    libc::SIGRTMIN()..=libc::SIGRTMAX()
+}
+
+/// The handler address a disposition holds (`SIG_DFL` is 0, `SIG_IGN` 1).
+pub(crate) fn handler_of(action: &SigAction) -> usize {
+    action.sa_sigaction
+}
+
+/// The address of `handler`, as [`handler_of`] reports it once installed.
+pub(crate) fn address_of(handler: SigInfoHandler) -> usize {
+    #[allow(clippy::as_conversions, reason = "sighandler_t is the handler's address")]
+    let address = handler as usize;
+    address
+}
+
+/// Whether `action` is the default disposition (no handler, not ignored).
+pub(crate) fn is_default(action: &SigAction) -> bool {
+    action.sa_sigaction == libc::SIG_DFL
 }
 
 /// `tgkill(getpid(), tid, sig)`—sends `sig` to one thread of this process.
@@ -133,6 +148,17 @@ pub(crate) fn tgkill(tid: i32, sig: c_int) -> io::Result<()> {
         libc::syscall(libc::SYS_tgkill, c_long::from(pid), c_long::from(tid), c_long::from(sig))
     };
     ret_long(rc).map(drop)
+}
+
+/// Whether a failed [`tgkill`] found the thread gone (`ESRCH`).
+pub(crate) fn is_no_such_thread(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::ESRCH)
+}
+
+/// Whether a failed [`tgkill`] found the real-time signal queue full
+/// (`EAGAIN`: `RLIMIT_SIGPENDING`).
+pub(crate) fn is_queue_full(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::EAGAIN)
 }
 
 /// A signal number.
