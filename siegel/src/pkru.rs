@@ -397,6 +397,18 @@ fn install_revocation() -> Result<sys::Signal, Revocation> {
     Err(Revocation::NoFreeSignal)
 }
 
+/// The signal siegel sends to close a protection key in other threads, once it
+/// has chosen one (at the first keyed secret): `SIEGEL_SIGNAL` if set, else the
+/// highest real-time signal from `SIGRTMAX - 6` down that had no handler.
+/// `None` before, and without protection keys. See the crate docs, "Signals".
+#[must_use]
+pub fn revocation_signal() -> Option<i32> {
+    match SIGNAL.load(Ordering::Acquire) {
+        0 => None,
+        signal => Some(signal),
+    }
+}
+
 /// The board word for `tid`'s acknowledgement of `round`.
 fn ack_word(round: u32, tid: i32) -> u64 {
     (u64::from(round) << 32) | u64::from(u32::from_ne_bytes(tid.to_ne_bytes()))

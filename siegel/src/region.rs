@@ -160,16 +160,23 @@ impl Region {
             unsafe { sys::madvise(whole.ptr(), whole.len(), advice) }
                 .map_err(protect("madvise"))?;
         }
-        if separate_pages && backed.memory == Memory::Anonymous {
+        if separate_pages {
             // Every other page of the mapping (guards included) gets a flag its
-            // neighbours lack, so no two adjacent pages can share a kernel mapping.
+            // neighbours lack, so no two adjacent pages can share a kernel
+            // mapping. Shared `memfd_secret` pages cannot carry WIPEONFORK (a
+            // flag for private anonymous memory): they alternate MADV_RANDOM,
+            // and the anonymous guard pages never merge with them anyway.
+            let advice = match backed.memory {
+                Memory::Anonymous => Advice::LinuxWipeOnFork,
+                Memory::Secret => Advice::Random,
+            };
             for offset in (0..map_len).step_by(2 * page) {
                 let one = whole.slice(offset, page);
                 // SAFETY:
-                // - one whole page of our mapping; WIPEONFORK changes no contents in
-                //   this process (and the pages are DONTFORK anyway).
-                unsafe { sys::madvise(one.ptr(), page, Advice::LinuxWipeOnFork) }
-                    .map_err(protect("madvise"))?;
+                // - one whole page of our mapping; neither advice changes contents
+                //   in this process (WIPEONFORK acts in `fork` children, and the
+                //   pages are DONTFORK anyway; RANDOM only turns off read-ahead).
+                unsafe { sys::madvise(one.ptr(), page, advice) }.map_err(protect("madvise"))?;
             }
         }
 

@@ -109,6 +109,50 @@ pub(crate) fn in_child(test: &str, envs: &[(&str, &str)], body: impl FnOnce()) {
     );
 }
 
+/// As [`in_child`], but the child must finish within `limit`: a hang is killed
+/// and fails the test instead of hanging the suite.
+pub(crate) fn in_child_within(
+    test: &str,
+    envs: &[(&str, &str)],
+    limit: std::time::Duration,
+    body: impl FnOnce(),
+) {
+    if is_child(test) {
+        no_core_dumps();
+        body();
+        std::process::exit(0);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut child = Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, test)
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn child test process");
+    let start = std::time::Instant::now();
+    let hung = loop {
+        if child.try_wait().expect("wait for the child").is_some() {
+            break false;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().expect("child output");
+    assert!(
+        !hung && out.status.success(),
+        "{test}: child {} ({:?})\nstdout:\n{}\nstderr:\n{}",
+        if hung { format!("hung for more than {limit:?} and was killed") } else { "failed".into() },
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+}
+
 /// Sets `RLIMIT_CORE` to 0 so crashing children write no core files.
 pub(crate) fn no_core_dumps() {
     let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };

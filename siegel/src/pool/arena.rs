@@ -352,19 +352,30 @@ impl Arena {
     /// A page could not be narrowed to what `counts` need. With no scope left on
     /// it, every secret on the page is wiped and poisoned and its free slots
     /// retired, so the open page holds no secret; with read scopes left, it stays
-    /// writable and is retried at its next change.
+    /// writable and is retried at its next change. If a slot cannot be wiped
+    /// (`memfd_secret` memory refuses `/proc/self/mem`, and opening the page
+    /// needs the same kernel mapping the re-seal lacked), the page is replaced
+    /// by fresh inaccessible memory instead — its secrets are gone from the
+    /// process — and if even that fails the process aborts rather than leave
+    /// secrets readable. Nothing is reported wiped that was not.
     #[cold]
     fn reseal_failed(&self, meta: &mut Meta, page: usize, counts: Counts) {
         if counts != Counts::ZERO {
             return;
         }
         let zeros = [0u8; MAX_SLOT];
+        let mut all_wiped = true;
         for i in self.slots_on_page(page) {
             let index = u32::try_from(i).expect("few slots");
-            let state = self.state_of(index);
-            let _ = self.write_slot(meta, index, CANARY_LEN, &zeros[..self.slot_size - CANARY_LEN]);
+            all_wiped &= self
+                .write_slot(meta, index, CANARY_LEN, &zeros[..self.slot_size - CANARY_LEN])
+                .is_ok();
+        }
+        for i in self.slots_on_page(page) {
+            let state = self.state_of(u32::try_from(i).expect("few slots"));
             match state.load(Ordering::Acquire) {
                 state::FREE => {
+                    let index = u32::try_from(i).expect("few slots");
                     meta.free.retain(|&f| f != index);
                     state.store(state::RETIRED, Ordering::Release);
                 }
@@ -372,10 +383,34 @@ impl Arena {
                 _ => state.store(state::POISONED, Ordering::Release),
             }
         }
+        if all_wiped {
+            sys::write_ignoring_errors(
+                2,
+                b"siegel: a pool page could not be re-sealed; its secrets were wiped and poisoned\n",
+            );
+            return;
+        }
+        let pages = self.region.data_pages();
+        let one = pages.slice(page * sys::page_size(), sys::page_size());
+        // SAFETY:
+        // - one whole data page of this arena; no scope is open on it (`counts`
+        //   is zero) and every slot on it is poisoned or retired, so nothing
+        //   will reference it again.
+        if unsafe { sys::mmap_fixed_inaccessible(one.ptr(), one.len()) }.is_ok() {
+            meta.prot[page] = ProtFlags::NONE;
+            sys::write_ignoring_errors(
+                2,
+                b"siegel: a pool page could be neither re-sealed nor wiped; it was replaced by \
+                  inaccessible memory and its secrets poisoned\n",
+            );
+            return;
+        }
         sys::write_ignoring_errors(
             2,
-            b"siegel: a pool page could not be re-sealed; its secrets were wiped and poisoned\n",
+            b"siegel: a pool page holding secrets could be neither re-sealed, wiped nor \
+              replaced; aborting rather than leave them readable\n",
         );
+        std::process::abort();
     }
 
     /// Frees slot `index`: gives back scopes leaked on it, wipes it, and returns

@@ -36,6 +36,12 @@ pub(crate) enum Advice {
     /// flag is used only because it is a per-mapping flag that makes a page's
     /// mapping differ from its neighbours', so the kernel never merges them.
     LinuxWipeOnFork,
+    /// `MADV_RANDOM`: no read-ahead (none happens for `memfd_secret` memory,
+    /// which is never read from a file). Used for the same reason as
+    /// [`LinuxWipeOnFork`](Self::LinuxWipeOnFork) on shared `memfd_secret`
+    /// mappings, which cannot carry that flag: a per-mapping flag that keeps a
+    /// page's mapping apart from its neighbours'.
+    Random,
 }
 
 impl Advice {
@@ -44,6 +50,7 @@ impl Advice {
             Self::LinuxDontDump => libc::MADV_DONTDUMP,
             Self::LinuxDontFork => libc::MADV_DONTFORK,
             Self::LinuxWipeOnFork => libc::MADV_WIPEONFORK,
+            Self::Random => libc::MADV_RANDOM,
         }
     }
 }
@@ -242,6 +249,38 @@ pub(crate) unsafe fn mmap_fixed_shared(
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_SHARED | libc::MAP_FIXED,
             fd.as_raw_fd(),
+            0,
+        )
+    };
+    if got == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `mmap(ptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)`—
+/// replaces `ptr..ptr + len` with fresh inaccessible pages: the old pages and
+/// their contents are gone from this address space. Replacing a whole kernel
+/// mapping needs no new one, so this works where a protection change that
+/// must split a mapping fails at `vm.max_map_count`.
+///
+/// # Safety
+///
+/// As [`mmap_fixed_shared`].
+pub(crate) unsafe fn mmap_fixed_inaccessible(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
+    failpoint!(MmapFixed);
+    // SAFETY:
+    // - the caller guarantees the range is ours and unreferenced, so MAP_FIXED
+    //   replaces nothing else [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man2/mmap.2.html
+    let got = unsafe {
+        libc::mmap(
+            ptr.as_ptr().cast::<c_void>(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
             0,
         )
     };

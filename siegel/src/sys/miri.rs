@@ -392,6 +392,22 @@ pub(crate) unsafe fn mmap_fixed_shared(
     Err(errno(libc::ENOSYS))
 }
 
+/// `mmap(PROT_NONE, MAP_FIXED)` over pages of ours: recorded as inaccessible
+/// (the shim's pages stay allocated; their contents are zeroed).
+///
+/// # Safety
+///
+/// As the real `mmap_fixed_inaccessible`.
+///
+/// # Errors
+///
+/// As [`mprotect`].
+pub(crate) unsafe fn mmap_fixed_inaccessible(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
+    // SAFETY:
+    // - forwarded from the caller.
+    unsafe { mprotect(ptr, len, ProtFlags::NONE) }
+}
+
 /// Whether `SIEGEL_MIRI_PROC_MEM=unavailable` asks the shim to refuse
 /// `/proc/self/mem` writes.
 fn proc_mem_unavailable() -> bool {
