@@ -122,10 +122,13 @@
 //! and OSPKE and whether the kernel hands out a key ([`pku_support`]). Each region
 //! then gets a protection key. x86-64 has 15 free keys; when they run out, keys are
 //! virtualised ([`KeyExhaustion::Virtualize`], the default): the new region takes
-//! the key of the least recently used region that no thread has open, which is
-//! sealed by page protection until its next open takes a key back the same way.
-//! [`KeyExhaustion::Fallback`] keeps region 16 and later on page protection for
-//! good, and [`KeyExhaustion::Error`] fails with [`Error::KeysExhausted`].
+//! the key of the least recently used *virtualised* region that no thread has
+//! open, which is sealed by page protection until its next open takes a key back
+//! the same way. [`KeyExhaustion::Fallback`] keeps region 16 and later on page
+//! protection for good, and [`KeyExhaustion::Error`] fails with
+//! [`Error::KeysExhausted`]. A region made under `Error` or `Fallback` that got a
+//! key keeps it until it drops: no steal takes it, and its
+//! [`mechanism`](Protected::mechanism) never changes.
 //! [`Protected::mechanism`] says what protects a handle right now. The choice is
 //! overridable with `SIEGEL_BACKEND=auto|pku|mprotect` or [`Options::backend`]; a
 //! forced `pku` where it is unavailable is an [`Error::PkuUnavailable`], never a
@@ -220,6 +223,58 @@
 //!   guards an open region the open fails with [`Error::KeysExhausted`] — never a
 //!   silent fallback to page protection, which would open the region to every
 //!   thread.
+//!
+//! # Signals
+//!
+//! Under protection keys — and only there — siegel sends a signal to other
+//! threads of the process. A key's rights live in each thread's PKRU register;
+//! before a key that guarded one secret guards another, every thread that might
+//! still hold it open must close it, and only that thread can write its PKRU. So
+//! siegel runs a *revocation round*: a real-time signal to those threads, whose
+//! handler closes the key in the register the thread resumes with. What a
+//! program can observe:
+//!
+//! - **Which signal.** `SIEGEL_SIGNAL=<n>` if set (a real-time signal number),
+//!   else the highest real-time signal from `SIGRTMAX - 6` down that has no
+//!   handler, chosen at the first keyed secret
+//!   ([`thread::revocation_signal`] tells which). A handler the program
+//!   installed first is never replaced. One it installs on siegel's signal later
+//!   makes the next round fail at once with [`Revocation::SignalTaken`].
+//! - **When rounds happen.** siegel takes every free protection key at the first
+//!   keyed secret and keeps them for the process's life. That first secret runs
+//!   one round over **every** thread (the keys are fresh: other code may have
+//!   used them). After that, a new secret takes a key with no round while one is
+//!   clean; when none is, one round closes every key freed since (by dropped
+//!   secrets, or taken from a virtualised one) and reaches only the threads that
+//!   ever held a keyed scope and the threads created since those keys were
+//!   given. Scopes never run rounds, except a virtualised secret taking a key
+//!   back after losing it. A program that makes its secrets at start-up sees one
+//!   round, before its other threads exist.
+//! - **What a round costs the threads it reaches.** A signal handler of a few
+//!   hundred instructions. Like any signal, it makes an interruptible system
+//!   call that the kernel never restarts — a socket read with a timeout, `poll`,
+//!   `epoll_wait`, `select`, `nanosleep`, `sigsuspend` — return `EINTR`
+//!   (`ErrorKind::Interrupted`) in the threads it reaches; others restart
+//!   (`SA_RESTART`). A thread that never used siegel and existed before the keys
+//!   it would have to close were given is never reached. To avoid `EINTR`
+//!   entirely: make secrets before starting such threads, keep them for the
+//!   process's life (freed keys are what later rounds close), or use page
+//!   protection (`SIEGEL_BACKEND=mprotect`), which sends no signal at all.
+//! - **What stops a round.** A thread that blocks the signal (a `sigwait`
+//!   thread), a full signal queue (`RLIMIT_SIGPENDING`), a thread that does not
+//!   answer within 4 s, a handler of the program's on the signal. The round
+//!   ends at once (or after the bounded wait) and only the secret being made
+//!   fails, with [`Error::Revocation`] naming the thread or limit and the fix;
+//!   every secret made before keeps its key, and the key is tried again for the
+//!   next one. Another thread making a secret meanwhile waits at most twice the
+//!   bound.
+//! - **Signal handlers of the program** may open scopes on existing secrets: if
+//!   the handler interrupted siegel itself while it held one of its locks, the
+//!   open fails at once with [`Error::Reentrant`] instead of deadlocking.
+//!   Making secrets allocates and is not async-signal-safe.
+//! - **`fork`** at any moment: the child makes and uses its own secrets; the
+//!   parent's are not in it (`MADV_DONTFORK`), and the keys they held are the
+//!   child's to reuse.
 //!
 //! # Platforms
 //!

@@ -14,16 +14,30 @@
 //! virtualisation — those threads could read that region without any scope
 //! (libmpk, ATC'19, calls this protection-key use-after-free).
 //!
-//! [`revoke`] prevents it: it bumps the key's generation (every thread's count
-//! for the key is then stale and reads as zero), then sends a reserved real-time
-//! signal ([`sys::revoke_signal`]) to every other thread through
-//! `/proc/self/task` + `tgkill`. The handler sets the key's access-disable and
+//! [`revoke`] prevents it. It runs only where a key changes hands (see
+//! [`crate::keys`]: keys are taken once and kept, a region takes a clean key
+//! without a round, and one round closes every dirty key at once), and reaches
+//! only the threads that can hold the keys ([`Reach`]): every thread for fresh
+//! keys, else the threads that ever held a keyed scope and those created since
+//! the keys were given (from `/proc/self/task/TID/stat`). A round bumps each
+//! key's generation (every thread's count for it is then stale and reads as
+//! zero), then sends a real-time signal ([`revocation_signal`]) to each of
+//! those threads with `tgkill`. The handler sets the keys' access-disable and
 //! write-disable bits in the PKRU the kernel saved in its signal frame — the
-//! register the thread resumes with — and acknowledges. The sender waits for
-//! every thread to acknowledge or exit, lists the threads again (a thread created
-//! meanwhile inherited a PKRU from before the signal) and repeats until no new
-//! thread appears. A key whose revocation does not complete (a thread blocks the
-//! signal) is never handed to a region.
+//! register the thread resumes with — and acknowledges on a lock-free board.
+//! The sender waits for every thread to acknowledge or exit, lists the threads
+//! again (a thread created meanwhile inherited a PKRU from before the signal)
+//! and repeats until no new thread appears.
+//!
+//! Everything that can stop a round ends it at once, or within a bounded wait,
+//! with a [`Revocation`] error that names the cause: a thread that blocks the
+//! signal (read from its `SigBlk` before anything is sent to it), a full signal
+//! queue (`EAGAIN`), a thread that does not answer, a handler of the program's
+//! own on the signal (checked at every round), threads appearing faster than
+//! the round reaches them. Only the region being created sees the error; the
+//! keys are tried again next time. The signal is chosen, never taken: one with
+//! no handler, or the one `SIEGEL_SIGNAL` names. The round lock is a pid-stamped
+//! word, so a `fork` child never waits for a round its parent was running.
 //!
 //! A thread interrupted between its own `RDPKRU` and `WRPKRU` would write the
 //! stale value back; each PKRU write therefore checks a per-thread counter the

@@ -70,15 +70,17 @@
 //! read scopes left, the page stays writable too and is re-sealed at its next
 //! change. A poisoned arena is unmapped when its last secret drops.
 //!
-//! One exception: an arena backed by `memfd_secret` memory
+//! An arena backed by `memfd_secret` memory
 //! ([`MemoryPolicy::PreferSecret`](crate::MemoryPolicy::PreferSecret) or
 //! [`RequireSecret`](crate::MemoryPolicy::RequireSecret)) is a shared mapping,
-//! which the kernel does not let carry the flag that keeps pages apart; its
-//! pages can merge, so at `vm.max_map_count` a page change can still fail — with
-//! the consequences above (the page's secrets wiped and poisoned, never left
-//! open), not only for the one secret. Frees on such an arena cannot use
-//! `/proc/self/mem` either (the kernel refuses it for secret memory) and wipe by
-//! opening the page briefly.
+//! which cannot carry the flag that keeps anonymous pages apart; its pages are
+//! kept apart by another (`MADV_RANDOM` on every other page), with the same
+//! effect. Frees on such an arena cannot use `/proc/self/mem` (the kernel
+//! refuses it for secret memory) and wipe by opening the page briefly. Should a
+//! re-seal fail anyway and the page's secrets be impossible to wipe, the page
+//! is replaced by fresh inaccessible memory (its secrets poisoned, as above);
+//! if even that fails, the process aborts rather than leave them readable.
+//! Nothing is reported wiped that was not.
 
 mod arena;
 
