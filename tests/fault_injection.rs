@@ -42,9 +42,7 @@ use siegel::{
     lockdown, Backend, Error, Memory, MemoryPolicy, MlockPolicy, Options, Pool, Protected,
     ReadOnly, TransitionError,
 };
-use support::{
-    is_child, maps_in, pku_available, read_own_memory, readable_here, run_child, vm_lck_kb,
-};
+use support::{is_child, maps_in, pku_available, read_own_memory, readable_here, vm_lck_kb};
 
 // ---------------------------------------------------------------------------
 // The context a workload runs in.
@@ -830,7 +828,11 @@ fn sweep_child(workload: Workload, backend: Backend) {
         }
         for nth in 1..=n {
             for &errno in call.errnos() {
-                points.push(FailPoint { call, nth, errno });
+                // Once (the k-th call fails), and lasting (every call from the
+                // k-th on fails: a full queue, an exhausted limit, a sandbox).
+                for persistent in [false, true] {
+                    points.push(FailPoint { call, nth, errno, persistent });
+                }
             }
         }
     }
@@ -878,7 +880,13 @@ fn sweep(test: &str, workload: Workload, backend: Backend) -> Summary {
     let mut summary = Summary::default();
     let mut from = 0;
     loop {
-        let out = run_child(test, &[("SIEGEL_FI_FROM", &from.to_string())]);
+        // A hung child (a failure that makes siegel loop or wait for good) is
+        // killed and reported as a violation at the point it was running.
+        let out = support::run_child_within(
+            test,
+            &[("SIEGEL_FI_FROM", &from.to_string())],
+            std::time::Duration::from_secs(300),
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         let mut running = None;
         let mut done = false;
@@ -1018,7 +1026,12 @@ fn in_ignored_child(test: &str, body: impl FnOnce()) {
 #[test]
 fn region_build_failure_returns_the_error_without_panicking() {
     // The 1st mprotect opens the fresh data pages for the canary, the 2nd seals them.
-    let inj = Injector::failing(FailPoint { call: Call::Mprotect, nth: 2, errno: libc::ENOMEM });
+    let inj = Injector::failing(FailPoint {
+        call: Call::Mprotect,
+        nth: 2,
+        errno: libc::ENOMEM,
+        persistent: false,
+    });
     let result = std::panic::catch_unwind(|| {
         let _armed = inj.arm();
         Options::new().backend(Backend::Mprotect).zeroed::<[u8; 8]>().map(drop)
@@ -1046,7 +1059,12 @@ fn a_failed_munmap_does_not_leak_the_mapping() {
         drop(opts.zeroed::<[u8; 8]>().unwrap()); // warm-up
         let before = footprint();
         let handle = opts.zeroed::<[u8; 8]>().unwrap();
-        let inj = Injector::failing(FailPoint { call: Call::Munmap, nth: 1, errno: libc::ENOMEM });
+        let inj = Injector::failing(FailPoint {
+            call: Call::Munmap,
+            nth: 1,
+            errno: libc::ENOMEM,
+            persistent: false,
+        });
         {
             let _armed = inj.arm();
             drop(handle);
@@ -1067,7 +1085,12 @@ fn a_failed_arena_setup_reports_the_syscall_error() {
     let pool = Pool::with_options(Options::new().backend(Backend::Mprotect));
     // Arena region: RW for its canary (1), sealed (2); the canary write scope
     // opens (3) and closes (4).
-    let inj = Injector::failing(FailPoint { call: Call::Mprotect, nth: 4, errno: libc::EACCES });
+    let inj = Injector::failing(FailPoint {
+        call: Call::Mprotect,
+        nth: 4,
+        errno: libc::EACCES,
+        persistent: false,
+    });
     let result = {
         let _armed = inj.arm();
         pool.init_with(|s: &mut [u8; 32]| s.fill(1))
@@ -1094,8 +1117,12 @@ fn lockdown_wipes_and_reseals_secret_memory_despite_one_failure() {
         for nth in [1, 2] {
             let secret = opts.init_with(|s: &mut [u8; 64]| s.fill(0xA5)).unwrap();
             let info = secret.info();
-            let inj =
-                Injector::failing(FailPoint { call: Call::Mprotect, nth, errno: libc::ENOMEM });
+            let inj = Injector::failing(FailPoint {
+                call: Call::Mprotect,
+                nth,
+                errno: libc::ENOMEM,
+                persistent: false,
+            });
             let report = {
                 let _armed = inj.arm();
                 lockdown()
@@ -1150,7 +1177,12 @@ fn the_failpoint_counts_and_fails_the_planned_call() {
     let mmaps = counting.calls(Call::Mmap);
     assert!(mmaps >= 1, "a region needs an mmap");
     assert!(!counting.fired());
-    let failing = Injector::failing(FailPoint { call: Call::Mmap, nth: 1, errno: libc::ENOMEM });
+    let failing = Injector::failing(FailPoint {
+        call: Call::Mmap,
+        nth: 1,
+        errno: libc::ENOMEM,
+        persistent: false,
+    });
     let err = {
         let _armed = failing.arm();
         Options::new().backend(Backend::Mprotect).zeroed::<[u8; 8]>().unwrap_err()

@@ -160,6 +160,21 @@ fn a_key_opened_by_other_code_is_closed_before_it_guards_a_secret() {
 #[test]
 fn a_thread_spawned_during_a_scope_cannot_read_the_next_region_with_that_key() {
     pku_child("a_thread_spawned_during_a_scope_cannot_read_the_next_region_with_that_key", || {
+        // Every key but one given to secrets that keep it (siegel hands out
+        // clean keys first): the next regions must reuse the one freed key,
+        // each after a round that closes it where it may be open.
+        let mut held: Vec<Protected<[u8; 32]>> = Vec::new();
+        loop {
+            let p = pku()
+                .on_keys_exhausted(siegel::KeyExhaustion::Fallback)
+                .init_with(|s: &mut [u8; 32]| s.fill(3))
+                .unwrap();
+            if !matches!(p.mechanism(), Mechanism::ProtectionKey { .. }) {
+                break;
+            }
+            held.push(p);
+        }
+        drop(held.pop());
         for round in 0..50 {
             let first = region(1);
             let scope = first.read().unwrap();

@@ -145,6 +145,31 @@ impl Table {
     }
 }
 
+/// Makes `fork` safe for siegel's global locks, once per process: a child
+/// inherits a lock that another thread held at the `fork` as locked forever, and
+/// its first secret would wait for it. The thread calling `fork` takes them all
+/// first (no siegel path holds two at once, so the order cannot deadlock) and
+/// releases them on both sides. The round lock needs no such care (see
+/// `pkru::lock_rounds`).
+pub(crate) fn fork_safe() {
+    extern "C" fn prepare() {
+        registry::hold_for_fork();
+        crate::sync::hold_for_fork(&TABLE);
+        pkru::hold_for_fork();
+    }
+    extern "C" fn release() {
+        crate::sync::release_after_fork();
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY:
+        // - `prepare` takes locks in this thread; `release` drops exactly those
+        //   guards, in this thread, on each side (the child's copy of this thread
+        //   holds them), allocating nothing.
+        unsafe { sys::at_fork(prepare, release, release) };
+    });
+}
+
 /// Gets a protection key for `entry`'s region — a clean one, one closed by a
 /// round now, or under [`KeyExhaustion::Virtualize`] one stolen from the least
 /// recently used closed region of that policy — and tags `pages` with it.

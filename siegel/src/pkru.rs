@@ -345,13 +345,25 @@ const BATCH: usize = BOARD_LEN / 2;
 
 /// How long a round waits, all in all, for the threads it must reach.
 const PATIENCE: Duration = Duration::from_secs(4);
-/// How long a thread may block the signal before the round gives up on it: a
-/// thread being created runs with every signal blocked for a moment.
-const BLOCKED_GRACE: Duration = Duration::from_millis(100);
+/// How long a thread may block the signal before the round gives up on it:
+/// threads block every signal for a moment (while they start, while they create
+/// a thread or a process, while they run a handler), and on a loaded machine
+/// that moment can be long.
+const BLOCKED_GRACE: Duration = Duration::from_secs(1);
 
 /// Threads that ever held a keyed scope: they are reached by every round (a
 /// leaked guard keeps a key open in its thread after its region is gone).
 static OPENERS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// The chosen revocation signal, once installed (see [`install_revocation`]).
+static INSTALLED: Mutex<Option<sys::Signal>> = Mutex::new(None);
+
+/// For `fork` (see `keys::fork_safe`): holds this module's locks.
+pub(crate) fn hold_for_fork() {
+    crate::sync::hold_for_fork(&INSTALLED);
+    crate::sync::hold_for_fork(&OPENERS);
+    crate::sync::hold_for_fork(&KEY_OWNER);
+}
 
 /// Which threads a round must reach.
 #[derive(Clone, Copy, Debug)]
@@ -369,7 +381,6 @@ pub(crate) enum Reach {
 /// if set, else the highest real-time signal from `SIGRTMAX - 6` down that has
 /// no handler (a program's own handler is never replaced).
 fn install_revocation() -> Result<sys::Signal, Revocation> {
-    static INSTALLED: Mutex<Option<sys::Signal>> = Mutex::new(None);
     let mut installed = lock(&INSTALLED);
     if let Some(signal) = *installed {
         return Ok(signal);
@@ -602,14 +613,28 @@ pub(crate) fn revoke(_lock: &RoundLock, keys: u32, reach: Reach) -> Result<(), R
     }
 }
 
-/// Whether thread `tid` blocks `signal` now (`false` once it has exited).
-fn blocks(tid: i32, signal: sys::Signal) -> bool {
+/// Whether thread `tid` blocks `signal` now, and if so whether it has run for
+/// a second at least (a thread being created runs with every signal blocked for
+/// a moment; on a loaded machine that moment can be long). `None` once it has
+/// exited.
+fn blocks(tid: i32, signal: sys::Signal) -> Option<bool> {
     let bit = u32::try_from(signal - 1).map_or(0, |n| 1u64 << n.min(63));
-    sys::thread_info(tid).is_ok_and(|info| info.blocked & bit != 0)
+    let info = sys::thread_info(tid).ok()?;
+    if info.blocked & bit == 0 {
+        return None;
+    }
+    Some(info.start_ticks + sys::ticks_per_second() <= sys::boottime_ticks())
 }
 
 /// Signals every thread of `batch` and waits for each to acknowledge `round`
 /// or exit.
+///
+/// A thread that blocks the signal gets nothing sent while it does (a signal
+/// it never takes would sit in its queue): it is signalled once it unblocks —
+/// threads block every signal for a moment while they start, create threads or
+/// processes, or run a handler of ours — and fails the round as
+/// [`Revocation::SignalBlocked`] if it still blocks the signal after
+/// [`BLOCKED_GRACE`] (or, for a thread still starting, at the deadline).
 fn reach_batch(
     round: u32,
     signal: sys::Signal,
@@ -617,55 +642,58 @@ fn reach_batch(
     deadline: Instant,
 ) -> Result<(), Revocation> {
     let started = Instant::now();
-    // Threads that block the signal are found before anything is sent to them:
-    // a signal they never take would sit in their queue.
-    let mut blocking: Vec<i32> = batch.iter().copied().filter(|&t| blocks(t, signal)).collect();
-    let grace = started + BLOCKED_GRACE;
-    while let Some(&tid) = blocking.first() {
-        if Instant::now() > grace.min(deadline) {
-            return Err(Revocation::SignalBlocked { tid, name: sys::thread_name(tid), signal });
+    let send = |tid: i32, pending: &mut Vec<i32>| match sys::tgkill(tid, signal) {
+        Ok(()) => {
+            pending.push(tid);
+            Ok(())
         }
-        std::thread::sleep(Duration::from_millis(1));
-        blocking.retain(|&t| blocks(t, signal));
-    }
+        Err(err) if sys::is_no_such_thread(&err) => Ok(()),
+        Err(err) if sys::is_queue_full(&err) => Err(Revocation::SignalQueueFull { tid, signal }),
+        Err(source) => Err(Revocation::Tgkill { tid, source }),
+    };
     let mut pending = Vec::with_capacity(batch.len());
+    let mut blocking = Vec::new();
     for &tid in batch {
-        match sys::tgkill(tid, signal) {
-            Ok(()) => pending.push(tid),
-            Err(err) if sys::is_no_such_thread(&err) => {}
-            Err(err) if sys::is_queue_full(&err) => {
-                return Err(Revocation::SignalQueueFull { tid, signal });
-            }
-            Err(source) => return Err(Revocation::Tgkill { tid, source }),
+        if blocks(tid, signal).is_some() {
+            blocking.push(tid);
+        } else {
+            send(tid, &mut pending)?;
         }
     }
     let mut spins = 0u32;
     let mut checked = Instant::now();
-    while !pending.is_empty() {
+    loop {
+        let mut still = Vec::new();
+        for tid in blocking.drain(..) {
+            match blocks(tid, signal) {
+                None => send(tid, &mut pending)?,
+                Some(settled) => {
+                    let now = Instant::now();
+                    if (settled && now > started + BLOCKED_GRACE) || now > deadline {
+                        let name = sys::thread_name(tid);
+                        return Err(Revocation::SignalBlocked { tid, name, signal });
+                    }
+                    still.push(tid);
+                }
+            }
+        }
+        blocking = still;
         pending.retain(|&tid| !acknowledged(round, tid));
-        if pending.is_empty() {
-            break;
+        if pending.is_empty() && blocking.is_empty() {
+            return Ok(());
         }
         if checked.elapsed() > Duration::from_millis(20) {
             checked = Instant::now();
             pending.retain(|&tid| sys::thread_alive(tid));
-            if let Some(&tid) = pending.iter().find(|&&t| blocks(t, signal)) {
-                // Blocked after the check above: the signal waits in its queue.
-                if started.elapsed() > BLOCKED_GRACE {
-                    return Err(Revocation::SignalBlocked {
-                        tid,
-                        name: sys::thread_name(tid),
-                        signal,
-                    });
-                }
-            }
         }
         if let Some(&tid) = pending.first() {
             if Instant::now() > deadline {
-                return Err(Revocation::NoAnswer {
-                    tid,
-                    name: sys::thread_name(tid),
-                    waited: started.elapsed(),
+                let name = sys::thread_name(tid);
+                // Blocked after it was sent: the signal waits in its queue.
+                return Err(if blocks(tid, signal).is_some() {
+                    Revocation::SignalBlocked { tid, name, signal }
+                } else {
+                    Revocation::NoAnswer { tid, name, waited: started.elapsed() }
                 });
             }
         }
@@ -676,5 +704,4 @@ fn reach_batch(
             std::thread::sleep(Duration::from_micros(100));
         }
     }
-    Ok(())
 }

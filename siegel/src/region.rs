@@ -188,6 +188,7 @@ impl Region {
         //   the stack, so the two cannot overlap.
         unsafe { pages::copy(NonNull::from(&canary).cast(), canary_at, CANARY_LEN) };
 
+        keys::fork_safe();
         let entry = Entry::acquire();
         let region = Self {
             map,

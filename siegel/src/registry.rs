@@ -455,6 +455,11 @@ impl Table {
     }
 }
 
+/// For `fork` (see `keys::fork_safe`): holds the entry table's lock.
+pub(crate) fn hold_for_fork() {
+    sync::hold_for_fork(&TABLE);
+}
+
 /// Calls `f` on every published entry of this process (in a `fork` child, the
 /// parent's entries describe pages the child does not have). Lock-free and
 /// allocation-free: safe to call from a signal handler.

@@ -72,6 +72,29 @@ impl<T> DerefMut for Locked<'_, T> {
     }
 }
 
+thread_local! {
+    /// The locks [`hold_for_fork`] took, released on both sides of the `fork`.
+    static FORK_HELD: core::cell::RefCell<Vec<Box<dyn core::any::Any>>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// In a `pthread_atfork` prepare handler: takes `mutex` and keeps it locked
+/// through the `fork`, so the child never inherits it locked by a thread it
+/// does not have. [`release_after_fork`] unlocks it on each side.
+pub(crate) fn hold_for_fork<T: 'static>(mutex: &'static Mutex<T>) {
+    let locked = lock(mutex);
+    let _ = FORK_HELD.try_with(|held| held.borrow_mut().push(Box::new(locked)));
+}
+
+/// In the parent and child handlers: releases what [`hold_for_fork`] took,
+/// newest first.
+pub(crate) fn release_after_fork() {
+    let _ = FORK_HELD.try_with(|held| {
+        let mut held = held.borrow_mut();
+        while held.pop().is_some() {}
+    });
+}
+
 /// Locks `mutex`, ignoring poisoning.
 #[inline]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> Locked<'_, T> {

@@ -109,6 +109,53 @@ pub(crate) fn in_child(test: &str, envs: &[(&str, &str)], body: impl FnOnce()) {
     );
 }
 
+/// As [`run_child`], but a child still running after `limit` is killed (its
+/// output so far is returned, with a kill status).
+pub(crate) fn run_child_within(
+    test: &str,
+    envs: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> Output {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut child = Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, test)
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn child test process");
+    // Drain the pipes while waiting, so a chatty child cannot block on them.
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut buf);
+        buf
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break child.wait().expect("wait for the killed child");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
 /// As [`in_child`], but the child must finish within `limit`: a hang is killed
 /// and fails the test instead of hanging the suite.
 pub(crate) fn in_child_within(
@@ -122,27 +169,9 @@ pub(crate) fn in_child_within(
         body();
         std::process::exit(0);
     }
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, test)
-        .envs(envs.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn child test process");
     let start = std::time::Instant::now();
-    let hung = loop {
-        if child.try_wait().expect("wait for the child").is_some() {
-            break false;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            break true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let out = child.wait_with_output().expect("child output");
+    let out = run_child_within(test, envs, limit);
+    let hung = start.elapsed() > limit && out.status.signal() == Some(libc::SIGKILL);
     assert!(
         !hung && out.status.success(),
         "{test}: child {} ({:?})\nstdout:\n{}\nstderr:\n{}",

@@ -176,7 +176,9 @@ mod enabled {
     }
 
     /// One failure point: the `nth` call (counting from 1) of kind `call` on the
-    /// armed threads fails with `errno`.
+    /// armed threads fails with `errno` — and, if `persistent`, every later call
+    /// of that kind too (a lasting condition: a full signal queue, an exhausted
+    /// map count, a sandbox).
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct FailPoint {
         /// The kind of call to fail.
@@ -185,6 +187,8 @@ mod enabled {
         pub nth: u64,
         /// The errno it fails with.
         pub errno: i32,
+        /// Whether every call of the kind from the `nth` on fails.
+        pub persistent: bool,
     }
 
     /// Counts per kind, and the one failure to inject.
@@ -302,7 +306,10 @@ mod enabled {
         };
         let nth = plan.counts[call.index()].fetch_add(1, Ordering::SeqCst) + 1;
         match plan.target {
-            Some(target) if target.call == call && target.nth == nth => {
+            Some(target)
+                if target.call == call
+                    && (target.nth == nth || target.persistent && nth > target.nth) =>
+            {
                 plan.fired.store(true, Ordering::SeqCst);
                 Err(io::Error::from_raw_os_error(target.errno))
             }

@@ -65,7 +65,9 @@ use libc::c_int;
 pub(crate) use super::{
     mem::{Advice, ProtFlags},
     pkey::{is_exhausted, PkeyRights},
-    proc::{getpid, gettid, write_hex_stderr, write_ignoring_errors, write_stderr, TaskInfo},
+    proc::{
+        at_fork, getpid, gettid, write_hex_stderr, write_ignoring_errors, write_stderr, TaskInfo,
+    },
     random::getrandom,
     signal::{
         address_of, fault_addr, fault_code, fault_pkey, forward, handler_of, is_default,
@@ -633,6 +635,11 @@ pub(crate) fn thread_info(_tid: i32) -> io::Result<TaskInfo> {
 /// A thread's name: unknown under Miri.
 pub(crate) fn thread_name(_tid: i32) -> String {
     "?".to_owned()
+}
+
+/// Clock ticks per second: 100 under Miri; only the PKU backend asks.
+pub(crate) fn ticks_per_second() -> u64 {
+    100
 }
 
 /// Boot time in clock ticks: unknown under Miri (0); only the PKU backend asks.

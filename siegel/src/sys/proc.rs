@@ -53,6 +53,31 @@ pub(crate) fn getpid() -> u32 {
     pid
 }
 
+/// `pthread_atfork(prepare, parent, child)`—runs `prepare` in the thread that
+/// calls `fork` just before it, and `parent` / `child` in that thread on each
+/// side just after.
+///
+/// # Safety
+///
+/// The handlers run inside `fork`: `child` in a child that has one thread, so
+/// it may only undo what `prepare` did in this same thread.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man3/pthread_atfork.3.html>
+pub(crate) unsafe fn at_fork(
+    prepare: extern "C" fn(),
+    parent: extern "C" fn(),
+    child: extern "C" fn(),
+) {
+    // SAFETY:
+    // - the caller vouches for the handlers; registration has no other
+    //   preconditions [1].
+    //
+    // [1] https://man7.org/linux/man-pages/man3/pthread_atfork.3.html
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}
+
 /// `gettid()`—the calling thread's id. Async-signal-safe.
 pub(crate) fn gettid() -> i32 {
     // SAFETY:
@@ -162,6 +187,13 @@ pub(crate) fn thread_info(tid: i32) -> io::Result<TaskInfo> {
 pub(crate) fn thread_name(tid: i32) -> String {
     std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
         .map_or_else(|_| "?".to_owned(), |name| name.trim_end().to_owned())
+}
+
+/// Clock ticks per second (`_SC_CLK_TCK`, the unit of [`TaskInfo::start_ticks`]).
+pub(crate) fn ticks_per_second() -> u64 {
+    // SAFETY:
+    // - sysconf(3) has no memory preconditions.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100).max(1)
 }
 
 /// Now, in the clock ticks of [`TaskInfo::start_ticks`], rounded down: a
