@@ -45,7 +45,7 @@ mod enabled {
     use core::{
         cell::Cell,
         marker::PhantomData,
-        sync::atomic::{AtomicBool, AtomicU64, Ordering},
+        sync::atomic::{AtomicU64, Ordering},
     };
     use std::{io, sync::Arc};
 
@@ -196,7 +196,7 @@ mod enabled {
     struct Plan {
         counts: [AtomicU64; Call::ALL.len()],
         target: Option<FailPoint>,
-        fired: AtomicBool,
+        fired: AtomicU64,
     }
 
     /// A counter of system calls that may fail one of them; see the module docs.
@@ -209,7 +209,7 @@ mod enabled {
             Self(Arc::new(Plan {
                 counts: [const { AtomicU64::new(0) }; Call::ALL.len()],
                 target,
-                fired: AtomicBool::new(false),
+                fired: AtomicU64::new(0),
             }))
         }
 
@@ -242,6 +242,13 @@ mod enabled {
         /// Whether the failure was injected.
         #[must_use]
         pub fn fired(&self) -> bool {
+            self.hits() > 0
+        }
+
+        /// How many calls failed so far (more than one only for a persistent
+        /// failure point).
+        #[must_use]
+        pub fn hits(&self) -> u64 {
             self.0.fired.load(Ordering::SeqCst)
         }
 
@@ -310,7 +317,7 @@ mod enabled {
                 if target.call == call
                     && (target.nth == nth || target.persistent && nth > target.nth) =>
             {
-                plan.fired.store(true, Ordering::SeqCst);
+                plan.fired.fetch_add(1, Ordering::SeqCst);
                 Err(io::Error::from_raw_os_error(target.errno))
             }
             _ => Ok(()),
