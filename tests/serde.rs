@@ -18,8 +18,28 @@ fn json_into_protected_forms() {
     assert_eq!(inline.read().unwrap().as_str(), "short");
     let bytes: Protected<Bytes<4>> = serde_json::from_str("[9, 8]").unwrap();
     assert_eq!(bytes.read().unwrap().as_bytes(), &[9, 8]);
-    let by_value: Text<8> = serde_json::from_str(r#""value""#).unwrap();
-    assert_eq!(by_value.as_str(), "value");
+    let words: Protected<[u32; 2]> = serde_json::from_str("[4000000000, 7]").unwrap();
+    assert_eq!(*words.read().unwrap(), [4_000_000_000, 7]);
+    let texts: Protected<[Text<4>; 2]> = serde_json::from_str(r#"["ab", "cd"]"#).unwrap();
+    assert_eq!(texts.read().unwrap()[1].as_str(), "cd");
+    let flag: Protected<bool> = serde_json::from_str("true").unwrap();
+    assert!(*flag.read().unwrap());
+    let real: Protected<f64> = serde_json::from_str("2").unwrap();
+    assert!((*real.read().unwrap() - 2.0).abs() < f64::EPSILON);
+}
+
+#[test]
+fn byte_arrays_take_byte_strings_of_the_exact_length() {
+    let de = serde::de::value::BytesDeserializer::<ValueError>::new(b"\x01\x02\x03");
+    let key = Protected::<[u8; 3]>::deserialize(de).unwrap();
+    assert_eq!(*key.read().unwrap(), [1, 2, 3]);
+    let de = serde::de::value::BytesDeserializer::<ValueError>::new(b"\x01\x02");
+    let err = Protected::<[u8; 3]>::deserialize(de).unwrap_err();
+    assert!(err.to_string().contains("invalid length 2"), "{err}");
+    // Bytes are not a sequence of `u16`s.
+    let de = serde::de::value::BytesDeserializer::<ValueError>::new(b"\x01\x02");
+    let err = Protected::<[u16; 1]>::deserialize(de).unwrap_err();
+    assert!(err.to_string().contains("invalid type: bytes"), "{err}");
 }
 
 #[test]
@@ -41,6 +61,17 @@ fn bad_input_is_an_error_that_does_not_quote_it() {
     assert!(err.to_string().contains("capacity 4"), "{err}");
     let err = serde_json::from_str::<Protected<[u8; 4]>>(r#""hunter2""#).unwrap_err();
     assert!(!err.to_string().contains("hunter2"), "{err}");
+    let err = serde_json::from_str::<Protected<[u8; 2]>>(r#"[1, "hunter2"]"#).unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    let err = serde_json::from_str::<Protected<Bytes<4>>>(r#"[1, "hunter2"]"#).unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    let err = serde_json::from_str::<Protected<u8>>("300").unwrap_err();
+    assert!(err.to_string().contains("out of range") && !err.to_string().contains("300"), "{err}");
+    let err = serde_json::from_str::<Protected<Text<8>>>("12345").unwrap_err();
+    assert!(!err.to_string().contains("12345"), "{err}");
+    let err =
+        serde_json::from_str::<Protected<Bytes<8>>>("[1, 2, 3, 4, 5, 6, 7, 8, 9]").unwrap_err();
+    assert!(err.to_string().contains("capacity 8"), "{err}");
     let err = serde_json::from_str::<Protected<str>>("[104, 105]").unwrap_err();
     assert!(err.to_string().contains("sequence"), "{err}");
     // Bytes that are not UTF-8.

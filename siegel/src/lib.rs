@@ -158,8 +158,10 @@
 //!   `from_base64`: loaded straight into protected memory; the region grows by
 //!   reallocation (the outgrown one wiped), never through a heap buffer.
 //! - [`Protected::read_once`]: a one-time secret, wiped after one read.
-//! - With the `serde` feature: `Deserialize` into protected memory, and
-//!   `Serialize` only for types that opt in (`SerializableSecret`).
+//! - With the `serde` feature: `Deserialize` into protected memory, in place
+//!   (`Protected<T>` for `T: DeserializeInPlace`, `InPlace` for fields; a
+//!   `Text`/`Bytes` is never deserialized by value), and `Serialize` only for
+//!   types that opt in (`SerializableSecret`).
 //!
 //! ```
 //! use siegel::{protected, Protected, Text};
@@ -263,7 +265,7 @@ pub mod thread;
 mod wipe;
 
 #[cfg(feature = "serde")]
-pub use crate::serde_impls::{InPlace, SerializableSecret};
+pub use crate::serde_impls::{DeserializeInPlace, InPlace, SerializableSecret};
 pub use crate::{
     cpu::{pku_support, PkuSupport},
     error::{Error, TransitionError},
@@ -312,6 +314,8 @@ pub mod __private {
 
     pub use static_assertions;
 
+    #[cfg(feature = "serde")]
+    pub use crate::serde_impls::{DeserializeByValue, InPlaceOnly};
     pub use crate::{
         __siegel_assert_layout as assert_layout, __siegel_impl_plain as impl_plain,
         access::Access,
