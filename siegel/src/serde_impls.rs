@@ -3,6 +3,14 @@
 //!
 //! # Deserialize
 //!
+//! A whole struct of secrets, in one call: declare it
+//! `#[protected(deserialize)]` and `Protected<Struct>` implements `Deserialize`
+//! (see [`DeserializeInPlace`]). Its fields are filled in place, in a new
+//! region; fields it does not know are skipped, missing or repeated ones are
+//! errors, as with serde's derive. `#[derive(Deserialize)]` on a
+//! `#[protected]` struct, above or below the attribute, does not compile: it
+//! would build the struct by value.
+//!
 //! Into a new region, as `Deserialize` for the handle: `Protected<[u8]>`,
 //! `Protected<str>`, and `Protected<T>` for every `T` that
 //! [`DeserializeInPlace`] — integers, floats, `bool`, [`Text<N>`],
@@ -37,11 +45,6 @@
 //! (`deserialize_any`) so that input of the wrong type reaches these visitors
 //! rather than the format's own message.
 //!
-//! A `#[protected]` struct cannot be built by value, so it cannot implement
-//! `Deserialize::deserialize` either. Deserialize its fields in place inside a
-//! write scope instead: a map visitor that calls `map.next_value_seed(InPlace(field))`
-//! for each key (see [`InPlace`]).
-//!
 //! # Serialize
 //!
 //! Only for `Protected<T, P>` whose `T` opts in with [`SerializableSecret`]
@@ -69,7 +72,7 @@ fn custom<E: de::Error>(error: Error) -> E {
 }
 
 /// An error for input of the wrong type, naming the type but not the content.
-fn wrong_type<E: de::Error>(what: &str, expected: &dyn de::Expected) -> E {
+pub(crate) fn wrong_type<E: de::Error>(what: &str, expected: &dyn de::Expected) -> E {
     E::custom(format_args!("invalid type: {what}, expected {expected}"))
 }
 
@@ -79,53 +82,54 @@ fn wrong_type<E: de::Error>(what: &str, expected: &dyn de::Expected) -> E {
 macro_rules! refuse {
     ($($kind:ident),* $(,)?) => { $( refuse!(@ $kind); )* };
     (@ bool) => {
-        fn visit_bool<E: de::Error>(self, _v: bool) -> Result<Self::Value, E> {
-            Err(wrong_type("a boolean", &self))
+        fn visit_bool<E: serde::de::Error>(self, _v: bool) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("a boolean", &self))
         }
     };
     (@ integer) => {
-        fn visit_i64<E: de::Error>(self, _v: i64) -> Result<Self::Value, E> {
-            Err(wrong_type("an integer", &self))
+        fn visit_i64<E: serde::de::Error>(self, _v: i64) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("an integer", &self))
         }
-        fn visit_u64<E: de::Error>(self, _v: u64) -> Result<Self::Value, E> {
-            Err(wrong_type("an integer", &self))
+        fn visit_u64<E: serde::de::Error>(self, _v: u64) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("an integer", &self))
         }
-        fn visit_i128<E: de::Error>(self, _v: i128) -> Result<Self::Value, E> {
-            Err(wrong_type("an integer", &self))
+        fn visit_i128<E: serde::de::Error>(self, _v: i128) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("an integer", &self))
         }
-        fn visit_u128<E: de::Error>(self, _v: u128) -> Result<Self::Value, E> {
-            Err(wrong_type("an integer", &self))
+        fn visit_u128<E: serde::de::Error>(self, _v: u128) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("an integer", &self))
         }
     };
     (@ float) => {
-        fn visit_f64<E: de::Error>(self, _v: f64) -> Result<Self::Value, E> {
-            Err(wrong_type("a floating-point number", &self))
+        fn visit_f64<E: serde::de::Error>(self, _v: f64) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("a floating-point number", &self))
         }
     };
     (@ string) => {
-        fn visit_str<E: de::Error>(self, _v: &str) -> Result<Self::Value, E> {
-            Err(wrong_type("a string", &self))
+        fn visit_str<E: serde::de::Error>(self, _v: &str) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("a string", &self))
         }
-        fn visit_string<E: de::Error>(self, mut v: String) -> Result<Self::Value, E> {
-            wipe_string(&mut v);
-            Err(wrong_type("a string", &self))
+        fn visit_string<E: serde::de::Error>(self, mut v: String) -> Result<Self::Value, E> {
+            $crate::wipe::wipe_string(&mut v);
+            Err($crate::serde_impls::wrong_type("a string", &self))
         }
     };
     (@ bytes) => {
-        fn visit_bytes<E: de::Error>(self, _v: &[u8]) -> Result<Self::Value, E> {
-            Err(wrong_type("bytes", &self))
+        fn visit_bytes<E: serde::de::Error>(self, _v: &[u8]) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("bytes", &self))
         }
-        fn visit_byte_buf<E: de::Error>(self, mut v: Vec<u8>) -> Result<Self::Value, E> {
-            wipe_vec(&mut v);
-            Err(wrong_type("bytes", &self))
+        fn visit_byte_buf<E: serde::de::Error>(self, mut v: Vec<u8>) -> Result<Self::Value, E> {
+            $crate::wipe::wipe_vec(&mut v);
+            Err($crate::serde_impls::wrong_type("bytes", &self))
         }
     };
     (@ seq) => {
-        fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
-            Err(wrong_type("a sequence", &self))
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
+            Err($crate::serde_impls::wrong_type("a sequence", &self))
         }
     };
 }
+pub(crate) use refuse;
 
 /// Opts a secret's type into `Serialize` for `Protected<T, P>`.
 ///
@@ -168,10 +172,25 @@ where
 /// A value deserialized in place: written into a `&mut Self` that already sits
 /// in protected memory, never built by value.
 ///
-/// Implemented for the integers, floats, `bool`, [`Text<N>`], [`Bytes<N>`] and
-/// arrays of any of them. For each such `T`, `Protected<T>` implements
-/// `Deserialize` (a new region, filled in place), and [`InPlace`] fills a `T`
-/// you hold inside a write scope.
+/// Implemented for the integers, floats, `bool`, [`Text<N>`], [`Bytes<N>`],
+/// arrays of any of them, and every `#[protected(deserialize)]` struct. For
+/// each such `T`, `Protected<T>` implements `Deserialize` (a new region, filled
+/// in place), and [`InPlace`] fills a `T` you hold inside a write scope.
+///
+/// ```
+/// use siegel::{protected, Protected, Text};
+///
+/// #[protected(deserialize)]
+/// struct Login {
+///     user: Text<32>,
+///     password: Text<64>,
+/// }
+///
+/// let json = r#"{"user": "alice", "password": "correct horse"}"#;
+/// let login: Protected<Login> = serde_json::from_str(json)?;
+/// assert!(login.read()?.password().ct_eq("correct horse"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// Unlike serde's `Deserialize::deserialize_in_place`, which a type may leave to
 /// its by-value `deserialize` (a value on the stack, then moved), every impl
@@ -181,7 +200,9 @@ where
     message = "`{Self}` cannot be deserialized in place by siegel",
     label = "not `siegel::DeserializeInPlace`",
     note = "siegel deserializes into protected memory in place: integers, floats, `bool`, \
-            `Text<N>`, `Bytes<N>` and arrays of them"
+            `Text<N>`, `Bytes<N>`, arrays of them, and `#[protected(deserialize)]` structs",
+    note = "a `#[protected]` struct deserializes in place once it is declared \
+            `#[protected(deserialize)]`"
 )]
 pub trait DeserializeInPlace<'de> {
     /// Deserializes into `place`, overwriting what it holds.
@@ -212,6 +233,10 @@ pub trait DeserializeInPlace<'de> {
 /// Deserializes a `T` in place, into the `&mut T` it holds: a
 /// [`DeserializeSeed`] that calls [`DeserializeInPlace::deserialize_in_place`].
 /// For fields of a `#[protected]` struct, inside a write scope.
+///
+/// To deserialize a whole struct, `#[protected(deserialize)]` is the one-line
+/// form (see [`DeserializeInPlace`]); `InPlace` is for visitors of your own,
+/// say to fill some fields from one source and the rest from another.
 ///
 /// # Examples
 ///
@@ -291,8 +316,9 @@ impl<'de, T: Plain + DeserializeInPlace<'de>> Deserialize<'de> for Protected<T> 
     message = "`{T}` cannot be deserialized by value: it would be built outside protected \
                memory, and moved without being wiped",
     label = "`{T}` deserialized by value",
-    note = "deserialize it in place instead: as `Protected<{T}>` (a new region), or into a \
-            field you hold in a write scope with `siegel::InPlace`"
+    note = "deserialize it in place instead: as `Protected<{T}>` (a new region), as a field of \
+            a `#[protected(deserialize)]` struct (`Protected<YourStruct>` then deserializes in \
+            one call), or into a field you hold in a write scope with `siegel::InPlace`"
 )]
 pub trait DeserializeByValue<T: ?Sized> {}
 
