@@ -20,6 +20,8 @@ pub(crate) struct Input<'a> {
     /// The path to the `siegel` crate: `::siegel` unless `crate = "..."` says
     /// otherwise.
     pub(crate) krate: Path,
+    /// `#[protected(deserialize)]`: the argument, for spans.
+    pub(crate) deserialize: Option<Path>,
     /// Attributes passed through unchanged (docs, `#[allow]`, other derives' helpers).
     pub(crate) attrs: Vec<&'a Attribute>,
     /// Every `repr` hint, from all `#[repr(...)]` attributes.
@@ -79,6 +81,7 @@ impl<'a> Input<'a> {
         let mut input = Input {
             original: item,
             krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::siegel)),
+            deserialize: args.deserialize,
             attrs: Vec::new(),
             reprs: Vec::new(),
             derives: Vec::new(),

@@ -11,6 +11,9 @@ use crate::error::{tokens_to_string, Errors};
 pub(crate) struct StructArgs {
     /// `crate = "path"`: where to find `siegel` (for crates that re-export it).
     pub(crate) krate: Option<Path>,
+    /// `deserialize`: implement siegel's in-place deserialization for the
+    /// struct (so that `Protected<Struct>` implements `Deserialize`).
+    pub(crate) deserialize: Option<Path>,
 }
 
 /// The arguments of `#[protected(...)]` on a field.
@@ -49,13 +52,20 @@ pub(crate) fn struct_args(args: TokenStream, errors: &mut Errors) -> StructArgs 
             })?;
             out.krate = Some(path);
             Ok(())
+        } else if meta.path.is_ident("deserialize") {
+            if out.deserialize.is_some() {
+                return Err(meta.error("duplicate #[protected] argument `deserialize`; keep one"));
+            }
+            out.deserialize = Some(meta.path);
+            Ok(())
         } else if meta.path.is_ident("frozen") {
             Err(meta.error(
                 "`frozen` is not expected here; it belongs on a field: #[protected(frozen)]",
             ))
         } else {
             Err(meta.error(format_args!(
-                "unknown #[protected] argument `{}`; the struct accepts `crate = \"...\"`",
+                "unknown #[protected] argument `{}`; the struct accepts `deserialize` and \
+                 `crate = \"...\"`",
                 arg_name(&meta)
             )))
         }
@@ -86,6 +96,11 @@ pub(crate) fn field_args<'a>(attr: &'a Attribute, out: &mut FieldArgs<'a>, error
             Err(meta.error(
                 "`crate` is not expected here; it belongs on the struct: \
                  #[protected(crate = \"...\")]",
+            ))
+        } else if meta.path.is_ident("deserialize") {
+            Err(meta.error(
+                "`deserialize` is not expected here; it belongs on the struct: \
+                 #[protected(deserialize)]",
             ))
         } else {
             Err(meta.error(format_args!(

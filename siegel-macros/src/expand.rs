@@ -79,6 +79,9 @@ impl Output<'_> {
             Default::default()
         };
         let layout = self.layout_check();
+        let deserialize =
+            if self.plan.deserialize { self.deserialize() } else { TokenStream::new() };
+        let by_value = self.not_deserialize_check();
         quote! {
             #item
             #plain
@@ -86,6 +89,125 @@ impl Output<'_> {
             #accessors
             #constructors
             #layout
+            #deserialize
+            #by_value
+        }
+    }
+
+    /// The impl parameters without their defaults, as siegel's `macro_rules`
+    /// helpers take them (`[const N: usize]`), and the where clause's predicates.
+    fn bare_params(&self) -> (Vec<syn::GenericParam>, TokenStream) {
+        let generics = &self.input.original.generics;
+        let params = generics
+            .params
+            .iter()
+            .map(|param| match param {
+                syn::GenericParam::Const(param) => {
+                    let mut param = param.clone();
+                    param.eq_token = None;
+                    param.default = None;
+                    syn::GenericParam::Const(param)
+                }
+                other => other.clone(),
+            })
+            .collect();
+        let predicates = generics.where_clause.as_ref().map(|clause| &clause.predicates);
+        (params, quote!(#predicates))
+    }
+
+    /// `#[protected(deserialize)]`: `DeserializeFields` (the struct's shape and
+    /// one in-place call per field, spanned on the field's type so that a type
+    /// siegel cannot deserialize in place is reported there) and
+    /// `DeserializeInPlace`, which makes `Protected<Struct>` implement
+    /// `Deserialize`. Through siegel's `with_serde!`, which turns them into one
+    /// clear error when siegel lacks its `serde` feature.
+    fn deserialize(&self) -> TokenStream {
+        let input = self.input;
+        let krate = &input.krate;
+        let ident = &input.original.ident;
+        let (params, predicates) = self.bare_params();
+        let (_, ty_generics, _) = input.original.generics.split_for_impl();
+        let name = LitStr::new(&ident.unraw().to_string(), ident.span());
+        let shape = match input.style {
+            Style::Named(_) => {
+                let names = input.fields.iter().map(|field| match &field.member {
+                    Member::Named(ident) => LitStr::new(&ident.unraw().to_string(), ident.span()),
+                    Member::Unnamed(index) => LitStr::new(&index.index.to_string(), index.span),
+                });
+                quote!(#krate::__private::Shape::Named(&[#(#names),*]))
+            }
+            Style::Tuple(_) if input.fields.len() == 1 => quote!(#krate::__private::Shape::Newtype),
+            Style::Tuple(_) => {
+                let len = proc_macro2::Literal::usize_unsuffixed(input.fields.len());
+                quote!(#krate::__private::Shape::Tuple(#len))
+            }
+        };
+        let arms = input.fields.iter().enumerate().map(|(index, field)| {
+            let span = field.ty.span();
+            let krate = located_at(krate.to_token_stream(), span);
+            let member = &field.member;
+            let index = proc_macro2::Literal::usize_unsuffixed(index);
+            quote_spanned! {span=>
+                #index => #krate::__private::FieldAccess::in_place(access, &mut self.#member),
+            }
+        });
+        let allowed = allowed_lints();
+        quote! {
+            #krate::__private::with_serde! {
+                #allowed
+                #[automatically_derived]
+                impl<'de, #(#params),*> #krate::__private::DeserializeFields<'de>
+                    for #ident #ty_generics where #predicates
+                {
+                    const NAME: &'static str = #name;
+                    const SHAPE: #krate::__private::Shape = #shape;
+
+                    #[inline]
+                    fn deserialize_field<__A: #krate::__private::FieldAccess<'de>>(
+                        &mut self,
+                        index: usize,
+                        access: &mut __A,
+                    ) -> ::core::result::Result<bool, <__A as #krate::__private::FieldAccess<'de>>::Error> {
+                        match index {
+                            #(#arms)*
+                            _ => #krate::__private::FieldAccess::skip(access),
+                        }
+                    }
+                }
+
+                #allowed
+                #[automatically_derived]
+                impl<'de, #(#params),*> #krate::DeserializeInPlace<'de>
+                    for #ident #ty_generics where #predicates
+                {
+                    #[inline]
+                    fn deserialize_in_place<__D: #krate::__private::serde::Deserializer<'de>>(
+                        deserializer: __D,
+                        place: &mut Self,
+                    ) -> ::core::result::Result<(), <__D as #krate::__private::serde::Deserializer<'de>>::Error> {
+                        #krate::__private::deserialize_struct(deserializer, place)
+                    }
+                }
+            }
+        }
+    }
+
+    /// A check that the struct does not implement serde's `Deserialize` by value
+    /// (a `#[derive(Deserialize)]` written above `#[protected]`, which this
+    /// macro never sees): siegel's `not_deserialize!`, spanned on the struct's
+    /// name, whose error names `#[protected(deserialize)]`.
+    fn not_deserialize_check(&self) -> TokenStream {
+        let input = self.input;
+        let krate = &input.krate;
+        let ident = &input.original.ident;
+        let (params, predicates) = self.bare_params();
+        let (_, ty_generics, _) = input.original.generics.split_for_impl();
+        let span = ident.span();
+        let path = located_at(quote!(#krate::__private::not_deserialize), span);
+        quote_spanned! {span=>
+            #path! {
+                impl [#(#params),*] #ident #ty_generics where [#predicates];
+            }
         }
     }
 
@@ -199,16 +321,7 @@ impl Output<'_> {
             }
         });
         // The parameters without their defaults, which an impl cannot have.
-        let params = generics.params.iter().map(|param| match param {
-            syn::GenericParam::Const(param) => {
-                let mut param = param.clone();
-                param.eq_token = None;
-                param.default = None;
-                syn::GenericParam::Const(param)
-            }
-            other => other.clone(),
-        });
-        let predicates = where_clause.map(|clause| &clause.predicates);
+        let (params, predicates) = self.bare_params();
         let members = input.fields.iter().map(|field| &field.member);
         let indices = (0..input.fields.len()).map(proc_macro2::Literal::usize_unsuffixed);
         let hidden = match input.style {

@@ -138,8 +138,9 @@ use proc_macro::TokenStream;
 ///   any field's (a packed layout would make the accessors' references
 ///   unaligned);
 /// - no `repr` but `C` and `align(N)`; no `#[derive]` of `Clone`, `Copy`,
-///   `Default`, `Debug` (we generate a redacted one), `PartialEq`, `Eq`,
-///   `PartialOrd`, `Ord` or `Hash` (not constant-time); other derives pass;
+///   `Default`, `Deserialize` (by value: use `#[protected(deserialize)]`),
+///   `Debug` (we generate a redacted one), `PartialEq`, `Eq`, `PartialOrd`,
+///   `Ord` or `Hash` (not constant-time); other derives pass;
 /// - a struct with named fields, or a tuple struct, with at least one field;
 ///   const generic parameters are accepted (`struct Buffer<const N: usize> {
 ///   bytes: [u8; N] }`: the fields are checked for every `N` where the struct is
@@ -155,6 +156,39 @@ use proc_macro::TokenStream;
 ///
 /// # Arguments
 ///
+/// - `#[protected(deserialize)]` (siegel's `serde` feature): the struct is
+///   deserialized in place, and `Protected<Struct>` implements serde's
+///   `Deserialize` — one call fills a new region, field by field, with no copy
+///   of the struct outside it:
+///
+///   ```
+///   use siegel::{protected, Protected, Text};
+///
+///   #[protected(deserialize)]
+///   struct Config {
+///       password: Text<64>,
+///       hmac_key: [u8; 32],
+///       port: u16,
+///   }
+///
+///   let json = r#"{"password": "hunter2", "hmac_key": [7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+///                  7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7], "port": 8443}"#;
+///   let config: Protected<Config> = serde_json::from_str(json)?;
+///   assert!(config.read()?.password().ct_eq("hunter2"));
+///   # Ok::<(), Box<dyn std::error::Error>>(())
+///   ```
+///
+///   It generates siegel's `DeserializeInPlace` for the struct (and a hidden
+///   helper impl): each field must be `DeserializeInPlace` itself — integers,
+///   floats, `bool`, `Text<N>`, `Bytes<N>`, arrays of them, or another
+///   `#[protected(deserialize)]` struct — and the error says so on the field.
+///   Named fields come from a map (or a sequence in field order), a tuple
+///   struct from a sequence, a newtype from its field's value. Unknown fields
+///   are skipped; missing and repeated ones are errors. Not with a
+///   `#[protected(frozen)]` field (the impl can run in any write scope).
+///   `#[derive(Deserialize)]` is rejected, below the attribute by the macro,
+///   above it by a check the expansion carries: both would build the struct by
+///   value, and both errors name this argument.
 /// - `#[protected(crate = "path::to::siegel")]`: where to find siegel, for crates
 ///   that re-export it or rename the dependency (`renamed = { package = "siegel",
 ///   ... }` and `crate = "renamed"`). The default is `::siegel`. The path only

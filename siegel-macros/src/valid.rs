@@ -32,6 +32,10 @@ pub(crate) struct Plan<'a> {
     /// Where the layout is checked, or `None` after an error (the error already
     /// says what is wrong).
     pub(crate) layout: Option<LayoutCheck>,
+    /// Emit the in-place deserialization impls: `#[protected(deserialize)]`
+    /// was written (or `#[derive(Deserialize)]`, rejected, which meant it), and
+    /// the fields can be named.
+    pub(crate) deserialize: bool,
 }
 
 /// Where the layout assertions go.
@@ -67,7 +71,7 @@ pub(crate) fn check<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Plan<'a> {
         ));
     }
     check_reprs(input, errors);
-    let derives = check_derives(input, errors);
+    let (derives, derive_deserialize) = check_derives(input, errors);
 
     let mut plain = true;
     let mut fields = Vec::with_capacity(input.fields.len());
@@ -77,6 +81,15 @@ pub(crate) fn check<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Plan<'a> {
             plain = false;
         }
         let names = accessor_names(&field.member, input.fields.len());
+        if let (Some(frozen), Some(_)) = (field.args.frozen, &input.deserialize) {
+            errors.push(format_err!(
+                frozen,
+                "#[protected(deserialize)] cannot fill a #[protected(frozen)] field: in-place \
+                 deserialization can run in any write scope, so it would write the field after \
+                 initialisation; remove `frozen`, or `deserialize` and fill the struct in its \
+                 own module"
+            ));
+        }
         if field.args.frozen.is_some() && !matches!(field.original.vis, Visibility::Inherited) {
             errors.push(format_err!(
                 field.original.vis,
@@ -114,7 +127,9 @@ pub(crate) fn check<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Plan<'a> {
     } else {
         LayoutCheck::Item
     });
-    Plan { derives, fields, plain, layout }
+    let frozen = input.fields.iter().any(|field| field.args.frozen.is_some());
+    let deserialize = (input.deserialize.is_some() || derive_deserialize) && plain && !frozen;
+    Plan { derives, fields, plain, layout, deserialize }
 }
 
 /// The getter and the `_mut` accessor of a field of a struct with `count` fields.
@@ -176,10 +191,33 @@ fn check_reprs(input: &Input<'_>, errors: &mut Errors) {
 }
 
 /// Reports the derives a protected struct must not have, and returns the others,
-/// which the expansion re-emits.
-fn check_derives<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Vec<&'a syn::Path> {
+/// which the expansion re-emits, and whether `Deserialize` was among the
+/// rejected (the user meant `#[protected(deserialize)]`: the expansion gives
+/// it, so that uses of `Protected<Struct>` do not add follow-on errors).
+fn check_derives<'a>(input: &'a Input<'a>, errors: &mut Errors) -> (Vec<&'a syn::Path>, bool) {
     let mut accepted = Vec::new();
+    let mut deserialize = false;
     for path in &input.derives {
+        if path.segments.last().is_some_and(|segment| segment.ident == "Deserialize") {
+            deserialize = true;
+            let name = input.original.ident.unraw();
+            let fix = if input.deserialize.is_some() {
+                "remove it: #[protected(deserialize)], already here, fills the struct in place"
+                    .to_owned()
+            } else {
+                format!(
+                    "remove it and write #[protected(deserialize)], which fills the struct in \
+                     place: `Protected<{name}>` then implements `Deserialize`"
+                )
+            };
+            errors.push(format_err!(
+                path,
+                "#[derive({})] is not allowed on a #[protected] struct: it would build the \
+                 struct by value, outside protected memory; {fix}",
+                tokens_to_string(path)
+            ));
+            continue;
+        }
         match derive_rejection(path) {
             Some((name, why)) => errors.push(format_err!(
                 path,
@@ -188,10 +226,11 @@ fn check_derives<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Vec<&'a syn::
             None => accepted.push(path),
         }
     }
-    accepted
+    (accepted, deserialize)
 }
 
-/// The reason a derive is rejected, or `None` for one that may pass.
+/// The reason a derive is rejected, or `None` for one that may pass
+/// (`Deserialize` is [`check_derives`]' own case).
 fn derive_rejection(path: &syn::Path) -> Option<(String, &'static str)> {
     let name = path.segments.last()?.ident.to_string();
     let why = match name.as_str() {

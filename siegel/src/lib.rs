@@ -161,7 +161,11 @@
 //!   `from_base64`: loaded straight into protected memory; the region grows by
 //!   reallocation (the outgrown one wiped), never through a heap buffer.
 //! - [`Protected::read_once`]: a one-time secret, wiped after one read.
-//! - With the `serde` feature: `Deserialize` into protected memory, and
+//! - With the `serde` feature: `#[protected(deserialize)]`, after which
+//!   `serde_json::from_str::<Protected<Config>>(json)` fills a whole struct of
+//!   secrets in place, in one call; `Deserialize` into protected memory for
+//!   `Protected<T>` where `T: DeserializeInPlace`, and `InPlace` for fields (a
+//!   `Text`/`Bytes` or a `#[protected]` struct is never deserialized by value);
 //!   `Serialize` only for types that opt in (`SerializableSecret`).
 //!
 //! ```
@@ -318,7 +322,7 @@ pub mod thread;
 mod wipe;
 
 #[cfg(feature = "serde")]
-pub use crate::serde_impls::{InPlace, SerializableSecret};
+pub use crate::serde_impls::{DeserializeInPlace, InPlace, SerializableSecret};
 pub use crate::{
     cpu::{pku_support, PkuSupport},
     error::{Error, Revocation, TransitionError},
@@ -367,6 +371,9 @@ pub mod __private {
 
     pub use static_assertions;
 
+    #[cfg(feature = "serde")]
+    pub use serde;
+
     pub use crate::{
         __siegel_assert_layout as assert_layout, __siegel_impl_plain as impl_plain,
         access::Access,
@@ -375,5 +382,17 @@ pub mod __private {
             PlainFieldAt, MAX_ALIGN,
         },
         protected::Plain,
+    };
+    pub use crate::{
+        __siegel_not_deserialize as not_deserialize, __siegel_with_serde as with_serde,
+    };
+    #[cfg(feature = "serde")]
+    pub use crate::{
+        macro_support::{
+            deserialize_struct, must_not_deserialize_by_value, ByValueCheck, ByValueFound,
+            DeserializeFields, FieldAccess, HasDeserialize, NoDeserialize, NotByValue,
+            NotDeserializedByValue, Shape,
+        },
+        serde_impls::{DeserializeByValue, DeserializeInPlace, InPlaceOnly},
     };
 }

@@ -203,6 +203,400 @@ macro_rules! __siegel_impl_plain {
     };
 }
 
+/// The items `#[protected(deserialize)]` generates, emitted as they are when
+/// siegel has its `serde` feature, and replaced by an error naming the feature
+/// when it has not (rather than "could not find `serde` in `__private`").
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __siegel_with_serde {
+    ($($item:tt)*) => { $($item)* };
+}
+
+/// See the `serde` twin: without the feature, one clear error.
+#[cfg(not(feature = "serde"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __siegel_with_serde {
+    ($($item:tt)*) => {
+        $crate::__private::core::compile_error! {
+            "#[protected(deserialize)] needs siegel's `serde` feature (features = [\"serde\"])"
+        }
+    };
+}
+
+/// Fails to compile if the `#[protected]` struct `$ty` implements serde's
+/// `Deserialize` (by value), as `#[derive(Deserialize)]` written *above*
+/// `#[protected]` makes it do: serde's impl would build the struct outside
+/// protected memory (it does not compile anyway — it misses the hidden field —
+/// but rustc's "missing field `__siegel_in_place`" does not say what to write
+/// instead; this check's message does). Without siegel's `serde` feature it
+/// checks nothing.
+///
+/// Autoref specialisation: `ByValueCheck<T>` has a `__siegel_check(&self)`
+/// method from [`ByValueFound`] only where `T: DeserializeOwned`, and one from
+/// [`NotByValue`] on `&ByValueCheck<T>` for every `T`. Method lookup tries the
+/// receiver `&ByValueCheck<T>` before `&&ByValueCheck<T>`, so the first applies
+/// whenever its bound holds; its return type then fails
+/// [`must_not_deserialize_by_value`]'s bound, with a message naming
+/// `#[protected(deserialize)]`.
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __siegel_not_deserialize {
+    (impl [$($generics:tt)*] $ty:ty where [$($where:tt)*];) => {
+        const _: () = {
+            #[allow(dead_code, clippy::needless_borrow)]
+            fn check<$($generics)*>() where $($where)* {
+                #[allow(unused_imports)]
+                use $crate::__private::{ByValueFound as _, NotByValue as _};
+                $crate::__private::must_not_deserialize_by_value::<$ty, _>(
+                    (&$crate::__private::ByValueCheck::<$ty>::NEW).__siegel_check(),
+                );
+            }
+        };
+    };
+}
+
+/// See the `serde` twin: without the feature there is no `Deserialize` to check.
+#[cfg(not(feature = "serde"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __siegel_not_deserialize {
+    ($($input:tt)*) => {};
+}
+
+#[cfg(feature = "serde")]
+pub use self::deserialize::*;
+
+/// What `#[protected(deserialize)]` expansions call, and the by-value check.
+#[cfg(feature = "serde")]
+mod deserialize {
+    use core::{fmt, marker::PhantomData};
+
+    use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess};
+
+    use crate::serde_impls::{refuse, DeserializeInPlace, InPlace};
+
+    /// The receiver of the by-value check (`__siegel_not_deserialize!`).
+    #[derive(Debug)]
+    pub struct ByValueCheck<T: ?Sized>(PhantomData<T>);
+
+    impl<T: ?Sized> ByValueCheck<T> {
+        /// The one value, usable in any context.
+        pub const NEW: Self = Self(PhantomData);
+    }
+
+    /// What the check finds when the struct implements `Deserialize`.
+    #[derive(Debug)]
+    pub struct HasDeserialize;
+
+    /// What the check finds otherwise.
+    #[derive(Debug)]
+    pub struct NoDeserialize;
+
+    /// The preferred method: applies when `T` implements `Deserialize`.
+    pub trait ByValueFound {
+        /// Reports `T: DeserializeOwned`.
+        fn __siegel_check(&self) -> HasDeserialize {
+            HasDeserialize
+        }
+    }
+
+    impl<T: DeserializeOwned> ByValueFound for ByValueCheck<T> {}
+
+    /// The fallback method, one autoref further.
+    pub trait NotByValue {
+        /// Reports that `T` does not implement `Deserialize`.
+        fn __siegel_check(&self) -> NoDeserialize {
+            NoDeserialize
+        }
+    }
+
+    impl<T: ?Sized> NotByValue for &ByValueCheck<T> {}
+
+    /// Holds for the check's result unless the struct `T` implements
+    /// `Deserialize` by value.
+    #[diagnostic::on_unimplemented(
+        message = "`{T}` is a #[protected] struct and cannot implement `Deserialize`: it would \
+                   be built by value, outside protected memory",
+        label = "`{T}` implements `Deserialize`",
+        note = "remove `#[derive(Deserialize)]` (above or below #[protected]) and write \
+                `#[protected(deserialize)]` instead: `Protected<{T}>` then implements \
+                `Deserialize`, filling the struct in place in a new region"
+    )]
+    pub trait NotDeserializedByValue<T: ?Sized> {}
+
+    impl<T: ?Sized> NotDeserializedByValue<T> for NoDeserialize {}
+
+    /// Requires `result` to say that `T` does not implement `Deserialize`.
+    #[inline]
+    pub fn must_not_deserialize_by_value<T: ?Sized, R: NotDeserializedByValue<T>>(_result: R) {}
+
+    /// The shape of a `#[protected(deserialize)]` struct, for
+    /// [`deserialize_struct`].
+    #[derive(Clone, Copy, Debug)]
+    pub enum Shape {
+        /// Named fields: a map (or a sequence, in field order).
+        Named(&'static [&'static str]),
+        /// A tuple struct of this many fields: a sequence.
+        Tuple(usize),
+        /// A tuple struct of one field: the field itself (as serde's newtype).
+        Newtype,
+    }
+
+    /// Where the next field's value comes from: a map's next value, a
+    /// sequence's next element, or a newtype's deserializer.
+    pub trait FieldAccess<'de> {
+        /// The deserializer's error.
+        type Error: de::Error;
+
+        /// Deserializes the next value into `place`; `false` if a sequence
+        /// ended first.
+        ///
+        /// # Errors
+        ///
+        /// The deserializer's.
+        fn in_place<T: DeserializeInPlace<'de>>(
+            &mut self,
+            place: &mut T,
+        ) -> Result<bool, Self::Error>;
+
+        /// Skips the next value (a field the struct does not have).
+        ///
+        /// # Errors
+        ///
+        /// The deserializer's.
+        fn skip(&mut self) -> Result<bool, Self::Error>;
+    }
+
+    /// A `#[protected(deserialize)]` struct: its shape, and how to fill field
+    /// number `index` in place. Generated; the expansion also implements
+    /// [`DeserializeInPlace`] by calling [`deserialize_struct`].
+    pub trait DeserializeFields<'de> {
+        /// The struct's name, for the deserializer and for errors.
+        const NAME: &'static str;
+        /// Its fields.
+        const SHAPE: Shape;
+
+        /// Deserializes field number `index` from `access`, in place.
+        ///
+        /// # Errors
+        ///
+        /// The deserializer's.
+        fn deserialize_field<A: FieldAccess<'de>>(
+            &mut self,
+            index: usize,
+            access: &mut A,
+        ) -> Result<bool, A::Error>;
+    }
+
+    /// Deserializes the struct `place` in place (the body of the generated
+    /// `DeserializeInPlace` impl).
+    ///
+    /// # Errors
+    ///
+    /// The deserializer's, and: a missing or repeated field, a sequence of the
+    /// wrong length. Unknown fields are skipped, as serde's derive does.
+    pub fn deserialize_struct<'de, D, T>(deserializer: D, place: &mut T) -> Result<(), D::Error>
+    where
+        D: Deserializer<'de>,
+        T: DeserializeFields<'de>,
+    {
+        match T::SHAPE {
+            Shape::Newtype => {
+                deserializer.deserialize_newtype_struct(T::NAME, NewtypeVisitor(place))
+            }
+            Shape::Named(fields) => {
+                if deserializer.is_human_readable() {
+                    deserializer.deserialize_any(StructVisitor(place))
+                } else {
+                    deserializer.deserialize_struct(T::NAME, fields, StructVisitor(place))
+                }
+            }
+            Shape::Tuple(len) => {
+                if deserializer.is_human_readable() {
+                    deserializer.deserialize_any(StructVisitor(place))
+                } else {
+                    deserializer.deserialize_tuple_struct(T::NAME, len, StructVisitor(place))
+                }
+            }
+        }
+    }
+
+    /// A map's next value.
+    struct MapField<'a, A>(&'a mut A);
+
+    impl<'de, A: MapAccess<'de>> FieldAccess<'de> for MapField<'_, A> {
+        type Error = A::Error;
+
+        fn in_place<T: DeserializeInPlace<'de>>(
+            &mut self,
+            place: &mut T,
+        ) -> Result<bool, A::Error> {
+            self.0.next_value_seed(InPlace(place)).map(|()| true)
+        }
+
+        fn skip(&mut self) -> Result<bool, A::Error> {
+            self.0.next_value::<de::IgnoredAny>().map(|_| true)
+        }
+    }
+
+    /// A sequence's next element.
+    struct SeqField<'a, A>(&'a mut A);
+
+    impl<'de, A: SeqAccess<'de>> FieldAccess<'de> for SeqField<'_, A> {
+        type Error = A::Error;
+
+        fn in_place<T: DeserializeInPlace<'de>>(
+            &mut self,
+            place: &mut T,
+        ) -> Result<bool, A::Error> {
+            self.0.next_element_seed(InPlace(place)).map(|element| element.is_some())
+        }
+
+        fn skip(&mut self) -> Result<bool, A::Error> {
+            self.0.next_element::<de::IgnoredAny>().map(|element| element.is_some())
+        }
+    }
+
+    /// A newtype's deserializer, used once.
+    struct NewtypeField<D>(Option<D>);
+
+    impl<'de, D: Deserializer<'de>> FieldAccess<'de> for NewtypeField<D> {
+        type Error = D::Error;
+
+        fn in_place<T: DeserializeInPlace<'de>>(
+            &mut self,
+            place: &mut T,
+        ) -> Result<bool, D::Error> {
+            match self.0.take() {
+                Some(deserializer) => T::deserialize_in_place(deserializer, place).map(|()| true),
+                None => Ok(false),
+            }
+        }
+
+        fn skip(&mut self) -> Result<bool, D::Error> {
+            match self.0.take() {
+                Some(deserializer) => {
+                    deserializer.deserialize_ignored_any(de::IgnoredAny).map(|_| true)
+                }
+                None => Ok(false),
+            }
+        }
+    }
+
+    /// Fills a struct with named fields (from a map or a sequence) or a tuple
+    /// struct (from a sequence).
+    struct StructVisitor<'a, T>(&'a mut T);
+
+    impl<'de, T: DeserializeFields<'de>> de::Visitor<'de> for StructVisitor<'_, T> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match T::SHAPE {
+                Shape::Named(_) => write!(f, "struct {}", T::NAME),
+                Shape::Tuple(len) => write!(f, "tuple struct {} of {len} fields", T::NAME),
+                Shape::Newtype => write!(f, "newtype struct {}", T::NAME),
+            }
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let Shape::Named(fields) = T::SHAPE else {
+                return Err(de::Error::invalid_type(de::Unexpected::Map, &self));
+            };
+            let mut seen = vec![false; fields.len()];
+            while let Some(key) = map.next_key_seed(FieldKey(fields))? {
+                let Some(index) = key else {
+                    map.next_value::<de::IgnoredAny>()?;
+                    continue;
+                };
+                let Some(seen) = seen.get_mut(index) else { continue };
+                if core::mem::replace(seen, true) {
+                    return Err(de::Error::duplicate_field(fields.get(index).unwrap_or(&"")));
+                }
+                self.0.deserialize_field(index, &mut MapField(&mut map))?;
+            }
+            match seen.iter().position(|seen| !seen) {
+                Some(index) => Err(de::Error::missing_field(fields.get(index).unwrap_or(&""))),
+                None => Ok(()),
+            }
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let len = match T::SHAPE {
+                Shape::Named(fields) => fields.len(),
+                Shape::Tuple(len) => len,
+                Shape::Newtype => 1,
+            };
+            for index in 0..len {
+                if !self.0.deserialize_field(index, &mut SeqField(&mut seq))? {
+                    return Err(de::Error::invalid_length(index, &self));
+                }
+            }
+            if seq.next_element::<de::IgnoredAny>()?.is_some() {
+                return Err(de::Error::invalid_length(len + 1, &self));
+            }
+            Ok(())
+        }
+
+        refuse!(bool, integer, float, string, bytes);
+    }
+
+    /// Fills a newtype struct from the deserializer of its one field.
+    struct NewtypeVisitor<'a, T>(&'a mut T);
+
+    impl<'de, T: DeserializeFields<'de>> de::Visitor<'de> for NewtypeVisitor<'_, T> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "newtype struct {}", T::NAME)
+        }
+
+        fn visit_newtype_struct<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<(), D::Error> {
+            self.0.deserialize_field(0, &mut NewtypeField(Some(deserializer))).map(drop)
+        }
+    }
+
+    /// A field's name (or index) in a map: `Some(index)`, or `None` for a field
+    /// the struct does not have.
+    struct FieldKey(&'static [&'static str]);
+
+    impl<'de> DeserializeSeed<'de> for FieldKey {
+        type Value = Option<usize>;
+
+        fn deserialize<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Option<usize>, D::Error> {
+            deserializer.deserialize_identifier(self)
+        }
+    }
+
+    impl de::Visitor<'_> for FieldKey {
+        type Value = Option<usize>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a field name")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<usize>, E> {
+            Ok(self.0.iter().position(|name| *name == v))
+        }
+
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Option<usize>, E> {
+            Ok(self.0.iter().position(|name| name.as_bytes() == v))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<usize>, E> {
+            Ok(usize::try_from(v).ok().filter(|&index| index < self.0.len()))
+        }
+    }
+}
+
 /// The largest alignment a `#[protected]` struct may have: the smallest page
 /// size siegel supports. A region places the secret at the end of its data pages,
 /// so any alignment up to the page size can be honoured.

@@ -3,26 +3,47 @@
 //!
 //! # Deserialize
 //!
-//! `Protected<[u8; N]>`, `Protected<[u8]>`, `Protected<str>`,
-//! `Protected<Text<N>>`, `Protected<Bytes<N>>` (dedicated regions with
-//! [`Options::default`](crate::Options)), and [`Text<N>`] / [`Bytes<N>`]
-//! themselves, in place through [`InPlace`] (or `Deserialize::deserialize_in_place`).
+//! A whole struct of secrets, in one call: declare it
+//! `#[protected(deserialize)]` and `Protected<Struct>` implements `Deserialize`
+//! (see [`DeserializeInPlace`]). Its fields are filled in place, in a new
+//! region; fields it does not know are skipped, missing or repeated ones are
+//! errors, as with serde's derive. `#[derive(Deserialize)]` on a
+//! `#[protected]` struct, above or below the attribute, does not compile: it
+//! would build the struct by value.
+//!
+//! Into a new region, as `Deserialize` for the handle: `Protected<[u8]>`,
+//! `Protected<str>`, and `Protected<T>` for every `T` that
+//! [`DeserializeInPlace`] — integers, floats, `bool`, [`Text<N>`],
+//! [`Bytes<N>`] and arrays of them (`Protected<[u8; 32]>`,
+//! `Protected<Text<64>>`). A dedicated region with
+//! [`Options::default`](crate::Options) is created zeroed and the value is
+//! deserialized into it inside a write scope; if that fails, the region is
+//! wiped and unmapped with the error.
+//!
+//! Into a value that already sits in protected memory, with [`InPlace`] (a
+//! [`DeserializeSeed`]) or [`DeserializeInPlace::deserialize_in_place`], inside
+//! a write scope or an initialiser.
+//!
+//! **Never by value.** `Text<N>` and `Bytes<N>` are secrets whose only home is
+//! a region: they do not implement `Deserialize` in any usable way (an
+//! impl exists only to fail with a message that names the in-place routes), so
+//! neither do `Option<Text<N>>`, `Vec<Bytes<N>>` or an ordinary
+//! `#[derive(Deserialize)]` struct with such a field, which would all be built
+//! on the stack or the heap, unwiped.
 //!
 //! Where the format lends its own buffer (`visit_str`, `visit_bytes`, the
 //! borrowed forms) the bytes are copied from it straight into the region. Where
 //! it hands over an owned `String` or `Vec<u8>` (`visit_string`,
-//! `visit_byte_buf`), that buffer is wiped once copied. Sequences of numbers are
-//! written into the region element by element. The deserializer's own input and
-//! scratch buffers (`serde_json` unescapes into one) are outside siegel's reach.
+//! `visit_byte_buf`), that buffer is wiped once copied (or refused). Sequences
+//! of numbers are written into the region element by element. The
+//! deserializer's own input and scratch buffers (`serde_json` unescapes into
+//! one) are outside siegel's reach.
 //!
 //! Error messages never quote the input: serde's defaults would
 //! (`invalid type: string "hunter2"`), so every visitor method that sees content
-//! is implemented here.
-//!
-//! A `#[protected]` struct cannot be built by value, so it cannot implement
-//! `Deserialize::deserialize`. Deserialize its fields in place inside a write
-//! scope instead: a map visitor that calls `map.next_value_seed(InPlace(field))`
-//! for each key (see [`InPlace`]).
+//! is implemented here, and human-readable formats are asked for any value
+//! (`deserialize_any`) so that input of the wrong type reaches these visitors
+//! rather than the format's own message.
 //!
 //! # Serialize
 //!
@@ -39,7 +60,7 @@ use serde::{
 
 use crate::{
     load::{copy_slice, into_text, Grower},
-    protected::{Home, Secret},
+    protected::{Home, Plain, Secret},
     text::{Bytes, Text},
     wipe::{wipe_string, wipe_vec},
     Error, Options, Permission, Protected,
@@ -51,9 +72,64 @@ fn custom<E: de::Error>(error: Error) -> E {
 }
 
 /// An error for input of the wrong type, naming the type but not the content.
-fn wrong_type<E: de::Error>(what: &str, expected: &dyn de::Expected) -> E {
+pub(crate) fn wrong_type<E: de::Error>(what: &str, expected: &dyn de::Expected) -> E {
     E::custom(format_args!("invalid type: {what}, expected {expected}"))
 }
+
+/// Visitor methods for content a visitor refuses, with an error that names the
+/// kind of input but never quotes it (serde's defaults would). Owned buffers
+/// handed over are wiped before the error is returned.
+macro_rules! refuse {
+    ($($kind:ident),* $(,)?) => { $( refuse!(@ $kind); )* };
+    (@ bool) => {
+        fn visit_bool<E: serde::de::Error>(self, _v: bool) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("a boolean", &self))
+        }
+    };
+    (@ integer) => {
+        fn visit_i64<E: serde::de::Error>(self, _v: i64) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("an integer", &self))
+        }
+        fn visit_u64<E: serde::de::Error>(self, _v: u64) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("an integer", &self))
+        }
+        fn visit_i128<E: serde::de::Error>(self, _v: i128) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("an integer", &self))
+        }
+        fn visit_u128<E: serde::de::Error>(self, _v: u128) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("an integer", &self))
+        }
+    };
+    (@ float) => {
+        fn visit_f64<E: serde::de::Error>(self, _v: f64) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("a floating-point number", &self))
+        }
+    };
+    (@ string) => {
+        fn visit_str<E: serde::de::Error>(self, _v: &str) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("a string", &self))
+        }
+        fn visit_string<E: serde::de::Error>(self, mut v: String) -> Result<Self::Value, E> {
+            $crate::wipe::wipe_string(&mut v);
+            Err($crate::serde_impls::wrong_type("a string", &self))
+        }
+    };
+    (@ bytes) => {
+        fn visit_bytes<E: serde::de::Error>(self, _v: &[u8]) -> Result<Self::Value, E> {
+            Err($crate::serde_impls::wrong_type("bytes", &self))
+        }
+        fn visit_byte_buf<E: serde::de::Error>(self, mut v: Vec<u8>) -> Result<Self::Value, E> {
+            $crate::wipe::wipe_vec(&mut v);
+            Err($crate::serde_impls::wrong_type("bytes", &self))
+        }
+    };
+    (@ seq) => {
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
+            Err($crate::serde_impls::wrong_type("a sequence", &self))
+        }
+    };
+}
+pub(crate) use refuse;
 
 /// Opts a secret's type into `Serialize` for `Protected<T, P>`.
 ///
@@ -93,9 +169,74 @@ where
     }
 }
 
+/// A value deserialized in place: written into a `&mut Self` that already sits
+/// in protected memory, never built by value.
+///
+/// Implemented for the integers, floats, `bool`, [`Text<N>`], [`Bytes<N>`],
+/// arrays of any of them, and every `#[protected(deserialize)]` struct. For
+/// each such `T`, `Protected<T>` implements `Deserialize` (a new region, filled
+/// in place), and [`InPlace`] fills a `T` you hold inside a write scope.
+///
+/// ```
+/// use siegel::{protected, Protected, Text};
+///
+/// #[protected(deserialize)]
+/// struct Login {
+///     user: Text<32>,
+///     password: Text<64>,
+/// }
+///
+/// let json = r#"{"user": "alice", "password": "correct horse"}"#;
+/// let login: Protected<Login> = serde_json::from_str(json)?;
+/// assert!(login.read()?.password().ct_eq("correct horse"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Unlike serde's `Deserialize::deserialize_in_place`, which a type may leave to
+/// its by-value `deserialize` (a value on the stack, then moved), every impl
+/// here writes through `place`: strings and bytes are copied from the
+/// deserializer's buffer into it, sequences element by element.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be deserialized in place by siegel",
+    label = "not `siegel::DeserializeInPlace`",
+    note = "siegel deserializes into protected memory in place: integers, floats, `bool`, \
+            `Text<N>`, `Bytes<N>`, arrays of them, and `#[protected(deserialize)]` structs",
+    note = "a `#[protected]` struct deserializes in place once it is declared \
+            `#[protected(deserialize)]`"
+)]
+pub trait DeserializeInPlace<'de> {
+    /// Deserializes into `place`, overwriting what it holds.
+    ///
+    /// # Errors
+    ///
+    /// The deserializer's error: input of the wrong type or length, or a value
+    /// that does not fit (its message never quotes the input). `place` may then
+    /// hold part of the input; a new region that fails this way is wiped with
+    /// the error.
+    fn deserialize_in_place<D: Deserializer<'de>>(
+        deserializer: D,
+        place: &mut Self,
+    ) -> Result<(), D::Error>;
+
+    /// `places` as bytes, if `Self` is `u8`: lets `[u8; N]` take a format's
+    /// byte strings as well as sequences.
+    #[doc(hidden)]
+    fn __as_bytes_mut(places: &mut [Self]) -> Option<&mut [u8]>
+    where
+        Self: Sized,
+    {
+        let _ = places;
+        None
+    }
+}
+
 /// Deserializes a `T` in place, into the `&mut T` it holds: a
-/// [`DeserializeSeed`] that calls `T::deserialize_in_place`. For [`Text`] and
-/// [`Bytes`] fields of a `#[protected]` struct, inside a write scope.
+/// [`DeserializeSeed`] that calls [`DeserializeInPlace::deserialize_in_place`].
+/// For fields of a `#[protected]` struct, inside a write scope.
+///
+/// To deserialize a whole struct, `#[protected(deserialize)]` is the one-line
+/// form (see [`DeserializeInPlace`]); `InPlace` is for visitors of your own,
+/// say to fill some fields from one source and the rest from another.
 ///
 /// # Examples
 ///
@@ -140,13 +281,50 @@ where
 #[derive(Debug)]
 pub struct InPlace<'a, T>(pub &'a mut T);
 
-impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for InPlace<'_, T> {
+impl<'de, T: DeserializeInPlace<'de>> DeserializeSeed<'de> for InPlace<'_, T> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         T::deserialize_in_place(deserializer, self.0)
     }
 }
+
+/// `Protected<T>`: a zeroed region, filled in place in a write scope. On an
+/// error the handle is dropped, which wipes what was written.
+impl<'de, T: Plain + DeserializeInPlace<'de>> Deserialize<'de> for Protected<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut handle = Protected::<T>::zeroed().map_err(custom)?;
+        let mut guard = handle.write().map_err(custom)?;
+        T::deserialize_in_place(deserializer, &mut *guard)?;
+        drop(guard);
+        Ok(handle)
+    }
+}
+
+/// Never implemented: the bound that keeps `Text<N>` and `Bytes<N>` from being
+/// deserialized by value. Their `Deserialize` impls require
+/// `InPlaceOnly: DeserializeByValue<Self>`, so any use of them
+/// (`serde_json::from_str::<Text<8>>`, an `Option<Text<8>>`, a field of a
+/// `#[derive(Deserialize)]` struct) fails to compile with the message below.
+///
+/// No crate can implement it for them: the trait, [`InPlaceOnly`] and the
+/// types are all siegel's (the orphan rule). The bound's self type is
+/// `InPlaceOnly`, not the secret's type, so that rustc reports this trait's
+/// message rather than `Deserialize`'s ("consider adding
+/// `#[derive(serde::Deserialize)]`", which would be wrong here).
+#[diagnostic::on_unimplemented(
+    message = "`{T}` cannot be deserialized by value: it would be built outside protected \
+               memory, and moved without being wiped",
+    label = "`{T}` deserialized by value",
+    note = "deserialize it in place instead: as `Protected<{T}>` (a new region), as a field of \
+            a `#[protected(deserialize)]` struct (`Protected<YourStruct>` then deserializes in \
+            one call), or into a field you hold in a write scope with `siegel::InPlace`"
+)]
+pub trait DeserializeByValue<T: ?Sized> {}
+
+/// The self type of the never-satisfied [`DeserializeByValue`] bound.
+#[derive(Debug)]
+pub enum InPlaceOnly {}
 
 /// Fills a [`Text`] in place from a string.
 struct TextVisitor<'a, const N: usize>(&'a mut Text<N>);
@@ -189,30 +367,34 @@ impl<'de, const N: usize> Visitor<'de> for TextVisitor<'_, N> {
         self.0.try_push(v).map_err(custom)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<(), A::Error> {
-        Err(wrong_type("sequence", &self))
-    }
+    refuse!(bool, integer, float, seq);
 }
 
-impl<'de, const N: usize> Deserialize<'de> for Text<N> {
-    /// Deserializes by value: the `Text` is built on the stack and moved, like any
-    /// value, and those copies are not wiped. Prefer `Protected<Text<N>>`, or
-    /// [`InPlace`] into a field inside a write scope.
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut text = Self::empty();
-        deserializer.deserialize_str(TextVisitor(&mut text))?;
-        Ok(text)
-    }
-
+impl<'de, const N: usize> DeserializeInPlace<'de> for Text<N> {
     fn deserialize_in_place<D: Deserializer<'de>>(
         deserializer: D,
         place: &mut Self,
     ) -> Result<(), D::Error> {
-        deserializer.deserialize_str(TextVisitor(place))
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(TextVisitor(place))
+        } else {
+            deserializer.deserialize_str(TextVisitor(place))
+        }
     }
 }
 
-/// Fills a [`Bytes`] in place from bytes or a sequence of `u8`.
+impl<'de, const N: usize> Deserialize<'de> for Text<N>
+where
+    InPlaceOnly: DeserializeByValue<Self>,
+{
+    /// Unreachable: `DeserializeByValue` is implemented for nothing.
+    fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> Result<Self, D::Error> {
+        Err(de::Error::custom("siegel: a `Text` cannot be deserialized by value"))
+    }
+}
+
+/// Fills a [`Bytes`] in place from bytes, a string (its UTF-8 bytes) or a
+/// sequence of `u8`.
 struct BytesVisitor<'a, const N: usize>(&'a mut Bytes<N>);
 
 impl<'de, const N: usize> Visitor<'de> for BytesVisitor<'_, N> {
@@ -232,112 +414,275 @@ impl<'de, const N: usize> Visitor<'de> for BytesVisitor<'_, N> {
         result
     }
 
-    fn visit_str<E: de::Error>(self, _v: &str) -> Result<(), E> {
-        Err(wrong_type("string", &self))
-    }
-
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         self.0.clear();
-        while let Some(byte) = seq.next_element::<u8>()? {
-            if let Err(error) = self.0.try_extend_from_slice(&[byte]) {
+        loop {
+            // One byte at a time through the same local: never more than one
+            // byte of the secret outside the region.
+            let mut byte = 0u8;
+            let added = match seq.next_element_seed(InPlace(&mut byte)) {
+                Ok(Some(())) => self.0.try_extend_from_slice(&[byte]).map_err(custom),
+                Ok(None) => return Ok(()),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = added {
                 self.0.clear();
-                return Err(custom(error));
+                return Err(error);
             }
         }
-        Ok(())
     }
+
+    /// A string is taken as its UTF-8 bytes (as `serde_json` hands a string to
+    /// `deserialize_bytes`).
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.visit_bytes(v.as_bytes())
+    }
+
+    fn visit_string<E: de::Error>(self, mut v: String) -> Result<(), E> {
+        let result = self.visit_bytes(v.as_bytes());
+        wipe_string(&mut v);
+        result
+    }
+
+    refuse!(bool, integer, float);
 }
 
-impl<'de, const N: usize> Deserialize<'de> for Bytes<N> {
-    /// Deserializes by value (see [`Text`]'s caveat); prefer
-    /// `Protected<Bytes<N>>` or [`InPlace`].
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut bytes = Self::empty();
-        deserializer.deserialize_bytes(BytesVisitor(&mut bytes))?;
-        Ok(bytes)
-    }
-
+impl<'de, const N: usize> DeserializeInPlace<'de> for Bytes<N> {
     fn deserialize_in_place<D: Deserializer<'de>>(
         deserializer: D,
         place: &mut Self,
     ) -> Result<(), D::Error> {
-        deserializer.deserialize_bytes(BytesVisitor(place))
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(BytesVisitor(place))
+        } else {
+            deserializer.deserialize_bytes(BytesVisitor(place))
+        }
     }
 }
 
-/// `Protected<Text<N>>` and `Protected<Bytes<N>>`: a zeroed region, filled in
-/// place in a write scope.
-macro_rules! protected_inline {
-    ($ty:ident) => {
-        impl<'de, const N: usize> Deserialize<'de> for Protected<$ty<N>> {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let mut handle = Protected::<$ty<N>>::zeroed().map_err(custom)?;
-                let mut guard = handle.write().map_err(custom)?;
-                $ty::deserialize_in_place(deserializer, &mut *guard)?;
-                drop(guard);
-                Ok(handle)
+impl<'de, const N: usize> Deserialize<'de> for Bytes<N>
+where
+    InPlaceOnly: DeserializeByValue<Self>,
+{
+    /// Unreachable: `DeserializeByValue` is implemented for nothing.
+    fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> Result<Self, D::Error> {
+        Err(de::Error::custom("siegel: a `Bytes` cannot be deserialized by value"))
+    }
+}
+
+/// Fills a primitive in place: an integer, a float or a `bool`.
+struct PrimitiveVisitor<'a, T>(&'a mut T);
+
+/// The message for an integer that does not fit: the value is not quoted.
+fn out_of_range<E: de::Error>(expected: &dyn de::Expected) -> E {
+    E::custom(format_args!("invalid value: an integer out of range, expected {expected}"))
+}
+
+/// `DeserializeInPlace` for the integer types: any integer the format reports
+/// that fits.
+macro_rules! integer_in_place {
+    ($($t:ident => $method:ident),* $(,)?) => { $(
+        impl<'de> Visitor<'de> for PrimitiveVisitor<'_, $t> {
+            type Value = ();
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!("an integer (", stringify!($t), ")"))
             }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+                *self.0 = $t::try_from(v).map_err(|_| out_of_range(&self))?;
+                Ok(())
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+                *self.0 = $t::try_from(v).map_err(|_| out_of_range(&self))?;
+                Ok(())
+            }
+
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<(), E> {
+                *self.0 = $t::try_from(v).map_err(|_| out_of_range(&self))?;
+                Ok(())
+            }
+
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<(), E> {
+                *self.0 = $t::try_from(v).map_err(|_| out_of_range(&self))?;
+                Ok(())
+            }
+
+            refuse!(bool, float, string, bytes, seq);
+        }
+
+        impl<'de> DeserializeInPlace<'de> for $t {
+            fn deserialize_in_place<D: Deserializer<'de>>(
+                deserializer: D,
+                place: &mut Self,
+            ) -> Result<(), D::Error> {
+                if deserializer.is_human_readable() {
+                    deserializer.deserialize_any(PrimitiveVisitor(place))
+                } else {
+                    deserializer.$method(PrimitiveVisitor(place))
+                }
+            }
+
+            integer_in_place!(@bytes $t);
+        }
+    )* };
+    (@bytes u8) => {
+        fn __as_bytes_mut(places: &mut [u8]) -> Option<&mut [u8]> {
+            Some(places)
         }
     };
+    (@bytes $t:ident) => {};
 }
-protected_inline!(Text);
-protected_inline!(Bytes);
+integer_in_place!(
+    u8 => deserialize_u8, u16 => deserialize_u16, u32 => deserialize_u32,
+    u64 => deserialize_u64, u128 => deserialize_u128, usize => deserialize_u64,
+    i8 => deserialize_i8, i16 => deserialize_i16, i32 => deserialize_i32,
+    i64 => deserialize_i64, i128 => deserialize_i128, isize => deserialize_i64,
+);
 
-/// `Protected<[u8; N]>` from exactly `N` bytes or a sequence of `N` numbers.
-struct ArrayVisitor<const N: usize>;
+/// `DeserializeInPlace` for `f32` and `f64`: any number (integers converted as
+/// serde's own impls convert them).
+macro_rules! float_in_place {
+    ($($t:ident => $method:ident),* $(,)?) => { $(
+        #[allow(
+            clippy::as_conversions,
+            clippy::cast_possible_truncation,
+            clippy::cast_precision_loss,
+            reason = "a number into a float, rounded as serde's `Deserialize` for floats rounds"
+        )]
+        impl<'de> Visitor<'de> for PrimitiveVisitor<'_, $t> {
+            type Value = ();
 
-impl<'de, const N: usize> Visitor<'de> for ArrayVisitor<N> {
-    type Value = Protected<[u8; N]>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!("a number (", stringify!($t), ")"))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+                *self.0 = v as $t;
+                Ok(())
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+                *self.0 = v as $t;
+                Ok(())
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+                *self.0 = v as $t;
+                Ok(())
+            }
+
+            refuse!(bool, string, bytes, seq);
+        }
+
+        impl<'de> DeserializeInPlace<'de> for $t {
+            fn deserialize_in_place<D: Deserializer<'de>>(
+                deserializer: D,
+                place: &mut Self,
+            ) -> Result<(), D::Error> {
+                if deserializer.is_human_readable() {
+                    deserializer.deserialize_any(PrimitiveVisitor(place))
+                } else {
+                    deserializer.$method(PrimitiveVisitor(place))
+                }
+            }
+        }
+    )* };
+}
+float_in_place!(f32 => deserialize_f32, f64 => deserialize_f64);
+
+impl<'de> Visitor<'de> for PrimitiveVisitor<'_, bool> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{N} bytes")
+        f.write_str("a boolean")
     }
 
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-        if v.len() != N {
-            return Err(E::invalid_length(v.len(), &self));
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        *self.0 = v;
+        Ok(())
+    }
+
+    refuse!(integer, float, string, bytes, seq);
+}
+
+impl<'de> DeserializeInPlace<'de> for bool {
+    fn deserialize_in_place<D: Deserializer<'de>>(
+        deserializer: D,
+        place: &mut Self,
+    ) -> Result<(), D::Error> {
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(PrimitiveVisitor(place))
+        } else {
+            deserializer.deserialize_bool(PrimitiveVisitor(place))
         }
-        Protected::<[u8; N]>::init_with(|key| key.copy_from_slice(v)).map_err(custom)
+    }
+}
+
+/// What an array of `N` elements expects, for length errors.
+struct ArrayLen(usize);
+
+impl de::Expected for ArrayLen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an array of {} elements", self.0)
+    }
+}
+
+/// Fills `[T; N]` in place: exactly `N` elements, each deserialized in place,
+/// or (for `[u8; N]`) exactly `N` bytes where the format has byte strings.
+struct ArrayVisitor<'a, T, const N: usize>(&'a mut [T; N]);
+
+impl<'de, T: DeserializeInPlace<'de>, const N: usize> Visitor<'de> for ArrayVisitor<'_, T, N> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        de::Expected::fmt(&ArrayLen(N), f)
     }
 
-    fn visit_byte_buf<E: de::Error>(self, mut v: Vec<u8>) -> Result<Self::Value, E> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        for (i, slot) in self.0.iter_mut().enumerate() {
+            if seq.next_element_seed(InPlace(slot))?.is_none() {
+                return Err(de::Error::invalid_length(i, &ArrayLen(N)));
+            }
+        }
+        if seq.next_element::<de::IgnoredAny>()?.is_some() {
+            return Err(de::Error::invalid_length(N + 1, &ArrayLen(N)));
+        }
+        Ok(())
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<(), E> {
+        match T::__as_bytes_mut(self.0) {
+            Some(bytes) if bytes.len() == v.len() => {
+                bytes.copy_from_slice(v);
+                Ok(())
+            }
+            Some(_) => Err(E::invalid_length(v.len(), &ArrayLen(N))),
+            None => Err(wrong_type("bytes", &ArrayLen(N))),
+        }
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, mut v: Vec<u8>) -> Result<(), E> {
         let result = self.visit_bytes(&v);
         wipe_vec(&mut v);
         result
     }
 
-    fn visit_str<E: de::Error>(self, _v: &str) -> Result<Self::Value, E> {
-        Err(wrong_type("string", &self))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut handle = Protected::<[u8; N]>::zeroed().map_err(custom)?;
-        {
-            let mut key = handle.write().map_err(custom)?;
-            for (i, slot) in key.iter_mut().enumerate() {
-                *slot =
-                    seq.next_element::<u8>()?.ok_or_else(|| de::Error::invalid_length(i, &self))?;
-            }
-            if seq.next_element::<de::IgnoredAny>()?.is_some() {
-                return Err(de::Error::invalid_length(N + 1, &self));
-            }
-        }
-        Ok(handle)
-    }
+    refuse!(bool, integer, float, string);
 }
 
-impl<'de, const N: usize> Deserialize<'de> for Protected<[u8; N]> {
-    /// As serde's `[u8; N]` (a tuple of `N` numbers), or `N` bytes where the
-    /// format has them.
-    ///
-    /// Human-readable formats (JSON) are asked for any value, so that input of
-    /// the wrong type reaches this visitor, whose error does not quote it
-    /// (`serde_json` quotes a string it finds where a tuple was asked for).
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+impl<'de, T: DeserializeInPlace<'de>, const N: usize> DeserializeInPlace<'de> for [T; N] {
+    /// As serde's `[T; N]` (a tuple of `N` elements), or `N` bytes for `[u8; N]`
+    /// where the format has them.
+    fn deserialize_in_place<D: Deserializer<'de>>(
+        deserializer: D,
+        place: &mut Self,
+    ) -> Result<(), D::Error> {
         if deserializer.is_human_readable() {
-            deserializer.deserialize_any(ArrayVisitor::<N>)
+            deserializer.deserialize_any(ArrayVisitor(place))
         } else {
-            deserializer.deserialize_tuple(N, ArrayVisitor::<N>)
+            deserializer.deserialize_tuple(N, ArrayVisitor(place))
         }
     }
 }
@@ -362,8 +707,16 @@ impl<'de> Visitor<'de> for SliceVisitor {
         result
     }
 
-    fn visit_str<E: de::Error>(self, _v: &str) -> Result<Self::Value, E> {
-        Err(wrong_type("string", &self))
+    /// A string is taken as its UTF-8 bytes (as `serde_json` hands a string to
+    /// `deserialize_bytes`).
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.visit_bytes(v.as_bytes())
+    }
+
+    fn visit_string<E: de::Error>(self, mut v: String) -> Result<Self::Value, E> {
+        let result = self.visit_bytes(v.as_bytes());
+        wipe_string(&mut v);
+        result
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -374,8 +727,8 @@ impl<'de> Visitor<'de> for SliceVisitor {
             let step = grower
                 .fill(|spare| {
                     for (i, slot) in spare.iter_mut().enumerate() {
-                        match seq.next_element::<u8>() {
-                            Ok(Some(byte)) => *slot = byte,
+                        match seq.next_element_seed(InPlace(slot)) {
+                            Ok(Some(())) => {}
                             Ok(None) => return (i, Ok(true)),
                             Err(error) => return (i, Err(error)),
                         }
@@ -388,13 +741,18 @@ impl<'de> Visitor<'de> for SliceVisitor {
             }
         }
     }
-}
 
+    refuse!(bool, integer, float);
+}
 impl<'de> Deserialize<'de> for Protected<[u8]> {
     /// From bytes where the format has them, or a sequence of numbers (serde's
     /// `Vec<u8>`); JSON strings are taken as their UTF-8 bytes by `serde_json`.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_bytes(SliceVisitor)
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(SliceVisitor)
+        } else {
+            deserializer.deserialize_bytes(SliceVisitor)
+        }
     }
 }
 
@@ -431,13 +789,15 @@ impl<'de> Visitor<'de> for StrVisitor {
         result
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
-        Err(wrong_type("sequence", &self))
-    }
+    refuse!(bool, integer, float, seq);
 }
 
 impl<'de> Deserialize<'de> for Protected<str> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(StrVisitor)
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(StrVisitor)
+        } else {
+            deserializer.deserialize_str(StrVisitor)
+        }
     }
 }

@@ -28,8 +28,13 @@ use crate::{
 /// UTF-8 text of at most `N` bytes, stored inline: a field type for
 /// `#[protected]` structs, or a secret of its own (`Protected<Text<N>>`).
 ///
-/// A `Text` only ever exists zeroed inside protected memory: it has no
-/// constructor (and no `Clone`, `Copy` or `Default`); it is filled in place by
+/// A `Text` only ever exists inside protected memory, where it starts zeroed
+/// (the empty string): no safe code can build one by value. It has no
+/// constructor, no `Clone`, `Copy`, `Default` or `From`, and with the `serde`
+/// feature it is deserialized only in place — as `Protected<Text<N>>` or into
+/// a field you hold in a write scope (`siegel::InPlace`); deserializing it by
+/// value (alone, in an `Option`, or as a field of an ordinary
+/// `#[derive(Deserialize)]` struct) does not compile. It is filled in place by
 /// its setters, which report input that does not fit, or is not UTF-8, as an
 /// [`Error`] without changing anything. [`set_from`](Self::set_from) takes a
 /// `String` and wipes its buffer; [`clear`](Self::clear) wipes.
@@ -66,6 +71,10 @@ pub struct Text<const N: usize> {
 
 /// Bytes of any value, at most `N` of them, stored inline: the byte-string twin
 /// of [`Text`] (a token, a salt, a key of variable length).
+///
+/// Like a `Text`, it only ever exists inside protected memory: no constructor,
+/// no `Clone`, `Copy`, `Default` or `From`, and (feature `serde`) deserialized
+/// only in place, never by value.
 ///
 /// # Examples
 ///
@@ -194,13 +203,6 @@ inline_common!(Text);
 inline_common!(Bytes);
 
 impl<const N: usize> Text<N> {
-    /// An empty text, by value. Only serde's by-value `Deserialize` makes one
-    /// outside a region.
-    #[cfg(feature = "serde")]
-    pub(crate) const fn empty() -> Self {
-        Self { len: 0, bytes: [0; N] }
-    }
-
     /// The text.
     ///
     /// The bytes are validated on each call ([`core::str::from_utf8`], cheap next
@@ -305,12 +307,6 @@ impl<const N: usize> Text<N> {
 }
 
 impl<const N: usize> Bytes<N> {
-    /// Empty bytes, by value (for serde's by-value `Deserialize`).
-    #[cfg(feature = "serde")]
-    pub(crate) const fn empty() -> Self {
-        Self { len: 0, bytes: [0; N] }
-    }
-
     /// The bytes in use, mutable in place.
     #[must_use]
     pub fn as_mut_bytes(&mut self) -> &mut [u8] {

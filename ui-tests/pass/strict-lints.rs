@@ -59,6 +59,22 @@ pub struct Tuple(
     u64,
 );
 
+/// A public struct deserialized in place, never deserialized.
+#[siegel::protected(deserialize)]
+pub struct Config {
+    /// A password.
+    password: siegel::Text<16>,
+    /// A key.
+    key: [u8; 8],
+}
+
+/// A public newtype deserialized in place, never deserialized.
+#[siegel::protected(deserialize)]
+pub struct Key(
+    /// Bytes.
+    [u8; 8],
+);
+
 /// Entry point.
 fn main() {
     assert!(private::touch());

@@ -168,3 +168,6 @@ where
         ::siegel::Protected::<Self>::init_with(init)
     }
 }
+::siegel::__private::not_deserialize! {
+    impl [const N : usize] Buffer < N > where [[u8; N] : Sized,];
+}

@@ -154,3 +154,6 @@ impl Key {
     clippy::use_self,
 )]
 const _: () = renamed::__private::assert_layout!(Key; u8, [u8; 32]);
+renamed::__private::not_deserialize! {
+    impl [] Key where [];
+}

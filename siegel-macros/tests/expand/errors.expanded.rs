@@ -80,3 +80,6 @@ impl Key {
         &mut self.count
     }
 }
+::siegel::__private::not_deserialize! {
+    impl [] Key where [];
+}

@@ -126,6 +126,9 @@ impl Key {
     clippy::use_self,
 )]
 const _: () = ::siegel::__private::assert_layout!(Key; [u8; 32]);
+::siegel::__private::not_deserialize! {
+    impl [] Key where [];
+}
 #[repr(C)]
 pub(crate) struct Session(
     /// The session key.
@@ -302,3 +305,6 @@ impl Session {
     clippy::use_self,
 )]
 const _: () = ::siegel::__private::assert_layout!(Session; [u8; 32], u64, u32);
+::siegel::__private::not_deserialize! {
+    impl [] Session where [];
+}

@@ -180,3 +180,6 @@ impl Wallet {
     clippy::use_self,
 )]
 const _: () = ::siegel::__private::assert_layout!(Wallet; [u8; 64], u64, [u8; 16]);
+::siegel::__private::not_deserialize! {
+    impl [] Wallet where [];
+}

@@ -1,12 +1,12 @@
 //! A service's secrets, the way a user of `siegel-guard` writes them: `Text`
 //! fields, a newtype key generated in place, a key file read through a
-//! `Read`, and a JSON config deserialized into protected memory.
+//! `Read`, and a JSON config deserialized into protected memory in one call.
 
-use serde::de::{Deserializer, MapAccess, Visitor};
-use siegel::{protected, InPlace, Protected, Text};
+use serde::de::Deserializer;
+use siegel::{protected, DeserializeInPlace, Protected, Text};
 
-/// Database credentials.
-#[protected]
+/// Database credentials, deserialized straight into protected memory.
+#[protected(deserialize)]
 pub struct Credentials {
     user: Text<32>,
     password: Text<64>,
@@ -16,36 +16,13 @@ pub struct Credentials {
 #[protected]
 pub struct SigningKey([u8; 32]);
 
-/// Fills credentials that already sit in protected memory from a JSON object.
-struct CredentialsVisitor<'a>(&'a mut Credentials);
-
-impl<'de> Visitor<'de> for CredentialsVisitor<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an object with `user` and `password`")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "user" => map.next_value_seed(InPlace(self.0.user_mut()))?,
-                "password" => map.next_value_seed(InPlace(self.0.password_mut()))?,
-                _ => map.next_value::<serde::de::IgnoredAny>().map(drop)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Fills credentials that already sit in protected memory (inside a write
-/// scope) from any self-describing format: each `Text` field is deserialized
-/// in place.
+/// Refills credentials that already sit in protected memory (inside a write
+/// scope) from any self-describing format, in place.
 pub fn fill_credentials<'de, D: Deserializer<'de>>(
     deserializer: D,
     credentials: &mut Credentials,
 ) -> Result<(), D::Error> {
-    deserializer.deserialize_map(CredentialsVisitor(credentials))
+    Credentials::deserialize_in_place(deserializer, credentials)
 }
 
 /// A fresh signing key, generated in place.
@@ -59,17 +36,18 @@ mod tests {
 
     #[test]
     fn a_service_loads_its_secrets() -> Result<(), Box<dyn std::error::Error>> {
-        // Text fields, from JSON, in place.
+        // A struct of secrets, from JSON, in one call.
         let json = r#"{"user": "svc", "password": "pa55", "x": 1}"#;
-        let creds = Protected::<Credentials>::try_init_with(|c| {
-            let mut de = serde_json::Deserializer::from_str(json);
-            Ok::<_, Box<dyn std::error::Error>>(fill_credentials(&mut de, c)?)
-        })?;
+        let mut creds: Protected<Credentials> = serde_json::from_str(json)?;
         {
             let c = creds.read()?;
             assert_eq!(c.user().as_str(), "svc");
             assert!(c.password().ct_eq("pa55"));
         }
+        // And refilled in place, in a write scope.
+        let json = r#"{"user": "svc2", "password": "rotated"}"#;
+        fill_credentials(&mut serde_json::Deserializer::from_str(json), &mut *creds.write()?)?;
+        assert!(creds.read()?.password().ct_eq("rotated"));
 
         // A newtype key generated in place, used once.
         let key = new_signing_key()?;

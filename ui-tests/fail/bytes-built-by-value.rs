@@ -1,0 +1,8 @@
+// `Bytes` only exists zeroed inside protected memory: no `Default`, no `Clone`
+// (the struct literal is `bytes-struct-literal.rs`).
+fn main() -> Result<(), siegel::Error> {
+    let _d: siegel::Bytes<8> = Default::default();
+    let b = siegel::Protected::<siegel::Bytes<8>>::try_init_with(|b| b.try_set(b"pw"))?;
+    let _c = (*b.read()?).clone();
+    Ok(())
+}
