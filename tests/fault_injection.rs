@@ -890,7 +890,7 @@ fn sweep(test: &str, workload: Workload, backend: Backend) -> Summary {
         let out = support::run_child_within(
             test,
             &[("SIEGEL_FI_FROM", &from.to_string())],
-            std::time::Duration::from_secs(300),
+            std::time::Duration::from_mins(5),
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
         let mut running = None;

@@ -88,8 +88,7 @@ fn at_the_map_count_limit_a_secret_memory_pool_reseals_the_middle_page() {
 
 fn scopes_on_adjacent_pages_at_the_limit(pool: &Pool) {
     {
-        let pool = pool;
-        let mut keys = secrets(&pool, on_page(6));
+        let mut keys = secrets(pool, on_page(6));
         let mut filler = exhaust_map_count(0);
         {
             // Three adjacent pages open for reading, then the middle one closes.

@@ -459,11 +459,18 @@ impl std::error::Error for Error {
             | Self::Signal { source }
             | Self::Random { source }
             | Self::Read { source, .. } => Some(source),
-            Self::Revocation(
-                Revocation::ThreadList { source }
-                | Revocation::Handler { source }
-                | Revocation::Tgkill { source, .. },
-            ) => Some(source),
+            Self::Revocation(cause) => Some(cause),
+            _ => None,
+        }
+    }
+}
+
+impl std::error::Error for Revocation {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::ThreadList { source } | Self::Handler { source } | Self::Tgkill { source, .. } => {
+                Some(source)
+            }
             _ => None,
         }
     }
