@@ -463,6 +463,12 @@ fn acknowledge(round: u32, tid: i32) {
             if round_of(seen) == round {
                 break; // another thread's, this round: probe on
             }
+            // A late handler of an ended round must not take a slot of the
+            // current one: it observed `seen` before checking that its round
+            // still runs, so a word written by a newer round cannot be replaced.
+            if ROUND.load(Ordering::SeqCst) != round {
+                return;
+            }
             match slot.compare_exchange(seen, mine, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return,
                 Err(now) => seen = now,
@@ -703,5 +709,32 @@ fn reach_batch(
         } else {
             std::thread::sleep(Duration::from_micros(100));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_board_holds_more_acknowledgements_than_any_fixed_table_and_ignores_late_rounds() {
+        let round = 0x5EED;
+        ROUND.store(round, Ordering::SeqCst);
+        let tids: Vec<i32> = (1..=i32::try_from(BATCH).unwrap()).map(|t| t * 7).collect();
+        for &tid in &tids {
+            acknowledge(round, tid);
+            acknowledge(round, tid); // twice: still one slot
+        }
+        assert!(tids.iter().all(|&t| acknowledged(round, t)));
+        assert!(!acknowledged(round, 3), "a thread that never answered");
+        // The next round: every old word counts as free, and a late handler of
+        // the old round writes nothing.
+        ROUND.store(round + 1, Ordering::SeqCst);
+        acknowledge(round, 11);
+        assert!(!acknowledged(round + 1, 11));
+        assert!(tids.iter().all(|&t| !acknowledged(round + 1, t)));
+        acknowledge(round + 1, 14);
+        assert!(acknowledged(round + 1, 14));
+        ROUND.store(0, Ordering::SeqCst);
     }
 }
