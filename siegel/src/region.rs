@@ -405,8 +405,10 @@ impl Scoped for Dedicated {
     /// counted (one opened since), only this scope is given back — the pages stay
     /// as open as before, which those scopes need anyway; if this was the last
     /// scope, no reference to the secret is live, so it is wiped and the region
-    /// poisoned. If even making the pages writable fails, the process aborts: a
-    /// secrets library must not go on with a secret left readable.
+    /// poisoned — by making the pages writable, else through `/proc/self/mem`,
+    /// else by replacing them with fresh inaccessible pages. If even that fails,
+    /// the process aborts: a secrets library must not go on with a secret left
+    /// readable.
     fn reseal_failed(&self, access: Access) {
         let entry = self.0;
         let mut counts = lock(&entry.counts);
@@ -421,16 +423,30 @@ impl Scoped for Dedicated {
         let pages = entry.pages();
         // SAFETY:
         // - the data pages are ours; widening protection strands no reference.
-        if unsafe { pages.protect(ProtFlags::READ_WRITE) }.is_err() {
-            sys::write_stderr(b"siegel: cannot make a region writable to wipe it; aborting\n");
-            std::process::abort();
+        if unsafe { pages.protect(ProtFlags::READ_WRITE) }.is_ok() {
+            // SAFETY:
+            // - just made writable; no reference is live (see above).
+            unsafe { pages::wipe(pages.ptr(), pages.len()) };
+            // SAFETY:
+            // - the data pages are ours; no reference is live (see above).
+            let _ = unsafe { pages.protect(ProtFlags::NONE) };
+        // SAFETY:
+        // - our data pages (private anonymous memory, or the kernel refuses);
+        //   no reference is live (see above). Left open, they hold zeros only.
+        } else if unsafe { pages::wipe_sealed(pages.ptr(), pages.len()) }.is_err() {
+            // Neither writable nor writable through /proc/self/mem (secret
+            // memory, a lasting refusal): the pages are replaced by fresh
+            // inaccessible ones, so the secret is gone from the process. They
+            // are one mapping of their own, so this needs no new one.
+            // SAFETY:
+            // - the data pages are ours, whole pages, and no reference is live.
+            if unsafe { sys::mmap_fixed_inaccessible(pages.ptr(), pages.len()) }.is_err() {
+                sys::write_stderr(
+                    b"siegel: cannot re-seal, wipe or replace a region's pages; aborting\n",
+                );
+                std::process::abort();
+            }
         }
-        // SAFETY:
-        // - just made writable; no reference is live (see above).
-        unsafe { pages::wipe(pages.ptr(), pages.len()) };
-        // SAFETY:
-        // - the data pages are ours; no reference is live (see above).
-        let _ = unsafe { pages.protect(ProtFlags::NONE) };
         *counts = Counts::ZERO;
         drop(counts);
         entry.leave();
