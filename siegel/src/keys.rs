@@ -4,15 +4,16 @@
 //!
 //! # Keys are taken once and kept
 //!
-//! At the first keyed region siegel takes every key the kernel still has free
-//! (`pkey_alloc` until it refuses) and keeps them for the process's life: a key
-//! whose region is dropped goes back to siegel's table, not to the kernel, so
-//! no other code can get it while a thread may still hold it open. Each key is
-//! in one state:
+//! When siegel needs a key and has none to reuse, it takes a few from the kernel
+//! at once ([`BATCH_KEYS`], `pkey_alloc`) and keeps them for the process's life:
+//! a key whose region is dropped goes back to siegel's table, not to the
+//! kernel, so no other code can get it while a thread may still hold it open.
+//! Each key is in one state:
 //!
 //! - *fresh*: just allocated. Other code may have used the same key number
-//!   before and left it open in any thread, so the first round closes fresh
-//!   keys in **every** thread ([`Reach::Every`]) — one round, at start-up.
+//!   before and left it open in any thread, so a round closes fresh keys in
+//!   **every** thread ([`Reach::Every`]) — one round per batch, at most four in
+//!   a process's life (15 keys), the first at the first keyed secret.
 //! - *clean*: closed in every thread that could hold it. A new region takes a
 //!   clean key with no round at all.
 //! - *given*: guards a region.
@@ -65,6 +66,11 @@ struct Table {
     pid: u32,
 }
 
+/// Keys taken from the kernel at once when siegel needs more: one round (over
+/// every thread) makes them all usable, and the rest stay free for other code
+/// in the process until siegel needs them.
+const BATCH_KEYS: usize = 4;
+
 static TABLE: Mutex<Table> =
     Mutex::new(Table { clean: 0, dirty: 0, fresh: 0, given: 0, given_at: [0; 16], pid: 0 });
 
@@ -103,10 +109,10 @@ impl Table {
         Some(key)
     }
 
-    /// Takes every key the kernel still has free (fresh). Fails only if no key
-    /// could be taken for a reason other than exhaustion.
+    /// Takes up to [`BATCH_KEYS`] more keys from the kernel (fresh). Fails only
+    /// if no key could be taken for a reason other than exhaustion.
     fn allocate(&mut self) -> Result<(), Error> {
-        loop {
+        for _ in 0..BATCH_KEYS {
             match sys::pkey_alloc(PkeyRights::DISABLE_ACCESS) {
                 Ok(key) if key < 16 => {
                     fault::install();
@@ -122,6 +128,7 @@ impl Table {
                 Err(source) => return Err(Error::Protect { call: "pkey_alloc", source }),
             }
         }
+        Ok(())
     }
 
     /// The keys that need a round before use, and whom it must reach.

@@ -244,16 +244,18 @@
 //!   ([`thread::revocation_signal`] tells which). A handler the program
 //!   installed first is never replaced. One it installs on siegel's signal later
 //!   makes the next round fail at once with [`Revocation::SignalTaken`].
-//! - **When rounds happen.** siegel takes every free protection key at the first
-//!   keyed secret and keeps them for the process's life. That first secret runs
-//!   one round over **every** thread (the keys are fresh: other code may have
-//!   used them). After that, a new secret takes a key with no round while one is
-//!   clean; when none is, one round closes every key freed since (by dropped
-//!   secrets, or taken from a virtualised one) and reaches only the threads that
-//!   ever held a keyed scope and the threads created since those keys were
-//!   given. Scopes never run rounds, except a virtualised secret taking a key
-//!   back after losing it. A program that makes its secrets at start-up sees one
-//!   round, before its other threads exist.
+//! - **When rounds happen.** siegel takes protection keys from the kernel four
+//!   at a time, when it has none to reuse, and keeps them for the process's
+//!   life (the rest stay free for other code). Each batch runs one round over
+//!   **every** thread (the keys are fresh: other code may have used them) — the
+//!   first at the first keyed secret, at most four in all. A new secret takes a
+//!   clean key with no round; when none is left, one round closes every key
+//!   freed since (by dropped secrets, or taken from a virtualised one) and
+//!   reaches only the threads that ever held a keyed scope and the threads
+//!   created since those keys were given. Scopes never run rounds, except a
+//!   virtualised secret taking a key back after losing it. A program that makes
+//!   its first few secrets at start-up sees one round, before its other
+//!   threads exist.
 //! - **What a round costs the threads it reaches.** A signal handler of a few
 //!   hundred instructions. Like any signal, it makes an interruptible system
 //!   call that the kernel never restarts — a socket read with a timeout, `poll`,
