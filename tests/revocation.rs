@@ -640,3 +640,45 @@ fn under_load_a_thread_holding_no_scope_always_gets_a_key() {
         assert_eq!(free, 0, "a thread holding no keyed scope was refused a key");
     });
 }
+
+/// How many rounds programs see (printed for the record, and bounded): one
+/// that makes its secrets at start-up; one that makes and drops a secret per
+/// request; one whose secrets outnumber the keys (virtualised, steals).
+#[cfg_attr(miri, ignore = "protection keys")]
+#[test]
+fn rounds_a_typical_program_sees() {
+    let test = "rounds_a_typical_program_sees";
+    if !pku_available(test) {
+        return;
+    }
+    in_child_within(test, &[], LIMIT, || {
+        use siegel::thread::revocation_rounds as rounds;
+        let keys: Vec<_> = (0..3u8).map(secret).collect();
+        let start_up = rounds();
+        for _ in 0..100 {
+            for k in &keys {
+                let _ = k.read().unwrap()[0];
+            }
+        }
+        assert_eq!(rounds(), start_up, "scopes run no rounds");
+        let before = rounds();
+        for i in 0..100u8 {
+            let temp = secret(i);
+            assert_eq!(temp.read().unwrap()[0], i);
+        }
+        let per_request = rounds() - before;
+        let before = rounds();
+        let many: Vec<_> = (0..40u8).map(secret).collect();
+        for (i, p) in (0u8..).zip(&many) {
+            assert_eq!(p.read().unwrap()[0], i);
+        }
+        let virtualised = rounds() - before;
+        eprintln!(
+            "{test}: start-up (3 secrets): {start_up} round(s); 100 secrets made and dropped one \
+             after another: {per_request}; 40 live secrets made and opened (virtualised past \
+             the free keys): {virtualised}"
+        );
+        assert_eq!(start_up, 1, "one round at start-up");
+        assert!(per_request <= 15, "{per_request} rounds for 100 short-lived secrets");
+    });
+}

@@ -13,7 +13,9 @@
 //! - *fresh*: just allocated. Other code may have used the same key number
 //!   before and left it open in any thread, so a round closes fresh keys in
 //!   **every** thread ([`Reach::Every`]) — one round per batch, at most four in
-//!   a process's life (15 keys), the first at the first keyed secret.
+//!   a process's life (15 keys), the first at the first keyed secret. A batch
+//!   joins every round that is due anyway while the kernel has keys, so siegel
+//!   holds more keys the more secrets come and go, and rounds grow rarer.
 //! - *clean*: closed in every thread that could hold it. A new region takes a
 //!   clean key with no round at all.
 //! - *given*: guards a region.
@@ -218,8 +220,12 @@ fn take(entry: &'static Entry, policy: KeyExhaustion) -> Result<Option<u32>, Err
         if let Some(key) = table.take_clean() {
             return Ok(Some(key));
         }
-        if table.dirty | table.fresh == 0 {
-            table.allocate()?;
+        // A round is due: make it count. More keys from the kernel (if it has
+        // any) join it, so that later secrets find clean keys without rounds;
+        // a failure to get them matters only if nothing else can be closed.
+        match table.allocate() {
+            Err(err) if table.dirty == 0 => return Err(err),
+            _ => {}
         }
         table.pending()
     };

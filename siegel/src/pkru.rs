@@ -434,6 +434,17 @@ pub fn revocation_signal() -> Option<i32> {
     }
 }
 
+/// Revocation rounds run so far in this process.
+static ROUNDS: AtomicU64 = AtomicU64::new(0);
+
+/// How many revocation rounds this process has run (each one signals some
+/// threads; see the crate docs, "Signals"). For monitoring: a program that
+/// makes its secrets at start-up sees 1.
+#[must_use]
+pub fn revocation_rounds() -> u64 {
+    ROUNDS.load(Ordering::Relaxed)
+}
+
 /// The board word for `tid`'s acknowledgement of `round`.
 fn ack_word(round: u32, tid: i32) -> u64 {
     (u64::from(round) << 32) | u64::from(u32::from_ne_bytes(tid.to_ne_bytes()))
@@ -577,6 +588,7 @@ pub(crate) fn revoke(_lock: &RoundLock, keys: u32, reach: Reach) -> Result<(), R
     }
     REVOKE_BITS.store(bits, Ordering::SeqCst);
     ROUND.store(round, Ordering::SeqCst);
+    ROUNDS.fetch_add(1, Ordering::Relaxed);
     // This thread: its counts for the keys are stale now, so a resync closes them.
     THREAD.with(ThreadKeys::resync);
     let deadline = Instant::now() + PATIENCE;

@@ -11,7 +11,7 @@
 //! Under page protection there is nothing to inherit: an open scope is open to
 //! every thread of the process anyway.
 
-pub use crate::pkru::{revocation_signal, seal_thread};
+pub use crate::pkru::{revocation_rounds, revocation_signal, seal_thread};
 
 /// [`std::thread::spawn`], with the new thread's inherited protection-key rights
 /// to siegel regions removed before `f` runs.
