@@ -488,9 +488,12 @@ fn transitions(ctx: &Ctx) {
     ctx.create("t-dedicated", 40, ctx.opts(), None, &mut secrets);
     ctx.create("t-pooled", 40, ctx.opts(), Some(&pool), &mut secrets);
     ctx.verify("create", &secrets);
-    for index in 0..secrets.len() {
+    let mut index = 0;
+    while index < secrets.len() {
         let t = secrets.remove(index);
-        let back = cycle(ctx, t);
+        // None: a lasting failure kept the handle from sealing again; it was
+        // dropped (its drop wipes it), and the run goes on without it.
+        let Some(back) = cycle(ctx, t) else { continue };
         secrets.insert(index, back);
         ctx.verify(&format!("transitions of {}", secrets[index].name), &secrets);
         let t = secrets.remove(index);
@@ -509,18 +512,19 @@ fn transitions(ctx: &Ctx) {
         };
         secrets.insert(index, Tracked { name, handle, value, may_poison: marked || fired });
         ctx.verify("rotate", &secrets);
+        index += 1;
     }
 }
 
 /// `NoAccess → ReadOnly → ReadWrite (write) → ReadOnly → NoAccess`, checking
 /// after each failed transition that the handle came back in its old state.
-fn cycle(ctx: &Ctx, t: Tracked) -> Tracked {
+fn cycle(ctx: &Ctx, t: Tracked) -> Option<Tracked> {
     let Tracked { name, handle, mut value, mut may_poison } = t;
     let (ro, fired) = ctx.transition(&format!("{name} into_read_only"), || handle.into_read_only());
     may_poison |= fired;
     let ro = match ro {
         Ok(ro) => ro,
-        Err((_, h)) => return Tracked { name, handle: h, value, may_poison },
+        Err((_, h)) => return Some(Tracked { name, handle: h, value, may_poison }),
     };
     check_open(ctx, &name, &ro, &value, may_poison);
     let (rw, fired) = ctx.transition(&format!("{name} into_read_write"), || ro.into_read_write());
@@ -541,20 +545,15 @@ fn cycle(ctx: &Ctx, t: Tracked) -> Tracked {
                     let (sealed, fired) = ctx.transition(&format!("{name} rw seal"), || rw.seal());
                     may_poison |= fired;
                     return match sealed {
-                        Ok(h) => Tracked { name, handle: h, value, may_poison },
+                        Ok(h) => Some(Tracked { name, handle: h, value, may_poison }),
                         Err((_, rw)) => {
-                            ctx.violation(format!(
-                                "{name}: cannot seal a read-write handle after one failure"
-                            ));
-                            drop(rw);
-                            let (h, _) =
-                                ctx.step("replacement", || ctx.opts().zeroed_slice(value.len()));
-                            Tracked {
-                                name,
-                                handle: h.unwrap(),
-                                value: vec![0; value.len()],
-                                may_poison,
+                            if !lasting(ctx) {
+                                ctx.violation(format!(
+                                    "{name}: cannot seal a read-write handle after one failure"
+                                ));
                             }
+                            drop(rw);
+                            replacement(ctx, name, value.len(), may_poison)
                         }
                     };
                 }
@@ -566,21 +565,39 @@ fn cycle(ctx: &Ctx, t: Tracked) -> Tracked {
     let (sealed, fired) = ctx.transition(&format!("{name} seal"), || ro.seal());
     may_poison |= fired;
     match sealed {
-        Ok(h) => Tracked { name, handle: h, value, may_poison },
+        Ok(h) => Some(Tracked { name, handle: h, value, may_poison }),
         Err((_, ro)) => {
             check_open(ctx, &name, &ro, &value, may_poison);
-            // One failure per run: the second try must work.
+            // One failure per run: the second try must work (unless the
+            // failure lasts).
             let (sealed, _) = ctx.transition(&format!("{name} seal again"), || ro.seal());
             match sealed {
-                Ok(h) => Tracked { name, handle: h, value, may_poison },
+                Ok(h) => Some(Tracked { name, handle: h, value, may_poison }),
                 Err((e, ro)) => {
-                    ctx.violation(format!("{name}: seal failed twice: {e:?}"));
+                    if !lasting(ctx) {
+                        ctx.violation(format!("{name}: seal failed twice: {e:?}"));
+                    }
                     drop(ro);
-                    let (h, _) = ctx.step("replacement", || ctx.opts().zeroed_slice(value.len()));
-                    Tracked { name, handle: h.unwrap(), value: vec![0; value.len()], may_poison }
+                    replacement(ctx, name, value.len(), may_poison)
                 }
             }
         }
+    }
+}
+
+/// Whether the injected failure lasts (every call of its kind from the k-th on).
+fn lasting(ctx: &Ctx) -> bool {
+    ctx.inj.target().is_some_and(|p| p.persistent)
+}
+
+/// A fresh zeroed secret to go on with after one that could not be sealed was
+/// dropped; none if a lasting failure prevents that too.
+fn replacement(ctx: &Ctx, name: String, len: usize, may_poison: bool) -> Option<Tracked> {
+    let (h, _) = ctx.step("replacement", || ctx.opts().zeroed_slice(len));
+    match h {
+        Ok(handle) => Some(Tracked { name, handle, value: vec![0; len], may_poison }),
+        Err(_) if lasting(ctx) => None,
+        Err(e) => panic!("replacement: {e}"),
     }
 }
 

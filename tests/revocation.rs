@@ -265,16 +265,16 @@ fn eleven_hundred_threads_are_all_reached() {
         return;
     }
     in_child_within(test, &[], LIMIT, || {
-        let stop = Arc::new(AtomicBool::new(false));
+        // Idle threads that sleep in the kernel (no wake-ups to load the VM).
+        let (stop, stopped) = mpsc::channel::<()>();
+        let stopped = Arc::new(std::sync::Mutex::new(stopped));
         let threads: Vec<_> = (0..1100)
             .map(|_| {
-                let stop = Arc::clone(&stop);
+                let stopped = Arc::clone(&stopped);
                 thread::Builder::new()
                     .stack_size(64 * 1024)
                     .spawn(move || {
-                        while !stop.load(Ordering::Relaxed) {
-                            thread::park_timeout(Duration::from_millis(50));
-                        }
+                        let _ = stopped.lock().unwrap().recv();
                     })
                     .unwrap()
             })
@@ -282,7 +282,7 @@ fn eleven_hundred_threads_are_all_reached() {
         let first = secret(9); // reaches every thread: fresh keys
         assert!(key_of(&first).is_some());
         assert_eq!(first.read().unwrap()[0], 9);
-        stop.store(true, Ordering::Relaxed);
+        drop(stop);
         for t in threads {
             t.join().unwrap();
         }

@@ -468,9 +468,9 @@ impl std::error::Error for Error {
 impl std::error::Error for Revocation {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::ThreadList { source } | Self::Handler { source } | Self::Tgkill { source, .. } => {
-                Some(source)
-            }
+            Self::ThreadList { source }
+            | Self::Handler { source }
+            | Self::Tgkill { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -381,7 +381,16 @@ impl Entry {
                         let _ = reseal() || reseal();
                         true
                     } else {
-                        false
+                        // Neither writable in place nor through /proc/self/mem
+                        // (secret memory under a lasting refusal): replace the
+                        // pages with fresh inaccessible ones, so the secret is
+                        // gone from the process. The data pages are whole
+                        // mappings of their own, so this needs no new one.
+                        // SAFETY:
+                        // - our data pages, whole pages; nothing references them
+                        //   (maintenance lock, module docs), and the entry is
+                        //   being wiped for good (poisoned, or its region drops).
+                        unsafe { sys::mmap_fixed_inaccessible(pages.ptr(), pages.len()) }.is_ok()
                     }
                 }
             }

@@ -171,6 +171,11 @@ pub(crate) fn in_child_within(
     }
     let start = std::time::Instant::now();
     let out = run_child_within(test, envs, limit);
+    // The child's own report lines (measurements, skips) reach the log even
+    // when the test passes (straight to fd 2: the harness captures eprintln!).
+    for line in String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with(test)) {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
     let hung = start.elapsed() > limit && out.status.signal() == Some(libc::SIGKILL);
     assert!(
         !hung && out.status.success(),
