@@ -40,7 +40,7 @@ use std::{
 use siegel::{
     __fault_injection::{paused, Call, FailPoint, Injector},
     lockdown, Backend, Error, Memory, MemoryPolicy, MlockPolicy, Options, Pool, Protected,
-    ReadOnly, TransitionError,
+    ReadOnly, Revocation, TransitionError,
 };
 use support::{is_child, maps_in, pku_available, read_own_memory, readable_here, vm_lck_kb};
 
@@ -156,8 +156,19 @@ impl Ctx {
         let page = page_size();
         let first = secret.start;
         let last = secret.end - 1;
+        // Read in place (it is readable: secret memory refuses /proc/self/mem).
         let wiped = || {
-            read_own_memory(first, secret.len()).is_ok_and(|bytes| bytes.iter().all(|&b| b == 0))
+            (first..secret.end).all(|addr| {
+                if addr % page == 0 && !readable_here(addr) {
+                    return false;
+                }
+                let byte: *const u8 = core::ptr::with_exposed_provenance(addr);
+                // SAFETY: `addr` lies in a page `readable_here` found readable
+                // (the first by the caller, each later one just above), inside
+                // the secret's mapping, which lives while the handle does.
+                let value = unsafe { core::ptr::read_volatile(byte) };
+                value == 0
+            })
         };
         for addr in [first, last, first / page * page] {
             if readable_here(addr) && !wiped() {
@@ -278,6 +289,22 @@ fn explains(point: FailPoint, err: &Error) -> bool {
         || (point.call == Call::PkeyAlloc
             && errno == libc::ENOSPC
             && matches!(err, Error::KeysExhausted))
+        // A revocation round that could not reach a thread (protection keys):
+        // the cause names the call that failed.
+        || match err {
+            Error::Revocation(cause) => {
+                let os = |source: &std::io::Error| source.raw_os_error() == Some(errno);
+                match (point.call, cause) {
+                    (Call::Tgkill, Revocation::SignalQueueFull { .. }) => errno == libc::EAGAIN,
+                    (Call::Tgkill, Revocation::Tgkill { source, .. })
+                    | (Call::ThreadIds, Revocation::ThreadList { source })
+                    | (Call::Sigaction, Revocation::Handler { source }) => os(source),
+                    (Call::SigactionQuery, Revocation::SignalTaken { .. }) => true,
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
         // A refused re-seal wipes and poisons its region, and the workload's
         // threads share one failure counter: the step that saw the failure
         // fire may be another thread's open of that region, which answers
@@ -860,6 +887,8 @@ fn sweep_child(workload: Workload, backend: Backend) {
     }
     out(format!("counts{counts}"));
     out(format!("points {}", points.len()));
+    // The list of points itself may have taken a mapping of its own.
+    baseline = footprint();
     for (i, &point) in points.iter().enumerate().skip(from) {
         out(format!("start {i} {point:?}"));
         let inj = Injector::failing(point);
