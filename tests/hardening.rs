@@ -244,6 +244,70 @@ fn prefer_secret_memory_falls_back_or_uses_it() {
     assert_eq!(secret.memory(), expected);
 }
 
+/// Forks, runs `child` in the child (its exit status: 0 for success), waits
+/// at most 20 s, and asserts it succeeded.
+fn in_fork(what: &str, child: impl FnOnce() -> bool) {
+    // SAFETY: the child runs `child` and ends with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(false);
+        // SAFETY: _exit ends the child at once, running no destructors.
+        unsafe { libc::_exit(i32::from(!ok)) };
+    }
+    let start = std::time::Instant::now();
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for the child just forked.
+        if unsafe { libc::waitpid(pid, &raw mut status, libc::WNOHANG) } == pid {
+            break;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            // SAFETY: our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("{what}: the fork child hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{what}: {status:#x}");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "forks a child process")]
+fn a_fork_child_is_told_the_parents_secrets_are_not_here_and_makes_its_own() {
+    // A daemon that forks after loading its keys: in the child the parent's
+    // secrets answer `Error::Forked` on every path (not a fault, not a wrong
+    // diagnosis), the child makes and uses its own — from the same `Pool` too
+    // — and an open handle that crossed the fork panics with the reason.
+    let test = "a_fork_child_is_told_the_parents_secrets_are_not_here_and_makes_its_own";
+    for backend in backends(test) {
+        let env = [("SIEGEL_BACKEND", if backend == Backend::Pku { "pku" } else { "mprotect" })];
+        in_child(test, &env, || {
+            let mut dedicated = Protected::<[u8; 32]>::init_with(|s| s.fill(4)).unwrap();
+            let pool = siegel::Pool::new();
+            let pooled = pool.init_with(|s: &mut [u8; 32]| s.fill(5)).unwrap();
+            let open = Protected::<[u8; 32]>::init_with(|s| s.fill(6)).unwrap();
+            let open = open.into_read_only().map_err(|e| e.into_parts().0).unwrap();
+            in_fork("the parent's secrets in the child", move || {
+                let forked = |r: Result<u8, Error>| matches!(r, Err(Error::Forked));
+                let message = Error::Forked.to_string();
+                assert!(message.contains("parent") && message.contains("after forking"));
+                assert!(forked(dedicated.read().map(|g| g[0])));
+                assert!(forked(pooled.read().map(|g| g[0])));
+                assert!(forked(dedicated.write().map(|g| g[0])));
+                assert!(forked(dedicated.with_read(|s| s[0])));
+                let refused = dedicated.rotate().map(|_| ()).map_err(|e| e.into_parts().0);
+                assert!(matches!(refused, Err(Error::Forked)), "{refused:?}");
+                let deref = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open[0]));
+                assert!(deref.is_err(), "an open handle that crossed the fork gave bytes");
+                let own = Protected::<[u8; 32]>::init_with(|s| s.fill(8)).unwrap();
+                let own_pooled = pool.init_with(|s: &mut [u8; 32]| s.fill(9)).unwrap();
+                own.read().unwrap()[0] == 8 && own_pooled.read().unwrap()[0] == 9
+            });
+        });
+    }
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "forks a child process")]
 fn a_fork_child_drops_its_handles_without_touching_the_parents_pages() {

@@ -129,14 +129,20 @@ impl Backing {
     pub(crate) fn assert_live(&self) {
         #[cold]
         #[inline(never)]
-        fn wiped() -> ! {
+        fn wiped(inherited: bool) -> ! {
+            if inherited {
+                panic!(
+                    "siegel: this secret was open when the process forked; it belongs to the \
+                     parent, and fork left no copy of it in this child (MADV_DONTFORK)"
+                )
+            }
             panic!(
                 "siegel: this secret was wiped (lockdown() ran, or its page could not be \
                  re-sealed) while it was open; no secret is handed out after that"
             )
         }
         if self.is_poisoned() {
-            wiped();
+            wiped(self.region().entry().is_inherited());
         }
     }
 

@@ -181,6 +181,11 @@ pub enum Error {
     /// and what to do). Nothing else changed: every secret made before keeps
     /// its key and works; the key is tried again for the next region.
     Revocation(Revocation),
+    /// The secret was made by this process's parent, before the `fork` that
+    /// made this process: `fork` leaves no copy of a secret in the child (its
+    /// pages are `MADV_DONTFORK`), so there is nothing here to open. Create the
+    /// secrets the child needs after forking (the child's own work normally).
+    Forked,
     /// A scope was opened, or a secret made, from a signal handler that
     /// interrupted this thread while it was inside siegel (holding one of its
     /// locks): going on would deadlock. Nothing changed; open the scope outside
@@ -375,6 +380,11 @@ impl fmt::Display for Error {
                 f,
                 "no protection key could be given to this secret: {cause} (every other secret \
                  keeps working)"
+            ),
+            Self::Forked => f.write_str(
+                "this secret belongs to the parent process: fork left no copy of it in this \
+                 child (its pages are MADV_DONTFORK); create the secrets the child needs after \
+                 forking",
             ),
             Self::Reentrant => f.write_str(
                 "a signal handler interrupted this thread inside siegel (holding one of its \

@@ -154,7 +154,9 @@ impl Table {
     }
 }
 
-/// Makes `fork` safe for siegel's global locks, once per process: a child
+/// Makes `fork` safe for siegel, once per process: in the child every region
+/// is the parent's (absent), and is poisoned at once ([`Error::Forked`]). And a
+/// child
 /// inherits a lock that another thread held at the `fork` as locked forever, and
 /// its first secret would wait for it. The thread calling `fork` takes them all
 /// first (no siegel path holds two at once, so the order cannot deadlock) and
@@ -169,13 +171,18 @@ pub(crate) fn fork_safe() {
     extern "C" fn release() {
         crate::sync::release_after_fork();
     }
+    extern "C" fn release_in_child() {
+        crate::sync::release_after_fork();
+        registry::poison_inherited();
+    }
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY:
         // - `prepare` takes locks in this thread; `release` drops exactly those
         //   guards, in this thread, on each side (the child's copy of this thread
-        //   holds them), allocating nothing.
-        unsafe { sys::at_fork(prepare, release, release) };
+        //   holds them), allocating nothing; the child's also poisons the
+        //   regions it inherited (atomic stores).
+        unsafe { sys::at_fork(prepare, release, release_in_child) };
     });
 }
 

@@ -52,9 +52,11 @@
 //! - **core dumps**: `MADV_DONTDUMP` — even a region open at the moment of the
 //!   crash is left out;
 //! - **`fork` children**: `MADV_DONTFORK` — the child has no pages at that
-//!   address, so a child that touches the secret faults rather than computing
-//!   with a copy (chosen over `MADV_WIPEONFORK`, which would hand the child an
-//!   all-zero "key" that works silently);
+//!   address, so it cannot compute with a copy (chosen over `MADV_WIPEONFORK`,
+//!   which would hand the child an all-zero "key" that works silently). In the
+//!   child every open of a parent's secret answers [`Error::Forked`] (an open
+//!   handle or guard that crossed the fork panics with that reason), and the
+//!   child makes and uses secrets of its own, from the same [`Pool`] too;
 //! - **other threads during a scope, under PKU**: protection keys are per thread,
 //!   so while this thread reads, another thread touching the region is stopped,
 //!   and so is a signal handler that interrupts the scope (handlers run with the

@@ -213,6 +213,13 @@ impl Entry {
         self.key.load(Ordering::Relaxed) == 0 && self.wants_key.load(Ordering::Relaxed)
     }
 
+    /// Whether the region belongs to another process: this is a `fork` child
+    /// of the process that made it, and has no copy of its pages.
+    #[inline]
+    pub(crate) fn is_inherited(&self) -> bool {
+        self.pid.load(Ordering::Relaxed) != sys::getpid()
+    }
+
     /// Whether the region runs under the PKU backend with virtualised keys: the
     /// only regions whose key may be taken for another
     /// ([`KeyExhaustion::Virtualize`](crate::KeyExhaustion::Virtualize)).
@@ -318,6 +325,10 @@ impl Entry {
     pub(crate) fn wipe_once(&self) -> bool {
         if self.wipe.load(Ordering::Acquire) == WIPED {
             return true;
+        }
+        // A `fork` parent's region: no page of it is here to wipe.
+        if self.is_inherited() {
+            return false;
         }
         if !self.try_exclusive() {
             return false;
@@ -467,6 +478,26 @@ impl Table {
 /// For `fork` (see `keys::fork_safe`): holds the entry table's lock.
 pub(crate) fn hold_for_fork() {
     sync::hold_for_fork(&TABLE);
+}
+
+/// In a `fork` child, at the fork: every region published so far is the
+/// parent's, absent here (`MADV_DONTFORK`). Each is poisoned, so that its
+/// handles answer [`Error::Forked`](crate::Error::Forked) and an open-state
+/// handle or guard that crossed the fork panics with an explanation instead of
+/// touching unmapped memory. Async-signal-safe: atomics only.
+pub(crate) fn poison_inherited() {
+    let mut chunk: Option<&'static Chunk> = Some(&FIRST);
+    while let Some(current) = chunk {
+        for entry in &current.entries {
+            if entry.state.load(Ordering::Acquire) == LIVE {
+                entry.poison();
+            }
+        }
+        let next = current.next.load(Ordering::Acquire);
+        // SAFETY:
+        // - `next` is null or a chunk leaked with `Box::leak`, never freed.
+        chunk = unsafe { next.as_ref() };
+    }
 }
 
 /// Calls `f` on every published entry of this process (in a `fork` child, the

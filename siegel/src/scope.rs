@@ -123,7 +123,15 @@ pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Erro
 #[inline]
 pub(crate) fn close(target: &impl Scoped, access: Access) {
     if try_close(target, access).is_err() {
-        target.reseal_failed(access);
+        let entry = target.entry();
+        if entry.is_inherited() {
+            // A guard that crossed a `fork`: this child has no copy of the
+            // pages, so there is nothing to re-seal, wipe or replace (and the
+            // address may hold a mapping of the child's own by now).
+            entry.leave();
+        } else {
+            target.reseal_failed(access);
+        }
     }
 }
 
@@ -178,17 +186,18 @@ fn wait_for_key(entry: &'static Entry) -> Result<(), Error> {
     }
 }
 
-/// Admits one more scope: refuses a poisoned region, asks for a lost key back,
+/// Admits one more scope: refuses a poisoned region and a `fork` parent's,
+/// asks for a lost key back,
 /// then counts the scope (the caller must [`Entry::leave`] on every later
 /// failure).
 ///
 /// # Errors
 ///
-/// [`Error::Poisoned`]; nothing is counted then.
+/// [`Error::Poisoned`], [`Error::Forked`]; nothing is counted then.
 #[inline]
 fn admit(entry: &'static Entry) -> Result<(), Error> {
     if entry.is_poisoned() {
-        return Err(Error::Poisoned);
+        return Err(poisoned(entry));
     }
     if entry.wants_key_back() {
         reclaim_key(entry)?;
@@ -196,9 +205,20 @@ fn admit(entry: &'static Entry) -> Result<(), Error> {
     entry.enter();
     if entry.is_poisoned() {
         entry.leave();
-        return Err(Error::Poisoned);
+        return Err(poisoned(entry));
     }
     Ok(())
+}
+
+/// Why a poisoned region refuses: wiped, or a `fork` parent's (a child
+/// poisons every region it inherited, at the fork).
+#[cold]
+fn poisoned(entry: &Entry) -> Error {
+    if entry.is_inherited() {
+        Error::Forked
+    } else {
+        Error::Poisoned
+    }
 }
 
 /// Under virtualised keys, a region that lost its key asks for one back before

@@ -134,6 +134,12 @@ impl Arena {
         Some(index)
     }
 
+    /// Whether the arena belongs to another process (this is a `fork` child of
+    /// the one that made it, and has no copy of its pages).
+    pub(crate) fn is_inherited(&self) -> bool {
+        sys::getpid() != self.owner_pid
+    }
+
     /// Whether the arena was wiped (a lockdown): it serves no new secrets.
     pub(super) fn is_poisoned(&self) -> bool {
         self.region.is_poisoned()
@@ -360,7 +366,9 @@ impl Arena {
     /// secrets readable. Nothing is reported wiped that was not.
     #[cold]
     fn reseal_failed(&self, meta: &mut Meta, page: usize, counts: Counts) {
-        if counts != Counts::ZERO {
+        // A `fork` parent's arena: no page of it is here (and its addresses may
+        // hold mappings of the child's own by now).
+        if counts != Counts::ZERO || self.is_inherited() {
             return;
         }
         let zeros = [0u8; MAX_SLOT];

@@ -236,6 +236,9 @@ impl PoolInner {
         // A poisoned (locked-down) arena serves no new secrets; once its last
         // secret is gone, nothing but this list holds it: unmap it.
         list.arenas.retain(|arena| !(arena.is_poisoned() && Arc::strong_count(arena) == 1));
+        // In a `fork` child the parent's arenas are absent (MADV_DONTFORK): the
+        // child's secrets go to arenas of its own.
+        list.arenas.retain(|arena| !arena.is_inherited());
         let count = list.arenas.len();
         for step in 0..count {
             let at = (list.hint + step) % count;
