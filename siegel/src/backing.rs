@@ -130,12 +130,11 @@ impl Backing {
         #[cold]
         #[inline(never)]
         fn wiped(inherited: bool) -> ! {
-            if inherited {
-                panic!(
-                    "siegel: this secret was open when the process forked; it belongs to the \
-                     parent, and fork left no copy of it in this child (MADV_DONTFORK)"
-                )
-            }
+            assert!(
+                !inherited,
+                "siegel: this secret was open when the process forked; it belongs to the \
+                 parent, and fork left no copy of it in this child (MADV_DONTFORK)"
+            );
             panic!(
                 "siegel: this secret was wiped (lockdown() ran, or its page could not be \
                  re-sealed) while it was open; no secret is handed out after that"
