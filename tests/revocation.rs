@@ -444,9 +444,16 @@ fn a_fork_child_makes_its_own_secrets_whatever_a_round_was_doing() {
                     break;
                 }
                 if start.elapsed() > Duration::from_secs(20) {
+                    let look = |what: &str| {
+                        std::fs::read_to_string(format!("/proc/{pid}/{what}")).unwrap_or_default()
+                    };
+                    let (stat, wchan, stack, syscall) =
+                        (look("stat"), look("wchan"), look("stack"), look("syscall"));
                     // SAFETY: our own child.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
-                    panic!("the fork child hung");
+                    panic!(
+                        "the fork child hung: stat {stat} wchan {wchan} syscall {syscall}\n{stack}"
+                    );
                 }
                 thread::sleep(Duration::from_millis(5));
             }

@@ -164,6 +164,7 @@ impl Table {
 /// `pkru::lock_rounds`).
 pub(crate) fn fork_safe() {
     extern "C" fn prepare() {
+        crate::pages::hold_for_fork();
         registry::hold_for_fork();
         crate::sync::hold_for_fork(&TABLE);
         pkru::hold_for_fork();

@@ -32,6 +32,12 @@ pub(crate) const CANARY_LEN: usize = 16;
 /// Mappings whose `munmap` the kernel refused; retried by every later unmap.
 static UNMAP_LATER: Mutex<Vec<Pages>> = Mutex::new(Vec::new());
 
+/// For `fork` (see `keys::fork_safe`): holds the lock of the mappings to unmap
+/// later.
+pub(crate) fn hold_for_fork() {
+    crate::sync::hold_for_fork(&UNMAP_LATER);
+}
+
 /// A mapping made with `mmap`, unmapped on drop.
 #[derive(Debug)]
 pub(crate) struct Mapping {
