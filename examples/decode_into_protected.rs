@@ -184,3 +184,10 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// `cargo test --workspace` checks the same vectors (the example is built as a
+/// test too: `test = true` in its package's Cargo.toml).
+#[test]
+fn rfc_4648_known_answers() -> Result<(), Box<dyn StdError>> {
+    known_answers()
+}

@@ -10,7 +10,7 @@
 //! `ExpandedSecretKey` — the secret scalar and the nonce prefix. Both are
 //! ordinary values on the stack, outside siegel's pages: not `mlock`ed, not
 //! sealed, readable by any thread while they live. dalek's `zeroize` feature
-//! (enabled in this workspace's `Cargo.toml`) wipes them when they drop, so
+//! (enabled in `examples/crypto/Cargo.toml`) wipes them when they drop, so
 //! keep the `SigningKey` inside the scope, as `sign` below does, and never
 //! store one. What zeroize-on-drop cannot reach: copies the compiler leaves
 //! behind when it moves a value, and the SHA-512 output the expansion is read
@@ -139,4 +139,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo test --workspace` checks the same vectors (the example is built as a
+/// test too: `test = true` in its package's Cargo.toml).
+#[test]
+fn rfc_8032_known_answers() -> Result<(), Box<dyn StdError>> {
+    known_answers()
 }

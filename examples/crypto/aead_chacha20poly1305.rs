@@ -13,8 +13,8 @@
 //! copies the 32-byte key into the cipher value, and each call builds a
 //! `ChaCha20` state from it and derives a one-time Poly1305 key — all on the
 //! stack. The cipher value is built and dropped inside the key's read scope;
-//! with the crate's `zeroize` feature (enabled in this workspace's
-//! `Cargo.toml`) the key copy, the `ChaCha20` state and the derived Poly1305 key
+//! with the crate's `zeroize` feature (enabled in `examples/crypto/Cargo.toml`)
+//! the key copy, the `ChaCha20` state and the derived Poly1305 key
 //! are wiped. The Poly1305 state, which holds that one-time key (enough to
 //! forge messages under this nonce), is wiped only if `poly1305`'s own
 //! `zeroize` feature is on, which `chacha20poly1305` does not enable.
@@ -162,4 +162,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo test --workspace` checks the same vectors (the example is built as a
+/// test too: `test = true` in its package's Cargo.toml).
+#[test]
+fn rfc_8439_known_answers() -> Result<(), Box<dyn StdError>> {
+    known_answers()
 }
