@@ -447,13 +447,10 @@ fn a_fork_child_makes_its_own_secrets_whatever_a_round_was_doing() {
                     let look = |what: &str| {
                         std::fs::read_to_string(format!("/proc/{pid}/{what}")).unwrap_or_default()
                     };
-                    let (stat, wchan, stack, syscall) =
-                        (look("stat"), look("wchan"), look("stack"), look("syscall"));
+                    let report = ["stat", "wchan", "syscall", "stack"].map(look).join(" | ");
                     // SAFETY: our own child.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
-                    panic!(
-                        "the fork child hung: stat {stat} wchan {wchan} syscall {syscall}\n{stack}"
-                    );
+                    panic!("the fork child hung (stat, wchan, syscall, stack): {report}");
                 }
                 thread::sleep(Duration::from_millis(5));
             }
