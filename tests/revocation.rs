@@ -388,7 +388,7 @@ fn a_scope_opened_in_a_signal_handler_never_deadlocks() {
                 HANDLER_OTHER.load(Ordering::Relaxed),
             );
             eprintln!(
-                "handler scopes: {ok} opened, {reentrant} refused as reentrant, {other} other"
+                "{test}: handler scopes: {ok} opened, {reentrant} refused as reentrant, {other} other"
             );
             assert!(ok > 0, "the handler never opened a scope");
             assert_eq!(other, 0, "a handler scope failed otherwise");
