@@ -198,8 +198,12 @@ pub(crate) fn no_core_dumps() {
 /// The backends this machine can run: always `Mprotect`, plus `Pku` when the CPU
 /// and kernel provide it. Without PKU, prints why the PKU variant is skipped —
 /// or panics if `SIEGEL_REQUIRE_PKU=1`.
+///
+/// With `SIEGEL_PKU_ONLY=1` (the CI's PKU VM, where the host run already
+/// covered page protection) only the PKU variant runs.
 pub(crate) fn backends(test: &str) -> Vec<Backend> {
-    let mut all = vec![Backend::Mprotect];
+    let pku_only = std::env::var("SIEGEL_PKU_ONLY").as_deref() == Ok("1");
+    let mut all = if pku_only { Vec::new() } else { vec![Backend::Mprotect] };
     if pku_available(&format!("{test} (its PKU variant)")) {
         all.push(Backend::Pku);
     }
