@@ -521,6 +521,14 @@ pub(crate) fn for_each_live(mut f: impl FnMut(&'static Entry)) {
     }
 }
 
+/// Whether a scope is open on some keyed region of this process: the only way
+/// a key comes free for a region waiting for one (see `scope::wait_for_key`).
+pub(crate) fn keyed_scope_open() -> bool {
+    let mut open = false;
+    for_each_live(|entry| open |= entry.key() != 0 && entry.is_open());
+    open
+}
+
 /// Lockdowns begun so far.
 static LOCKDOWNS: AtomicU64 = AtomicU64::new(0);
 

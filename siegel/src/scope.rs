@@ -18,7 +18,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{access::Access, error::Error, keys, options::KeyExhaustion, pkru, registry::Entry};
+use crate::{
+    access::Access,
+    error::Error,
+    keys,
+    options::KeyExhaustion,
+    pkru,
+    registry::{self, Entry},
+};
 
 /// The steps of a scope that differ between a dedicated region and a pool slot.
 pub(crate) trait Scoped {
@@ -168,11 +175,10 @@ fn wait_for_key(entry: &'static Entry) -> Result<(), Error> {
     let mut retries = 0u32;
     loop {
         retries += 1;
-        let give_up =
-            if holding { retries > KEY_RETRIES_HOLDING } else { start.elapsed() >= KEY_PATIENCE };
-        if give_up {
-            return Err(Error::KeysExhausted);
-        }
+        // Waiting helps only while some keyed scope is open (its end frees a
+        // key to take): seen none open before a retry that failed too, a key
+        // will not come by waiting (a lasting failure, every key pinned).
+        let none_open = !holding && !registry::keyed_scope_open();
         if retries < 32 {
             std::thread::yield_now();
         } else {
@@ -183,6 +189,14 @@ fn wait_for_key(entry: &'static Entry) -> Result<(), Error> {
             return Ok(());
         }
         entry.leave();
+        let give_up = if holding {
+            retries > KEY_RETRIES_HOLDING
+        } else {
+            none_open || start.elapsed() >= KEY_PATIENCE
+        };
+        if give_up {
+            return Err(Error::KeysExhausted);
+        }
     }
 }
 
