@@ -229,10 +229,11 @@ fn take(entry: &'static Entry, policy: KeyExhaustion) -> Result<Option<u32>, Err
             return Ok(Some(key));
         }
         // A round is due: make it count. More keys from the kernel (if it has
-        // any) join it, so that later secrets find clean keys without rounds;
-        // a failure to get them matters only if nothing else can be closed.
+        // any) join it, so that later secrets find clean keys without rounds.
+        // A refusal matters only while siegel has no key at all: with keys to
+        // close or to take back (a steal), it goes on without new ones.
         match table.allocate() {
-            Err(err) if table.dirty == 0 => return Err(err),
+            Err(err) if table.dirty == 0 && table.given == 0 => return Err(err),
             _ => {}
         }
         table.pending()
@@ -267,6 +268,8 @@ pub(crate) fn release(key: u32) {
 /// by page protection, and closes the key where it may be open. `None` if every
 /// such region is open. If the round fails, the victim gets its key back.
 fn steal(round: &RoundLock, thief: &Entry) -> Result<Option<u32>, Error> {
+    // A victim that could not be sealed: if no other yields, that is the error.
+    let mut refused = None;
     for _ in 0..16 {
         let mut best: Option<(&'static Entry, u64)> = None;
         registry::for_each_live(|entry| {
@@ -282,16 +285,26 @@ fn steal(round: &RoundLock, thief: &Entry) -> Result<Option<u32>, Error> {
                 best = Some((entry, epoch));
             }
         });
-        let Some((victim, _)) = best else { return Ok(None) };
+        let Some((victim, _)) = best else { return refused.map_or(Ok(None), Err) };
         if !victim.try_exclusive() {
             continue;
         }
         let key = victim.key();
-        // SAFETY:
-        // - the victim's data pages (published entry); no scope is open on them
-        //   (maintenance lock), so sealing strands no reference.
-        let sealed =
-            key != 0 && unsafe { victim.pages().protect_with_key(ProtFlags::NONE, 0) }.is_ok();
+        let sealed = if key == 0 {
+            false
+        } else {
+            // SAFETY:
+            // - the victim's data pages (published entry); no scope is open on
+            //   them (maintenance lock), so sealing strands no reference.
+            let seal = unsafe { victim.pages().protect_with_key(ProtFlags::NONE, 0) };
+            match seal {
+                Ok(()) => true,
+                Err(source) => {
+                    refused = Some(protect_error("pkey_mprotect", source));
+                    false
+                }
+            }
+        };
         if !sealed {
             victim.unlock_exclusive();
             continue;
@@ -320,5 +333,5 @@ fn steal(round: &RoundLock, thief: &Entry) -> Result<Option<u32>, Error> {
         lock(&TABLE).given_at[index(key)] = sys::boottime_ticks();
         return Ok(Some(key));
     }
-    Ok(None)
+    refused.map_or(Ok(None), Err)
 }

@@ -241,7 +241,8 @@ fn poisoned(entry: &Entry) -> Error {
 ///
 /// # Errors
 ///
-/// [`Error::Revocation`]: a key was there but could not be closed everywhere.
+/// [`Error::Revocation`]: a key was there but could not be closed everywhere;
+/// [`Error::Protect`] or [`Error::Map`]: a protection change was refused.
 #[cold]
 fn reclaim_key(entry: &'static Entry) -> Result<(), Error> {
     if !entry.try_exclusive() {
@@ -253,8 +254,7 @@ fn reclaim_key(entry: &'static Entry) -> Result<(), Error> {
         entry.set_key(key);
     }
     entry.unlock_exclusive();
-    match obtained {
-        Err(err @ Error::Revocation(_)) => Err(err),
-        _ => Ok(()),
-    }
+    // A key was there but could not be closed everywhere, or the kernel
+    // refused a protection change: that, not "exhausted", is the open's error.
+    obtained.map(drop)
 }
