@@ -364,10 +364,9 @@ impl fmt::Display for Error {
                  SIEGEL_BACKEND=auto or Backend::Auto to fall back to mprotect"
             ),
             Self::KeysExhausted => f.write_str(
-                "all 15 protection keys guard regions that are open right now (or could not be \
-                 closed in every thread); close a scope or drop a region and retry, or opt into \
-                 page protection (KeyExhaustion::Fallback), which opens a region to every thread \
-                 during its scopes",
+                "all 15 protection keys guard regions that are open right now; close a scope or \
+                 drop a region and retry, or opt into page protection (KeyExhaustion::Fallback), \
+                 which opens a region to every thread during its scopes",
             ),
             Self::SecretMemory { source } => write!(
                 f,

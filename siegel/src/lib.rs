@@ -62,10 +62,10 @@
 //!   and so is a signal handler that interrupts the scope (handlers run with the
 //!   default PKRU). A scope never widens beyond its thread: when no key can be
 //!   had it fails with [`Error::KeysExhausted`] instead of falling back to page
-//!   protection; before a key guards a region it is closed in *every* thread of
-//!   the process (threads spawned during a scope, threads that leaked a guard,
-//!   threads of other code that ran `pkey_alloc`), by a reserved real-time
-//!   signal (`SIGRTMAX - 6`) whose handler edits the PKRU saved in its frame; a
+//!   protection; before a key guards a region it is closed in every thread that
+//!   may hold it (threads spawned during a scope, threads that leaked a guard,
+//!   threads of other code that ran `pkey_alloc`), by a real-time signal whose
+//!   handler edits the PKRU saved in its frame (see [Signals](#signals)); a
 //!   thread that exits gives back the scopes it leaked. Under `mprotect` a scope
 //!   opens the pages to the whole process — every thread and signal handler —
 //!   for its duration;
@@ -108,8 +108,10 @@
 //!   access to that region, until it calls [`thread::seal_thread`] or the key
 //!   guards another region (then it is closed in every thread).
 //!   [`thread::spawn`] seals before running the thread's closure;
-//! - **a thread that blocks `SIGRTMAX - 6`**: a key it might hold is never handed
-//!   to another region (it is retired instead), which costs a key;
+//! - **a thread that blocks the revocation signal**: a key it might hold is
+//!   never handed to another region; the new secret that needed it fails with
+//!   [`Revocation::SignalBlocked`] naming the thread, and the key is tried again
+//!   for the next one (see [Signals](#signals));
 //! - **the kernel, and `ptrace` by root or the same user** (anonymous memory is
 //!   readable through `/proc/PID/mem` by them, sealed or not — use
 //!   `memfd_secret` memory where that matters);

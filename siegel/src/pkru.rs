@@ -355,12 +355,13 @@ const BLOCKED_GRACE: Duration = Duration::from_secs(1);
 /// leaked guard keeps a key open in its thread after its region is gone).
 static OPENERS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
-/// The chosen revocation signal, once installed (see [`install_revocation`]).
-static INSTALLED: Mutex<Option<sys::Signal>> = Mutex::new(None);
+/// Serialises the choice of the revocation signal ([`install_revocation`]);
+/// the choice itself is [`SIGNAL`].
+static INSTALLING: Mutex<()> = Mutex::new(());
 
 /// For `fork` (see `keys::fork_safe`): holds this module's locks.
 pub(crate) fn hold_for_fork() {
-    crate::sync::hold_for_fork(&INSTALLED);
+    crate::sync::hold_for_fork(&INSTALLING);
     crate::sync::hold_for_fork(&OPENERS);
     crate::sync::hold_for_fork(&KEY_OWNER);
 }
@@ -381,22 +382,29 @@ pub(crate) enum Reach {
 /// if set, else the highest real-time signal from `SIGRTMAX - 6` down that has
 /// no handler (a program's own handler is never replaced).
 fn install_revocation() -> Result<sys::Signal, Revocation> {
-    let mut installed = lock(&INSTALLED);
-    if let Some(signal) = *installed {
+    if let Some(signal) = revocation_signal() {
         return Ok(signal);
     }
-    let Some(offset) = arch::pkru_xsave_offset() else { return Err(Revocation::NoFreeSignal) };
+    let _installing = lock(&INSTALLING);
+    if let Some(signal) = revocation_signal() {
+        return Ok(signal);
+    }
+    let Some(offset) = arch::pkru_xsave_offset() else {
+        // No PKRU in the signal frame's XSAVE area: the handler could not
+        // close a key in the register its thread resumes with.
+        let source = std::io::Error::from(std::io::ErrorKind::Unsupported);
+        return Err(Revocation::Handler { source });
+    };
     PKRU_OFFSET.store(offset, Ordering::Release);
     let range = sys::realtime_signals();
-    let candidates: Vec<sys::Signal> = match std::env::var("SIEGEL_SIGNAL") {
+    let (candidates, configured): (Vec<sys::Signal>, bool) = match std::env::var("SIEGEL_SIGNAL") {
         Ok(value) => match value.trim().parse() {
-            Ok(signal) if range.contains(&signal) => vec![signal],
+            Ok(signal) if range.contains(&signal) => (vec![signal], true),
             _ => return Err(Revocation::InvalidSignal { value }),
         },
         // glibc and programs counting up from SIGRTMIN take the low ones.
-        Err(_) => (range.start() + 2..=range.end() - 6).rev().collect(),
+        Err(_) => ((range.start() + 2..=range.end() - 6).rev().collect(), false),
     };
-    let configured = candidates.len() == 1;
     for signal in candidates {
         // Not on the alternate stack: Rust's per-thread alternate stack is sized
         // for its stack-overflow report, and a signal frame with a full XSAVE
@@ -408,7 +416,6 @@ fn install_revocation() -> Result<sys::Signal, Revocation> {
             .map_err(|source| Revocation::Handler { source })?;
         if sys::is_default(&previous) {
             SIGNAL.store(signal, Ordering::Release);
-            *installed = Some(signal);
             return Ok(signal);
         }
         // Someone else's: give it back untouched.

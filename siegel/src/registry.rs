@@ -486,18 +486,7 @@ pub(crate) fn hold_for_fork() {
 /// handle or guard that crossed the fork panics with an explanation instead of
 /// touching unmapped memory. Async-signal-safe: atomics only.
 pub(crate) fn poison_inherited() {
-    let mut chunk: Option<&'static Chunk> = Some(&FIRST);
-    while let Some(current) = chunk {
-        for entry in &current.entries {
-            if entry.state.load(Ordering::Acquire) == LIVE {
-                entry.poison();
-            }
-        }
-        let next = current.next.load(Ordering::Acquire);
-        // SAFETY:
-        // - `next` is null or a chunk leaked with `Box::leak`, never freed.
-        chunk = unsafe { next.as_ref() };
-    }
+    for_each_published(Entry::poison);
 }
 
 /// Calls `f` on every published entry of this process (in a `fork` child, the
@@ -505,12 +494,20 @@ pub(crate) fn poison_inherited() {
 /// allocation-free: safe to call from a signal handler.
 pub(crate) fn for_each_live(mut f: impl FnMut(&'static Entry)) {
     let pid = sys::getpid();
+    for_each_published(|entry| {
+        if entry.pid.load(Ordering::Relaxed) == pid {
+            f(entry);
+        }
+    });
+}
+
+/// Calls `f` on every published entry, whichever process published it.
+/// Lock-free and allocation-free.
+fn for_each_published(mut f: impl FnMut(&'static Entry)) {
     let mut chunk: Option<&'static Chunk> = Some(&FIRST);
     while let Some(current) = chunk {
         for entry in &current.entries {
-            if entry.state.load(Ordering::Acquire) == LIVE
-                && entry.pid.load(Ordering::Relaxed) == pid
-            {
+            if entry.state.load(Ordering::Acquire) == LIVE {
                 f(entry);
             }
         }

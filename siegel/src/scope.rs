@@ -130,15 +130,22 @@ pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Erro
 #[inline]
 pub(crate) fn close(target: &impl Scoped, access: Access) {
     if try_close(target, access).is_err() {
-        let entry = target.entry();
-        if entry.is_inherited() {
-            // A guard that crossed a `fork`: this child has no copy of the
-            // pages, so there is nothing to re-seal, wipe or replace (and the
-            // address may hold a mapping of the child's own by now).
-            entry.leave();
-        } else {
-            target.reseal_failed(access);
-        }
+        close_failed(target, access);
+    }
+}
+
+/// The re-seal of a closing scope failed (see [`close`]).
+#[cold]
+#[inline(never)]
+fn close_failed(target: &impl Scoped, access: Access) {
+    let entry = target.entry();
+    if entry.is_inherited() {
+        // A guard that crossed a `fork`: this child has no copy of the pages,
+        // so there is nothing to re-seal, wipe or replace (and the address may
+        // hold a mapping of the child's own by now).
+        entry.leave();
+    } else {
+        target.reseal_failed(access);
     }
 }
 
