@@ -266,7 +266,7 @@ fn pooled_reader_loads_stay_in_the_pool() {
 #[test]
 fn hex_decodes_into_the_region() {
     let raw = pattern(37, 1);
-    let encoded = siegel::hex::encode_upper(&raw);
+    let encoded = hex::encode_upper(&raw);
     let (key, _) = watched(|| Protected::<[u8]>::from_hex(&encoded).unwrap());
     assert_eq!(&*key.read().unwrap(), &raw[..]);
     assert!(!allocated(37), "a heap buffer of the key's size was made");

@@ -272,12 +272,13 @@
 //!   protection (`SIEGEL_BACKEND=mprotect`), which sends no signal at all.
 //! - **What stops a round.** A thread that blocks the signal (a `sigwait`
 //!   thread), a full signal queue (`RLIMIT_SIGPENDING`), a thread that does not
-//!   answer within 4 s, a handler of the program's on the signal. The round
-//!   ends at once (or after the bounded wait) and only the secret being made
-//!   fails, with [`Error::Revocation`] naming the thread or limit and the fix;
-//!   every secret made before keeps its key, and the key is tried again for the
-//!   next one. Another thread making a secret meanwhile waits at most twice the
-//!   bound.
+//!   answer within 4 s of the last one that did, a handler of the program's on
+//!   the signal. The round ends at once (or after the bounded wait) and only
+//!   the secret being made fails, with [`Error::Revocation`] naming the thread
+//!   or limit and the fix; every secret made before keeps its key, and the key
+//!   is tried again for the next one. Another thread making a secret meanwhile
+//!   waits while that round makes progress, and at most twice the bound after
+//!   its last answer.
 //! - **Signal handlers of the program** may open scopes on existing secrets: if
 //!   the handler interrupted siegel itself while it held one of its locks, the
 //!   open fails at once with [`Error::Reentrant`] instead of deadlocking.

@@ -343,8 +343,14 @@ static BOARD: [AtomicU64; BOARD_LEN] = [const { AtomicU64::new(0) }; BOARD_LEN];
 /// whatever the number of threads (larger rounds go in batches).
 const BATCH: usize = BOARD_LEN / 2;
 
-/// How long a round waits, all in all, for the threads it must reach.
+/// How long a round waits for the threads it must reach while none of them
+/// answers: every answer (or exit) gives the rest this long again, so a round
+/// over a thousand threads on a loaded machine finishes, and one thread that
+/// never answers fails it this long after the last that did.
 const PATIENCE: Duration = Duration::from_secs(4);
+/// Bumped by a round each time a thread answers: a thread waiting for the
+/// round lock waits as long as the round it waits for makes progress.
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
 /// How long a thread may block the signal before the round gives up on it:
 /// threads block every signal for a moment (while they start, while they create
 /// a thread or a process, while they run a handler), and on a loaded machine
@@ -543,15 +549,16 @@ impl Drop for RoundLock {
     }
 }
 
-/// Takes the round lock, waiting at most [`PATIENCE`] for another thread's
-/// round (which is itself bounded by it).
+/// Takes the round lock, waiting for another thread's round as long as it makes
+/// progress (at most twice [`PATIENCE`] with no thread answering it).
 ///
 /// # Errors
 ///
 /// [`Revocation::Busy`].
 pub(crate) fn lock_rounds() -> Result<RoundLock, Revocation> {
     let me = sys::getpid();
-    let deadline = Instant::now() + PATIENCE * 2;
+    let mut deadline = Instant::now() + PATIENCE * 2;
+    let mut seen = PROGRESS.load(Ordering::Relaxed);
     loop {
         let owner = ROUND_OWNER.load(Ordering::Acquire);
         // A pid other than ours: the word was copied into this `fork` child
@@ -562,7 +569,11 @@ pub(crate) fn lock_rounds() -> Result<RoundLock, Revocation> {
         {
             return Ok(RoundLock { _held: crate::sync::Held::count() });
         }
-        if Instant::now() > deadline {
+        let progress = PROGRESS.load(Ordering::Relaxed);
+        if progress != seen {
+            seen = progress;
+            deadline = Instant::now() + PATIENCE * 2;
+        } else if Instant::now() > deadline {
             return Err(Revocation::Busy);
         }
         std::thread::sleep(Duration::from_micros(200));
@@ -598,7 +609,6 @@ pub(crate) fn revoke(_lock: &RoundLock, keys: u32, reach: Reach) -> Result<(), R
     ROUNDS.fetch_add(1, Ordering::Relaxed);
     // This thread: its counts for the keys are stale now, so a resync closes them.
     THREAD.with(ThreadKeys::resync);
-    let deadline = Instant::now() + PATIENCE;
     let me = sys::gettid();
     let openers: std::collections::HashSet<i32> = lock(&OPENERS).iter().copied().collect();
     let mut decided: std::collections::HashSet<i32> = std::collections::HashSet::new();
@@ -617,8 +627,8 @@ pub(crate) fn revoke(_lock: &RoundLock, keys: u32, reach: Reach) -> Result<(), R
                 Reach::Every => true,
                 Reach::Since(ticks) => {
                     openers.contains(&tid)
-                        || match sys::thread_info(tid) {
-                            Ok(info) => info.start_ticks >= ticks,
+                        || match sys::thread_start_ticks(tid) {
+                            Ok(start) => start >= ticks,
                             Err(err) => err.kind() != std::io::ErrorKind::NotFound,
                         }
                 }
@@ -633,7 +643,7 @@ pub(crate) fn revoke(_lock: &RoundLock, keys: u32, reach: Reach) -> Result<(), R
             return Ok(());
         }
         for batch in todo.chunks(BATCH) {
-            reach_batch(round, signal, batch, deadline)?;
+            reach_batch(round, signal, batch)?;
         }
     }
 }
@@ -644,15 +654,15 @@ pub(crate) fn revoke(_lock: &RoundLock, keys: u32, reach: Reach) -> Result<(), R
 /// exited.
 fn blocks(tid: i32, signal: sys::Signal) -> Option<bool> {
     let bit = u32::try_from(signal - 1).map_or(0, |n| 1u64 << n.min(63));
-    let info = sys::thread_info(tid).ok()?;
-    if info.blocked & bit == 0 {
+    if sys::blocked_signals(tid).ok()? & bit == 0 {
         return None;
     }
-    Some(info.start_ticks + sys::ticks_per_second() <= sys::boottime_ticks())
+    let start = sys::thread_start_ticks(tid).ok()?;
+    Some(start + sys::ticks_per_second() <= sys::boottime_ticks())
 }
 
 /// Signals every thread of `batch` and waits for each to acknowledge `round`
-/// or exit.
+/// or exit, for at most [`PATIENCE`] after the last that did.
 ///
 /// A thread that blocks the signal gets nothing sent while it does (a signal
 /// it never takes would sit in its queue): it is signalled once it unblocks —
@@ -660,13 +670,9 @@ fn blocks(tid: i32, signal: sys::Signal) -> Option<bool> {
 /// processes, or run a handler of ours — and fails the round as
 /// [`Revocation::SignalBlocked`] if it still blocks the signal after
 /// [`BLOCKED_GRACE`] (or, for a thread still starting, at the deadline).
-fn reach_batch(
-    round: u32,
-    signal: sys::Signal,
-    batch: &[i32],
-    deadline: Instant,
-) -> Result<(), Revocation> {
+fn reach_batch(round: u32, signal: sys::Signal, batch: &[i32]) -> Result<(), Revocation> {
     let started = Instant::now();
+    let mut deadline = started + PATIENCE;
     let send = |tid: i32, pending: &mut Vec<i32>| match sys::tgkill(tid, signal) {
         Ok(()) => {
             pending.push(tid);
@@ -703,13 +709,20 @@ fn reach_batch(
             }
         }
         blocking = still;
+        let before = pending.len();
         pending.retain(|&tid| !acknowledged(round, tid));
         if pending.is_empty() && blocking.is_empty() {
             return Ok(());
         }
-        if checked.elapsed() > Duration::from_millis(20) {
+        // Threads that exited without answering: looked for only while nobody
+        // answers (a check per pending thread is a `/proc` lookup each).
+        if pending.len() == before && checked.elapsed() > Duration::from_millis(20) {
             checked = Instant::now();
             pending.retain(|&tid| sys::thread_alive(tid));
+        }
+        if pending.len() < before {
+            PROGRESS.fetch_add(1, Ordering::Relaxed);
+            deadline = Instant::now() + PATIENCE;
         }
         if let Some(&tid) = pending.first() {
             if Instant::now() > deadline {

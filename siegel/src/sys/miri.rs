@@ -65,9 +65,7 @@ use libc::c_int;
 pub(crate) use super::{
     mem::{Advice, ProtFlags},
     pkey::{is_exhausted, PkeyRights},
-    proc::{
-        at_fork, getpid, gettid, write_hex_stderr, write_ignoring_errors, write_stderr, TaskInfo,
-    },
+    proc::{at_fork, getpid, gettid, write_hex_stderr, write_ignoring_errors, write_stderr},
     random::getrandom,
     signal::{
         address_of, fault_addr, fault_code, fault_pkey, forward, handler_of, is_default,
@@ -622,13 +620,23 @@ pub(crate) fn realtime_signals() -> core::ops::RangeInclusive<c_int> {
     34..=64
 }
 
-/// Per-thread details: unavailable under Miri (no `/proc`); only the PKU
+/// A thread's blocked signals: unavailable under Miri (no `/proc`); only the
+/// PKU backend asks.
+///
+/// # Errors
+///
+/// Always `Unsupported`.
+pub(crate) fn blocked_signals(_tid: i32) -> io::Result<u64> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// A thread's start time: unavailable under Miri (no `/proc`); only the PKU
 /// backend asks.
 ///
 /// # Errors
 ///
 /// Always `Unsupported`.
-pub(crate) fn thread_info(_tid: i32) -> io::Result<TaskInfo> {
+pub(crate) fn thread_start_ticks(_tid: i32) -> io::Result<u64> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 

@@ -140,63 +140,95 @@ pub(crate) fn write_hex_stderr(mut n: u64) {
     write_stderr(&digits[at..]);
 }
 
-/// What `/proc/self/task/TID/status` and `/proc/self/task/TID/stat` tell about
-/// one thread of this process.
-#[derive(Clone, Debug)]
-pub(crate) struct TaskInfo {
-    /// The thread's blocked-signal mask (`SigBlk`): bit `n - 1` for signal `n`.
-    pub(crate) blocked: u64,
-    /// When the thread started, in clock ticks since boot (`stat` field 22,
-    /// `_SC_CLK_TCK` per second, `CLOCK_BOOTTIME` based).
-    pub(crate) start_ticks: u64,
-}
-
-/// Reads [`TaskInfo`] for thread `tid` of this process.
+/// The signals thread `tid` of this process blocks now (`SigBlk` of
+/// `/proc/self/task/TID/status`): bit `n - 1` for signal `n`.
 ///
 /// # Errors
 ///
-/// `NotFound` if the thread has exited; `InvalidData` if a file is not in the
+/// `NotFound` if the thread has exited; `InvalidData` if the file is not in the
 /// format `proc(5)` documents.
 ///
 /// # References
 ///
 /// - <https://man7.org/linux/man-pages/man5/proc_pid_status.5.html>
-/// - <https://man7.org/linux/man-pages/man5/proc_pid_stat.5.html>
-pub(crate) fn thread_info(tid: i32) -> io::Result<TaskInfo> {
+pub(crate) fn blocked_signals(tid: i32) -> io::Result<u64> {
     failpoint!(ThreadInfo);
-    let invalid = || io::Error::from(io::ErrorKind::InvalidData);
-    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status"))?;
-    let blocked = status
+    // Read into the stack: a round reads this for every thread it reaches, and
+    // a heap buffer grown to the file's size would be an allocation a secret's
+    // load is not expected to make (tests/load.rs watches for them).
+    let mut buf = [0u8; 4096];
+    read_task_file(tid, "status", &mut buf)?
         .lines()
         .find_map(|line| line.strip_prefix("SigBlk:"))
         .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
-        .ok_or_else(invalid)?;
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))?;
+        .ok_or_else(|| io::ErrorKind::InvalidData.into())
+}
+
+/// When thread `tid` of this process started, in clock ticks since boot
+/// (field 22 of `/proc/self/task/TID/stat`, [`ticks_per_second`] per second,
+/// `CLOCK_BOOTTIME` based).
+///
+/// # Errors
+///
+/// `NotFound` if the thread has exited; `InvalidData` if the file is not in the
+/// format `proc(5)` documents.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man5/proc_pid_stat.5.html>
+pub(crate) fn thread_start_ticks(tid: i32) -> io::Result<u64> {
+    failpoint!(ThreadInfo);
+    let mut buf = [0u8; 1024];
+    let stat = read_task_file(tid, "stat", &mut buf)?;
     // The name (field 2) may hold spaces and parentheses: the fields after it
     // start after its last `)`, with the state (field 3) first.
-    let after_name = stat.rfind(')').map(|at| &stat[at + 1..]).ok_or_else(invalid)?;
-    let start_ticks = after_name
-        .split_whitespace()
-        .nth(22 - 3)
+    stat.rfind(')')
+        .and_then(|at| stat[at + 1..].split_whitespace().nth(22 - 3))
         .and_then(|t| t.parse().ok())
-        .ok_or_else(invalid)?;
-    Ok(TaskInfo { blocked, start_ticks })
+        .ok_or_else(|| io::ErrorKind::InvalidData.into())
+}
+
+/// Reads `/proc/self/task/TID/NAME` into `buf`: the text, or `InvalidData` if
+/// it does not fit or is not UTF-8.
+fn read_task_file<'b>(tid: i32, name: &str, buf: &'b mut [u8]) -> io::Result<&'b str> {
+    use io::Read as _;
+    use io::Write as _;
+    let mut path = [0u8; 64];
+    let mut cursor = io::Cursor::new(&mut path[..]);
+    write!(cursor, "/proc/self/task/{tid}/{name}")?;
+    let len = usize::try_from(cursor.position()).map_err(|_| io::ErrorKind::InvalidData)?;
+    let path = core::str::from_utf8(&path[..len]).map_err(|_| io::ErrorKind::InvalidData)?;
+    let mut file = std::fs::File::open(path)?;
+    let mut filled = 0;
+    loop {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        if filled == buf.len() {
+            return Err(io::ErrorKind::InvalidData.into());
+        }
+    }
+    core::str::from_utf8(&buf[..filled]).map_err(|_| io::ErrorKind::InvalidData.into())
 }
 
 /// The name of thread `tid` (`/proc/self/task/TID/comm`), or `"?"`.
 pub(crate) fn thread_name(tid: i32) -> String {
-    std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+    let mut buf = [0u8; 64];
+    read_task_file(tid, "comm", &mut buf)
         .map_or_else(|_| "?".to_owned(), |name| name.trim_end().to_owned())
 }
 
-/// Clock ticks per second (`_SC_CLK_TCK`, the unit of [`TaskInfo::start_ticks`]).
+/// Clock ticks per second (`_SC_CLK_TCK`, the unit of [`thread_start_ticks`]).
 pub(crate) fn ticks_per_second() -> u64 {
     // SAFETY:
     // - sysconf(3) has no memory preconditions.
     u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100).max(1)
 }
 
-/// Now, in the clock ticks of [`TaskInfo::start_ticks`], rounded down: a
+/// Now, in the clock ticks of [`thread_start_ticks`], rounded down: a
 /// thread created after this call has `start_ticks >= boottime_ticks()`.
 ///
 /// # References
