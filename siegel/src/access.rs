@@ -30,6 +30,7 @@ impl Counts {
     /// # Panics
     ///
     /// Past `u32::MAX` open scopes of one kind (only leaked guards get there).
+    #[inline]
     pub(crate) fn add(self, access: Access) -> Self {
         let bump = |n: u32| n.checked_add(1).expect("siegel: more than u32::MAX open scopes");
         match access {
@@ -39,6 +40,7 @@ impl Counts {
     }
 
     /// One scope of `access` less.
+    #[inline]
     pub(crate) fn sub(self, access: Access) -> Self {
         match access {
             Access::Read => Self { reads: self.reads.saturating_sub(1), ..self },
@@ -71,6 +73,7 @@ impl Counts {
     }
 
     /// The two PKRU bits (WD, AD) these counts need for their key.
+    #[inline]
     pub(crate) fn pkru_bits(self) -> u32 {
         const AD: u32 = 0b01;
         const WD: u32 = 0b10;

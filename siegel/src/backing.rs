@@ -10,7 +10,9 @@ use crate::{
     options::{Mechanism, Memory, Options},
     pool::{PoolInner, PoolSlot},
     region::{Dedicated, Region},
-    registry, scope, Error,
+    registry,
+    scope::{self, Scoped as _},
+    Error,
 };
 
 /// The storage behind one `Protected` handle. `held` is the access the owning
@@ -115,10 +117,12 @@ impl Backing {
     /// Whether the secret can no longer be opened: its region was wiped (a
     /// lockdown, a failed re-seal), or its pool slot was poisoned or caught
     /// overflowing.
+    #[inline]
     pub(crate) fn is_poisoned(&self) -> bool {
         match &self.kind {
-            Kind::Dedicated { region, .. } => region.is_poisoned(),
-            Kind::Pooled { slot, .. } => slot.region().is_poisoned() || slot.is_poisoned(),
+            // From the entry kept beside the box: no heap page to reach.
+            Kind::Dedicated { scopes, .. } => scopes.entry().is_poisoned(),
+            Kind::Pooled { slot, .. } => slot.entry().is_poisoned() || slot.is_poisoned(),
         }
     }
 

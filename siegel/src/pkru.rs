@@ -125,19 +125,24 @@ thread_local! {
     static EXIT_HOOK: ExitHook = const { ExitHook };
 }
 
+/// The index of `key` in per-key tables. Keys reach here from registry
+/// entries, which hold only keys 0..=15 (checked when published), so the mask
+/// changes nothing and lets the compiler drop the bounds checks.
+#[inline]
 fn idx(key: u32) -> usize {
-    let k = usize::try_from(key).unwrap_or(PKEYS);
-    assert!(k < PKEYS, "siegel: pkey {key} > 15");
-    k
+    debug_assert!(key < 16, "siegel: pkey {key} > 15");
+    (key & 15) as usize
 }
 
 /// The two PKRU bits of `key` set to `bits`, in `pkru`.
+#[inline]
 fn with_bits(pkru: u32, key: u32, bits: u32) -> u32 {
     let shift = 2 * key;
     (pkru & !(0b11 << shift)) | (bits << shift)
 }
 
 /// Reads this thread's PKRU.
+#[inline]
 pub(crate) fn read() -> u32 {
     // SAFETY:
     // - only reached for live keys or after a successful `pkey_alloc`, which proves
@@ -150,6 +155,7 @@ pub(crate) fn read() -> u32 {
 /// Writes this thread's PKRU if `wanted` differs from `current`.
 ///
 /// Callers only take rights away from keys no live reference of this thread uses.
+#[inline]
 fn write(current: u32, wanted: u32) {
     if wanted != current {
         // SAFETY:
@@ -164,6 +170,7 @@ fn write(current: u32, wanted: u32) {
 
 impl ThreadKeys {
     /// This thread's count for `key`, zero if it is stale (the key moved on).
+    #[inline]
     fn counts(&self, key: u32) -> Counts {
         let k = idx(key);
         if self.gens[k].get() == KEY_GEN[k].load(Ordering::Acquire) {
@@ -176,6 +183,7 @@ impl ThreadKeys {
     /// Writes PKRU as `change` computes it from the current value; if a
     /// revocation interrupted the read-modify-write, rebuilds every siegel key's
     /// bits from this thread's counts until no revocation interrupts.
+    #[inline]
     fn write_pkru(&self, change: impl Fn(u32) -> u32) {
         let seen = self.interrupted.load(Ordering::Acquire);
         let current = read();
@@ -208,18 +216,43 @@ impl ThreadKeys {
     }
 }
 
+/// Runs `f` with this thread's [`ThreadKeys`], reached directly: `THREAD.with`
+/// with a closure this small inlines to one `%fs`-relative address, where a
+/// larger one is compiled out of line behind an indirect call.
+#[inline]
+fn with_thread<R>(f: impl FnOnce(&ThreadKeys) -> R) -> R {
+    let t: *const ThreadKeys = THREAD.with(core::ptr::from_ref);
+    // SAFETY:
+    // - `THREAD` is const-initialised and has no destructor, so its storage is
+    //   valid for as long as this thread runs [1]; the reference does not
+    //   outlive `f`, which runs on this thread.
+    //
+    // [1] https://doc.rust-lang.org/std/macro.thread_local.html
+    f(unsafe { &*t })
+}
+
 /// Runs `f` on this thread's counts for `key` and applies the result to PKRU.
+///
+/// A change that leaves the key's two PKRU bits as they were (a nested scope,
+/// or the close of one) writes no PKRU: the bits already say what the counts
+/// need, since the counts are valid for the key's generation and a round never
+/// closes a key that guards a region (see the module docs).
 #[inline]
 pub(crate) fn update(key: u32, f: impl FnOnce(Counts) -> Counts) {
-    THREAD.with(|t| {
+    with_thread(|t| {
         let k = idx(key);
-        let counts = f(t.counts(key));
+        let generation = KEY_GEN[k].load(Ordering::Acquire);
+        let valid = t.gens[k].get() == generation;
+        let before = if valid { t.counts[k].get() } else { Counts::ZERO };
+        let counts = f(before);
         t.counts[k].set(counts);
-        t.gens[k].set(KEY_GEN[k].load(Ordering::Acquire));
+        t.gens[k].set(generation);
         if counts != Counts::ZERO && !t.hooked.get() {
             hook_exit(t);
         }
-        t.write_pkru(|current| with_bits(current, key, counts.pkru_bits()));
+        if !valid || counts.pkru_bits() != before.pkru_bits() {
+            t.write_pkru(|current| with_bits(current, key, counts.pkru_bits()));
+        }
     });
 }
 

@@ -380,18 +380,19 @@ impl Scoped for Dedicated {
         Ok(())
     }
 
-    /// Whether the canary below the secret still holds the region's value.
+    /// Whether the canary below the secret still holds the region's value,
+    /// compared a word at a time.
+    #[inline]
     fn check(&self) -> Result<(), Error> {
-        let canary_ptr = self.0.canary_at().cast::<[u8; CANARY_LEN]>();
+        let at = self.0.canary_at().cast::<u64>();
         // SAFETY:
-        // - the canary is inside the data pages, which are open for reading in this
-        //   thread while the caller's access is counted; `[u8; N]` has alignment 1
-        //   and every bit pattern is valid. Volatile: the bytes may have been
-        //   changed behind the compiler's back (that is what we look for).
-        let found = unsafe { canary_ptr.read_volatile() };
-        let expected = self.0.canary();
-        let diff = found.iter().zip(expected).fold(0, |acc, (x, y)| acc | (x ^ y));
-        if diff == 0 {
+        // - the canary's 16 bytes are inside the data pages, which are open for
+        //   reading in this thread while the caller's access is counted; read as
+        //   two unaligned words (the canary ends where the secret starts, at any
+        //   alignment), and every bit pattern is a valid `u64`.
+        let found = unsafe { [at.read_unaligned(), at.add(1).read_unaligned()] };
+        let [low, high] = self.0.canary_words();
+        if (found[0] ^ low) | (found[1] ^ high) == 0 {
             Ok(())
         } else {
             Err(Error::CanaryCorrupted)

@@ -21,7 +21,7 @@
 
 use core::{
     ptr::NonNull,
-    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering},
+    sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering},
 };
 use std::sync::Mutex;
 
@@ -50,6 +50,47 @@ const NOT_WIPED: u8 = 0;
 const WIPING: u8 = 1;
 const WIPED: u8 = 2;
 
+/// [`Entry::seal`]: the protection key guarding the pages (0: page protection).
+const KEY_BITS: u32 = 0b1111;
+/// [`Entry::seal`]: the region should hold a key (PKU backend, virtualised keys).
+const WANTS_KEY: u32 = 1 << 4;
+/// [`Entry::seal`]: the region was wiped or must be; no scope may open.
+const POISONED: u32 = 1 << 5;
+
+/// How an entry's pages are sealed, read in one load: the key, whether the
+/// region wants one, whether it is poisoned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Seal(u32);
+
+impl Seal {
+    /// The protection key guarding the pages, or 0 for page protection.
+    #[inline]
+    pub(crate) fn key(self) -> u32 {
+        self.0 & KEY_BITS
+    }
+
+    /// Whether a scope may open right now with the key: keyed and not poisoned
+    /// (one compare on the hot path).
+    #[inline]
+    pub(crate) fn is_keyed_and_live(self) -> bool {
+        // Keys 1..=15 without POISONED: 0 wraps to the top, poisoned ones
+        // are above KEY_BITS.
+        (self.0 & (KEY_BITS | POISONED)).wrapping_sub(1) < KEY_BITS
+    }
+
+    #[inline]
+    pub(crate) fn is_poisoned(self) -> bool {
+        self.0 & POISONED != 0
+    }
+
+    /// Under virtualised keys, a region holding no key: it may not open (page
+    /// protection would open it to every thread) until it takes one back.
+    #[inline]
+    pub(crate) fn needs_key(self) -> bool {
+        self.0 & (WANTS_KEY | KEY_BITS) == WANTS_KEY
+    }
+}
+
 /// Bumped whenever a key is stolen; keyed opens record it, so the entry with the
 /// smallest epoch is (roughly) the least recently used.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -68,10 +109,9 @@ pub(crate) struct Entry {
     pages_len: AtomicUsize,
     /// The region's canary (dedicated regions; pool arenas check their slots').
     canary_at: AtomicPtr<u8>,
-    /// The protection key guarding the pages, or 0 for page protection.
-    key: AtomicU32,
-    /// Whether the region should hold a key (PKU backend with virtualised keys).
-    wants_key: AtomicBool,
+    /// The protection key, [`WANTS_KEY`] and [`POISONED`]: what an opener
+    /// checks after counting itself, in one load ([`Seal`]).
+    seal: AtomicU32,
     /// The process that published the entry: a `fork` child inherits the
     /// registry but none of its regions (their pages are `MADV_DONTFORK`).
     pid: AtomicU32,
@@ -79,7 +119,6 @@ pub(crate) struct Entry {
     open: AtomicU64,
     /// [`EPOCH`] at the last keyed open.
     epoch: AtomicU64,
-    poisoned: AtomicBool,
     wipe: AtomicU8,
     /// Process-wide open counts for page protection; also serialises `mprotect`.
     pub(crate) counts: Mutex<Counts>,
@@ -100,12 +139,10 @@ impl Entry {
             pages: AtomicPtr::new(core::ptr::null_mut()),
             pages_len: AtomicUsize::new(0),
             canary_at: AtomicPtr::new(core::ptr::null_mut()),
-            key: AtomicU32::new(0),
-            wants_key: AtomicBool::new(false),
+            seal: AtomicU32::new(0),
             pid: AtomicU32::new(0),
             open: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
-            poisoned: AtomicBool::new(false),
             wipe: AtomicU8::new(NOT_WIPED),
             counts: Mutex::new(Counts::ZERO),
             canary: [AtomicU64::new(0), AtomicU64::new(0)],
@@ -132,8 +169,8 @@ impl Entry {
         self.pages.store(pages.ptr().as_ptr(), Ordering::Relaxed);
         self.pages_len.store(pages.len(), Ordering::Relaxed);
         self.canary_at.store(canary_at.as_ptr(), Ordering::Relaxed);
-        self.key.store(key, Ordering::Relaxed);
-        self.wants_key.store(wants_key, Ordering::Relaxed);
+        assert!(key <= KEY_BITS, "siegel: pkey {key} > 15");
+        self.seal.store(key | if wants_key { WANTS_KEY } else { 0 }, Ordering::Relaxed);
         self.pid.store(sys::getpid(), Ordering::Relaxed);
         self.canary[0].store(words(&canary[..8]), Ordering::Relaxed);
         self.canary[1].store(words(&canary[8..]), Ordering::Relaxed);
@@ -149,9 +186,7 @@ impl Entry {
     /// of the region's drop).
     pub(crate) fn release(&'static self) {
         self.pages.store(core::ptr::null_mut(), Ordering::Relaxed);
-        self.key.store(0, Ordering::Relaxed);
-        self.wants_key.store(false, Ordering::Relaxed);
-        self.poisoned.store(false, Ordering::Relaxed);
+        self.seal.store(0, Ordering::Relaxed);
         self.wipe.store(NOT_WIPED, Ordering::Relaxed);
         *lock(&self.counts) = Counts::ZERO;
         self.open.store(0, Ordering::Release);
@@ -179,8 +214,14 @@ impl Entry {
             .expect("siegel: canary of an unpublished registry entry")
     }
 
-    /// The region's canary.
+    /// The region's canary as the two native-endian words its bytes make.
     #[inline]
+    pub(crate) fn canary_words(&self) -> [u64; 2] {
+        [self.canary[0].load(Ordering::Relaxed), self.canary[1].load(Ordering::Relaxed)]
+    }
+
+    /// The region's canary.
+    #[cfg(test)]
     pub(crate) fn canary(&self) -> [u8; CANARY_LEN] {
         let mut bytes = [0u8; CANARY_LEN];
         bytes[..8].copy_from_slice(&self.canary[0].load(Ordering::Relaxed).to_ne_bytes());
@@ -188,29 +229,35 @@ impl Entry {
         bytes
     }
 
+    /// How the pages are sealed now (key, wanted key, poison), in one load.
     #[inline]
-    pub(crate) fn key(&self) -> u32 {
-        self.key.load(Ordering::Acquire)
+    pub(crate) fn seal(&self) -> Seal {
+        Seal(self.seal.load(Ordering::SeqCst))
     }
 
-    /// Sets the key (under the maintenance lock).
+    #[inline]
+    pub(crate) fn key(&self) -> u32 {
+        self.seal().key()
+    }
+
+    /// Sets the key (under the maintenance lock; a concurrent [`poison`]
+    /// stays).
+    ///
+    /// [`poison`]: Self::poison
     pub(crate) fn set_key(&self, key: u32) {
-        self.key.store(key, Ordering::Release);
+        assert!(key <= KEY_BITS, "siegel: pkey {key} > 15");
+        let _ = self.seal.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |seal| {
+            Some(seal & !KEY_BITS | key)
+        });
     }
 
     #[inline]
     pub(crate) fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::SeqCst)
+        self.seal().is_poisoned()
     }
 
     pub(crate) fn poison(&self) {
-        self.poisoned.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether this region lost its key to another and should ask for one again.
-    #[inline]
-    pub(crate) fn wants_key_back(&self) -> bool {
-        self.key.load(Ordering::Relaxed) == 0 && self.wants_key.load(Ordering::Relaxed)
+        self.seal.fetch_or(POISONED, Ordering::SeqCst);
     }
 
     /// Whether the region belongs to another process: this is a `fork` child
@@ -224,15 +271,15 @@ impl Entry {
     /// only regions whose key may be taken for another
     /// ([`KeyExhaustion::Virtualize`](crate::KeyExhaustion::Virtualize)).
     pub(crate) fn is_virtualised(&self) -> bool {
-        self.wants_key.load(Ordering::Relaxed)
+        self.seal.load(Ordering::Relaxed) & WANTS_KEY != 0
     }
 
     /// Whether the region runs under the PKU backend with virtualised keys but
     /// holds no key right now: it may not be opened (page protection would open
-    /// it to every thread).
+    /// it to every thread) until it takes one back.
     #[inline]
     pub(crate) fn needs_key(&self) -> bool {
-        self.wants_key.load(Ordering::Relaxed) && self.key.load(Ordering::Acquire) == 0
+        self.seal().needs_key()
     }
 
     /// Whether any scope is open (or maintenance under way).
@@ -245,15 +292,26 @@ impl Entry {
         self.epoch.load(Ordering::Relaxed)
     }
 
-    /// Counts one more scope (waiting out maintenance).
+    /// Counts one more scope (waiting out maintenance) and returns the seal
+    /// as it is once counted: what the opener must check before it grants.
     #[inline]
-    pub(crate) fn enter(&self) {
+    pub(crate) fn enter(&self) -> Seal {
+        if self.open.fetch_add(1, Ordering::SeqCst) >= EXCLUSIVE {
+            self.wait_out_maintenance();
+        }
+        self.seal()
+    }
+
+    /// [`enter`](Self::enter) found the maintenance lock held: gives the count
+    /// back and retries until it is not.
+    #[cold]
+    fn wait_out_maintenance(&self) {
         loop {
-            if self.open.fetch_add(1, Ordering::SeqCst) < EXCLUSIVE {
-                break;
-            }
             self.open.fetch_sub(1, Ordering::SeqCst);
             std::thread::yield_now();
+            if self.open.fetch_add(1, Ordering::SeqCst) < EXCLUSIVE {
+                return;
+            }
         }
     }
 

@@ -24,7 +24,7 @@ use crate::{
     keys,
     options::KeyExhaustion,
     pkru,
-    registry::{self, Entry},
+    registry::{self, Entry, Seal},
 };
 
 /// The steps of a scope that differ between a dedicated region and a pool slot.
@@ -49,12 +49,12 @@ pub(crate) trait Scoped {
     /// The re-seal failed; the access is still counted open.
     fn close_pages(&self, access: Access) -> Result<(), Error>;
 
-    /// Under protection key `key`, before this thread gains access.
+    /// Under a protection key, before this thread gains access.
     ///
     /// # Errors
     ///
     /// Whatever prevents the open; nothing is granted then.
-    fn before_keyed_open(&self, _key: u32) -> Result<(), Error> {
+    fn before_keyed_open(&self) -> Result<(), Error> {
         Ok(())
     }
 
@@ -75,6 +75,10 @@ pub(crate) trait Scoped {
 
 /// Opens `access` on `target` (see the module docs).
 ///
+/// The fast path — a live keyed region — counts the scope, reads the seal
+/// once, opens the key in this thread and checks the canaries; everything else
+/// (page protection, a poisoned region, a key to take back) is out of line.
+///
 /// # Errors
 ///
 /// [`Error::Poisoned`], [`Error::KeysExhausted`], [`Error::Revocation`], a
@@ -82,28 +86,69 @@ pub(crate) trait Scoped {
 /// is closed again).
 #[inline]
 pub(crate) fn open(target: &impl Scoped, access: Access) -> Result<(), Error> {
+    let seal = target.entry().enter();
+    if !seal.is_keyed_and_live() {
+        return open_slow(target, access, seal);
+    }
+    open_keyed(target, access, seal.key())
+}
+
+/// The keyed grant and the check, for a counted scope on a live keyed region.
+#[inline]
+fn open_keyed(target: &impl Scoped, access: Access, key: u32) -> Result<(), Error> {
     let entry = target.entry();
-    admit_with_key(entry)?;
-    let granted = match entry.key() {
-        0 => target.open_pages(access),
-        key => target.before_keyed_open(key).map(|()| {
-            entry.touch();
-            pkru::update(key, |c| c.add(access));
-        }),
-    };
-    if let Err(err) = granted {
+    if let Err(err) = target.before_keyed_open() {
         entry.leave();
         return Err(err);
     }
-    // A region poisoned since this scope was admitted (a lockdown, or another
-    // thread's refused re-seal that wiped it) answers `Poisoned`: its canaries
-    // went with the rest, which is not an underflow.
-    let checked = if entry.is_poisoned() { Err(Error::Poisoned) } else { target.check() };
-    if let Err(err) = checked {
-        close(target, access);
-        return Err(err);
+    entry.touch();
+    pkru::update(key, |c| c.add(access));
+    checked(target, access)
+}
+
+/// Checks an open scope's canaries and state; on failure closes it again. A
+/// region poisoned since this scope was admitted (a lockdown, or another
+/// thread's refused re-seal that wiped it) answers `Poisoned`: its canaries
+/// went with the rest, which is not an underflow.
+#[inline]
+fn checked(target: &impl Scoped, access: Access) -> Result<(), Error> {
+    if let Err(err) = target.check() {
+        return Err(check_failed(target, access, err));
     }
     Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn check_failed(target: &impl Scoped, access: Access, err: Error) -> Error {
+    let poisoned = target.entry().is_poisoned();
+    close(target, access);
+    if poisoned {
+        Error::Poisoned
+    } else {
+        err
+    }
+}
+
+/// [`open`] off the fast path: `seal` (read once the scope was counted) says
+/// the region is poisoned, holds no key it wants, or runs on page protection.
+#[cold]
+#[inline(never)]
+fn open_slow(target: &impl Scoped, access: Access, seal: Seal) -> Result<(), Error> {
+    let entry = target.entry();
+    let seal = if seal.is_poisoned() || seal.needs_key() {
+        entry.leave();
+        admit_with_key(entry)?
+    } else {
+        seal
+    };
+    match seal.key() {
+        0 => {
+            target.open_pages(access).inspect_err(|_| entry.leave())?;
+            checked(target, access)
+        }
+        key => open_keyed(target, access, key),
+    }
 }
 
 /// Closes `access` on `target`.
@@ -159,24 +204,23 @@ const KEY_PATIENCE: Duration = Duration::from_secs(2);
 /// before it fails: the key it waits for may be one it holds open.
 const KEY_RETRIES_HOLDING: u32 = 200;
 
-/// [`admit`], and under virtualised keys make sure the region holds a key: a
+/// [`admit`], and under virtualised keys make sure the region holds a key (the
+/// seal returned holds it, or is unkeyed for page protection): a
 /// region that lost its key and cannot take one back right now (every keyed
 /// region is open, or another thread is taking it back) waits for one — up to
 /// [`KEY_PATIENCE`], or briefly if this thread holds keyed scopes itself —
 /// then fails with [`Error::KeysExhausted`]. It is never opened with page
 /// protection, which would open it to every thread.
-#[inline]
-fn admit_with_key(entry: &'static Entry) -> Result<(), Error> {
-    admit(entry)?;
-    if !entry.needs_key() {
-        return Ok(());
+fn admit_with_key(entry: &'static Entry) -> Result<Seal, Error> {
+    let seal = admit(entry)?;
+    if !seal.needs_key() {
+        return Ok(seal);
     }
     entry.leave();
     wait_for_key(entry)
 }
 
-#[cold]
-fn wait_for_key(entry: &'static Entry) -> Result<(), Error> {
+fn wait_for_key(entry: &'static Entry) -> Result<Seal, Error> {
     let start = Instant::now();
     let holding = pkru::holds_keyed_scope();
     let mut retries = 0u32;
@@ -191,9 +235,9 @@ fn wait_for_key(entry: &'static Entry) -> Result<(), Error> {
         } else {
             std::thread::sleep(Duration::from_micros(200));
         }
-        admit(entry)?;
-        if !entry.needs_key() {
-            return Ok(());
+        let seal = admit(entry)?;
+        if !seal.needs_key() {
+            return Ok(seal);
         }
         entry.leave();
         let give_up = if holding {
@@ -208,27 +252,26 @@ fn wait_for_key(entry: &'static Entry) -> Result<(), Error> {
 }
 
 /// Admits one more scope: refuses a poisoned region and a `fork` parent's,
-/// asks for a lost key back,
-/// then counts the scope (the caller must [`Entry::leave`] on every later
-/// failure).
+/// asks for a lost key back, then counts the scope (the caller must
+/// [`Entry::leave`] on every later failure) and returns the seal as counted.
 ///
 /// # Errors
 ///
-/// [`Error::Poisoned`], [`Error::Forked`]; nothing is counted then.
-#[inline]
-fn admit(entry: &'static Entry) -> Result<(), Error> {
+/// [`Error::Poisoned`], [`Error::Forked`], and [`reclaim_key`]'s; nothing is
+/// counted then.
+fn admit(entry: &'static Entry) -> Result<Seal, Error> {
     if entry.is_poisoned() {
         return Err(poisoned(entry));
     }
-    if entry.wants_key_back() {
+    if entry.needs_key() {
         reclaim_key(entry)?;
     }
-    entry.enter();
-    if entry.is_poisoned() {
+    let seal = entry.enter();
+    if seal.is_poisoned() {
         entry.leave();
         return Err(poisoned(entry));
     }
-    Ok(())
+    Ok(seal)
 }
 
 /// Why a poisoned region refuses: wiped, or a `fork` parent's (a child

@@ -7,7 +7,7 @@
 
 use core::{
     ptr::NonNull,
-    sync::atomic::{AtomicU8, AtomicUsize, Ordering},
+    sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering},
 };
 use std::sync::{Arc, Mutex, Weak};
 
@@ -207,11 +207,23 @@ impl Arena {
         // - `offset + image.len() <= slot_size`: the range lies in the slot.
         let at = unsafe { self.slot_ptr(index).add(offset) };
         let copy = || {
-            for (i, &byte) in image.iter().enumerate() {
+            let mut i = 0;
+            while i < image.len() {
                 // SAFETY:
                 // - `i < image.len()`: inside the slot, writable by this thread
                 //   (the caller's branch below); no reference reads these bytes.
-                store_byte(unsafe { at.add(i) }, byte);
+                let to = unsafe { at.add(i) };
+                // Whole aligned words as words, as `canary_intact` reads them.
+                match image.get(i..i + 8) {
+                    Some(word) if to.as_ptr().addr() % 8 == 0 => {
+                        store_word(to, u64::from_ne_bytes(word.try_into().expect("8 bytes")));
+                        i += 8;
+                    }
+                    _ => {
+                        store_byte(to, image[i]);
+                        i += 1;
+                    }
+                }
             }
         };
         let key = self.region.entry().key();
@@ -258,16 +270,28 @@ impl Arena {
     }
 
     /// Whether the canary and padding of slot `index` (secret of `size` bytes)
-    /// hold their values. The slot's page must be readable by this thread.
+    /// hold their values, compared a word at a time (slots start 32-byte
+    /// aligned; the last `len % 8` bytes one by one). The slot's page must be
+    /// readable by this thread.
+    #[inline]
     fn canary_intact(&self, index: u32, size: usize) -> bool {
         let start = self.slot_ptr(index);
         let canary = &self.canaries[idx(index)];
-        let mut diff = 0u8;
-        for i in 0..self.slot_size - size {
+        let halves = canary_words(canary);
+        let len = self.slot_size - size;
+        let words = len / 8;
+        let mut diff = 0u64;
+        for j in 0..words {
             // SAFETY:
-            // - `i < slot_size - size`: the byte lies in the slot before the secret,
-            //   readable (caller).
-            diff |= load_byte(unsafe { start.add(i) }) ^ canary[i % CANARY_LEN];
+            // - `8 * j + 8 <= len = slot_size - size`: the word lies in the slot
+            //   before the secret, readable (caller), and 8-aligned (slot starts
+            //   are aligned to the slot size, at least 32).
+            diff |= load_word(unsafe { start.add(8 * j) }) ^ halves[j % 2];
+        }
+        for i in 8 * words..len {
+            // SAFETY:
+            // - `i < len`: the byte lies in the slot before the secret, readable.
+            diff |= u64::from(load_byte(unsafe { start.add(i) }) ^ canary[i % CANARY_LEN]);
         }
         diff == 0
     }
@@ -285,8 +309,10 @@ impl Arena {
             let start = self.slot_ptr(next);
             let canary = &self.canaries[idx(next)];
             // SAFETY:
-            // - `i < 16`: the next slot's canary, readable (the caller's check).
-            if !(0..CANARY_LEN).all(|i| load_byte(unsafe { start.add(i) }) == canary[i]) {
+            // - `8 < 16`: the next slot's canary's second word, readable (the
+            //   caller's check) and aligned like the slot.
+            let found = [load_word(start), load_word(unsafe { start.add(8) })];
+            if found != canary_words(canary) {
                 damaged = Some(next);
             }
         }
@@ -495,6 +521,32 @@ fn load_byte(at: NonNull<u8>) -> u8 {
     unsafe { AtomicU8::from_ptr(at.as_ptr()) }.load(Ordering::Relaxed)
 }
 
+/// The canary's two halves as words, as [`load_word`] reads them.
+fn canary_words(canary: &[u8; CANARY_LEN]) -> [u64; 2] {
+    let half = |at: usize| u64::from_ne_bytes(canary[at..at + 8].try_into().expect("8 bytes"));
+    [half(0), half(8)]
+}
+
+/// Loads one aligned word of a slot's canary or padding (see [`load_byte`]):
+/// whole aligned words of these bytes are only ever accessed as words.
+fn load_word(at: NonNull<u8>) -> u64 {
+    // SAFETY:
+    // - callers pass an 8-aligned word of a slot's canary or padding, readable by
+    //   this thread, accessed by siegel only atomically and only as a word
+    //   (`write_slot` stores whole aligned words as words) [1].
+    //
+    // [1] https://doc.rust-lang.org/core/sync/atomic/struct.AtomicU64.html#method.from_ptr
+    unsafe { AtomicU64::from_ptr(at.as_ptr().cast::<u64>()) }.load(Ordering::Relaxed)
+}
+
+/// Stores one aligned word of a slot (see [`load_word`]).
+fn store_word(at: NonNull<u8>, word: u64) {
+    // SAFETY:
+    // - callers pass an 8-aligned word of a slot, writable by this thread, that no
+    //   reference reads; see `load_word`.
+    unsafe { AtomicU64::from_ptr(at.as_ptr().cast::<u64>()) }.store(word, Ordering::Relaxed);
+}
+
 /// Stores one byte of a slot (see [`load_byte`]).
 fn store_byte(at: NonNull<u8>, byte: u8) {
     // SAFETY:
@@ -539,6 +591,7 @@ impl PoolSlot {
     }
 
     /// Whether this slot was poisoned or found corrupted on its own.
+    #[inline]
     pub(crate) fn is_poisoned(&self) -> bool {
         matches!(
             self.arena.state_of(self.index).load(Ordering::Acquire),
@@ -566,7 +619,7 @@ impl Scoped for PoolSlot {
     }
 
     /// A fresh slot renews its canary and padding before its first scope.
-    fn before_keyed_open(&self, _key: u32) -> Result<(), Error> {
+    fn before_keyed_open(&self) -> Result<(), Error> {
         let arena = &self.arena;
         if arena.state_of(self.index).load(Ordering::Acquire) == state::FRESH {
             arena.format(&mut lock(&arena.meta), self.index, self.size())?;
