@@ -62,7 +62,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{access::Counts, arch, error::Revocation, sync::lock, sys};
+use crate::{
+    access::{Access, Counts},
+    arch,
+    error::Revocation,
+    sync::lock,
+    sys,
+};
 
 /// The highest protection key number on x86-64 is 15.
 const PKEYS: usize = 16;
@@ -131,7 +137,8 @@ thread_local! {
 #[inline]
 fn idx(key: u32) -> usize {
     debug_assert!(key < 16, "siegel: pkey {key} > 15");
-    (key & 15) as usize
+    // `key & 15 < 16`: the conversion cannot fail, and the compiler knows it.
+    usize::try_from(key & 15).unwrap_or(0)
 }
 
 /// The two PKRU bits of `key` set to `bits`, in `pkru`.
@@ -216,30 +223,90 @@ impl ThreadKeys {
     }
 }
 
-/// Runs `f` with this thread's [`ThreadKeys`], reached directly: `THREAD.with`
-/// with a closure this small inlines to one `%fs`-relative address, where a
-/// larger one is compiled out of line behind an indirect call.
-#[inline]
+/// Runs `f` with this thread's [`ThreadKeys`], reached directly (see
+/// [`this_thread`]).
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
 fn with_thread<R>(f: impl FnOnce(&ThreadKeys) -> R) -> R {
-    let t: *const ThreadKeys = THREAD.with(core::ptr::from_ref);
     // SAFETY:
-    // - `THREAD` is const-initialised and has no destructor, so its storage is
-    //   valid for as long as this thread runs [1]; the reference does not
-    //   outlive `f`, which runs on this thread.
-    //
-    // [1] https://doc.rust-lang.org/std/macro.thread_local.html
-    f(unsafe { &*t })
+    // - see `this_thread`: the reference does not outlive `f`, which runs on
+    //   this thread.
+    f(unsafe { &*this_thread() })
 }
 
-/// Runs `f` on this thread's counts for `key` and applies the result to PKRU.
+/// This thread's [`ThreadKeys`]: `THREAD.with` with a closure this small
+/// inlines to one `%fs`-relative address, where a larger one is compiled out
+/// of line behind an indirect call. Valid for as long as this thread runs:
+/// `THREAD` is const-initialised and has no destructor [1].
 ///
-/// A change that leaves the key's two PKRU bits as they were (a nested scope,
-/// or the close of one) writes no PKRU: the bits already say what the counts
-/// need, since the counts are valid for the key's generation and a round never
-/// closes a key that guards a region (see the module docs).
+/// [1] <https://doc.rust-lang.org/std/macro.thread_local.html>
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
+fn this_thread() -> *const ThreadKeys {
+    THREAD.with(core::ptr::from_ref)
+}
+
+/// Counts one more scope of `access` on `key` in this thread and opens the key
+/// as far as its counts need. Returns `false` when the caller must call
+/// [`settle`] before it hands out access (a revocation interrupted the PKRU
+/// write, or this is the thread's first keyed scope): kept out of this
+/// function so that its common path makes no call.
 #[inline]
-pub(crate) fn update(key: u32, f: impl FnOnce(Counts) -> Counts) {
-    with_thread(|t| {
+#[must_use]
+pub(crate) fn open(key: u32, access: Access) -> bool {
+    update(
+        key,
+        |c| c.add(access),
+        |before| match access {
+            // Reads are already allowed while any scope is open, writes while one
+            // writes.
+            Access::Read => before == Counts::ZERO,
+            Access::Write => before.writes == 0,
+        },
+    )
+}
+
+/// Counts one scope of `access` on `key` less in this thread and closes the key
+/// as far as its counts allow. Returns `false` when the caller must call
+/// [`settle`] (a revocation interrupted the PKRU write).
+#[inline]
+#[must_use]
+pub(crate) fn close(key: u32, access: Access) -> bool {
+    update(
+        key,
+        |c| c.sub(access),
+        |before| match access {
+            Access::Read => before.total() <= 1,
+            Access::Write => before.writes <= 1,
+        },
+    )
+}
+
+/// Sets this thread's counts for `key` to zero and closes the key.
+pub(crate) fn forget(key: u32) {
+    if !update(key, |_| Counts::ZERO, |_| true) {
+        settle();
+    }
+}
+
+/// Runs `f` on this thread's counts for `key` and applies the result to PKRU,
+/// unless `changes(before)` says the key's two PKRU bits stay as they are (a
+/// nested scope, or the close of one): then the bits already say what the
+/// counts need, since the counts are valid for the key's generation and a round
+/// never closes a key that guards a region (see the module docs). Returns
+/// whether the thread is settled (see [`open`]).
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
+fn update(
+    key: u32,
+    f: impl FnOnce(Counts) -> Counts,
+    changes: impl FnOnce(Counts) -> bool,
+) -> bool {
+    // SAFETY:
+    // - see `this_thread`: the reference does not outlive this call, which runs
+    //   on this thread.
+    let t = unsafe { &*this_thread() };
+    {
         let k = idx(key);
         let generation = KEY_GEN[k].load(Ordering::Acquire);
         let valid = t.gens[k].get() == generation;
@@ -247,12 +314,30 @@ pub(crate) fn update(key: u32, f: impl FnOnce(Counts) -> Counts) {
         let counts = f(before);
         t.counts[k].set(counts);
         t.gens[k].set(generation);
-        if counts != Counts::ZERO && !t.hooked.get() {
+        if valid && !changes(before) {
+            return true;
+        }
+        // A thread's first scope changes the bits: the exit hook is checked here.
+        let seen = t.interrupted.load(Ordering::Acquire);
+        let current = read();
+        write(current, with_bits(current, key, counts.pkru_bits()));
+        compiler_fence(Ordering::SeqCst);
+        t.interrupted.load(Ordering::Acquire) == seen && (t.hooked.get() || counts == Counts::ZERO)
+    }
+}
+
+/// What [`open`] or [`close`] left to do: registers the exit hook on a
+/// thread's first keyed scope, and rebuilds every siegel key's bits from this
+/// thread's counts (a revocation may have interrupted the PKRU write, and the
+/// value written back would reopen the keys it closed).
+#[cold]
+#[inline(never)]
+pub(crate) fn settle() {
+    with_thread(|t| {
+        if !t.hooked.get() && (1..16u32).any(|key| t.counts(key) != Counts::ZERO) {
             hook_exit(t);
         }
-        if !valid || counts.pkru_bits() != before.pkru_bits() {
-            t.write_pkru(|current| with_bits(current, key, counts.pkru_bits()));
-        }
+        t.resync();
     });
 }
 

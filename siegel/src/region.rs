@@ -324,7 +324,7 @@ impl Drop for Region {
         let key = entry.key();
         if key != 0 {
             // Forget this thread's counts (the handle's own access, leaked guards).
-            pkru::update(key, |_| Counts::ZERO);
+            pkru::forget(key);
         }
         // Its own pages: a region whose build failed was never published. If
         // they cannot be wiped (not even made writable), unmapping them below
@@ -384,13 +384,20 @@ impl Scoped for Dedicated {
     /// compared a word at a time.
     #[inline]
     fn check(&self) -> Result<(), Error> {
-        let at = self.0.canary_at().cast::<u64>();
+        let low = self.0.canary_at().cast::<u64>();
         // SAFETY:
-        // - the canary's 16 bytes are inside the data pages, which are open for
-        //   reading in this thread while the caller's access is counted; read as
-        //   two unaligned words (the canary ends where the secret starts, at any
-        //   alignment), and every bit pattern is a valid `u64`.
-        let found = unsafe { [at.read_unaligned(), at.add(1).read_unaligned()] };
+        // - the canary's 16 bytes are inside the data pages: the second word
+        //   starts 8 bytes into them.
+        let high = unsafe { low.add(1) };
+        let read = |word: NonNull<u64>| {
+            // SAFETY:
+            // - the canary's 16 bytes are inside the data pages, which are open
+            //   for reading in this thread while the caller's access is counted;
+            //   read as two unaligned words (the canary ends where the secret
+            //   starts, at any alignment), and every bit pattern is a `u64`.
+            unsafe { word.read_unaligned() }
+        };
+        let found = [read(low), read(high)];
         let [low, high] = self.0.canary_words();
         if (found[0] ^ low) | (found[1] ^ high) == 0 {
             Ok(())

@@ -210,8 +210,12 @@ impl Entry {
     /// Where the region's canary lies (inside its data pages).
     #[inline]
     pub(crate) fn canary_at(&self) -> NonNull<u8> {
-        NonNull::new(self.canary_at.load(Ordering::Relaxed))
-            .expect("siegel: canary of an unpublished registry entry")
+        let at = self.canary_at.load(Ordering::Relaxed);
+        debug_assert!(!at.is_null(), "siegel: canary of an unpublished registry entry");
+        // SAFETY:
+        // - callers hold a scope on the region (or own it), so the entry is
+        //   published, and `publish` stored a `NonNull` here.
+        unsafe { NonNull::new_unchecked(at) }
     }
 
     /// The region's canary as the two native-endian words its bytes make.
@@ -246,9 +250,9 @@ impl Entry {
     /// [`poison`]: Self::poison
     pub(crate) fn set_key(&self, key: u32) {
         assert!(key <= KEY_BITS, "siegel: pkey {key} > 15");
-        let _ = self.seal.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |seal| {
-            Some(seal & !KEY_BITS | key)
-        });
+        let _ = self
+            .seal
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |seal| Some(seal & !KEY_BITS | key));
     }
 
     #[inline]

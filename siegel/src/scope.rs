@@ -102,7 +102,17 @@ fn open_keyed(target: &impl Scoped, access: Access, key: u32) -> Result<(), Erro
         return Err(err);
     }
     entry.touch();
-    pkru::update(key, |c| c.add(access));
+    if !pkru::open(key, access) {
+        return settled_and_checked(target, access);
+    }
+    checked(target, access)
+}
+
+/// [`open_keyed`] after [`pkru::open`] asked for [`pkru::settle`].
+#[cold]
+#[inline(never)]
+fn settled_and_checked(target: &impl Scoped, access: Access) -> Result<(), Error> {
+    pkru::settle();
     checked(target, access)
 }
 
@@ -163,10 +173,21 @@ pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Erro
         target.after_write();
     }
     match entry.key() {
-        0 => target.close_pages(access)?,
-        key => pkru::update(key, |c| c.sub(access)),
+        0 => {
+            target.close_pages(access)?;
+            entry.leave();
+        }
+        key => {
+            let settled = pkru::close(key, access);
+            // Before settling: the key of this scope is closed already, and
+            // what settling repairs (other keys a revocation closed, reopened
+            // by the interrupted write) is not read by this thread meanwhile.
+            entry.leave();
+            if !settled {
+                pkru::settle();
+            }
+        }
     }
-    entry.leave();
     Ok(())
 }
 

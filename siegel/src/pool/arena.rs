@@ -529,7 +529,9 @@ fn canary_words(canary: &[u8; CANARY_LEN]) -> [u64; 2] {
 
 /// Loads one aligned word of a slot's canary or padding (see [`load_byte`]):
 /// whole aligned words of these bytes are only ever accessed as words.
+#[allow(clippy::cast_ptr_alignment, reason = "callers pass 8-aligned words")]
 fn load_word(at: NonNull<u8>) -> u64 {
+    debug_assert!(at.as_ptr().addr() % 8 == 0, "siegel: unaligned canary word");
     // SAFETY:
     // - callers pass an 8-aligned word of a slot's canary or padding, readable by
     //   this thread, accessed by siegel only atomically and only as a word
@@ -540,7 +542,9 @@ fn load_word(at: NonNull<u8>) -> u64 {
 }
 
 /// Stores one aligned word of a slot (see [`load_word`]).
+#[allow(clippy::cast_ptr_alignment, reason = "callers pass 8-aligned words")]
 fn store_word(at: NonNull<u8>, word: u64) {
+    debug_assert!(at.as_ptr().addr() % 8 == 0, "siegel: unaligned slot word");
     // SAFETY:
     // - callers pass an 8-aligned word of a slot, writable by this thread, that no
     //   reference reads; see `load_word`.
