@@ -254,16 +254,7 @@ fn this_thread() -> *const ThreadKeys {
 #[inline]
 #[must_use]
 pub(crate) fn open(key: u32, access: Access) -> bool {
-    update(
-        key,
-        |c| c.add(access),
-        |before| match access {
-            // Reads are already allowed while any scope is open, writes while one
-            // writes.
-            Access::Read => before == Counts::ZERO,
-            Access::Write => before.writes == 0,
-        },
-    )
+    update(key, |c| c.add(access))
 }
 
 /// Counts one scope of `access` on `key` less in this thread and closes the key
@@ -272,58 +263,46 @@ pub(crate) fn open(key: u32, access: Access) -> bool {
 #[inline]
 #[must_use]
 pub(crate) fn close(key: u32, access: Access) -> bool {
-    update(
-        key,
-        |c| c.sub(access),
-        |before| match access {
-            Access::Read => before.total() <= 1,
-            Access::Write => before.writes <= 1,
-        },
-    )
+    update(key, |c| c.sub(access))
 }
 
 /// Sets this thread's counts for `key` to zero and closes the key.
 pub(crate) fn forget(key: u32) {
-    if !update(key, |_| Counts::ZERO, |_| true) {
+    if !update(key, |_| Counts::ZERO) {
         settle();
     }
 }
 
-/// Runs `f` on this thread's counts for `key` and applies the result to PKRU,
-/// unless `changes(before)` says the key's two PKRU bits stay as they are (a
-/// nested scope, or the close of one): then the bits already say what the
-/// counts need, since the counts are valid for the key's generation and a round
-/// never closes a key that guards a region (see the module docs). Returns
-/// whether the thread is settled (see [`open`]).
+/// Runs `f` on this thread's counts for `key` and applies the result to PKRU.
+/// PKRU is read every time, never assumed from the counts: a signal handler
+/// runs with the kernel's initial PKRU whatever the counts of the code it
+/// interrupted say, so a nested scope there must still open the key. It is
+/// written only if the key's two bits change (not for a nested scope, nor for
+/// the close of one). Returns whether the thread is settled (see [`open`]).
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
-fn update(
-    key: u32,
-    f: impl FnOnce(Counts) -> Counts,
-    changes: impl FnOnce(Counts) -> bool,
-) -> bool {
+fn update(key: u32, f: impl FnOnce(Counts) -> Counts) -> bool {
     // SAFETY:
     // - see `this_thread`: the reference does not outlive this call, which runs
     //   on this thread.
     let t = unsafe { &*this_thread() };
-    {
-        let k = idx(key);
-        let generation = KEY_GEN[k].load(Ordering::Acquire);
-        let valid = t.gens[k].get() == generation;
-        let before = if valid { t.counts[k].get() } else { Counts::ZERO };
-        let counts = f(before);
-        t.counts[k].set(counts);
-        t.gens[k].set(generation);
-        if valid && !changes(before) {
-            return true;
-        }
-        // A thread's first scope changes the bits: the exit hook is checked here.
-        let seen = t.interrupted.load(Ordering::Acquire);
-        let current = read();
-        write(current, with_bits(current, key, counts.pkru_bits()));
-        compiler_fence(Ordering::SeqCst);
-        t.interrupted.load(Ordering::Acquire) == seen && (t.hooked.get() || counts == Counts::ZERO)
+    let k = idx(key);
+    let generation = KEY_GEN[k].load(Ordering::Acquire);
+    let before = if t.gens[k].get() == generation { t.counts[k].get() } else { Counts::ZERO };
+    let counts = f(before);
+    t.counts[k].set(counts);
+    t.gens[k].set(generation);
+    // A thread's first scope registers the exit hook (in `settle`).
+    let hooked = t.hooked.get() || counts == Counts::ZERO;
+    let seen = t.interrupted.load(Ordering::Acquire);
+    let current = read();
+    let wanted = with_bits(current, key, counts.pkru_bits());
+    if wanted == current {
+        return hooked;
     }
+    write(current, wanted);
+    compiler_fence(Ordering::SeqCst);
+    t.interrupted.load(Ordering::Acquire) == seen && hooked
 }
 
 /// What [`open`] or [`close`] left to do: registers the exit hook on a
