@@ -1027,7 +1027,7 @@ fn run(test: &str, workload: Workload, pku: bool) {
         Backend::Mprotect
     };
     let summary = sweep(test, workload, backend);
-    let unexpected: Vec<_> = summary.violations.iter().filter(|v| !known_bug(v)).collect();
+    let unexpected = &summary.violations;
     assert!(
         unexpected.is_empty(),
         "{test}: {} of {} failure points broke a promise:\n{}",
@@ -1038,21 +1038,6 @@ fn run(test: &str, workload: Workload, pku: bool) {
             all
         })
     );
-}
-
-/// Violations already diagnosed and reported, each with a focused regression
-/// test below; the sweep still prints them. A line is
-/// known if every one of its findings is.
-fn known_bug(violation: &str) -> bool {
-    let (point, findings) = violation.split_once("}: ").unwrap_or(("", violation));
-    // The bugs this sweep found (a panic in a failed region build, a leaked
-    // mapping after a failed munmap, a poisoned arena handed back by a failed
-    // set-up, lockdown on memfd_secret memory, a key tainted by one failed
-    // /proc/self/task listing, a poisoned pool slot re-marked corrupted by a
-    // neighbour's write scope) are fixed, each with a focused test or a sweep
-    // that now passes: nothing is known-bad any more.
-    let _ = (point, findings);
-    false
 }
 
 /// [`support::in_child`] for an `#[ignore]`d test (the child must be told to

@@ -527,7 +527,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dropped_region_is_wiped_before_unmapping() {
+    fn a_wiped_region_reads_as_zeros_on_every_data_page() {
         let region = mprotect_region(100);
         let s = region.scopes();
         scope::open(&s, Access::Write).expect("open");
