@@ -307,19 +307,23 @@ mod cpu;
 pub mod crash;
 mod error;
 mod fault;
+mod guard;
 mod keys;
 mod load;
 mod macro_support;
+mod new;
 mod options;
 mod pages;
 mod perm;
 mod pkru;
+mod place;
 mod pool;
 mod protected;
 mod random;
 mod region;
 mod registry;
 mod scope;
+mod secret;
 #[cfg(feature = "serde")]
 mod serde_impls;
 mod sync;
@@ -336,7 +340,10 @@ pub use crate::{
     options::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
     pool::Pool,
-    protected::{CtEq, Plain, Protected, ReadGuard, RegionInfo, Secret, WriteGuard},
+    guard::{ReadGuard, WriteGuard},
+    place::Place,
+    protected::{Protected, RegionInfo},
+    secret::{CtEq, Plain, Secret},
     random::{fill_random, AnyBitPattern},
     registry::{lockdown, Lockdown},
     text::{Bytes, Text},
@@ -388,7 +395,7 @@ pub mod __private {
             field_is_plain, hidden_field_is_in_place, HiddenField, InPlace, PlainField,
             PlainFieldAt, MAX_ALIGN,
         },
-        protected::Plain,
+        secret::Plain,
     };
     pub use crate::{
         __siegel_not_deserialize as not_deserialize, __siegel_with_serde as with_serde,

@@ -18,10 +18,11 @@
 use std::io::{self, Read};
 
 use crate::{
-    protected::{Home, Plain},
+    place::{home, Home, Place},
     random::{bytes_of_mut, AnyBitPattern},
+    secret::Plain,
     wipe::{wipe_string, wipe_vec},
-    Error, Options, Pool, Protected,
+    Error, Options, Protected,
 };
 
 /// The first region a reader load makes, in bytes, unless the limit is lower.
@@ -329,10 +330,19 @@ impl Protected<[u8]> {
     /// # Errors
     ///
     /// [`Error::LimitExceeded`] (more than `limit` bytes), [`Error::Read`] (the
-    /// reader failed), or any error of [`Options::zeroed_slice`]. What was read
+    /// reader failed), or any error of [`Protected::zeroed_slice_in`]. What was read
     /// is wiped and unmapped first.
     pub fn read_from(reader: impl Read, limit: usize) -> Result<Self, Error> {
-        read_slice(Home::Dedicated(Options::default()), reader, limit)
+        Self::read_from_in(Options::default(), reader, limit)
+    }
+
+    /// As [`read_from`](Self::read_from), in `place` (see [`Place`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_from`](Self::read_from).
+    pub fn read_from_in(place: impl Place, reader: impl Read, limit: usize) -> Result<Self, Error> {
+        read_slice(home(&place), reader, limit)
     }
 
     /// Decodes hex (either case) straight into protected memory.
@@ -348,10 +358,20 @@ impl Protected<[u8]> {
     /// # Errors
     ///
     /// [`Error::Decode`] (odd length, a non-hex character), or any error of
-    /// [`Options::zeroed_slice`].
+    /// [`Protected::zeroed_slice_in`].
     #[cfg(feature = "hex")]
     pub fn from_hex(encoded: impl AsRef<[u8]>) -> Result<Self, Error> {
-        hex_slice(Home::Dedicated(Options::default()), encoded.as_ref())
+        Self::from_hex_in(Options::default(), encoded)
+    }
+
+    /// As [`from_hex`](Self::from_hex), in `place` (see [`Place`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_hex`](Self::from_hex).
+    #[cfg(feature = "hex")]
+    pub fn from_hex_in(place: impl Place, encoded: impl AsRef<[u8]>) -> Result<Self, Error> {
+        hex_slice(home(&place), encoded.as_ref())
     }
 
     /// Decodes base64 straight into protected memory, with `engine` (for example
@@ -370,13 +390,22 @@ impl Protected<[u8]> {
     ///
     /// # Errors
     ///
-    /// [`Error::Decode`], or any error of [`Options::zeroed_slice`].
+    /// [`Error::Decode`], or any error of [`Protected::zeroed_slice_in`].
     #[cfg(feature = "base64")]
-    pub fn from_base64(
-        engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,
-    ) -> Result<Self, Error> {
-        base64_slice(Home::Dedicated(Options::default()), engine, encoded.as_ref())
+    pub fn from_base64(engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,) -> Result<Self, Error> {
+        Self::from_base64_in(Options::default(), engine, encoded)
+    }
+
+    /// As [`from_base64`](Self::from_base64), in `place` (see [`Place`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_base64`](Self::from_base64).
+    #[cfg(feature = "base64")]
+    pub fn from_base64_in(place: impl Place, engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,) -> Result<Self, Error> {
+        base64_slice(home(&place), engine, encoded.as_ref())
     }
 
     /// The value of environment variable `name`, as bytes.
@@ -398,9 +427,18 @@ impl Protected<[u8]> {
     ///
     /// # Errors
     ///
-    /// [`Error::EnvVarMissing`], or any error of [`Options::zeroed_slice`].
+    /// [`Error::EnvVarMissing`], or any error of [`Protected::zeroed_slice_in`].
     pub fn from_env(name: &str) -> Result<Self, Error> {
-        env_slice(Home::Dedicated(Options::default()), name)
+        Self::from_env_in(Options::default(), name)
+    }
+
+    /// As [`from_env`](Self::from_env), in `place` (see [`Place`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env).
+    pub fn from_env_in(place: impl Place, name: &str) -> Result<Self, Error> {
+        env_slice(home(&place), name)
     }
 
     /// As [`from_env`](Self::from_env), then removes the variable from the
@@ -418,7 +456,22 @@ impl Protected<[u8]> {
     ///
     /// As [`from_env`](Self::from_env); the variable is removed only on success.
     pub unsafe fn from_env_removed(name: &str) -> Result<Self, Error> {
-        let secret = Self::from_env(name)?;
+        // SAFETY:
+        // - the caller upholds `from_env_removed_in`'s contract, which is this one's.
+        unsafe { Self::from_env_removed_in(Options::default(), name) }
+    }
+
+    /// As [`from_env_removed`](Self::from_env_removed), in `place` (see [`Place`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`from_env_removed`](Self::from_env_removed).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env_removed`](Self::from_env_removed).
+    pub unsafe fn from_env_removed_in(place: impl Place, name: &str) -> Result<Self, Error> {
+        let secret = Self::from_env_in(place, name)?;
         remove_env(name);
         Ok(secret)
     }
@@ -457,9 +510,18 @@ impl Protected<str> {
     ///
     /// # Errors
     ///
-    /// As [`Options::zeroed_slice`]; `source` is left untouched on error.
+    /// As [`Protected::zeroed_slice_in`]; `source` is left untouched on error.
     pub fn take_string(source: &mut String) -> Result<Self, Error> {
-        take_string(Home::Dedicated(Options::default()), source)
+        Self::take_string_in(Options::default(), source)
+    }
+
+    /// As [`take_string`](Self::take_string), in `place` (see [`Place`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`take_string`](Self::take_string).
+    pub fn take_string_in(place: impl Place, source: &mut String) -> Result<Self, Error> {
+        take_string(home(&place), source)
     }
 
     /// Reads UTF-8 text from `reader` to its end straight into protected
@@ -480,7 +542,16 @@ impl Protected<str> {
     /// As [`Protected::<[u8]>::read_from`](Protected::read_from), and
     /// [`Error::InvalidUtf8`]. What was read is wiped and unmapped first.
     pub fn read_from(reader: impl Read, limit: usize) -> Result<Self, Error> {
-        into_text(read_slice(Home::Dedicated(Options::default()), reader, limit)?)
+        Self::read_from_in(Options::default(), reader, limit)
+    }
+
+    /// As [`read_from`](Self::read_from), in `place` (see [`Place`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_from`](Self::read_from).
+    pub fn read_from_in(place: impl Place, reader: impl Read, limit: usize) -> Result<Self, Error> {
+        into_text(read_slice(home(&place), reader, limit)?)
     }
 
     /// The value of environment variable `name`, as text. The same caveats as
@@ -489,9 +560,18 @@ impl Protected<str> {
     /// # Errors
     ///
     /// [`Error::EnvVarMissing`], [`Error::InvalidUtf8`], or any error of
-    /// [`Options::zeroed_slice`].
+    /// [`Protected::zeroed_slice_in`].
     pub fn from_env(name: &str) -> Result<Self, Error> {
-        into_text(env_slice(Home::Dedicated(Options::default()), name)?)
+        Self::from_env_in(Options::default(), name)
+    }
+
+    /// As [`from_env`](Self::from_env), in `place` (see [`Place`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env).
+    pub fn from_env_in(place: impl Place, name: &str) -> Result<Self, Error> {
+        into_text(env_slice(home(&place), name)?)
     }
 
     /// As [`from_env`](Self::from_env), then removes the variable (see
@@ -506,7 +586,22 @@ impl Protected<str> {
     ///
     /// As [`from_env`](Self::from_env); the variable is removed only on success.
     pub unsafe fn from_env_removed(name: &str) -> Result<Self, Error> {
-        let secret = Self::from_env(name)?;
+        // SAFETY:
+        // - the caller upholds `from_env_removed_in`'s contract, which is this one's.
+        unsafe { Self::from_env_removed_in(Options::default(), name) }
+    }
+
+    /// As [`from_env_removed`](Self::from_env_removed), in `place` (see [`Place`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`from_env_removed`](Self::from_env_removed).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env_removed`](Self::from_env_removed).
+    pub unsafe fn from_env_removed_in(place: impl Place, name: &str) -> Result<Self, Error> {
+        let secret = Self::from_env_in(place, name)?;
         remove_env(name);
         Ok(secret)
     }
@@ -529,9 +624,18 @@ impl<T: Plain + AnyBitPattern> Protected<T> {
     /// # Errors
     ///
     /// [`Error::ShortRead`] (the reader ended first), [`Error::Read`], or any
-    /// error of [`Options::zeroed`]. What was read is wiped and unmapped first.
+    /// error of [`Protected::zeroed_in`]. What was read is wiped and unmapped first.
     pub fn read_exact_from(reader: impl Read) -> Result<Self, Error> {
-        read_exact(Home::Dedicated(Options::default()), reader)
+        Self::read_exact_from_in(Options::default(), reader)
+    }
+
+    /// As [`read_exact_from`](Self::read_exact_from), in `place` (see [`Place`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_exact_from`](Self::read_exact_from).
+    pub fn read_exact_from_in(place: impl Place, reader: impl Read) -> Result<Self, Error> {
+        read_exact(home(&place), reader)
     }
 }
 
@@ -550,10 +654,20 @@ impl<const N: usize> Protected<[u8; N]> {
     /// # Errors
     ///
     /// [`Error::Decode`] (malformed, or not `N` bytes), or any error of
-    /// [`Options::zeroed`].
+    /// [`Protected::zeroed_in`].
     #[cfg(feature = "hex")]
     pub fn from_hex(encoded: impl AsRef<[u8]>) -> Result<Self, Error> {
-        hex_array(Home::Dedicated(Options::default()), encoded.as_ref())
+        Self::from_hex_in(Options::default(), encoded)
+    }
+
+    /// As [`from_hex`](Self::from_hex), in `place` (see [`Place`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_hex`](Self::from_hex).
+    #[cfg(feature = "hex")]
+    pub fn from_hex_in(place: impl Place, encoded: impl AsRef<[u8]>) -> Result<Self, Error> {
+        hex_array(home(&place), encoded.as_ref())
     }
 
     /// Decodes base64 of exactly `N` bytes straight into protected memory.
@@ -571,127 +685,21 @@ impl<const N: usize> Protected<[u8; N]> {
     /// # Errors
     ///
     /// [`Error::Decode`] (malformed, or not `N` bytes), or any error of
-    /// [`Options::zeroed`].
+    /// [`Protected::zeroed_in`].
     #[cfg(feature = "base64")]
-    pub fn from_base64(
-        engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,
-    ) -> Result<Self, Error> {
-        base64_array(Home::Dedicated(Options::default()), engine, encoded.as_ref())
+    pub fn from_base64(engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,) -> Result<Self, Error> {
+        Self::from_base64_in(Options::default(), engine, encoded)
+    }
+
+    /// As [`from_base64`](Self::from_base64), in `place` (see [`Place`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_base64`](Self::from_base64).
+    #[cfg(feature = "base64")]
+    pub fn from_base64_in(place: impl Place, engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,) -> Result<Self, Error> {
+        base64_array(home(&place), engine, encoded.as_ref())
     }
 }
-
-/// The loaders again, on [`Options`] (a dedicated region with these options) and
-/// on [`Pool`] (a pooled slot; secrets larger than a slot get a dedicated region).
-macro_rules! loaders {
-    ($ty:ty, $where:literal, |$this:ident| $home:expr) => {
-        impl $ty {
-            #[doc = concat!("Reads `reader` to its end into ", $where, ", at most `limit` bytes; see [`Protected::<[u8]>::read_from`](Protected::read_from).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<[u8]>::read_from`.
-            pub fn read_slice_from(&self, reader: impl Read, limit: usize) -> Result<Protected<[u8]>, Error> {
-                let $this = self;
-                read_slice($home, reader, limit)
-            }
-
-            #[doc = concat!("Reads UTF-8 text from `reader` to its end into ", $where, "; see [`Protected::<str>::read_from`](Protected::read_from).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<str>::read_from`.
-            pub fn read_str_from(&self, reader: impl Read, limit: usize) -> Result<Protected<str>, Error> {
-                let $this = self;
-                into_text(read_slice($home, reader, limit)?)
-            }
-
-            #[doc = concat!("Reads exactly `size_of::<T>()` bytes into ", $where, "; see [`Protected::read_exact_from`].")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::read_exact_from`.
-            pub fn read_exact_from<T: Plain + AnyBitPattern>(&self, reader: impl Read) -> Result<Protected<T>, Error> {
-                let $this = self;
-                read_exact($home, reader)
-            }
-
-            #[doc = concat!("Moves the text of `source` into ", $where, " and wipes `source`; see [`Protected::take_string`].")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::take_string`.
-            pub fn take_string(&self, source: &mut String) -> Result<Protected<str>, Error> {
-                let $this = self;
-                take_string($home, source)
-            }
-
-            #[doc = concat!("Environment variable `name` as bytes, in ", $where, "; see [`Protected::<[u8]>::from_env`](Protected::from_env).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<[u8]>::from_env`.
-            pub fn slice_from_env(&self, name: &str) -> Result<Protected<[u8]>, Error> {
-                let $this = self;
-                env_slice($home, name)
-            }
-
-            #[doc = concat!("Environment variable `name` as text, in ", $where, "; see [`Protected::<str>::from_env`](Protected::from_env).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<str>::from_env`.
-            pub fn str_from_env(&self, name: &str) -> Result<Protected<str>, Error> {
-                let $this = self;
-                into_text(env_slice($home, name)?)
-            }
-
-            #[doc = concat!("Decodes hex into ", $where, "; see [`Protected::<[u8]>::from_hex`](Protected::from_hex).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<[u8]>::from_hex`.
-            #[cfg(feature = "hex")]
-            pub fn slice_from_hex(&self, encoded: impl AsRef<[u8]>) -> Result<Protected<[u8]>, Error> {
-                let $this = self;
-                hex_slice($home, encoded.as_ref())
-            }
-
-            #[doc = concat!("Decodes exactly `2 * N` hex digits into ", $where, "; see [`Protected::<[u8; N]>::from_hex`](Protected::from_hex).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<[u8; N]>::from_hex`.
-            #[cfg(feature = "hex")]
-            pub fn array_from_hex<const N: usize>(&self, encoded: impl AsRef<[u8]>) -> Result<Protected<[u8; N]>, Error> {
-                let $this = self;
-                hex_array($home, encoded.as_ref())
-            }
-
-            #[doc = concat!("Decodes base64 into ", $where, "; see [`Protected::<[u8]>::from_base64`](Protected::from_base64).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<[u8]>::from_base64`.
-            #[cfg(feature = "base64")]
-            pub fn slice_from_base64(&self, engine: &impl base64::Engine, encoded: impl AsRef<[u8]>) -> Result<Protected<[u8]>, Error> {
-                let $this = self;
-                base64_slice($home, engine, encoded.as_ref())
-            }
-
-            #[doc = concat!("Decodes base64 of exactly `N` bytes into ", $where, "; see [`Protected::<[u8; N]>::from_base64`](Protected::from_base64).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<[u8; N]>::from_base64`.
-            #[cfg(feature = "base64")]
-            pub fn array_from_base64<const N: usize>(&self, engine: &impl base64::Engine, encoded: impl AsRef<[u8]>) -> Result<Protected<[u8; N]>, Error> {
-                let $this = self;
-                base64_array($home, engine, encoded.as_ref())
-            }
-        }
-    };
-}
-
-loaders!(Options, "a dedicated region made with these options", |this| Home::Dedicated(*this));
-loaders!(Pool, "a pooled secret", |this| Home::Pooled(this));
