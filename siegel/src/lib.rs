@@ -337,15 +337,15 @@ pub use crate::serde_impls::{DeserializeInPlace, InPlace, SerializableSecret};
 pub use crate::{
     cpu::{pku_support, PkuSupport},
     error::{Error, Revocation, TransitionError},
+    guard::{ReadGuard, WriteGuard},
     options::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
-    pool::Pool,
-    guard::{ReadGuard, WriteGuard},
     place::Place,
+    pool::Pool,
     protected::{Protected, RegionInfo},
-    secret::{CtEq, Plain, Secret},
     random::{fill_random, AnyBitPattern},
     registry::{lockdown, Lockdown},
+    secret::{CtEq, Plain, Secret},
     text::{Bytes, Text},
 };
 /// The `base64` crate, re-exported for its engines

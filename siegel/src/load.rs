@@ -392,8 +392,10 @@ impl Protected<[u8]> {
     ///
     /// [`Error::Decode`], or any error of [`Protected::zeroed_slice_in`].
     #[cfg(feature = "base64")]
-    pub fn from_base64(engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,) -> Result<Self, Error> {
+    pub fn from_base64(
+        engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,
+    ) -> Result<Self, Error> {
         Self::from_base64_in(Options::default(), engine, encoded)
     }
 
@@ -403,8 +405,11 @@ impl Protected<[u8]> {
     ///
     /// As [`from_base64`](Self::from_base64).
     #[cfg(feature = "base64")]
-    pub fn from_base64_in(place: impl Place, engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,) -> Result<Self, Error> {
+    pub fn from_base64_in(
+        place: impl Place,
+        engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,
+    ) -> Result<Self, Error> {
         base64_slice(home(&place), engine, encoded.as_ref())
     }
 
@@ -687,8 +692,10 @@ impl<const N: usize> Protected<[u8; N]> {
     /// [`Error::Decode`] (malformed, or not `N` bytes), or any error of
     /// [`Protected::zeroed_in`].
     #[cfg(feature = "base64")]
-    pub fn from_base64(engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,) -> Result<Self, Error> {
+    pub fn from_base64(
+        engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,
+    ) -> Result<Self, Error> {
         Self::from_base64_in(Options::default(), engine, encoded)
     }
 
@@ -698,8 +705,11 @@ impl<const N: usize> Protected<[u8; N]> {
     ///
     /// As [`from_base64`](Self::from_base64).
     #[cfg(feature = "base64")]
-    pub fn from_base64_in(place: impl Place, engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,) -> Result<Self, Error> {
+    pub fn from_base64_in(
+        place: impl Place,
+        engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,
+    ) -> Result<Self, Error> {
         base64_array(home(&place), engine, encoded.as_ref())
     }
 }
