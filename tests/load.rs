@@ -338,7 +338,7 @@ fn take_string_leaves_a_zeroed_buffer_to_free() {
         typed.push('!');
         typed.shrink_to_fit();
         assert_eq!(typed.capacity(), 29);
-        let (secret, _) = watched(|| Protected::<str>::take_string(&mut typed).unwrap());
+        let (secret, _) = watched(|| Protected::<str>::take(&mut typed).unwrap());
         assert!(!allocated(29), "a heap buffer of the secret's size was made");
         drop(typed);
         secret

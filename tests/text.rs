@@ -23,7 +23,7 @@ struct Key([u8; 32]);
 fn take_string_moves_the_text_and_wipes_the_source() {
     for backend in backends("take_string_moves_the_text_and_wipes_the_source") {
         let mut typed = String::from("pässword");
-        let password = Protected::<str>::take_string_in(opts(backend), &mut typed).unwrap();
+        let password = Protected::<str>::take_in(opts(backend), &mut typed).unwrap();
         assert!(typed.is_empty(), "the source is emptied");
         assert!(typed.capacity() >= "pässword".len(), "and keeps its buffer (wiped, not freed)");
         assert_eq!(password.len(), "pässword".len());
@@ -40,7 +40,7 @@ fn take_string_moves_the_text_and_wipes_the_source() {
 #[test]
 fn a_write_scope_on_text_hands_out_mut_str() {
     let mut s = String::from("Hunter2");
-    let mut secret = Protected::<str>::take_string(&mut s).unwrap();
+    let mut secret = Protected::<str>::take(&mut s).unwrap();
     secret.write().unwrap().make_ascii_uppercase();
     assert_eq!(&*secret.read().unwrap(), "HUNTER2");
     let rotated = secret.rotate().unwrap();
@@ -126,7 +126,7 @@ fn newtype_keys_and_pooled_text() {
     assert!(key.is_pooled());
     assert_ne!(key.read().unwrap().get(), &[0; 32]);
     let mut s = String::from("pooled token");
-    let token = Protected::<str>::take_string_in(&pool, &mut s).unwrap();
+    let token = Protected::<str>::take_in(&pool, &mut s).unwrap();
     assert!(token.is_pooled() && s.is_empty());
     assert_eq!(&*token.read().unwrap(), "pooled token");
 }

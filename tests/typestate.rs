@@ -49,7 +49,7 @@ fn take_moves_the_secret_and_wipes_the_source() {
     assert_eq!(source, [0; 48]);
     assert_eq!(*secret.read().unwrap(), [0xAB; 48]);
     let mut buffer = vec![0x5Au8; 20];
-    let secret = Protected::take_slice(&mut buffer[..]).unwrap();
+    let secret = Protected::<[u8]>::take(&mut buffer[..]).unwrap();
     assert_eq!(buffer, [0; 20]);
     assert_eq!(*secret.read().unwrap(), [0x5A; 20]);
 }

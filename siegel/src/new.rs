@@ -1,5 +1,5 @@
 //! The constructors of a value or a slice: zeroed, initialised in place, or
-//! taken from a variable (which is wiped). Each has a `…_in(place, …)` form
+//! taken from a variable, a slice or a `String` (which is wiped; [`Source`]). Each has a `…_in(place, …)` form
 //! (see [`Place`]); the form without `_in` is that one with
 //! [`Options::default`].
 
@@ -10,9 +10,9 @@ use core::ptr::NonNull;
 use crate::{
     error::Error,
     options::Options,
-    place::{home, Place},
+    place::{home, Home, Place},
     protected::Protected,
-    secret::Plain,
+    secret::{Plain, Secret},
 };
 
 impl<T: Plain> Protected<T> {
@@ -129,30 +129,6 @@ impl<T: Plain> Protected<T> {
         handle.with_write(init)??;
         Ok(handle)
     }
-
-    /// Moves `*source` into a new region and wipes `source` with volatile zeros;
-    /// see [`take_in`](Self::take_in).
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed_in`](Self::zeroed_in); `source` is left untouched on error.
-    pub fn take(source: &mut T) -> Result<Self, Error> {
-        Self::take_in(Options::default(), source)
-    }
-
-    /// Moves `*source` into a new secret in `place` and wipes `source` with
-    /// volatile zeros.
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed_in`](Self::zeroed_in); `source` is left untouched on error.
-    pub fn take_in(place: impl Place, source: &mut T) -> Result<Self, Error> {
-        let mut handle = Self::zeroed_in(place)?;
-        handle.with_write(|dest| {
-            copy_and_wipe(core::slice::from_mut(source), core::slice::from_mut(dest));
-        })?;
-        Ok(handle)
-    }
 }
 
 impl<T: Plain> Protected<[T]> {
@@ -200,29 +176,92 @@ impl<T: Plain> Protected<[T]> {
         handle.with_write(init)?;
         Ok(handle)
     }
+}
 
-    /// Copies `source` into a new region and wipes `source` with volatile
-    /// zeros; see [`take_slice_in`](Self::take_slice_in).
+mod sealed {
+    use crate::{place::Home, Error, Protected, Secret};
+
+    /// The hidden half of [`Source`](super::Source).
+    pub trait Source<T: ?Sized + Secret> {
+        /// Moves `self` into a new secret in `home`, then wipes `self`.
+        fn take(&mut self, home: Home<'_>) -> Result<Protected<T>, Error>;
+    }
+}
+
+/// What [`take`](Protected::take) moves into a `Protected<T>`: a `T`, a slice
+/// `[T]` of them (copied), or for text a `String` (its whole buffer wiped,
+/// spare capacity included, and emptied). Sealed.
+pub trait Source<T: ?Sized + Secret>: sealed::Source<T> {}
+
+impl<T: Plain> sealed::Source<T> for T {
+    fn take(&mut self, home: Home<'_>) -> Result<Protected<T>, Error> {
+        let mut handle = home.zeroed::<T>()?;
+        handle.with_write(|dest| {
+            copy_and_wipe(core::slice::from_mut(self), core::slice::from_mut(dest));
+        })?;
+        Ok(handle)
+    }
+}
+impl<T: Plain> Source<T> for T {}
+
+impl<T: Plain> sealed::Source<[T]> for [T] {
+    fn take(&mut self, home: Home<'_>) -> Result<Protected<[T]>, Error> {
+        let mut handle = home.zeroed_slice::<T>(self.len())?;
+        handle.with_write(|dest| copy_and_wipe(self, dest))?;
+        Ok(handle)
+    }
+}
+impl<T: Plain> Source<[T]> for [T] {}
+
+impl sealed::Source<str> for String {
+    fn take(&mut self, home: Home<'_>) -> Result<Protected<str>, Error> {
+        crate::load::take_string(home, self)
+    }
+}
+impl Source<str> for String {}
+
+impl<T: ?Sized + Secret> Protected<T> {
+    /// Moves `source` into a new region and wipes it with volatile zeros, with
+    /// [`Options::default`]; see [`take_in`](Self::take_in).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::Protected;
+    ///
+    /// let mut key = [7u8; 32];
+    /// let protected = Protected::take(&mut key)?;
+    /// assert_eq!(key, [0; 32]); // wiped
+    /// assert_eq!(protected.read()?[0], 7);
+    ///
+    /// let mut typed = String::from("hunter2");
+    /// let password = Protected::<str>::take(&mut typed)?;
+    /// assert!(typed.is_empty());
+    /// assert!(password.ct_eq("hunter2")?);
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// As [`zeroed_slice_in`](Self::zeroed_slice_in); `source` is left
-    /// untouched on error.
-    pub fn take_slice(source: &mut [T]) -> Result<Self, Error> {
-        Self::take_slice_in(Options::default(), source)
+    /// As [`take_in`](Self::take_in).
+    pub fn take<S: ?Sized + Source<T>>(source: &mut S) -> Result<Self, Error> {
+        Self::take_in(Options::default(), source)
     }
 
-    /// Copies `source` into a new secret in `place` and wipes `source` with
-    /// volatile zeros.
+    /// Moves `source` into a new secret in `place`, then wipes it with volatile
+    /// zeros: a `T`, a slice `[T]` (copied; the slice keeps its length, now
+    /// zeros), or a `String` for `Protected<str>` (its whole buffer wiped, spare
+    /// capacity included, and emptied).
     ///
     /// # Errors
     ///
-    /// As [`zeroed_slice_in`](Self::zeroed_slice_in); `source` is left
-    /// untouched on error.
-    pub fn take_slice_in(place: impl Place, source: &mut [T]) -> Result<Self, Error> {
-        let mut handle = Self::zeroed_slice_in(place, source.len())?;
-        handle.with_write(|dest| copy_and_wipe(source, dest))?;
-        Ok(handle)
+    /// As [`Protected::zeroed_in`] and [`Protected::zeroed_slice_in`]; `source`
+    /// is left untouched on error.
+    pub fn take_in<S: ?Sized + Source<T>>(
+        place: impl Place,
+        source: &mut S,
+    ) -> Result<Self, Error> {
+        sealed::Source::take(source, home(&place))
     }
 }
 
