@@ -1,10 +1,10 @@
 //! Where a new secret goes: [`Place`], implemented by [`Options`] (a dedicated
 //! region made with them) and [`Pool`] (a slot of its arenas), and by a
-//! reference to either. Every constructor of [`Protected`] has a `…_in(place,
+//! reference to either. Every constructor of [`Protected`](crate::Protected) has a `…_in(place,
 //! …)` form taking one, as `Box::new_in` takes an allocator; the form without
 //! `_in` uses [`Options::default`].
 
-use crate::{error::Error, options::Options, pool::Pool, protected::Protected, secret::Plain};
+use crate::{options::Options, pool::Pool};
 
 mod sealed {
     /// The hidden half of [`Place`](super::Place): the place as the constructors
@@ -61,20 +61,12 @@ pub(crate) fn home(place: &impl Place) -> Home<'_> {
 /// Where a constructor puts a new secret: a dedicated region made with these
 /// options, or a slot of this pool. Loaders that grow a secret keep allocating
 /// in the same place. (Public only to the sealed trait: not reachable by users.)
+/// `Protected::alloc` makes a secret in one, as do `zeroed` and `zeroed_slice`
+/// (in `protected.rs`, which sits above this module).
 #[derive(Clone, Copy, Debug)]
 pub enum Home<'a> {
     /// A dedicated region made with these options.
     Dedicated(Options),
     /// A slot of this pool.
     Pooled(&'a Pool),
-}
-
-impl Home<'_> {
-    pub(crate) fn zeroed<T: Plain>(self) -> Result<Protected<T>, Error> {
-        Protected::alloc(self, 1)
-    }
-
-    pub(crate) fn zeroed_slice<T: Plain>(self, len: usize) -> Result<Protected<[T]>, Error> {
-        Protected::alloc(self, len)
-    }
 }

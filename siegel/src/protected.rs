@@ -79,6 +79,18 @@ unsafe impl<T: ?Sized + Secret> Send for Protected<T, NoAccess> {}
 //   region's lock (page protection); `T: Secret` is `Sync`.
 unsafe impl<T: ?Sized + Secret> Sync for Protected<T, NoAccess> {}
 
+impl Home<'_> {
+    /// A new all-zero `T` here.
+    pub(crate) fn zeroed<T: Plain>(self) -> Result<Protected<T>, Error> {
+        Protected::alloc(self, 1)
+    }
+
+    /// A new secret of `len` zeroed elements here.
+    pub(crate) fn zeroed_slice<T: Plain>(self, len: usize) -> Result<Protected<[T]>, Error> {
+        Protected::alloc(self, len)
+    }
+}
+
 impl Protected<[u8]> {
     /// A new secret of `len` bytes in `home` holding the first `min(len, old
     /// length)` bytes of this one, copied with both open. The caller then drops
