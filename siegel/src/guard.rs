@@ -54,7 +54,6 @@ impl<T: ?Sized, const WRITE: bool> Scope<'_, T, WRITE> {
 }
 
 impl<T: ?Sized, const WRITE: bool> Drop for Scope<'_, T, WRITE> {
-    #[inline]
     fn drop(&mut self) {
         self.region.close(Self::ACCESS);
     }
