@@ -43,7 +43,6 @@ macro_rules! cells {
         mod a_region_of_its_own {
             use super::*;
             $(
-                #[cfg_attr(miri, ignore = "env and mlock: covered by the Miri tests' own cases")]
                 #[test]
                 fn $row() {
                     let _env = ENV.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -59,7 +58,6 @@ macro_rules! cells {
         mod with_options {
             use super::*;
             $(
-                #[cfg_attr(miri, ignore = "env and mlock: covered by the Miri tests' own cases")]
                 #[test]
                 fn $row() {
                     let _env = ENV.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -78,7 +76,6 @@ macro_rules! cells {
         mod in_a_pool {
             use super::*;
             $(
-                #[cfg_attr(miri, ignore = "env and mlock: covered by the Miri tests' own cases")]
                 #[test]
                 fn $row() {
                     let _env = ENV.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
