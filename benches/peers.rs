@@ -249,7 +249,7 @@ fn siegel_backends() -> Vec<(&'static str, Backend)> {
 }
 
 fn siegel_key(backend: Backend) -> Protected<Key> {
-    Options::new().backend(backend).init_with(|k: &mut Key| k.fill(1)).unwrap()
+    Protected::init_with_in(Options::new().backend(backend), |k: &mut Key| k.fill(1)).unwrap()
 }
 
 fn read_scopes(c: &mut Criterion) {
@@ -334,7 +334,11 @@ fn alloc_free(c: &mut Criterion) {
         for (name, backend) in siegel_backends() {
             let options = Options::new().backend(backend);
             group.bench_function(name, |b| {
-                b.iter(|| drop(black_box(options.zeroed_slice::<u8>(black_box(len)).unwrap())));
+                b.iter(|| {
+                    drop(black_box(
+                        Protected::<[u8]>::zeroed_slice_in(options, black_box(len)).unwrap(),
+                    ));
+                });
             });
         }
         // Pooled allocation: take from and return to a warm pool. Sizes above a
@@ -342,9 +346,13 @@ fn alloc_free(c: &mut Criterion) {
         if len <= 2032 {
             for (name, backend) in siegel_backends() {
                 let pool = Pool::with_options(Options::new().backend(backend));
-                let warm = pool.zeroed_slice::<u8>(len).unwrap();
+                let warm = Protected::<[u8]>::zeroed_slice_in(&pool, len).unwrap();
                 group.bench_function(format!("{name} pooled"), |b| {
-                    b.iter(|| drop(black_box(pool.zeroed_slice::<u8>(black_box(len)).unwrap())));
+                    b.iter(|| {
+                        drop(black_box(
+                            Protected::<[u8]>::zeroed_slice_in(&pool, black_box(len)).unwrap(),
+                        ));
+                    });
                 });
                 drop(warm);
             }

@@ -160,7 +160,8 @@ fn scopes(c: &mut Criterion) {
     }
     for (name, backend) in backends {
         let mut secret: Protected<[u8; 32]> =
-            Options::new().backend(backend).init_with(|s: &mut [u8; 32]| s.fill(1)).unwrap();
+            Protected::init_with_in(Options::new().backend(backend), |s: &mut [u8; 32]| s.fill(1))
+                .unwrap();
         group.bench_function(format!("{name}: read scope"), |b| {
             b.iter(|| black_box(secret.read().unwrap()[0]));
         });
@@ -176,8 +177,9 @@ fn scopes(c: &mut Criterion) {
         }
         let pool = siegel::Pool::with_options(Options::new().backend(backend));
         let _neighbours: Vec<Protected<[u8; 32]>> =
-            (0..8).map(|_| pool.zeroed::<[u8; 32]>().unwrap()).collect();
-        let mut pooled: Protected<[u8; 32]> = pool.init_with(|s: &mut [u8; 32]| s.fill(1)).unwrap();
+            (0..8).map(|_| Protected::<[u8; 32]>::zeroed_in(&pool).unwrap()).collect();
+        let mut pooled: Protected<[u8; 32]> =
+            Protected::init_with_in(&pool, |s: &mut [u8; 32]| s.fill(1)).unwrap();
         group.bench_function(format!("{name}: pooled read scope"), |b| {
             b.iter(|| black_box(pooled.read().unwrap()[0]));
         });
@@ -195,32 +197,34 @@ fn setup(c: &mut Criterion) {
     });
     group.bench_function("mprotect: create + drop 32 B", |b| {
         let options = Options::new().backend(Backend::Mprotect);
-        b.iter(|| black_box(options.zeroed::<[u8; 32]>().unwrap()));
+        b.iter(|| black_box(Protected::<[u8; 32]>::zeroed_in(options).unwrap()));
     });
     group.bench_function("mprotect: pooled alloc + free 32 B", |b| {
         let pool = siegel::Pool::with_options(Options::new().backend(Backend::Mprotect));
-        let _warm = pool.zeroed::<[u8; 32]>().unwrap();
-        b.iter(|| black_box(pool.zeroed::<[u8; 32]>().unwrap()));
+        let _warm = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
+        b.iter(|| black_box(Protected::<[u8; 32]>::zeroed_in(&pool).unwrap()));
     });
     // With the secret written (a write scope), so that the free must wipe it.
     group.bench_function("mprotect: pooled alloc + write + free 32 B", |b| {
         let pool = siegel::Pool::with_options(Options::new().backend(Backend::Mprotect));
-        let _warm = pool.zeroed::<[u8; 32]>().unwrap();
-        b.iter(|| black_box(pool.init_with(|s: &mut [u8; 32]| s[0] = 1).unwrap()));
+        let _warm = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
+        b.iter(|| black_box(Protected::init_with_in(&pool, |s: &mut [u8; 32]| s[0] = 1).unwrap()));
     });
     group.bench_function("mprotect: create + write + drop 32 B", |b| {
         let options = Options::new().backend(Backend::Mprotect);
-        b.iter(|| black_box(options.init_with(|s: &mut [u8; 32]| s[0] = 1).unwrap()));
+        b.iter(|| {
+            black_box(Protected::init_with_in(options, |s: &mut [u8; 32]| s[0] = 1).unwrap())
+        });
     });
     if pku_support().is_available() {
         group.bench_function("pku: create + drop 32 B", |b| {
             let options = Options::new().backend(Backend::Pku);
-            b.iter(|| black_box(options.zeroed::<[u8; 32]>().unwrap()));
+            b.iter(|| black_box(Protected::<[u8; 32]>::zeroed_in(options).unwrap()));
         });
         group.bench_function("pku: pooled alloc + free 32 B", |b| {
             let pool = siegel::Pool::with_options(Options::new().backend(Backend::Pku));
-            let _warm = pool.zeroed::<[u8; 32]>().unwrap();
-            b.iter(|| black_box(pool.zeroed::<[u8; 32]>().unwrap()));
+            let _warm = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
+            b.iter(|| black_box(Protected::<[u8; 32]>::zeroed_in(&pool).unwrap()));
         });
     }
     group.finish();

@@ -447,7 +447,7 @@ fn backend_choice() -> Choice {
 
 /// Nanoseconds per read scope on a fresh 32-byte secret, looping for [`SCOPE_TIME`].
 fn scope_cost(backend: Backend) -> Option<f64> {
-    let secret: Protected<[u8; 32]> = Options::new().backend(backend).zeroed().ok()?;
+    let secret: Protected<[u8; 32]> = Protected::zeroed_in(Options::new().backend(backend)).ok()?;
     let start = Instant::now();
     let mut scopes = 0_u32;
     while start.elapsed() < SCOPE_TIME {

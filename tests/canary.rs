@@ -52,10 +52,18 @@ unsafe impl Plain for Aligned {}
 fn every_zero_underflow_below_a_dedicated_secret_is_caught() {
     for backend in backends("every_zero_underflow_below_a_dedicated_secret_is_caught") {
         let o = opts(backend);
-        zero_underflows(&format!("{backend:?} [u8; 8]"), || o.zeroed::<[u8; 8]>().unwrap());
-        zero_underflows(&format!("{backend:?} [u8; 32]"), || o.zeroed::<[u8; 32]>().unwrap());
-        zero_underflows(&format!("{backend:?} [u64; 3]"), || o.zeroed::<[u64; 3]>().unwrap());
-        zero_underflows(&format!("{backend:?} align 64"), || o.zeroed::<Aligned>().unwrap());
+        zero_underflows(&format!("{backend:?} [u8; 8]"), || {
+            Protected::<[u8; 8]>::zeroed_in(o).unwrap()
+        });
+        zero_underflows(&format!("{backend:?} [u8; 32]"), || {
+            Protected::<[u8; 32]>::zeroed_in(o).unwrap()
+        });
+        zero_underflows(&format!("{backend:?} [u64; 3]"), || {
+            Protected::<[u64; 3]>::zeroed_in(o).unwrap()
+        });
+        zero_underflows(&format!("{backend:?} align 64"), || {
+            Protected::<Aligned>::zeroed_in(o).unwrap()
+        });
     }
 }
 
@@ -68,20 +76,24 @@ fn every_zero_underflow_below_a_pooled_secret_is_caught() {
     for backend in backends("every_zero_underflow_below_a_pooled_secret_is_caught") {
         let pool = Pool::with_options(opts(backend));
         let p = &pool;
-        zero_underflows(&format!("{backend:?} pooled [u8; 8]"), || p.zeroed::<[u8; 8]>().unwrap());
+        zero_underflows(&format!("{backend:?} pooled [u8; 8]"), || {
+            Protected::<[u8; 8]>::zeroed_in(p).unwrap()
+        });
         zero_underflows(&format!("{backend:?} pooled [u8; 24]"), || {
-            p.zeroed::<[u8; 24]>().unwrap()
+            Protected::<[u8; 24]>::zeroed_in(p).unwrap()
         });
         zero_underflows(&format!("{backend:?} pooled [u8; 32]"), || {
-            p.zeroed::<[u8; 32]>().unwrap()
+            Protected::<[u8; 32]>::zeroed_in(p).unwrap()
         });
         zero_underflows(&format!("{backend:?} pooled [u8; 100]"), || {
-            p.zeroed::<[u8; 100]>().unwrap()
+            Protected::<[u8; 100]>::zeroed_in(p).unwrap()
         });
         zero_underflows(&format!("{backend:?} pooled [u128; 3]"), || {
-            p.zeroed::<[u128; 3]>().unwrap()
+            Protected::<[u128; 3]>::zeroed_in(p).unwrap()
         });
-        zero_underflows(&format!("{backend:?} pooled align 64"), || p.zeroed::<Aligned>().unwrap());
+        zero_underflows(&format!("{backend:?} pooled align 64"), || {
+            Protected::<Aligned>::zeroed_in(p).unwrap()
+        });
     }
 }
 
@@ -97,7 +109,7 @@ fn a_zero_overflow_past_a_pooled_secret_fails_the_writer_not_the_next_allocation
         let mut caught = 0;
         for _ in 0..300 {
             let pool = Pool::with_options(opts(backend));
-            let mut writer = pool.zeroed::<[u8; 32]>().unwrap();
+            let mut writer = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
             let end = writer.info().secret.end;
             {
                 let _open = writer.write().unwrap();
@@ -107,7 +119,7 @@ fn a_zero_overflow_past_a_pooled_secret_fails_the_writer_not_the_next_allocation
                 caught += 1;
             }
             // The next allocation takes the slot the overflow hit, and works.
-            let next = pool.init_with(|k: &mut [u8; 32]| k.fill(9)).unwrap();
+            let next = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(9)).unwrap();
             assert_eq!(next.info().secret.start, end + 32, "{backend:?}: the slot after");
             assert_eq!(*next.read().unwrap(), [9; 32], "{backend:?}: an unrelated secret failed");
         }
@@ -126,8 +138,8 @@ fn pooled_neighbours_of_an_overflow_see_it_only_when_it_reached_past_their_canar
     {
         let pool = Pool::with_options(opts(backend));
         // [u8; 8] in 32-byte slots: canary 16, padding 8, secret 8.
-        let mut writer = pool.zeroed::<[u8; 8]>().unwrap();
-        let neighbour = pool.init_with(|k: &mut [u8; 8]| k.fill(3)).unwrap();
+        let mut writer = Protected::<[u8; 8]>::zeroed_in(&pool).unwrap();
+        let neighbour = Protected::init_with_in(&pool, |k: &mut [u8; 8]| k.fill(3)).unwrap();
         let end = writer.info().secret.end;
         assert_eq!(neighbour.info().secret.start, end + 24);
         {
@@ -151,7 +163,7 @@ fn pooled_neighbours_of_an_overflow_see_it_only_when_it_reached_past_their_canar
 #[test]
 fn a_poisoned_writer_drops_cleanly_and_its_slot_is_reused() {
     let pool = Pool::with_options(opts(Backend::Mprotect));
-    let mut writer = pool.zeroed::<[u8; 32]>().unwrap();
+    let mut writer = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
     let at = writer.info().secret;
     {
         let _open = writer.write().unwrap();
@@ -159,7 +171,7 @@ fn a_poisoned_writer_drops_cleanly_and_its_slot_is_reused() {
     }
     assert!(matches!(writer.read(), Err(Error::CanaryCorrupted)));
     drop(writer);
-    let fresh = pool.zeroed::<[u8; 32]>().unwrap();
+    let fresh = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
     assert_eq!(fresh.info().secret, at, "the slot is reused");
     assert_eq!(*fresh.read().unwrap(), [0; 32], "with a renewed canary");
 }

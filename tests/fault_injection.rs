@@ -193,8 +193,8 @@ impl Ctx {
         let value = pattern(name, len);
         let init = |s: &mut [u8]| s.copy_from_slice(&value);
         let (made, fired) = self.step(&format!("create {name}"), || match pool {
-            Some(pool) => pool.init_slice_with(len, init),
-            None => opts.init_slice_with(len, init),
+            Some(pool) => Protected::init_slice_with_in(pool, len, init),
+            None => Protected::init_slice_with_in(opts, len, init),
         });
         match made {
             Ok(handle) => {
@@ -620,7 +620,7 @@ fn lasting(ctx: &Ctx) -> bool {
 /// A fresh zeroed secret to go on with after one that could not be sealed was
 /// dropped; none if a lasting failure prevents that too.
 fn replacement(ctx: &Ctx, name: String, len: usize, may_poison: bool) -> Option<Tracked> {
-    let (h, _) = ctx.step("replacement", || ctx.opts().zeroed_slice(len));
+    let (h, _) = ctx.step("replacement", || Protected::zeroed_slice_in(ctx.opts(), len));
     match h {
         Ok(handle) => Some(Tracked { name, handle, value: vec![0; len], may_poison }),
         Err(_) if lasting(ctx) => None,
@@ -1082,7 +1082,7 @@ fn region_build_failure_returns_the_error_without_panicking() {
     });
     let result = std::panic::catch_unwind(|| {
         let _armed = inj.arm();
-        Options::new().backend(Backend::Mprotect).zeroed::<[u8; 8]>().map(drop)
+        Protected::<[u8; 8]>::zeroed_in(Options::new().backend(Backend::Mprotect)).map(drop)
     });
     assert!(inj.fired());
     match result {
@@ -1104,9 +1104,9 @@ fn region_build_failure_returns_the_error_without_panicking() {
 fn a_failed_munmap_does_not_leak_the_mapping() {
     in_ignored_child("a_failed_munmap_does_not_leak_the_mapping", || {
         let opts = Options::new().backend(Backend::Mprotect);
-        drop(opts.zeroed::<[u8; 8]>().unwrap()); // warm-up
+        drop(Protected::<[u8; 8]>::zeroed_in(opts).unwrap()); // warm-up
         let before = footprint();
-        let handle = opts.zeroed::<[u8; 8]>().unwrap();
+        let handle = Protected::<[u8; 8]>::zeroed_in(opts).unwrap();
         let inj = Injector::failing(FailPoint {
             call: Call::Munmap,
             nth: 1,
@@ -1141,7 +1141,7 @@ fn a_failed_arena_setup_reports_the_syscall_error() {
     });
     let result = {
         let _armed = inj.arm();
-        pool.init_with(|s: &mut [u8; 32]| s.fill(1))
+        Protected::init_with_in(&pool, |s: &mut [u8; 32]| s.fill(1))
     };
     assert!(inj.fired());
     match result {
@@ -1163,7 +1163,7 @@ fn lockdown_wipes_and_reseals_secret_memory_despite_one_failure() {
     in_ignored_child("lockdown_wipes_and_reseals_secret_memory_despite_one_failure", || {
         let opts = Options::new().backend(Backend::Mprotect).memory(MemoryPolicy::RequireSecret);
         for nth in [1, 2] {
-            let secret = opts.init_with(|s: &mut [u8; 64]| s.fill(0xA5)).unwrap();
+            let secret = Protected::init_with_in(opts, |s: &mut [u8; 64]| s.fill(0xA5)).unwrap();
             let info = secret.info();
             let inj = Injector::failing(FailPoint {
                 call: Call::Mprotect,
@@ -1220,7 +1220,7 @@ fn the_failpoint_counts_and_fails_the_planned_call() {
     let counting = Injector::counting();
     let handle = {
         let _armed = counting.arm();
-        Options::new().backend(Backend::Mprotect).zeroed::<[u8; 8]>().unwrap()
+        Protected::<[u8; 8]>::zeroed_in(Options::new().backend(Backend::Mprotect)).unwrap()
     };
     let mmaps = counting.calls(Call::Mmap);
     assert!(mmaps >= 1, "a region needs an mmap");
@@ -1233,7 +1233,7 @@ fn the_failpoint_counts_and_fails_the_planned_call() {
     });
     let err = {
         let _armed = failing.arm();
-        Options::new().backend(Backend::Mprotect).zeroed::<[u8; 8]>().unwrap_err()
+        Protected::<[u8; 8]>::zeroed_in(Options::new().backend(Backend::Mprotect)).unwrap_err()
     };
     assert!(failing.fired());
     assert!(
@@ -1241,7 +1241,7 @@ fn the_failpoint_counts_and_fails_the_planned_call() {
         "{err:?}"
     );
     // Disarmed again: the same call succeeds, and other threads never counted.
-    drop(Options::new().backend(Backend::Mprotect).zeroed::<[u8; 8]>().unwrap());
+    drop(Protected::<[u8; 8]>::zeroed_in(Options::new().backend(Backend::Mprotect)).unwrap());
     assert_eq!(failing.calls(Call::Mmap), 1);
     drop(handle);
 }

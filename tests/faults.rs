@@ -6,7 +6,7 @@
 
 mod support;
 
-use siegel::{Backend, Error, Mechanism};
+use siegel::{Backend, Error, Mechanism, Protected};
 use support::{expect_sigsegv, opts, pku_available};
 
 /// Writes one byte at `addr` with a volatile store.
@@ -41,7 +41,7 @@ fn check_mechanism(backend: Backend, mechanism: Mechanism) {
 
 fn overflow_by_one_byte(test: &str, backend: Backend) {
     expect_sigsegv(test, || {
-        let mut secret = opts(backend).zeroed::<[u8; 32]>().unwrap();
+        let mut secret = Protected::<[u8; 32]>::zeroed_in(opts(backend)).unwrap();
         check_mechanism(backend, secret.mechanism());
         let end = secret.info().secret.end;
         let _open = secret.write().unwrap();
@@ -52,7 +52,7 @@ fn overflow_by_one_byte(test: &str, backend: Backend) {
 
 fn underflow_past_the_canary_page(test: &str, backend: Backend) {
     expect_sigsegv(test, || {
-        let mut secret = opts(backend).zeroed::<[u8; 32]>().unwrap();
+        let mut secret = Protected::<[u8; 32]>::zeroed_in(opts(backend)).unwrap();
         let below = secret.info().data_pages.start - 1;
         let _open = secret.write().unwrap();
         // SAFETY: deliberately faults (leading guard page).
@@ -62,7 +62,7 @@ fn underflow_past_the_canary_page(test: &str, backend: Backend) {
 
 fn read_while_sealed(test: &str, backend: Backend) {
     expect_sigsegv(test, || {
-        let secret = opts(backend).init_with(|s: &mut [u8; 32]| s.fill(7)).unwrap();
+        let secret = Protected::init_with_in(opts(backend), |s: &mut [u8; 32]| s.fill(7)).unwrap();
         let start = secret.info().secret.start;
         // SAFETY: deliberately faults (sealed region).
         let byte = unsafe { peek(start) };
@@ -72,7 +72,7 @@ fn read_while_sealed(test: &str, backend: Backend) {
 
 fn write_under_read_only(test: &str, backend: Backend) {
     expect_sigsegv(test, || {
-        let secret = opts(backend).zeroed::<[u8; 32]>().unwrap();
+        let secret = Protected::<[u8; 32]>::zeroed_in(opts(backend)).unwrap();
         let guard = secret.read().unwrap();
         let start = guard.as_ptr().addr();
         // SAFETY: deliberately faults (read-only scope).
@@ -83,7 +83,7 @@ fn write_under_read_only(test: &str, backend: Backend) {
 
 fn write_through_read_only_handle(test: &str, backend: Backend) {
     expect_sigsegv(test, || {
-        let secret = opts(backend).zeroed::<[u8; 32]>().unwrap();
+        let secret = Protected::<[u8; 32]>::zeroed_in(opts(backend)).unwrap();
         let open = secret.into_read_only().unwrap();
         let start = open.as_ptr().addr();
         // SAFETY: deliberately faults (read-only handle).
@@ -92,7 +92,7 @@ fn write_through_read_only_handle(test: &str, backend: Backend) {
 }
 
 fn canary_tampering_is_an_error_on_open(backend: Backend) {
-    let mut secret = opts(backend).init_with(|s: &mut [u8; 32]| s.fill(9)).unwrap();
+    let mut secret = Protected::init_with_in(opts(backend), |s: &mut [u8; 32]| s.fill(9)).unwrap();
     assert_eq!(secret.read().unwrap()[0], 9, "intact canary opens");
     let below = secret.info().secret.start - 1;
     {

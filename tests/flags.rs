@@ -6,7 +6,7 @@
 
 mod support;
 
-use siegel::{Backend, MlockPolicy};
+use siegel::{Backend, MlockPolicy, Protected};
 use support::{backends, drop_cap_ipc_lock, in_child, opts, set_memlock_limit, vm_flags};
 
 fn has(flags: &[String], flag: &str) -> bool {
@@ -17,7 +17,7 @@ fn has(flags: &[String], flag: &str) -> bool {
 #[test]
 fn data_pages_are_locked_undumpable_and_not_forked() {
     for backend in backends("data_pages_are_locked_undumpable_and_not_forked") {
-        let secret = opts(backend).zeroed::<[u8; 64]>().unwrap();
+        let secret = Protected::<[u8; 64]>::zeroed_in(opts(backend)).unwrap();
         assert!(secret.is_locked());
         let flags = vm_flags(secret.info().secret.start);
         for flag in ["lo", "dd", "dc"] {
@@ -30,7 +30,7 @@ fn data_pages_are_locked_undumpable_and_not_forked() {
 #[test]
 fn guard_pages_are_inaccessible() {
     for backend in backends("guard_pages_are_inaccessible") {
-        let secret = opts(backend).zeroed::<[u8; 64]>().unwrap();
+        let secret = Protected::<[u8; 64]>::zeroed_in(opts(backend)).unwrap();
         let info = secret.info();
         for addr in [info.mapping.start, info.data_pages.end] {
             let flags = vm_flags(addr);
@@ -43,7 +43,7 @@ fn guard_pages_are_inaccessible() {
 #[cfg_attr(miri, ignore = "reads /proc, which Miri isolation refuses")]
 #[test]
 fn page_protection_follows_the_scopes() {
-    let mut secret = opts(Backend::Mprotect).zeroed::<[u8; 64]>().unwrap();
+    let mut secret = Protected::<[u8; 64]>::zeroed_in(opts(Backend::Mprotect)).unwrap();
     let addr = secret.info().secret.start;
     let prot = |flags: Vec<String>| (has(&flags, "rd"), has(&flags, "wr"));
     assert_eq!(prot(vm_flags(addr)), (false, false), "sealed at rest");
@@ -67,8 +67,10 @@ fn best_effort_mlock_leaves_an_unlocked_region_when_the_limit_is_hit() {
     in_child("best_effort_mlock_leaves_an_unlocked_region_when_the_limit_is_hit", &[], || {
         drop_cap_ipc_lock();
         set_memlock_limit(0);
-        let secret =
-            opts(Backend::Mprotect).mlock(MlockPolicy::BestEffort).zeroed::<[u8; 64]>().unwrap();
+        let secret = Protected::<[u8; 64]>::zeroed_in(
+            opts(Backend::Mprotect).mlock(MlockPolicy::BestEffort),
+        )
+        .unwrap();
         assert!(!secret.is_locked());
         let flags = vm_flags(secret.info().secret.start);
         assert!(!has(&flags, "lo") && has(&flags, "dd") && has(&flags, "dc"), "{flags:?}");

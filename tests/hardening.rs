@@ -38,7 +38,7 @@ extern "C" fn inspect_after_wipe(_: libc::c_int, _: *mut libc::siginfo_t, _: *mu
 }
 
 fn crash_with_secret(backend: Backend, scope_open: bool) {
-    let secret = opts(backend).init_with(|s: &mut [u8; 32]| s.fill(0xC3)).unwrap();
+    let secret = Protected::init_with_in(opts(backend), |s: &mut [u8; 32]| s.fill(0xC3)).unwrap();
     INSPECT.store(secret.info().secret.start, Ordering::SeqCst);
     let guard_page = secret.info().mapping.start;
     let scope = scope_open.then(|| secret.read().unwrap());
@@ -92,10 +92,11 @@ fn without_a_previous_handler_the_crash_still_happens_and_notifies() {
 fn lockdown_wipes_live_regions_and_poisons_their_handles() {
     in_child("lockdown_wipes_live_regions_and_poisons_their_handles", &[], || {
         let mut a = Protected::<[u8; 16]>::init_with(|s| s.fill(1)).unwrap();
-        let b = Options::new()
-            .backend(Backend::Mprotect)
-            .init_with(|s: &mut [u8; 16]| s.fill(2))
-            .unwrap();
+        let b = Protected::init_with_in(
+            Options::new().backend(Backend::Mprotect),
+            |s: &mut [u8; 16]| s.fill(2),
+        )
+        .unwrap();
         let open = Protected::<[u8; 16]>::init_with(|s| s.fill(3)).unwrap();
         let scope = open.read().unwrap();
         let report = siegel::lockdown();
@@ -131,14 +132,16 @@ fn mapped(addr: usize) -> bool {
 #[test]
 fn rotation_moves_the_secret_to_a_fresh_mapping() {
     for backend in backends("rotation_moves_the_secret_to_a_fresh_mapping") {
-        let secret = opts(backend).init_with(|s: &mut [u8; 40]| s.fill(0x42)).unwrap();
+        let secret =
+            Protected::init_with_in(opts(backend), |s: &mut [u8; 40]| s.fill(0x42)).unwrap();
         let old = secret.info();
         let secret = secret.rotate().unwrap();
         let new = secret.info();
         assert_ne!(old.secret.start, new.secret.start);
         assert!(!mapped(old.secret.start), "old mapping unmapped");
         assert_eq!(*secret.read().unwrap(), [0x42; 40]);
-        let slice = opts(backend).init_slice_with(5, |s: &mut [u16]| s.fill(7)).unwrap();
+        let slice =
+            Protected::init_slice_with_in(opts(backend), 5, |s: &mut [u16]| s.fill(7)).unwrap();
         assert_eq!(*slice.rotate().unwrap().read().unwrap(), [7; 5]);
     }
 }
@@ -147,7 +150,9 @@ fn rotation_moves_the_secret_to_a_fresh_mapping() {
 #[test]
 fn failed_rotation_keeps_the_secret() {
     in_child("failed_rotation_keeps_the_secret", &[], || {
-        let secret = opts(Backend::Mprotect).init_with(|s: &mut [u8; 40]| s.fill(0x42)).unwrap();
+        let secret =
+            Protected::init_with_in(opts(Backend::Mprotect), |s: &mut [u8; 40]| s.fill(0x42))
+                .unwrap();
         drop_cap_ipc_lock();
         set_memlock_limit(4096); // exactly the one page the secret already holds
         let err = secret.rotate().unwrap_err();
@@ -191,7 +196,7 @@ fn secret_memory_variant(test: &str, backend: Backend) {
         std::process::exit(0);
     }
     let memory = Options::new().backend(backend).memory(MemoryPolicy::RequireSecret);
-    let secret = match memory.init_with(|s: &mut [u8; 32]| s.fill(0x5A)) {
+    let secret = match Protected::init_with_in(memory, |s: &mut [u8; 32]| s.fill(0x5A)) {
         Ok(secret) => secret,
         Err(Error::SecretMemory { source }) if source.raw_os_error() == Some(libc::ENOSYS) => {
             assert!(
@@ -203,7 +208,9 @@ fn secret_memory_variant(test: &str, backend: Backend) {
         }
         Err(err) => panic!("{err}"),
     };
-    let plain = Options::new().backend(backend).init_with(|s: &mut [u8; 32]| s.fill(0x5A)).unwrap();
+    let plain =
+        Protected::init_with_in(Options::new().backend(backend), |s: &mut [u8; 32]| s.fill(0x5A))
+            .unwrap();
     assert_eq!(secret.memory(), Memory::Secret);
     assert_eq!(plain.memory(), Memory::Anonymous);
     assert_eq!(*secret.read().unwrap(), [0x5A; 32], "works with {backend:?}");
@@ -238,8 +245,10 @@ fn secret_memory_is_out_of_reach_of_proc_pid_mem() {
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
 fn prefer_secret_memory_falls_back_or_uses_it() {
-    let secret = Options::new().memory(MemoryPolicy::PreferSecret).zeroed::<u64>().unwrap();
-    let available = Options::new().memory(MemoryPolicy::RequireSecret).zeroed::<u64>().is_ok();
+    let secret =
+        Protected::<u64>::zeroed_in(Options::new().memory(MemoryPolicy::PreferSecret)).unwrap();
+    let available =
+        Protected::<u64>::zeroed_in(Options::new().memory(MemoryPolicy::RequireSecret)).is_ok();
     let expected = if available { Memory::Secret } else { Memory::Anonymous };
     assert_eq!(secret.memory(), expected);
 }
@@ -285,7 +294,7 @@ fn a_fork_child_is_told_the_parents_secrets_are_not_here_and_makes_its_own() {
         in_child(test, &env, || {
             let mut dedicated = Protected::<[u8; 32]>::init_with(|s| s.fill(4)).unwrap();
             let pool = siegel::Pool::new();
-            let pooled = pool.init_with(|s: &mut [u8; 32]| s.fill(5)).unwrap();
+            let pooled = Protected::init_with_in(&pool, |s: &mut [u8; 32]| s.fill(5)).unwrap();
             let open = Protected::<[u8; 32]>::init_with(|s| s.fill(6)).unwrap();
             let open = open.into_read_only().map_err(|e| e.into_parts().0).unwrap();
             in_fork("the parent's secrets in the child", move || {
@@ -301,7 +310,8 @@ fn a_fork_child_is_told_the_parents_secrets_are_not_here_and_makes_its_own() {
                 let deref = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open[0]));
                 assert!(deref.is_err(), "an open handle that crossed the fork gave bytes");
                 let own = Protected::<[u8; 32]>::init_with(|s| s.fill(8)).unwrap();
-                let own_pooled = pool.init_with(|s: &mut [u8; 32]| s.fill(9)).unwrap();
+                let own_pooled =
+                    Protected::init_with_in(&pool, |s: &mut [u8; 32]| s.fill(9)).unwrap();
                 own.read().unwrap()[0] == 8 && own_pooled.read().unwrap()[0] == 9
             });
         });
@@ -317,7 +327,7 @@ fn a_fork_child_drops_its_handles_without_touching_the_parents_pages() {
     in_child("a_fork_child_drops_its_handles_without_touching_the_parents_pages", &[], || {
         let dedicated = Protected::<[u8; 32]>::init_with(|s| s.fill(4)).unwrap();
         let pool = siegel::Pool::new();
-        let pooled = pool.init_with(|s: &mut [u8; 32]| s.fill(5)).unwrap();
+        let pooled = Protected::init_with_in(&pool, |s: &mut [u8; 32]| s.fill(5)).unwrap();
         // SAFETY: the child only drops the handles and exits with _exit.
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork");

@@ -15,14 +15,15 @@ fn lowered_memlock_limit_gives_the_typed_error() {
     in_child("lowered_memlock_limit_gives_the_typed_error", &[], || {
         drop_cap_ipc_lock();
         set_memlock_limit(0);
-        match opts(Backend::Mprotect).zeroed::<[u8; 32]>() {
+        match Protected::<[u8; 32]>::zeroed_in(opts(Backend::Mprotect)) {
             Err(Error::MemoryLock { requested, limit, .. }) => {
                 assert_eq!(limit, Some(0));
                 assert!(requested >= 32);
             }
             other => panic!("expected Error::MemoryLock, got {other:?}"),
         }
-        let message = opts(Backend::Mprotect).zeroed::<[u8; 32]>().unwrap_err().to_string();
+        let message =
+            Protected::<[u8; 32]>::zeroed_in(opts(Backend::Mprotect)).unwrap_err().to_string();
         assert!(message.contains("RLIMIT_MEMLOCK") && message.contains("ulimit -l"), "{message}");
     });
 }
@@ -35,13 +36,14 @@ fn sizes_reach_exactly_the_memlock_limit() {
         drop_cap_ipc_lock();
         set_memlock_limit(u64::try_from(LIMIT).unwrap());
         let opts = opts(Backend::Mprotect);
-        let fits = opts.zeroed_slice::<u8>(LIMIT - CANARY_LEN).expect("a region of the limit");
+        let fits = Protected::<[u8]>::zeroed_slice_in(opts, LIMIT - CANARY_LEN)
+            .expect("a region of the limit");
         assert_eq!(fits.read().unwrap().len(), LIMIT - CANARY_LEN);
         drop(fits);
-        let one_byte = opts.zeroed_slice::<u8>(1).expect("one byte");
+        let one_byte = Protected::<[u8]>::zeroed_slice_in(opts, 1).expect("one byte");
         drop(one_byte);
         assert!(matches!(
-            opts.zeroed_slice::<u8>(LIMIT - CANARY_LEN + 1),
+            Protected::<[u8]>::zeroed_slice_in(opts, LIMIT - CANARY_LEN + 1),
             Err(Error::MemoryLock { .. })
         ));
     });
@@ -51,7 +53,7 @@ fn sizes_reach_exactly_the_memlock_limit() {
 #[test]
 fn regions_larger_than_a_mebibyte_work() {
     let len = 3 << 20;
-    let mut big = opts(Backend::Mprotect).zeroed_slice::<u8>(len).unwrap();
+    let mut big = Protected::<[u8]>::zeroed_slice_in(opts(Backend::Mprotect), len).unwrap();
     big.write().unwrap()[len - 1] = 0xEE;
     let read = big.read().unwrap();
     assert_eq!((read.len(), read[len - 1], read[0]), (len, 0xEE, 0));
@@ -78,7 +80,7 @@ fn absurd_sizes_are_rejected() {
 #[test]
 fn forced_pku_errors_where_pku_is_missing() {
     let support = pku_support();
-    let result = Options::new().backend(Backend::Pku).zeroed::<[u8; 32]>();
+    let result = Protected::<[u8; 32]>::zeroed_in(Options::new().backend(Backend::Pku));
     if support.is_available() {
         let secret = result.expect("PKU is available");
         assert!(matches!(secret.mechanism(), Mechanism::ProtectionKey { .. }));
@@ -109,7 +111,7 @@ fn siegel_backend_env_rejects_unknown_values() {
             other => panic!("expected Error::InvalidBackend, got {other:?}"),
         }
         // An explicit choice in code does not consult the variable.
-        Options::new().backend(Backend::Mprotect).zeroed::<u64>().unwrap();
+        Protected::<u64>::zeroed_in(Options::new().backend(Backend::Mprotect)).unwrap();
     });
 }
 

@@ -173,8 +173,9 @@ fn a_reader_load_grows_in_protected_memory_only() {
     let data = pattern(7777, 17);
     for backend in backends("a_reader_load_grows_in_protected_memory_only") {
         let mut source = Source::new(&data, 1000);
-        let (secret, largest) =
-            watched(|| opts(backend).read_slice_from(&mut source, 10_000).unwrap());
+        let (secret, largest) = watched(|| {
+            Protected::<[u8]>::read_from_in(opts(backend), &mut source, 10_000).unwrap()
+        });
         assert_eq!(&*secret.read().unwrap(), &data[..]);
         assert_eq!(secret.len(), 7777);
         assert_eq!(secret.info().secret.len(), 7777, "trimmed: the guard page follows");
@@ -244,7 +245,7 @@ fn fixed_size_reads_report_short_input() {
     let err = Protected::<[u8; 64]>::read_exact_from(&data[..]).unwrap_err();
     assert!(matches!(err, Error::ShortRead { expected: 64, read: 40 }), "{err:?}");
     let pool = Pool::new();
-    let pooled = pool.read_exact_from::<[u8; 16]>(&data[..]).unwrap();
+    let pooled = Protected::<[u8; 16]>::read_exact_from_in(&pool, &data[..]).unwrap();
     assert!(pooled.is_pooled());
 }
 
@@ -252,13 +253,14 @@ fn fixed_size_reads_report_short_input() {
 fn pooled_reader_loads_stay_in_the_pool() {
     let pool = Pool::new();
     // The arena (and its metadata) exists before the load.
-    let _neighbour = pool.zeroed::<[u8; 8]>().unwrap();
+    let _neighbour = Protected::<[u8; 8]>::zeroed_in(&pool).unwrap();
     let data = pattern(1500, 85);
-    let (secret, largest) = watched(|| pool.read_slice_from(&data[..], 1600).unwrap());
+    let (secret, largest) =
+        watched(|| Protected::<[u8]>::read_from_in(&pool, &data[..], 1600).unwrap());
     assert!(secret.is_pooled());
     assert_eq!(&*secret.read().unwrap(), &data[..]);
     assert!(largest < 1024, "siegel allocated {largest} bytes during the load");
-    let text = pool.read_str_from(&b"pooled text"[..], 64).unwrap();
+    let text = Protected::<str>::read_from_in(&pool, &b"pooled text"[..], 64).unwrap();
     assert!(text.is_pooled());
     assert_eq!(&*text.read().unwrap(), "pooled text");
 }
@@ -272,7 +274,7 @@ fn hex_decodes_into_the_region() {
     assert!(!allocated(37), "a heap buffer of the key's size was made");
     let small = Protected::<[u8]>::from_hex("00ff10aB").unwrap();
     assert_eq!(&*small.read().unwrap(), &[0x00, 0xff, 0x10, 0xab]);
-    let arr = Options::default().array_from_hex::<2>("beef").unwrap();
+    let arr = Protected::<[u8; 2]>::from_hex_in(Options::default(), "beef").unwrap();
     assert_eq!(*arr.read().unwrap(), [0xbe, 0xef]);
 
     let err = Protected::<[u8]>::from_hex("00Q1").unwrap_err();
@@ -282,7 +284,7 @@ fn hex_decodes_into_the_region() {
     assert!(matches!(odd, Error::Decode { encoding: "hex", offset: None, .. }), "{odd:?}");
     let short = Protected::<[u8; 4]>::from_hex("abcd").unwrap_err();
     assert!(matches!(short, Error::Decode { .. }), "{short:?}");
-    assert!(Pool::new().slice_from_hex("0102").unwrap().is_pooled());
+    assert!(Protected::<[u8]>::from_hex_in(Pool::new(), "0102").unwrap().is_pooled());
 }
 
 #[test]
@@ -311,7 +313,7 @@ fn base64_decodes_into_the_region() {
     assert!(matches!(long, Error::Decode { .. }), "{long:?}");
     let short = Protected::<[u8; 4]>::from_base64(&STANDARD, "Zm9v").unwrap_err();
     assert!(matches!(short, Error::Decode { .. }), "{short:?}");
-    let pooled = Pool::new().array_from_base64::<3>(&STANDARD, "Zm9v").unwrap();
+    let pooled = Protected::<[u8; 3]>::from_base64_in(Pool::new(), &STANDARD, "Zm9v").unwrap();
     assert!(pooled.is_pooled());
 }
 
@@ -336,7 +338,7 @@ fn take_string_leaves_a_zeroed_buffer_to_free() {
         typed.push('!');
         typed.shrink_to_fit();
         assert_eq!(typed.capacity(), 29);
-        let (secret, _) = watched(|| Protected::<str>::take_string(&mut typed).unwrap());
+        let (secret, _) = watched(|| Protected::<str>::take(&mut typed).unwrap());
         assert!(!allocated(29), "a heap buffer of the secret's size was made");
         drop(typed);
         secret
@@ -354,7 +356,7 @@ fn environment_variables() {
         Protected::<str>::from_env("SIEGEL_TEST_LOAD_ENV").unwrap()
     });
     assert_eq!(&*text.read().unwrap(), "env-secret");
-    let bytes = Pool::new().slice_from_env("SIEGEL_TEST_LOAD_ENV_BIN").unwrap();
+    let bytes = Protected::<[u8]>::from_env_in(Pool::new(), "SIEGEL_TEST_LOAD_ENV_BIN").unwrap();
     assert_eq!(&*bytes.read().unwrap(), b"bytes");
     let err = Protected::<[u8]>::from_env("SIEGEL_TEST_LOAD_ENV_UNSET").unwrap_err();
     assert!(matches!(&err, Error::EnvVarMissing { name } if name == "SIEGEL_TEST_LOAD_ENV_UNSET"));
@@ -383,14 +385,14 @@ fn random_secrets_are_generated_in_place_body() {
     let other = Protected::<[u8; 32]>::random().unwrap();
     assert_ne!(*key.read().unwrap(), [0; 32], "2^-256");
     assert_ne!(*key.read().unwrap(), *other.read().unwrap(), "2^-256");
-    let words = Options::default().random::<[u64; 4]>().unwrap();
+    let words = Protected::<[u64; 4]>::random_in(Options::default()).unwrap();
     assert_ne!(*words.read().unwrap(), [0; 4]);
     let slice = Protected::<[u8]>::random_slice(4000).unwrap();
     assert_eq!(slice.len(), 4000);
     assert!(slice.read().unwrap().iter().any(|&b| b != 0));
     let pool = Pool::new();
-    let pooled = pool.random::<[u8; 16]>().unwrap();
-    let pooled_slice = pool.random_slice::<u32>(8).unwrap();
+    let pooled = Protected::<[u8; 16]>::random_in(&pool).unwrap();
+    let pooled_slice = Protected::<[u32]>::random_slice_in(&pool, 8).unwrap();
     assert!(pooled.is_pooled() && pooled_slice.is_pooled());
     assert!(pooled_slice.read().unwrap().iter().any(|&w| w != 0));
     let mut buf = [0u16; 8];

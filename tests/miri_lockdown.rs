@@ -21,7 +21,7 @@ fn lockdown_wipes_sealed_open_and_pooled_regions_and_races_rotation() {
     // A rotation racing a lockdown: whichever wins, the caller ends up with a
     // poisoned secret (lockdown began before `rotate` returned).
     for round in 0..3 {
-        let secret = opts().init_with(|s: &mut [u8; 32]| s.fill(3)).unwrap();
+        let secret = Protected::init_with_in(opts(), |s: &mut [u8; 32]| s.fill(3)).unwrap();
         let rotated = std::thread::scope(|s| {
             let rotation = s.spawn(move || secret.rotate());
             if round % 2 == 0 {
@@ -36,19 +36,19 @@ fn lockdown_wipes_sealed_open_and_pooled_regions_and_races_rotation() {
         }
     }
 
-    let mut sealed = opts().init_with(|s: &mut [u8; 16]| s.fill(1)).unwrap();
-    let open = opts().init_with(|s: &mut [u8; 16]| s.fill(3)).unwrap();
+    let mut sealed = Protected::init_with_in(opts(), |s: &mut [u8; 16]| s.fill(1)).unwrap();
+    let open = Protected::init_with_in(opts(), |s: &mut [u8; 16]| s.fill(3)).unwrap();
     let scope = open.read().unwrap();
-    let read_only = opts().init_with(|s: &mut [u8; 32]| s.fill(7)).unwrap();
+    let read_only = Protected::init_with_in(opts(), |s: &mut [u8; 32]| s.fill(7)).unwrap();
     let read_only = read_only.into_read_only().map_err(|e| e.into_parts().0).unwrap();
-    let mut rw = opts().zeroed::<[u8; 32]>().unwrap().into_read_write().unwrap();
+    let mut rw = Protected::<[u8; 32]>::zeroed_in(opts()).unwrap().into_read_write().unwrap();
     // More live regions than one registry chunk holds (64): the registry leaks a
     // second chunk (`Box::leak`, reachable from a static, so Miri's leak check
     // accepts it), and the lockdown walk below crosses into it.
-    let many: Vec<Protected<u8>> = (0..66).map(|_| opts().zeroed().unwrap()).collect();
+    let many: Vec<Protected<u8>> = (0..66).map(|_| Protected::zeroed_in(opts()).unwrap()).collect();
     let pool = Pool::with_options(opts());
-    let pooled_sealed = pool.init_with(|s: &mut [u8; 24]| s.fill(8)).unwrap();
-    let pooled_open = pool.init_with(|s: &mut [u8; 24]| s.fill(9)).unwrap();
+    let pooled_sealed = Protected::init_with_in(&pool, |s: &mut [u8; 24]| s.fill(8)).unwrap();
+    let pooled_open = Protected::init_with_in(&pool, |s: &mut [u8; 24]| s.fill(9)).unwrap();
     let pooled_open = pooled_open.into_read_only().map_err(|e| e.into_parts().0).unwrap();
 
     let report = siegel::lockdown();
@@ -79,6 +79,6 @@ fn lockdown_wipes_sealed_open_and_pooled_regions_and_races_rotation() {
     // New regions are unaffected, pooled ones from a fresh arena.
     let fresh = Protected::<u8>::init_with(|v| *v = 9).unwrap();
     assert_eq!(*fresh.read().unwrap(), 9);
-    let again = pool.init_with(|s: &mut [u8; 24]| s.fill(6)).unwrap();
+    let again = Protected::init_with_in(&pool, |s: &mut [u8; 24]| s.fill(6)).unwrap();
     assert_eq!(*again.read().unwrap(), [6; 24]);
 }

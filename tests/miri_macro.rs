@@ -24,7 +24,7 @@ mod tuple;
 #[allow(dead_code, reason = "the struct is private to its module: compiled, not run")]
 mod crate_path;
 
-use siegel::{Backend, Options, Pool};
+use siegel::{Backend, Options, Pool, Protected};
 
 #[test]
 fn a_named_struct_with_a_frozen_field() {
@@ -59,7 +59,9 @@ fn tuple_structs() {
 fn generated_structs_in_a_pool() {
     let pool = Pool::with_options(Options::new().backend(Backend::Mprotect));
     let mut wallets: Vec<_> = (0..5u8)
-        .map(|n| pool.init_with(|w: &mut wallet::Wallet| w.seed_mut()[0] = n).unwrap())
+        .map(|n| {
+            Protected::init_with_in(&pool, |w: &mut wallet::Wallet| w.seed_mut()[0] = n).unwrap()
+        })
         .collect();
     for (n, w) in (0u8..).zip(&mut wallets) {
         assert!(w.is_pooled());

@@ -48,8 +48,9 @@ fn round_trip<T: Plain>(
     fill: impl Fn(usize, &mut T),
     ok: impl Fn(usize, &T) -> bool,
 ) {
-    let mut secrets: Vec<Option<Protected<T>>> =
-        (0..count).map(|n| Some(pool.init_with(|s: &mut T| fill(n, s)).unwrap())).collect();
+    let mut secrets: Vec<Option<Protected<T>>> = (0..count)
+        .map(|n| Some(Protected::init_with_in(pool, |s: &mut T| fill(n, s)).unwrap()))
+        .collect();
     for (n, secret) in secrets.iter().enumerate() {
         let secret = secret.as_ref().unwrap();
         assert!(secret.is_pooled());
@@ -60,7 +61,7 @@ fn round_trip<T: Plain>(
         *slot = None;
     }
     for (n, slot) in secrets.iter_mut().enumerate().step_by(2) {
-        let fresh: Protected<T> = pool.zeroed().unwrap();
+        let fresh: Protected<T> = Protected::zeroed_in(pool).unwrap();
         assert!(ok(usize::MAX, &fresh.read().unwrap()), "a reused slot was not zeroed");
         let mut fresh = fresh;
         fresh.with_write(|s| fill(n, s)).unwrap();
@@ -138,7 +139,7 @@ fn a_macro_struct_with_an_align_64_field_is_pooled_and_aligned() {
     let pool = pool();
     let mut all: Vec<Protected<Mixed>> = Vec::new();
     for n in 0..6 {
-        let mut m: Protected<Mixed> = pool.zeroed().unwrap();
+        let mut m: Protected<Mixed> = Protected::zeroed_in(&pool).unwrap();
         {
             let mut w = m.write().unwrap();
             fill_bytes(n, w.line_mut().bytes_mut());
@@ -163,7 +164,7 @@ fn a_macro_struct_with_an_align_64_field_is_pooled_and_aligned() {
 #[test]
 fn pooled_slices_and_transitions() {
     let pool = pool();
-    let mut s = pool.init_slice_with(77, |s: &mut [u16]| s.fill(9)).unwrap();
+    let mut s = Protected::init_slice_with_in(&pool, 77, |s: &mut [u16]| s.fill(9)).unwrap();
     s.write().unwrap()[76] = 10;
     let open = s.into_read_only().map_err(|e| e.into_parts().0).unwrap();
     assert_eq!(open[75..], [9, 10]);
@@ -173,7 +174,7 @@ fn pooled_slices_and_transitions() {
     let rotated = sealed.rotate().map_err(|e| e.into_parts().0).unwrap();
     assert!(rotated.is_pooled());
     assert_eq!(rotated.read().unwrap()[..2], [1, 9]);
-    let empty = pool.zeroed_slice::<u64>(0).unwrap();
+    let empty = Protected::<[u64]>::zeroed_slice_in(&pool, 0).unwrap();
     assert!(empty.read().unwrap().is_empty());
 }
 
@@ -189,7 +190,10 @@ fn threads_allocate_use_and_free_concurrently() {
                     let tag = [t, round];
                     live.push((
                         tag,
-                        pool.init_with(|k: &mut [u8; 24]| k[..2].copy_from_slice(&tag)).unwrap(),
+                        Protected::init_with_in(pool, |k: &mut [u8; 24]| {
+                            k[..2].copy_from_slice(&tag);
+                        })
+                        .unwrap(),
                     ));
                     if round % 3 == 0 {
                         let (tag, old) = live.swap_remove(usize::from(round) % live.len());

@@ -22,9 +22,10 @@ fn opts() -> Options {
 #[test]
 fn overlapping_read_scopes_on_several_threads() {
     let secret = Arc::new(
-        opts()
-            .init_with(|s: &mut [u8; 64]| s.iter_mut().zip(1..).for_each(|(b, i)| *b = i))
-            .unwrap(),
+        Protected::init_with_in(opts(), |s: &mut [u8; 64]| {
+            s.iter_mut().zip(1..).for_each(|(b, i)| *b = i);
+        })
+        .unwrap(),
     );
     let workers: Vec<_> = (0..THREADS)
         .map(|t| {
@@ -56,7 +57,7 @@ fn overlapping_read_scopes_on_several_threads() {
 
 #[test]
 fn a_long_scope_outlives_other_threads_scopes() {
-    let secret = opts().init_with(|s: &mut [u64; 4]| *s = [1, 2, 3, 4]).unwrap();
+    let secret = Protected::init_with_in(opts(), |s: &mut [u64; 4]| *s = [1, 2, 3, 4]).unwrap();
     let held = secret.read().unwrap();
     thread::scope(|scope| {
         for _ in 0..THREADS {
@@ -77,7 +78,8 @@ fn threads_make_write_and_drop_their_own_regions() {
             scope.spawn(move || {
                 for round in 0..3u32 {
                     let value = round * 31 + u32::try_from(t).unwrap();
-                    let mut secret: Protected<u32> = opts().init_with(|v| *v = value).unwrap();
+                    let mut secret: Protected<u32> =
+                        Protected::init_with_in(opts(), |v| *v = value).unwrap();
                     *secret.write().unwrap() += 1;
                     assert_eq!(*secret.read().unwrap(), value + 1);
                 }
@@ -88,7 +90,7 @@ fn threads_make_write_and_drop_their_own_regions() {
 
 #[test]
 fn a_handle_made_on_one_thread_is_written_and_dropped_on_others() {
-    let secret = opts().init_with(|s: &mut [u8; 16]| s.fill(3)).unwrap();
+    let secret = Protected::init_with_in(opts(), |s: &mut [u8; 16]| s.fill(3)).unwrap();
     let secret = thread::spawn(move || {
         let mut secret = secret;
         secret.write().unwrap()[0] = 4;

@@ -44,8 +44,9 @@ fn with_the_fallback_policy_region_16_gets_page_protection() {
     // In a child: the other tests of this binary must not hold keys meanwhile.
     in_child(test, &[], || {
         let fallback = opts(Backend::Pku).on_keys_exhausted(KeyExhaustion::Fallback);
-        let mut regions: Vec<Protected<[u8; 32]>> =
-            (0..20u8).map(|i| fallback.init_with(|s: &mut [u8; 32]| s.fill(i)).unwrap()).collect();
+        let mut regions: Vec<Protected<[u8; 32]>> = (0..20u8)
+            .map(|i| Protected::init_with_in(fallback, |s: &mut [u8; 32]| s.fill(i)).unwrap())
+            .collect();
         let keys = keyed(&regions);
         // x86-64 has 16 keys; key 0 is the default: 15 regions get their own key.
         assert_eq!(keys.len(), 15, "{keys:?}");
@@ -63,10 +64,10 @@ fn with_the_fallback_policy_region_16_gets_page_protection() {
         assert_eq!(keyed(&regions), keys);
         // The opt-in policy turns exhaustion into an error.
         let strict = opts(Backend::Pku).on_keys_exhausted(KeyExhaustion::Error);
-        assert!(matches!(strict.zeroed::<u64>(), Err(Error::KeysExhausted)));
+        assert!(matches!(Protected::<u64>::zeroed_in(strict), Err(Error::KeysExhausted)));
         // Freeing a region returns its key.
         drop(regions.remove(0));
-        let again = strict.zeroed::<u64>().unwrap();
+        let again = Protected::<u64>::zeroed_in(strict).unwrap();
         assert_eq!(again.mechanism(), Mechanism::ProtectionKey { key: keys[0] });
     });
 }
@@ -81,7 +82,9 @@ fn virtualised_keys_serve_a_hundred_regions_on_several_threads() {
     in_child(test, &[], || {
         const REGIONS: u8 = 120;
         let regions: Vec<Protected<[u8; 32]>> = (0..REGIONS)
-            .map(|i| opts(Backend::Pku).init_with(|s: &mut [u8; 32]| s.fill(i)).unwrap())
+            .map(|i| {
+                Protected::init_with_in(opts(Backend::Pku), |s: &mut [u8; 32]| s.fill(i)).unwrap()
+            })
             .collect();
         let keys = keyed(&regions);
         assert_eq!(keys.len(), 15, "every key in use: {keys:?}");
@@ -121,7 +124,9 @@ fn a_region_that_lost_its_key_stays_sealed() {
     }
     expect_sigsegv(test, || {
         let regions: Vec<Protected<[u8; 32]>> = (0..40u8)
-            .map(|i| opts(Backend::Pku).init_with(|s: &mut [u8; 32]| s.fill(i)).unwrap())
+            .map(|i| {
+                Protected::init_with_in(opts(Backend::Pku), |s: &mut [u8; 32]| s.fill(i)).unwrap()
+            })
             .collect();
         let evicted = regions.iter().find(|r| r.mechanism() == Mechanism::PageProtection).unwrap();
         let addr = evicted.info().secret.start;
@@ -140,7 +145,8 @@ fn another_thread_cannot_read_while_this_thread_holds_a_scope() {
         return;
     }
     expect_sigsegv(test, || {
-        let secret = opts(Backend::Pku).init_with(|s: &mut [u8; 32]| s.fill(0x5E)).unwrap();
+        let secret =
+            Protected::init_with_in(opts(Backend::Pku), |s: &mut [u8; 32]| s.fill(0x5E)).unwrap();
         let addr = secret.info().secret.start;
         let (go, wait) = mpsc::channel::<()>();
         // Spawned before the scope opens: a thread inherits its creator's PKRU.
@@ -170,7 +176,7 @@ fn an_illegal_access_faults_with_segv_pkuerr_and_the_region_key() {
         return;
     }
     if is_child(test) {
-        let secret = opts(Backend::Pku).zeroed::<[u8; 32]>().unwrap();
+        let secret = Protected::<[u8; 32]>::zeroed_in(opts(Backend::Pku)).unwrap();
         let Mechanism::ProtectionKey { key } = secret.mechanism() else { panic!("no key") };
         println!("key={key}");
         report_segv();
@@ -201,7 +207,8 @@ fn an_illegal_access_faults_with_segv_pkuerr_and_the_region_key() {
 #[test]
 fn under_mprotect_another_thread_can_read_during_a_scope() {
     // The documented difference: page protection is process-wide.
-    let secret = opts(Backend::Mprotect).init_with(|s: &mut [u8; 32]| s.fill(0x5E)).unwrap();
+    let secret =
+        Protected::init_with_in(opts(Backend::Mprotect), |s: &mut [u8; 32]| s.fill(0x5E)).unwrap();
     let addr = secret.info().secret.start;
     let (go, wait) = mpsc::channel::<()>();
     let reader = thread::spawn(move || {
@@ -262,7 +269,8 @@ fn a_signal_handler_cannot_read_a_region_the_interrupted_thread_has_open() {
         return;
     }
     expect_sigsegv(test, || {
-        let secret = opts(Backend::Pku).init_with(|s: &mut [u8; 32]| s.fill(0x77)).unwrap();
+        let secret =
+            Protected::init_with_in(opts(Backend::Pku), |s: &mut [u8; 32]| s.fill(0x77)).unwrap();
         raise_with_handler(&secret);
         println!("the handler read {:#x}", HANDLER_READ.load(Ordering::SeqCst));
     });
@@ -272,7 +280,9 @@ fn a_signal_handler_cannot_read_a_region_the_interrupted_thread_has_open() {
 #[test]
 fn under_mprotect_a_signal_handler_can_read_an_open_region() {
     in_child("under_mprotect_a_signal_handler_can_read_an_open_region", &[], || {
-        let secret = opts(Backend::Mprotect).init_with(|s: &mut [u8; 32]| s.fill(0x77)).unwrap();
+        let secret =
+            Protected::init_with_in(opts(Backend::Mprotect), |s: &mut [u8; 32]| s.fill(0x77))
+                .unwrap();
         raise_with_handler(&secret);
         assert_eq!(HANDLER_READ.load(Ordering::SeqCst), 0x177);
     });
@@ -287,7 +297,8 @@ fn a_thread_spawned_by_std_during_a_scope_inherits_access() {
     if !pku_available(test) {
         return;
     }
-    let secret = opts(Backend::Pku).init_with(|s: &mut [u8; 32]| s.fill(0x33)).unwrap();
+    let secret =
+        Protected::init_with_in(opts(Backend::Pku), |s: &mut [u8; 32]| s.fill(0x33)).unwrap();
     let addr = secret.info().secret.start;
     let (closed, wait) = mpsc::channel::<()>();
     let guard = secret.read().unwrap();
@@ -314,7 +325,8 @@ fn a_thread_spawned_by_siegel_during_a_scope_cannot_read() {
         return;
     }
     expect_sigsegv(test, || {
-        let secret = opts(Backend::Pku).init_with(|s: &mut [u8; 32]| s.fill(0x33)).unwrap();
+        let secret =
+            Protected::init_with_in(opts(Backend::Pku), |s: &mut [u8; 32]| s.fill(0x33)).unwrap();
         let addr = secret.info().secret.start;
         let guard = secret.read().unwrap();
         let thief = siegel::thread::spawn(move || {

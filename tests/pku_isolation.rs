@@ -32,7 +32,7 @@ fn pku() -> Options {
 }
 
 fn region(fill: u8) -> Protected<[u8; 32]> {
-    pku().init_with(|s: &mut [u8; 32]| s.fill(fill)).unwrap()
+    Protected::init_with_in(pku(), |s: &mut [u8; 32]| s.fill(fill)).unwrap()
 }
 
 /// Runs `body` in a child on a PKU machine.
@@ -165,10 +165,11 @@ fn a_thread_spawned_during_a_scope_cannot_read_the_next_region_with_that_key() {
         // each after a round that closes it where it may be open.
         let mut held: Vec<Protected<[u8; 32]>> = Vec::new();
         loop {
-            let p = pku()
-                .on_keys_exhausted(siegel::KeyExhaustion::Fallback)
-                .init_with(|s: &mut [u8; 32]| s.fill(3))
-                .unwrap();
+            let p = Protected::init_with_in(
+                pku().on_keys_exhausted(siegel::KeyExhaustion::Fallback),
+                |s: &mut [u8; 32]| s.fill(3),
+            )
+            .unwrap();
             if !matches!(p.mechanism(), Mechanism::ProtectionKey { .. }) {
                 break;
             }
@@ -204,7 +205,9 @@ fn a_busy_process_never_opens_a_secret_to_a_thread_that_did_not_open_it() {
         let long: Arc<Vec<Protected<[u8; 32]>>> = Arc::new((0..8).map(region).collect());
         let pool = Pool::with_options(pku());
         let pooled: Arc<Vec<Protected<[u8; 32]>>> = Arc::new(
-            (0..8).map(|i| pool.init_with(|s: &mut [u8; 32]| s.fill(i)).unwrap()).collect(),
+            (0..8)
+                .map(|i| Protected::init_with_in(&pool, |s: &mut [u8; 32]| s.fill(i)).unwrap())
+                .collect(),
         );
         let addrs: Vec<usize> =
             long.iter().chain(pooled.iter()).map(|r| r.info().secret.start).collect();
@@ -238,7 +241,8 @@ fn a_busy_process_never_opens_a_secret_to_a_thread_that_did_not_open_it() {
                         if let Ok(s) = short.read() {
                             assert_eq!(s[0], 9);
                         }
-                        let p = pool.init_with(|s: &mut [u8; 32]| s.fill(4)).unwrap();
+                        let p =
+                            Protected::init_with_in(&pool, |s: &mut [u8; 32]| s.fill(4)).unwrap();
                         if let Ok(s) = p.read() {
                             assert_eq!(s[31], 4);
                         };

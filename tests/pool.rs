@@ -31,7 +31,10 @@ fn a_thousand_small_secrets_share_a_few_arenas() {
         let pool = pool(backend);
         let keys: Vec<Protected<[u8; 32]>> = (0..1000u32)
             .map(|i| {
-                pool.init_with(|k: &mut [u8; 32]| k[..4].copy_from_slice(&i.to_le_bytes())).unwrap()
+                Protected::init_with_in(&pool, |k: &mut [u8; 32]| {
+                    k[..4].copy_from_slice(&i.to_le_bytes());
+                })
+                .unwrap()
             })
             .collect();
         assert!(keys.iter().all(Protected::is_pooled));
@@ -53,8 +56,8 @@ fn a_thousand_small_secrets_share_a_few_arenas() {
 fn a_one_byte_overflow_into_the_neighbour_slot_is_blamed_on_the_writer() {
     for backend in backends("a_one_byte_overflow_into_the_neighbour_slot_is_blamed_on_the_writer") {
         let pool = pool(backend);
-        let mut a = pool.zeroed::<[u8; 32]>().unwrap();
-        let b = pool.init_with(|k: &mut [u8; 32]| k.fill(2)).unwrap();
+        let mut a = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
+        let b = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(2)).unwrap();
         let end = a.info().secret.end;
         assert_eq!(b.info().secret.start - 32, end, "b's slot follows a's");
         {
@@ -77,7 +80,7 @@ fn a_one_byte_overflow_into_the_neighbour_slot_is_blamed_on_the_writer() {
 fn a_one_byte_underflow_is_detected() {
     for backend in backends("a_one_byte_underflow_is_detected") {
         let pool = pool(backend);
-        let mut a = pool.zeroed::<[u8; 20]>().unwrap();
+        let mut a = Protected::<[u8; 20]>::zeroed_in(&pool).unwrap();
         let below = a.info().secret.start - 1;
         {
             let _open = a.write().unwrap();
@@ -95,8 +98,8 @@ fn a_one_byte_underflow_is_detected() {
 fn a_freed_slot_cannot_be_read_through_a_stale_pointer() {
     for backend in backends("a_freed_slot_cannot_be_read_through_a_stale_pointer") {
         let pool = pool(backend);
-        let old = pool.init_with(|k: &mut [u8; 32]| k.fill(0xEE)).unwrap();
-        let neighbour = pool.init_with(|k: &mut [u8; 32]| k.fill(1)).unwrap();
+        let old = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(0xEE)).unwrap();
+        let neighbour = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(1)).unwrap();
         let stale = old.info().secret;
         drop(old);
         // The neighbour's scope opens the shared page (or key): the stale bytes
@@ -105,7 +108,7 @@ fn a_freed_slot_cannot_be_read_through_a_stale_pointer() {
         assert!(stale.clone().all(|addr| peek(addr) == 0), "{backend:?}: old secret readable");
         drop(open);
         // Reuse hands out zeroed memory.
-        let reused = pool.zeroed::<[u8; 32]>().unwrap();
+        let reused = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
         assert_eq!(reused.info().secret, stale, "the freed slot is reused");
         assert_eq!(*reused.read().unwrap(), [0; 32]);
     }
@@ -114,21 +117,22 @@ fn a_freed_slot_cannot_be_read_through_a_stale_pointer() {
 #[test]
 fn exhaustion_is_a_typed_error() {
     let pool = Pool::new().max_secrets(10);
-    let mut held: Vec<Protected<u64>> = (0..10).map(|_| pool.zeroed().unwrap()).collect();
-    match pool.zeroed::<u64>() {
+    let mut held: Vec<Protected<u64>> =
+        (0..10).map(|_| Protected::zeroed_in(&pool).unwrap()).collect();
+    match Protected::<u64>::zeroed_in(&pool) {
         Err(Error::PoolExhausted { capacity }) => assert_eq!(capacity, 10),
         other => panic!("expected Error::PoolExhausted, got {other:?}"),
     }
     held.pop();
-    held.push(pool.zeroed().unwrap());
+    held.push(Protected::zeroed_in(&pool).unwrap());
 }
 
 #[test]
 fn large_secrets_get_a_dedicated_region() {
     let pool = Pool::new();
-    let big = pool.zeroed_slice::<u8>(5000).unwrap();
+    let big = Protected::<[u8]>::zeroed_slice_in(&pool, 5000).unwrap();
     assert!(!big.is_pooled());
-    let small = pool.zeroed_slice::<u8>(2032).unwrap();
+    let small = Protected::<[u8]>::zeroed_slice_in(&pool, 2032).unwrap();
     assert!(small.is_pooled());
 }
 
@@ -149,8 +153,10 @@ fn threads_allocate_and_free_concurrently() {
                         let tag = [t, u8::try_from(round % 251).unwrap()];
                         live.push((
                             tag,
-                            pool.init_with(|k: &mut [u8; 24]| k[..2].copy_from_slice(&tag))
-                                .unwrap(),
+                            Protected::init_with_in(pool, |k: &mut [u8; 24]| {
+                                k[..2].copy_from_slice(&tag);
+                            })
+                            .unwrap(),
                         ));
                         if round % 3 == 0 {
                             let (tag, old) =
@@ -173,7 +179,7 @@ fn threads_allocate_and_free_concurrently() {
 fn rotation_and_lockdown_cover_pooled_secrets() {
     in_child("rotation_and_lockdown_cover_pooled_secrets", &[], || {
         let pool = Pool::new();
-        let a = pool.init_with(|k: &mut [u8; 32]| k.fill(5)).unwrap();
+        let a = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(5)).unwrap();
         let before = a.info().secret.start;
         let a = a.rotate().unwrap();
         assert!(a.is_pooled());
@@ -183,7 +189,7 @@ fn rotation_and_lockdown_cover_pooled_secrets() {
         assert!(report.wiped >= 1);
         assert!(matches!(a.read(), Err(Error::Poisoned)));
         // New pooled secrets come from a fresh arena, not the wiped one.
-        let b = pool.init_with(|k: &mut [u8; 32]| k.fill(6)).unwrap();
+        let b = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(6)).unwrap();
         assert_eq!(*b.read().unwrap(), [6; 32]);
     });
 }
@@ -208,7 +214,10 @@ fn a_hundred_thousand_32_byte_secrets_fit_the_default_limits() {
         let start = rss();
         for i in 0..N {
             keys.push(
-                pool.init_with(|k: &mut [u8; 32]| k[0] = u8::try_from(i % 256).unwrap()).unwrap(),
+                Protected::init_with_in(&pool, |k: &mut [u8; 32]| {
+                    k[0] = u8::try_from(i % 256).unwrap();
+                })
+                .unwrap(),
             );
         }
         let grown = rss() - start;

@@ -24,7 +24,7 @@ fn secret_pool(test: &str) -> Option<Pool> {
     let pool = Pool::with_options(
         Options::new().backend(Backend::Mprotect).memory(MemoryPolicy::RequireSecret),
     );
-    match pool.zeroed::<[u8; 32]>() {
+    match Protected::<[u8; 32]>::zeroed_in(&pool) {
         Ok(_) => Some(pool),
         Err(Error::SecretMemory { source }) => {
             eprintln!("{test}: skipped: no memfd_secret here ({source})");
@@ -37,7 +37,9 @@ fn secret_pool(test: &str) -> Option<Pool> {
 /// Pooled `[u8; 32]` secrets (64-byte slots), each holding its index, spread
 /// over the first pages of one arena.
 fn secrets(pool: &Pool, n: usize) -> Vec<Protected<[u8; 32]>> {
-    (0..n).map(|i| pool.init_with(|k: &mut [u8; 32]| k.fill(value(i))).unwrap()).collect()
+    (0..n)
+        .map(|i| Protected::init_with_in(pool, |k: &mut [u8; 32]| k.fill(value(i))).unwrap())
+        .collect()
 }
 
 fn value(i: usize) -> u8 {
@@ -147,12 +149,13 @@ fn map_count_exhaustion_is_error_map_for_dedicated_and_pooled_secrets() {
     in_child("map_count_exhaustion_is_error_map_for_dedicated_and_pooled_secrets", &[], || {
         for spare in 0..4 {
             let mut filler = exhaust_map_count(spare);
-            let dedicated = Options::new().backend(Backend::Mprotect).zeroed::<[u8; 32]>();
+            let dedicated =
+                Protected::<[u8; 32]>::zeroed_in(Options::new().backend(Backend::Mprotect));
             assert!(
                 matches!(dedicated, Err(Error::Map { .. })),
                 "spare {spare}: dedicated: {dedicated:?}"
             );
-            let pooled = pool().zeroed::<[u8; 32]>();
+            let pooled = Protected::<[u8; 32]>::zeroed_in(pool());
             assert!(matches!(pooled, Err(Error::Map { .. })), "spare {spare}: pooled: {pooled:?}");
             let text = dedicated.unwrap_err().to_string();
             assert!(text.contains("vm.max_map_count"), "{text}");
@@ -168,7 +171,7 @@ fn repeated_lockdowns_strand_no_arena() {
         let pool = pool();
         let baseline = vm_lck_kb();
         for round in 0..200 {
-            let secret = pool.init_with(|k: &mut [u8; 32]| k.fill(1)).unwrap();
+            let secret = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(1)).unwrap();
             let report = siegel::lockdown();
             assert_eq!(report.deferred, 0, "round {round}");
             assert!(matches!(secret.read(), Err(Error::Poisoned)));
@@ -185,13 +188,13 @@ fn repeated_lockdowns_strand_no_arena() {
 fn a_leaked_guard_on_a_pooled_secret_ends_with_the_secret() {
     in_child("a_leaked_guard_on_a_pooled_secret_ends_with_the_secret", &[], || {
         let pool = pool();
-        let _anchor = pool.zeroed::<[u8; 32]>().unwrap();
-        let leaky = pool.init_with(|k: &mut [u8; 32]| k.fill(7)).unwrap();
+        let _anchor = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
+        let leaky = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(7)).unwrap();
         let page = leaky.info().data_pages.start
             + 4096 * ((leaky.info().secret.start - leaky.info().data_pages.start) / 4096);
         core::mem::forget(leaky.read().unwrap());
         drop(leaky);
-        let unrelated = pool.init_with(|k: &mut [u8; 32]| k.fill(8)).unwrap();
+        let unrelated = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(8)).unwrap();
         let maps = maps_in(page..page + 4096);
         assert!(maps.iter().all(|(.., p)| p == "---p"), "leaked access spilled: {maps:x?}");
         let report = siegel::lockdown();

@@ -34,7 +34,7 @@ fn pku() -> Options {
 }
 
 fn secret(fill: u8) -> Protected<[u8; 32]> {
-    pku().init_with(|k: &mut [u8; 32]| k.fill(fill)).unwrap()
+    Protected::init_with_in(pku(), |k: &mut [u8; 32]| k.fill(fill)).unwrap()
 }
 
 fn key_of(p: &Protected<[u8; 32]>) -> Option<u32> {
@@ -52,10 +52,11 @@ fn key_of(p: &Protected<[u8; 32]>) -> Option<u32> {
 fn take_every_clean_key() -> Vec<Protected<[u8; 32]>> {
     let mut held = Vec::new();
     for i in 0..16u8 {
-        let p = pku()
-            .on_keys_exhausted(KeyExhaustion::Fallback)
-            .init_with(|k: &mut [u8; 32]| k.fill(i))
-            .unwrap();
+        let p = Protected::init_with_in(
+            pku().on_keys_exhausted(KeyExhaustion::Fallback),
+            |k: &mut [u8; 32]| k.fill(i),
+        )
+        .unwrap();
         assert_eq!(p.read().unwrap()[0], i);
         if key_of(&p).is_none() {
             break;
@@ -97,7 +98,10 @@ fn a_strict_region_keeps_its_key_when_many_virtualised_secrets_follow() {
     in_child_within(test, &[], LIMIT, || {
         for policy in [KeyExhaustion::Error, KeyExhaustion::Fallback] {
             let strict =
-                pku().on_keys_exhausted(policy).init_with(|k: &mut [u8; 32]| k.fill(7)).unwrap();
+                Protected::init_with_in(pku().on_keys_exhausted(policy), |k: &mut [u8; 32]| {
+                    k.fill(7);
+                })
+                .unwrap();
             let key = key_of(&strict).expect("the strict region has a key");
             let many: Vec<Protected<[u8; 32]>> = (0..24u8)
                 .map(|i| {
@@ -157,7 +161,7 @@ fn a_thread_that_blocks_the_signal_fails_only_the_new_secret_and_quickly() {
         // A used key comes free: the next secret needs a round.
         held.pop();
         let start = Instant::now();
-        let refused = pku().init_with(|k: &mut [u8; 32]| k.fill(1));
+        let refused = Protected::init_with_in(pku(), |k: &mut [u8; 32]| k.fill(1));
         let took = start.elapsed();
         match refused {
             Err(Error::Revocation(Revocation::SignalBlocked { tid, ref name, .. })) => {
@@ -175,7 +179,7 @@ fn a_thread_that_blocks_the_signal_fails_only_the_new_secret_and_quickly() {
         }
         unblock.send(()).unwrap();
         thread::sleep(Duration::from_millis(50));
-        let later = pku().init_with(|k: &mut [u8; 32]| k.fill(2)).unwrap();
+        let later = Protected::init_with_in(pku(), |k: &mut [u8; 32]| k.fill(2)).unwrap();
         assert!(key_of(&later).is_some(), "the key was not lost: it serves the next secret");
         assert_eq!(later.read().unwrap()[0], 2);
         unblock.send(()).unwrap();
@@ -236,14 +240,16 @@ fn a_full_signal_queue_fails_the_new_secret_at_once() {
         unsafe { libc::setrlimit(libc::RLIMIT_SIGPENDING, &raw const zero) };
         let start = Instant::now();
         // The first secret's round reaches every thread, the idle one included.
-        let refused = pku().init_with(|k: &mut [u8; 32]| k.fill(1));
+        let refused = Protected::init_with_in(pku(), |k: &mut [u8; 32]| k.fill(1));
         assert!(
             matches!(refused, Err(Error::Revocation(Revocation::SignalQueueFull { .. }))),
             "{refused:?}"
         );
         assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
         // Another thread is not blocked behind a held lock.
-        let other = thread::spawn(|| pku().init_with(|k: &mut [u8; 32]| k.fill(2)).map(drop));
+        let other = thread::spawn(|| {
+            Protected::init_with_in(pku(), |k: &mut [u8; 32]| k.fill(2)).map(drop)
+        });
         assert!(matches!(other.join().unwrap(), Err(Error::Revocation(_))));
         // SAFETY: restoring the saved limit.
         unsafe { libc::setrlimit(libc::RLIMIT_SIGPENDING, &raw const old) };
@@ -359,7 +365,9 @@ fn a_scope_opened_in_a_signal_handler_never_deadlocks() {
             let pool = Pool::new();
             HANDLER_SECRET
                 .get_or_init(|| Protected::init_with(|k: &mut [u8; 32]| k.fill(0x5A)).unwrap());
-            HANDLER_POOLED.get_or_init(|| pool.init_with(|k: &mut [u8; 32]| k.fill(0x5A)).unwrap());
+            HANDLER_POOLED.get_or_init(|| {
+                Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(0x5A)).unwrap()
+            });
             #[allow(clippy::as_conversions, reason = "sighandler_t is the handler's address")]
             let handler = open_in_handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
             // SAFETY: the handler only opens siegel scopes and bumps atomics.
@@ -370,7 +378,7 @@ fn a_scope_opened_in_a_signal_handler_never_deadlocks() {
             unsafe { libc::setitimer(libc::ITIMER_REAL, &raw const timer, core::ptr::null_mut()) };
             let start = Instant::now();
             while start.elapsed() < Duration::from_millis(700) {
-                let fresh = pool.init_with(|k: &mut [u8; 32]| k.fill(1)).unwrap();
+                let fresh = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(1)).unwrap();
                 let _ = fresh.read().unwrap();
                 drop(fresh);
                 let _ = HANDLER_SECRET.get().unwrap().read();
@@ -511,7 +519,7 @@ fn a_configured_signal_with_a_handler_is_refused() {
         let theirs = libc::SIGRTMIN() + 5;
         // SAFETY: the handler only bumps an atomic.
         unsafe { libc::signal(theirs, foreign_address()) };
-        let refused = pku().init_with(|k: &mut [u8; 32]| k.fill(1));
+        let refused = Protected::init_with_in(pku(), |k: &mut [u8; 32]| k.fill(1));
         assert!(
             matches!(refused, Err(Error::Revocation(Revocation::SignalTaken { signal })) if signal == theirs),
             "{refused:?}"
@@ -528,7 +536,7 @@ fn an_invalid_configured_signal_is_refused() {
         return;
     }
     in_child_within(test, &[("SIEGEL_SIGNAL", "9")], LIMIT, || {
-        let refused = pku().init_with(|k: &mut [u8; 32]| k.fill(1));
+        let refused = Protected::init_with_in(pku(), |k: &mut [u8; 32]| k.fill(1));
         assert!(
             matches!(refused, Err(Error::Revocation(Revocation::InvalidSignal { ref value })) if value == "9"),
             "{refused:?}"
@@ -553,7 +561,7 @@ fn a_program_handler_installed_later_is_found_at_the_next_round() {
         unsafe { libc::signal(ours, foreign_address()) };
         held.pop(); // a used key comes free: the next secret needs a round
         let start = Instant::now();
-        let refused = pku().init_with(|k: &mut [u8; 32]| k.fill(1));
+        let refused = Protected::init_with_in(pku(), |k: &mut [u8; 32]| k.fill(1));
         assert!(
             matches!(refused, Err(Error::Revocation(Revocation::SignalTaken { signal })) if signal == ours),
             "{refused:?}"

@@ -21,11 +21,13 @@ use support::{backends, in_child, is_child, opts, read_own_memory, run_child};
 fn after_lockdown_an_open_handle_hands_out_nothing() {
     in_child("after_lockdown_an_open_handle_hands_out_nothing", &[], || {
         for backend in backends("after_lockdown_an_open_handle_hands_out_nothing") {
-            let open = opts(backend).init_with(|s: &mut [u8; 32]| s.fill(7)).unwrap();
+            let open =
+                Protected::init_with_in(opts(backend), |s: &mut [u8; 32]| s.fill(7)).unwrap();
             let open = open.into_read_only().unwrap();
-            let mut rw = opts(backend).zeroed::<[u8; 32]>().unwrap().into_read_write().unwrap();
+            let mut rw =
+                Protected::<[u8; 32]>::zeroed_in(opts(backend)).unwrap().into_read_write().unwrap();
             let pool = Pool::with_options(opts(backend));
-            let pooled = pool.init_with(|s: &mut [u8; 32]| s.fill(8)).unwrap();
+            let pooled = Protected::init_with_in(&pool, |s: &mut [u8; 32]| s.fill(8)).unwrap();
             let pooled = pooled.into_read_only().unwrap();
             assert_eq!(open[0], 7);
             let report = siegel::lockdown();
@@ -103,7 +105,7 @@ fn recovered_fault(order: Order, backend: Backend) -> Result<[u8; 32], Error> {
     RECOVER_PAGE.store(page, Ordering::SeqCst);
     support::install_sigsegv_handler(recovering_handler);
     siegel::crash::wipe_on_fatal_signal_with(order).unwrap();
-    let secret = opts(backend).init_with(|s: &mut [u8; 32]| s.fill(0x5A)).unwrap();
+    let secret = Protected::init_with_in(opts(backend), |s: &mut [u8; 32]| s.fill(0x5A)).unwrap();
     // SAFETY: faults once; the runtime's handler recovers.
     unsafe { core::ptr::with_exposed_provenance_mut::<u8>(page).write_volatile(1) };
     secret.read().map(|s| *s)
@@ -157,7 +159,8 @@ fn previous_first_still_wipes_when_the_fault_is_fatal() {
         // up its disposition and lets the fault recur.
         siegel::crash::wipe_on_fatal_signal_with(Order::PreviousFirst).unwrap();
         siegel::crash::notify_fd(Some(1));
-        let secret = Options::new().backend(Backend::Mprotect).zeroed::<[u8; 32]>().unwrap();
+        let secret =
+            Protected::<[u8; 32]>::zeroed_in(Options::new().backend(Backend::Mprotect)).unwrap();
         println!("armed");
         let guard_page = secret.info().mapping.start;
         // SAFETY: deliberately faults on the leading guard page.

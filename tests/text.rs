@@ -23,7 +23,7 @@ struct Key([u8; 32]);
 fn take_string_moves_the_text_and_wipes_the_source() {
     for backend in backends("take_string_moves_the_text_and_wipes_the_source") {
         let mut typed = String::from("pässword");
-        let password = opts(backend).take_string(&mut typed).unwrap();
+        let password = Protected::<str>::take_in(opts(backend), &mut typed).unwrap();
         assert!(typed.is_empty(), "the source is emptied");
         assert!(typed.capacity() >= "pässword".len(), "and keeps its buffer (wiped, not freed)");
         assert_eq!(password.len(), "pässword".len());
@@ -40,7 +40,7 @@ fn take_string_moves_the_text_and_wipes_the_source() {
 #[test]
 fn a_write_scope_on_text_hands_out_mut_str() {
     let mut s = String::from("Hunter2");
-    let mut secret = Protected::<str>::take_string(&mut s).unwrap();
+    let mut secret = Protected::<str>::take(&mut s).unwrap();
     secret.write().unwrap().make_ascii_uppercase();
     assert_eq!(&*secret.read().unwrap(), "HUNTER2");
     let rotated = secret.rotate().unwrap();
@@ -121,11 +121,12 @@ fn text_compares_in_constant_time_as_a_whole() {
 #[test]
 fn newtype_keys_and_pooled_text() {
     let pool = Pool::new();
-    let key = pool.try_init_with(|k: &mut Key| siegel::fill_random(k.get_mut())).unwrap();
+    let key =
+        Protected::try_init_with_in(&pool, |k: &mut Key| siegel::fill_random(k.get_mut())).unwrap();
     assert!(key.is_pooled());
     assert_ne!(key.read().unwrap().get(), &[0; 32]);
     let mut s = String::from("pooled token");
-    let token = pool.take_string(&mut s).unwrap();
+    let token = Protected::<str>::take_in(&pool, &mut s).unwrap();
     assert!(token.is_pooled() && s.is_empty());
     assert_eq!(&*token.read().unwrap(), "pooled token");
 }
@@ -135,9 +136,10 @@ fn read_once_consumes_and_wipes() {
     const PATTERN: [u8; 16] = *b"one-time-secret!";
     for backend in backends("read_once_consumes_and_wipes") {
         let pool = Pool::with_options(opts(backend));
-        let dedicated = opts(backend).init_with(|k: &mut [u8; 16]| *k = PATTERN).unwrap();
-        let pooled = pool.init_with(|k: &mut [u8; 16]| *k = PATTERN).unwrap();
-        let _neighbour = pool.zeroed::<[u8; 16]>().unwrap();
+        let dedicated =
+            Protected::init_with_in(opts(backend), |k: &mut [u8; 16]| *k = PATTERN).unwrap();
+        let pooled = Protected::init_with_in(&pool, |k: &mut [u8; 16]| *k = PATTERN).unwrap();
+        let _neighbour = Protected::<[u8; 16]>::zeroed_in(&pool).unwrap();
         for (what, secret) in [("dedicated", dedicated), ("pooled", pooled)] {
             let at = secret.info().secret;
             assert_eq!(secret.read_once(|k| *k).unwrap(), PATTERN);

@@ -15,9 +15,10 @@ const ROUNDS: usize = 3_000;
 
 fn stress_overlapping_read_scopes(backend: Backend) {
     let secret = Arc::new(
-        opts(backend)
-            .init_with(|s: &mut [u8; 64]| s.iter_mut().zip(1..).for_each(|(b, i)| *b = i))
-            .unwrap(),
+        Protected::init_with_in(opts(backend), |s: &mut [u8; 64]| {
+            s.iter_mut().zip(1..).for_each(|(b, i)| *b = i);
+        })
+        .unwrap(),
     );
     let workers: Vec<_> = (0..THREADS)
         .map(|t| {
@@ -74,7 +75,8 @@ fn many_threads_overlapping_read_scopes_on_one_region() {
 #[test]
 fn a_long_read_scope_survives_other_threads_closing_theirs() {
     for backend in backends("a_long_read_scope_survives_other_threads_closing_theirs") {
-        let secret = opts(backend).init_with(|s: &mut [u64; 4]| *s = [1, 2, 3, 4]).unwrap();
+        let secret =
+            Protected::init_with_in(opts(backend), |s: &mut [u64; 4]| *s = [1, 2, 3, 4]).unwrap();
         let held = secret.read().unwrap();
         thread::scope(|scope| {
             for _ in 0..THREADS {
@@ -93,7 +95,7 @@ fn a_long_read_scope_survives_other_threads_closing_theirs() {
 #[test]
 fn sealed_handles_move_between_threads() {
     for backend in backends("sealed_handles_move_between_threads") {
-        let secret = opts(backend).init_with(|s: &mut [u8; 16]| s.fill(3)).unwrap();
+        let secret = Protected::init_with_in(opts(backend), |s: &mut [u8; 16]| s.fill(3)).unwrap();
         let secret = thread::spawn(move || {
             let mut secret = secret;
             secret.write().unwrap()[0] = 4;
@@ -120,7 +122,7 @@ fn every_thread_gets_its_own_regions() {
                     for round in 0..200u32 {
                         let value = round * 31 + u32::try_from(t).unwrap();
                         let mut secret: Protected<u32> =
-                            opts(backend).init_with(|v| *v = value).unwrap();
+                            Protected::init_with_in(opts(backend), |v| *v = value).unwrap();
                         *secret.write().unwrap() += 1;
                         assert_eq!(*secret.read().unwrap(), value + 1);
                     }

@@ -11,7 +11,7 @@ use support::{backends, forbid_mprotect, in_child, opts, pku_available};
 #[test]
 fn transitions_keep_the_secret() {
     for backend in backends("transitions_keep_the_secret") {
-        let sealed = opts(backend).init_with(|s: &mut [u8; 32]| s.fill(1)).unwrap();
+        let sealed = Protected::init_with_in(opts(backend), |s: &mut [u8; 32]| s.fill(1)).unwrap();
         let mut rw: Protected<[u8; 32], ReadWrite> = sealed.into_read_write().unwrap();
         rw[0] = 2;
         let ro: Protected<[u8; 32], ReadOnly> = rw.into_read_only().unwrap();
@@ -32,11 +32,12 @@ fn slices_and_in_place_initialisation() {
     for backend in backends("slices_and_in_place_initialisation") {
         let opts = opts(backend);
         let mut bytes =
-            opts.init_slice_with(100, |s: &mut [u8]| s.copy_from_slice(&[7; 100])).unwrap();
+            Protected::init_slice_with_in(opts, 100, |s: &mut [u8]| s.copy_from_slice(&[7; 100]))
+                .unwrap();
         assert_eq!(bytes.read().unwrap().len(), 100);
         bytes.write().unwrap()[99] = 8;
         assert_eq!(bytes.read().unwrap()[98..], [7, 8]);
-        let words = opts.zeroed_slice::<u64>(3).unwrap();
+        let words = Protected::<[u64]>::zeroed_slice_in(opts, 3).unwrap();
         assert_eq!(*words.read().unwrap(), [0, 0, 0]);
     }
 }
@@ -48,7 +49,7 @@ fn take_moves_the_secret_and_wipes_the_source() {
     assert_eq!(source, [0; 48]);
     assert_eq!(*secret.read().unwrap(), [0xAB; 48]);
     let mut buffer = vec![0x5Au8; 20];
-    let secret = Protected::take_slice(&mut buffer[..]).unwrap();
+    let secret = Protected::<[u8]>::take(&mut buffer[..]).unwrap();
     assert_eq!(buffer, [0; 20]);
     assert_eq!(*secret.read().unwrap(), [0x5A; 20]);
 }
@@ -71,7 +72,7 @@ fn debug_never_shows_the_secret() {
 fn failed_transition_hands_the_handle_back() {
     // A corrupted canary makes `into_read_only` fail; the handle comes back sealed
     // and still drops (wipes) cleanly.
-    let mut secret = opts(Backend::Mprotect).zeroed::<[u8; 8]>().unwrap();
+    let mut secret = Protected::<[u8; 8]>::zeroed_in(opts(Backend::Mprotect)).unwrap();
     let below = secret.info().secret.start - 1;
     {
         let _open = secret.write().unwrap();
@@ -95,8 +96,9 @@ fn failed_transition_hands_the_handle_back() {
 #[test]
 fn nested_scopes_on_an_open_region_make_no_syscall() {
     in_child("nested_scopes_on_an_open_region_make_no_syscall", &[], || {
-        let secret = opts(Backend::Mprotect).init_with(|s: &mut [u8; 32]| s.fill(5)).unwrap();
-        let other = opts(Backend::Mprotect).zeroed::<[u8; 32]>().unwrap();
+        let secret =
+            Protected::init_with_in(opts(Backend::Mprotect), |s: &mut [u8; 32]| s.fill(5)).unwrap();
+        let other = Protected::<[u8; 32]>::zeroed_in(opts(Backend::Mprotect)).unwrap();
         let outer = secret.read().unwrap();
         forbid_mprotect();
         for _ in 0..10_000 {
@@ -119,8 +121,9 @@ fn pku_scopes_make_no_syscall() {
         return;
     }
     in_child(test, &[], || {
-        let mut secret = opts(Backend::Pku).init_with(|s: &mut [u8; 32]| s.fill(5)).unwrap();
-        let page = opts(Backend::Mprotect).zeroed::<[u8; 32]>().unwrap();
+        let mut secret =
+            Protected::init_with_in(opts(Backend::Pku), |s: &mut [u8; 32]| s.fill(5)).unwrap();
+        let page = Protected::<[u8; 32]>::zeroed_in(opts(Backend::Mprotect)).unwrap();
         assert!(matches!(secret.mechanism(), Mechanism::ProtectionKey { .. }));
         forbid_mprotect();
         for round in 0..10_000u32 {

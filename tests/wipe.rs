@@ -40,8 +40,8 @@ fn a_dropped_pooled_secret_is_wiped_before_drop_returns() {
     for backend in backends("a_dropped_pooled_secret_is_wiped_before_drop_returns") {
         let pool = Pool::with_options(opts(backend));
         // A neighbour keeps the arena alive and its page sealed.
-        let neighbour = pool.init_with(|k: &mut [u8; 32]| k.fill(1)).unwrap();
-        let secret = pool.init_with(|k: &mut [u8; 32]| *k = secret_bytes).unwrap();
+        let neighbour = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(1)).unwrap();
+        let secret = Protected::init_with_in(&pool, |k: &mut [u8; 32]| *k = secret_bytes).unwrap();
         let at = secret.info().secret;
         assert_eq!(
             read_own_memory(at.start, 32).unwrap(),
@@ -60,8 +60,8 @@ fn a_rotated_pooled_secret_leaves_no_copy_behind() {
     let secret_bytes = pattern(2);
     for backend in backends("a_rotated_pooled_secret_leaves_no_copy_behind") {
         let pool = Pool::with_options(opts(backend));
-        let _neighbour = pool.zeroed::<[u8; 32]>().unwrap();
-        let secret = pool.init_with(|k: &mut [u8; 32]| *k = secret_bytes).unwrap();
+        let _neighbour = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
+        let secret = Protected::init_with_in(&pool, |k: &mut [u8; 32]| *k = secret_bytes).unwrap();
         let old = secret.info().secret;
         let secret = secret.rotate().unwrap();
         assert_ne!(secret.info().secret, old);
@@ -75,7 +75,8 @@ fn a_rotated_pooled_secret_leaves_no_copy_behind() {
 fn a_dropped_dedicated_secret_is_gone() {
     let secret_bytes = pattern(3);
     for backend in backends("a_dropped_dedicated_secret_is_gone") {
-        let secret = opts(backend).init_with(|k: &mut [u8; 32]| *k = secret_bytes).unwrap();
+        let secret =
+            Protected::init_with_in(opts(backend), |k: &mut [u8; 32]| *k = secret_bytes).unwrap();
         let at = secret.info().secret;
         drop(secret);
         assert_gone(&format!("{backend:?} dedicated"), secret_bytes, at);
@@ -91,19 +92,20 @@ fn a_slot_freed_while_its_arena_lost_its_key_is_wiped() {
         return;
     }
     let pool = Pool::with_options(Options::new().backend(Backend::Pku));
-    let _keep = pool.zeroed::<[u8; 32]>().unwrap();
-    let secret = pool.init_with(|k: &mut [u8; 32]| *k = secret_bytes).unwrap();
+    let _keep = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
+    let secret = Protected::init_with_in(&pool, |k: &mut [u8; 32]| *k = secret_bytes).unwrap();
     let at = secret.info().secret;
     // Make keyed regions until one of them takes the arena's key.
     let mut others = Vec::new();
     while secret.mechanism() != Mechanism::PageProtection {
         assert!(others.len() < 200, "the arena never lost its key");
-        others.push(Options::new().backend(Backend::Pku).zeroed::<[u8; 32]>().unwrap());
+        others
+            .push(Protected::<[u8; 32]>::zeroed_in(Options::new().backend(Backend::Pku)).unwrap());
     }
     drop(secret);
     assert_gone("slot freed while its arena was keyless", secret_bytes, at.clone());
     // The key comes back on the next open; the wiped slot is handed out zeroed.
-    let again = pool.zeroed::<[u8; 32]>().unwrap();
+    let again = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
     assert_eq!(*again.read().unwrap(), [0; 32]);
     assert_gone("after the arena took a key back", secret_bytes, at);
 }
@@ -115,9 +117,9 @@ fn a_thousand_freed_pooled_secrets_leave_nothing() {
     for backend in backends("a_thousand_freed_pooled_secrets_leave_nothing") {
         let pool = Pool::with_options(opts(backend));
         let secrets: Vec<Protected<[u8; 32]>> = (0..1000)
-            .map(|_| pool.init_with(|k: &mut [u8; 32]| *k = secret_bytes).unwrap())
+            .map(|_| Protected::init_with_in(&pool, |k: &mut [u8; 32]| *k = secret_bytes).unwrap())
             .collect();
-        let keep = pool.zeroed::<[u8; 32]>().unwrap();
+        let keep = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
         let arena = keep.info().data_pages;
         drop(secrets);
         assert_gone(&format!("{backend:?} arena after 1000 frees"), secret_bytes, arena);

@@ -84,8 +84,8 @@ use proc_macro::TokenStream;
 ///     siegel::Error>`: a new region initialised in place by `init`, then sealed.
 ///
 ///   The runtime's own constructors work too: `Protected::<Wallet>::init_with`,
-///   and `siegel::Options::new().backend(…).init_with::<Wallet>(…)` to choose the
-///   backend or the `mlock` policy.
+///   and `Protected::<Wallet>::init_with_in(place, …)` to choose where it goes
+///   (`siegel::Options` for the backend or the `mlock` policy, or `&pool`).
 ///
 /// Accessors and constructors take **the struct's visibility**, whatever the
 /// fields' visibility: keep the fields private (the default) and use the

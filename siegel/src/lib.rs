@@ -21,19 +21,44 @@
 //! # Ok::<(), siegel::Error>(())
 //! ```
 //!
-//! # Which constructor do I want?
+//! # Constructors: what to build × where
 //!
-//! | you hold | call |
-//! |---|---|
-//! | a key you compute | [`Protected::<[u8; 32]>::init_with(\|k\| ..)`](Protected::init_with) — in place, never on the stack |
-//! | nothing yet: a fresh random key | [`Protected::<[u8; 32]>::random()`](Protected::random) |
-//! | a value in a variable | [`Protected::take(&mut value)`](Protected::take) / [`take_slice`](Protected::take_slice) — the source is wiped |
-//! | a password or token in a `String` | [`Protected::<str>::take_string(&mut s)`](Protected::take_string) |
-//! | a file, stdin, a socket | [`Protected::<[u8]>::read_from(reader, limit)`](Protected::read_from) — straight into protected pages |
-//! | hex or base64 text | [`Protected::<[u8]>::from_hex`](Protected::from_hex) / [`from_base64`](Protected::from_base64) |
-//! | an environment variable | [`Protected::<str>::from_env(name)`](Protected::from_env) |
-//! | several secrets that belong together | a [`#[protected]`](protected) struct: `Creds::protect_with(\|c\| ..)` |
-//! | thousands of small secrets | a [`Pool`]: `pool.init_with(..)`, `pool.random()`, … |
+//! Every constructor is an associated function of [`Protected`], and each comes
+//! in two forms, as `Box::new` and `Box::new_in` do: `x(..)` makes a region of
+//! its own with [`Options::default`]; `x_in(place, ..)` puts the secret in a
+//! [`Place`] — [`Options`] of your choosing (a region of its own made with
+//! them), or `&pool` (a slot of a [`Pool`]; a secret larger than a slot gets a
+//! region of its own with the pool's options). Every row works in every column.
+//!
+//! | what to build | a region of its own | with [`Options`] (`opts`) | in a [`Pool`] |
+//! |---|---|---|---|
+//! | all-zero value, slice | [`zeroed()`](Protected::zeroed), [`zeroed_slice(n)`](Protected::zeroed_slice) | `zeroed_in(opts)`, `zeroed_slice_in(opts, n)` | `zeroed_in(&pool)`, `zeroed_slice_in(&pool, n)` |
+//! | computed in place: never on the stack | [`init_with(f)`](Protected::init_with), [`init_slice_with(n, f)`](Protected::init_slice_with) | `init_with_in(opts, f)`, `init_slice_with_in(opts, n, f)` | `init_with_in(&pool, f)`, `init_slice_with_in(&pool, n, f)` |
+//! | computed in place, may fail | [`try_init_with(f)`](Protected::try_init_with) | `try_init_with_in(opts, f)` | `try_init_with_in(&pool, f)` |
+//! | random ([`AnyBitPattern`]) | [`random()`](Protected::random), [`random_slice(n)`](Protected::random_slice) | `random_in(opts)`, `random_slice_in(opts, n)` | `random_in(&pool)`, `random_slice_in(&pool, n)` |
+//! | moved from a value, a slice, a `String` (wiped) | [`take(&mut s)`](Protected::take) | `take_in(opts, &mut s)` | `take_in(&pool, &mut s)` |
+//! | read from a file, stdin, a socket: `[u8]`, `str` | [`read_from(r, limit)`](Protected::read_from) | `read_from_in(opts, r, limit)` | `read_from_in(&pool, r, limit)` |
+//! | read, exactly `size_of::<T>()` bytes | [`read_exact_from(r)`](Protected::read_exact_from) | `read_exact_from_in(opts, r)` | `read_exact_from_in(&pool, r)` |
+//! | decoded hex, base64: `[u8]`, `[u8; N]` | [`from_hex(s)`](Protected::from_hex), [`from_base64(e, s)`](Protected::from_base64) | `from_hex_in(opts, s)`, `from_base64_in(opts, e, s)` | `from_hex_in(&pool, s)`, `from_base64_in(&pool, e, s)` |
+//! | an environment variable: `[u8]`, `str` | [`from_env(name)`](Protected::from_env), `unsafe` [`from_env_removed(name)`](Protected::from_env_removed) | `from_env_in(opts, name)`, `from_env_removed_in(opts, name)` | `from_env_in(&pool, name)`, `from_env_removed_in(&pool, name)` |
+//!
+//! The type says what comes out: `Protected::<[u8; 32]>::random()`,
+//! `Protected::<str>::take(&mut string)`, `Protected::<[u8]>::from_hex(..)`. A
+//! [`#[protected]`](protected) struct of several secrets is built with the same
+//! constructors (`Protected::<Creds>::init_with_in(&pool, |c| ..)`), or with its
+//! own shortcuts `Creds::protect_with(|c| ..)` and `Creds::protect_zeroed()`.
+//!
+//! ```
+//! use siegel::{Backend, Options, Pool, Protected};
+//!
+//! let pool = Pool::new();
+//! let session = Protected::<[u8; 32]>::random_in(&pool)?; // one of many small secrets
+//! let paged = Protected::<[u8]>::from_hex_in(Options::new().backend(Backend::Mprotect), "00ff")?;
+//! let mut typed = String::from("hunter2");
+//! let password = Protected::<str>::take_in(&pool, &mut typed)?; // `typed` is wiped
+//! assert!(session.is_pooled() && password.is_pooled() && !paged.is_pooled());
+//! # Ok::<(), siegel::Error>(())
+//! ```
 //!
 //! # Threat model
 //!
@@ -153,7 +178,7 @@
 //! # Text, generated and loaded secrets
 //!
 //! - [`Protected<str>`](Protected): text whose bytes are checked to be UTF-8
-//!   before the handle exposes `&str`; built by [`Protected::take_string`]
+//!   before the handle exposes `&str`; built by [`Protected::<str>::take`](Protected::take)
 //!   (wiping the `String`), [`Protected::<str>::read_from`](Protected::read_from)
 //!   and `from_env`.
 //! - [`Text<N>`] and [`Bytes<N>`]: fixed-capacity inline strings, usable as
@@ -307,19 +332,23 @@ mod cpu;
 pub mod crash;
 mod error;
 mod fault;
+mod guard;
 mod keys;
 mod load;
 mod macro_support;
+mod new;
 mod options;
 mod pages;
 mod perm;
 mod pkru;
+mod place;
 mod pool;
 mod protected;
 mod random;
 mod region;
 mod registry;
 mod scope;
+mod secret;
 #[cfg(feature = "serde")]
 mod serde_impls;
 mod sync;
@@ -333,12 +362,15 @@ pub use crate::serde_impls::{DeserializeInPlace, InPlace, SerializableSecret};
 pub use crate::{
     cpu::{pku_support, PkuSupport},
     error::{Error, Revocation, TransitionError},
+    guard::{ReadGuard, WriteGuard},
     options::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
+    place::Place,
     pool::Pool,
-    protected::{CtEq, Plain, Protected, ReadGuard, RegionInfo, Secret, WriteGuard},
+    protected::{Protected, RegionInfo},
     random::{fill_random, AnyBitPattern},
     registry::{lockdown, Lockdown},
+    secret::{CtEq, Plain, Secret},
     text::{Bytes, Text},
 };
 /// The `base64` crate, re-exported for its engines
@@ -388,7 +420,7 @@ pub mod __private {
             field_is_plain, hidden_field_is_in_place, HiddenField, InPlace, PlainField,
             PlainFieldAt, MAX_ALIGN,
         },
-        protected::Plain,
+        secret::Plain,
     };
     pub use crate::{
         __siegel_not_deserialize as not_deserialize, __siegel_with_serde as with_serde,

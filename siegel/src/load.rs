@@ -18,10 +18,11 @@
 use std::io::{self, Read};
 
 use crate::{
-    protected::{Home, Plain},
+    place::{home, Home, Place},
     random::{bytes_of_mut, AnyBitPattern},
+    secret::Plain,
     wipe::{wipe_string, wipe_vec},
-    Error, Options, Pool, Protected,
+    Error, Options, Protected,
 };
 
 /// The first region a reader load makes, in bytes, unless the limit is lower.
@@ -138,7 +139,7 @@ pub(crate) fn copy_slice(home: Home<'_>, source: &[u8]) -> Result<Protected<[u8]
 }
 
 /// A new text secret holding `source`'s text; `source` is wiped and emptied.
-fn take_string(home: Home<'_>, source: &mut String) -> Result<Protected<str>, Error> {
+pub(crate) fn take_string(home: Home<'_>, source: &mut String) -> Result<Protected<str>, Error> {
     let bytes = copy_slice(home, source.as_bytes())?;
     wipe_string(source);
     // SAFETY:
@@ -306,11 +307,88 @@ fn base64_array<const N: usize>(
     }
 }
 
-impl Protected<[u8]> {
-    /// Reads `reader` to its end straight into protected memory: at most `limit`
-    /// bytes, with no intermediate buffer: the region grows by reallocation (a
-    /// larger region, a copy with both open, the old one wiped and unmapped) and
-    /// is trimmed to the exact length at the end.
+mod sealed {
+    use crate::{Error, Protected, Secret};
+
+    /// The hidden half of [`Loadable`](super::Loadable).
+    pub trait Loadable: Secret {
+        /// Retypes loaded bytes as `Self` (checking what `Self` needs).
+        fn from_bytes(bytes: Protected<[u8]>) -> Result<Protected<Self>, Error>;
+    }
+
+    /// The hidden half of [`Decodable`](super::Decodable).
+    pub trait Decodable: Secret {
+        #[cfg(feature = "hex")]
+        fn hex(home: crate::place::Home<'_>, encoded: &[u8]) -> Result<Protected<Self>, Error>;
+        #[cfg(feature = "base64")]
+        fn base64(
+            home: crate::place::Home<'_>,
+            engine: &impl base64::Engine,
+            encoded: &[u8],
+        ) -> Result<Protected<Self>, Error>;
+    }
+}
+
+/// What a loader of unknown length builds — [`read_from`](Protected::read_from),
+/// [`from_env`](Protected::from_env): bytes, `[u8]`, or text, `str` (checked to
+/// be UTF-8 before the handle exposes it). Sealed.
+pub trait Loadable: sealed::Loadable {}
+
+impl sealed::Loadable for [u8] {
+    fn from_bytes(bytes: Protected<[u8]>) -> Result<Protected<Self>, Error> {
+        Ok(bytes)
+    }
+}
+impl Loadable for [u8] {}
+
+impl sealed::Loadable for str {
+    fn from_bytes(bytes: Protected<[u8]>) -> Result<Protected<Self>, Error> {
+        into_text(bytes)
+    }
+}
+impl Loadable for str {}
+
+/// What [`from_hex`](Protected::from_hex) and
+/// [`from_base64`](Protected::from_base64) decode into: `[u8]` (as long as the
+/// input decodes to) or `[u8; N]` (exactly `N` bytes). Sealed.
+pub trait Decodable: sealed::Decodable {}
+
+impl sealed::Decodable for [u8] {
+    #[cfg(feature = "hex")]
+    fn hex(home: Home<'_>, encoded: &[u8]) -> Result<Protected<Self>, Error> {
+        hex_slice(home, encoded)
+    }
+    #[cfg(feature = "base64")]
+    fn base64(
+        home: Home<'_>,
+        engine: &impl base64::Engine,
+        encoded: &[u8],
+    ) -> Result<Protected<Self>, Error> {
+        base64_slice(home, engine, encoded)
+    }
+}
+impl Decodable for [u8] {}
+
+impl<const N: usize> sealed::Decodable for [u8; N] {
+    #[cfg(feature = "hex")]
+    fn hex(home: Home<'_>, encoded: &[u8]) -> Result<Protected<Self>, Error> {
+        hex_array(home, encoded)
+    }
+    #[cfg(feature = "base64")]
+    fn base64(
+        home: Home<'_>,
+        engine: &impl base64::Engine,
+        encoded: &[u8],
+    ) -> Result<Protected<Self>, Error> {
+        base64_array(home, engine, encoded)
+    }
+}
+impl<const N: usize> Decodable for [u8; N] {}
+
+impl<T: ?Sized + Loadable> Protected<T> {
+    /// Reads `reader` to its end straight into protected memory, at most
+    /// `limit` bytes, with [`Options::default`]; see
+    /// [`read_from_in`](Self::read_from_in).
     ///
     /// # Examples
     ///
@@ -323,69 +401,37 @@ impl Protected<[u8]> {
     /// let key = Protected::<[u8]>::read_from(file, 4096)?;
     /// assert_eq!(&*key.read()?, b"key material");
     /// # std::fs::remove_file(&dir).unwrap();
+    ///
+    /// let stdin_like: &[u8] = b"passphrase";
+    /// let pass = Protected::<str>::read_from(stdin_like, 1024)?;
+    /// assert_eq!(&*pass.read()?, "passphrase");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::LimitExceeded`] (more than `limit` bytes), [`Error::Read`] (the
-    /// reader failed), or any error of [`Options::zeroed_slice`]. What was read
-    /// is wiped and unmapped first.
+    /// As [`read_from_in`](Self::read_from_in).
     pub fn read_from(reader: impl Read, limit: usize) -> Result<Self, Error> {
-        read_slice(Home::Dedicated(Options::default()), reader, limit)
+        Self::read_from_in(Options::default(), reader, limit)
     }
 
-    /// Decodes hex (either case) straight into protected memory.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let key = siegel::Protected::<[u8]>::from_hex("00ff10")?;
-    /// assert_eq!(&*key.read()?, &[0x00, 0xff, 0x10]);
-    /// # Ok::<(), siegel::Error>(())
-    /// ```
+    /// Reads `reader` to its end straight into a new secret in `place`, at
+    /// most `limit` bytes, with no intermediate buffer: the secret grows by
+    /// reallocation in `place` (a larger one, a copy with both open, the old one
+    /// wiped) and is trimmed to the exact length at the end. Text (`str`) is
+    /// checked to be UTF-8 before the handle exposes it.
     ///
     /// # Errors
     ///
-    /// [`Error::Decode`] (odd length, a non-hex character), or any error of
-    /// [`Options::zeroed_slice`].
-    #[cfg(feature = "hex")]
-    pub fn from_hex(encoded: impl AsRef<[u8]>) -> Result<Self, Error> {
-        hex_slice(Home::Dedicated(Options::default()), encoded.as_ref())
+    /// [`Error::LimitExceeded`] (more than `limit` bytes), [`Error::Read`] (the
+    /// reader failed), [`Error::InvalidUtf8`] (text only), or any error of
+    /// [`Protected::zeroed_slice_in`]. What was read is wiped first.
+    pub fn read_from_in(place: impl Place, reader: impl Read, limit: usize) -> Result<Self, Error> {
+        T::from_bytes(read_slice(home(&place), reader, limit)?)
     }
 
-    /// Decodes base64 straight into protected memory, with `engine` (for example
-    /// [`base64::engine::general_purpose::STANDARD`], re-exported as
-    /// `siegel::base64`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use siegel::base64::engine::general_purpose::STANDARD;
-    ///
-    /// let token = siegel::Protected::<[u8]>::from_base64(&STANDARD, "Zm9vYmFy")?;
-    /// assert_eq!(&*token.read()?, b"foobar");
-    /// # Ok::<(), siegel::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Decode`], or any error of [`Options::zeroed_slice`].
-    #[cfg(feature = "base64")]
-    pub fn from_base64(
-        engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,
-    ) -> Result<Self, Error> {
-        base64_slice(Home::Dedicated(Options::default()), engine, encoded.as_ref())
-    }
-
-    /// The value of environment variable `name`, as bytes.
-    ///
-    /// The environment's own copy is outside siegel's reach: the process keeps
-    /// it (and `/proc/self/environ` shows the value the process started with)
-    /// whatever happens here. siegel wipes the copy `std::env::var_os` hands it.
-    /// Prefer a file or stdin ([`read_from`](Self::read_from)) for secrets; see
-    /// [`from_env_removed`](Self::from_env_removed) to unset the variable.
+    /// The value of environment variable `name`, as bytes or text, with
+    /// [`Options::default`]; see [`from_env_in`](Self::from_env_in).
     ///
     /// # Examples
     ///
@@ -393,18 +439,52 @@ impl Protected<[u8]> {
     /// # std::env::set_var("DOC_SIEGEL_KEY", "s3cret");
     /// let key = siegel::Protected::<[u8]>::from_env("DOC_SIEGEL_KEY")?;
     /// assert_eq!(&*key.read()?, b"s3cret");
+    /// let text = siegel::Protected::<str>::from_env("DOC_SIEGEL_KEY")?;
+    /// assert_eq!(&*text.read()?, "s3cret");
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::EnvVarMissing`], or any error of [`Options::zeroed_slice`].
+    /// As [`from_env_in`](Self::from_env_in).
     pub fn from_env(name: &str) -> Result<Self, Error> {
-        env_slice(Home::Dedicated(Options::default()), name)
+        Self::from_env_in(Options::default(), name)
+    }
+
+    /// The value of environment variable `name`, as bytes or text, in `place`.
+    ///
+    /// The environment's own copy is outside siegel's reach: the process keeps
+    /// it (and `/proc/self/environ` shows the value the process started with)
+    /// whatever happens here. siegel wipes the copy `std::env::var_os` hands it.
+    /// Prefer a file or stdin ([`read_from`](Self::read_from)) for secrets; see
+    /// [`from_env_removed`](Self::from_env_removed) to unset the variable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EnvVarMissing`], [`Error::InvalidUtf8`] (text only), or any
+    /// error of [`Protected::zeroed_slice_in`].
+    pub fn from_env_in(place: impl Place, name: &str) -> Result<Self, Error> {
+        T::from_bytes(env_slice(home(&place), name)?)
     }
 
     /// As [`from_env`](Self::from_env), then removes the variable from the
-    /// environment (`std::env::remove_var`), so child processes and later
+    /// environment; see [`from_env_removed_in`](Self::from_env_removed_in).
+    ///
+    /// # Safety
+    ///
+    /// As for [`from_env_removed_in`](Self::from_env_removed_in).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env); the variable is removed only on success.
+    pub unsafe fn from_env_removed(name: &str) -> Result<Self, Error> {
+        // SAFETY:
+        // - the caller upholds `from_env_removed_in`'s contract: it is this one's.
+        unsafe { Self::from_env_removed_in(Options::default(), name) }
+    }
+
+    /// As [`from_env_in`](Self::from_env_in), then removes the variable from
+    /// the environment (`std::env::remove_var`), so child processes and later
     /// lookups do not see it. The memory that held it is not wiped by the C
     /// library, and `/proc/self/environ` still shows the initial environment.
     ///
@@ -416,9 +496,10 @@ impl Protected<[u8]> {
     ///
     /// # Errors
     ///
-    /// As [`from_env`](Self::from_env); the variable is removed only on success.
-    pub unsafe fn from_env_removed(name: &str) -> Result<Self, Error> {
-        let secret = Self::from_env(name)?;
+    /// As [`from_env_in`](Self::from_env_in); the variable is removed only on
+    /// success.
+    pub unsafe fn from_env_removed_in(place: impl Place, name: &str) -> Result<Self, Error> {
+        let secret = Self::from_env_in(place, name)?;
         remove_env(name);
         Ok(secret)
     }
@@ -432,89 +513,96 @@ fn remove_env(name: &str) {
     )]
     // SAFETY:
     // - no other thread accesses the environment now: the contract of the
-    //   caller (`from_env_removed`), which repeats `remove_var`'s.
+    //   caller (`from_env_removed_in`), which repeats `remove_var`'s.
     unsafe {
         std::env::remove_var(name);
     }
 }
 
-impl Protected<str> {
-    /// Moves the text of `source` into a new region, then wipes `source`'s whole
-    /// buffer (volatile zeros, its spare capacity included) and empties it.
+impl<T: ?Sized + Decodable> Protected<T> {
+    /// Decodes hex (either case) straight into protected memory, with
+    /// [`Options::default`]; see [`from_hex_in`](Self::from_hex_in).
     ///
     /// # Examples
     ///
     /// ```
-    /// use siegel::Protected;
-    ///
-    /// let mut typed = String::from("hunter2");
-    /// let password = Protected::<str>::take_string(&mut typed)?;
-    /// assert!(typed.is_empty());
-    /// assert_eq!(&*password.read()?, "hunter2");
-    /// assert!(password.ct_eq("hunter2")?);
+    /// let key = siegel::Protected::<[u8]>::from_hex("00ff10")?;
+    /// assert_eq!(&*key.read()?, &[0x00, 0xff, 0x10]);
+    /// let array = siegel::Protected::<[u8; 4]>::from_hex("DEADbeef")?;
+    /// assert_eq!(*array.read()?, [0xde, 0xad, 0xbe, 0xef]);
+    /// assert!(siegel::Protected::<[u8; 4]>::from_hex("dead").is_err());
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// As [`Options::zeroed_slice`]; `source` is left untouched on error.
-    pub fn take_string(source: &mut String) -> Result<Self, Error> {
-        take_string(Home::Dedicated(Options::default()), source)
+    /// As [`from_hex_in`](Self::from_hex_in).
+    #[cfg(feature = "hex")]
+    pub fn from_hex(encoded: impl AsRef<[u8]>) -> Result<Self, Error> {
+        Self::from_hex_in(Options::default(), encoded)
     }
 
-    /// Reads UTF-8 text from `reader` to its end straight into protected
-    /// memory, at most `limit` bytes, and checks it is UTF-8 before the handle
-    /// exposes it as `str`.
+    /// Decodes hex (either case) straight into a new secret in `place`: any
+    /// even number of digits for `[u8]`, exactly `2 * N` for `[u8; N]`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] (odd length, a non-hex character, not `N` bytes), or
+    /// any error of [`Protected::zeroed_slice_in`].
+    #[cfg(feature = "hex")]
+    pub fn from_hex_in(place: impl Place, encoded: impl AsRef<[u8]>) -> Result<Self, Error> {
+        T::hex(home(&place), encoded.as_ref())
+    }
+
+    /// Decodes base64 straight into protected memory, with `engine` (for example
+    /// [`base64::engine::general_purpose::STANDARD`], re-exported as
+    /// `siegel::base64`) and [`Options::default`]; see
+    /// [`from_base64_in`](Self::from_base64_in).
     ///
     /// # Examples
     ///
     /// ```
-    /// let stdin_like: &[u8] = b"passphrase";
-    /// let pass = siegel::Protected::<str>::read_from(stdin_like, 1024)?;
-    /// assert_eq!(&*pass.read()?, "passphrase");
+    /// use siegel::base64::engine::general_purpose::STANDARD;
+    ///
+    /// let token = siegel::Protected::<[u8]>::from_base64(&STANDARD, "Zm9vYmFy")?;
+    /// assert_eq!(&*token.read()?, b"foobar");
+    /// let key = siegel::Protected::<[u8; 6]>::from_base64(&STANDARD, "Zm9vYmFy")?;
+    /// assert_eq!(&*key.read()?, b"foobar");
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// As [`Protected::<[u8]>::read_from`](Protected::read_from), and
-    /// [`Error::InvalidUtf8`]. What was read is wiped and unmapped first.
-    pub fn read_from(reader: impl Read, limit: usize) -> Result<Self, Error> {
-        into_text(read_slice(Home::Dedicated(Options::default()), reader, limit)?)
+    /// As [`from_base64_in`](Self::from_base64_in).
+    #[cfg(feature = "base64")]
+    pub fn from_base64(
+        engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,
+    ) -> Result<Self, Error> {
+        Self::from_base64_in(Options::default(), engine, encoded)
     }
 
-    /// The value of environment variable `name`, as text. The same caveats as
-    /// [`Protected::<[u8]>::from_env`](Protected::from_env) apply.
+    /// Decodes base64 with `engine` straight into a new secret in `place`: as
+    /// many bytes as it decodes to for `[u8]`, exactly `N` for `[u8; N]`.
     ///
     /// # Errors
     ///
-    /// [`Error::EnvVarMissing`], [`Error::InvalidUtf8`], or any error of
-    /// [`Options::zeroed_slice`].
-    pub fn from_env(name: &str) -> Result<Self, Error> {
-        into_text(env_slice(Home::Dedicated(Options::default()), name)?)
-    }
-
-    /// As [`from_env`](Self::from_env), then removes the variable (see
-    /// [`Protected::<[u8]>::from_env_removed`](Protected::from_env_removed)).
-    ///
-    /// # Safety
-    ///
-    /// As for [`std::env::remove_var`]: no other thread may access the
-    /// environment at the same time.
-    ///
-    /// # Errors
-    ///
-    /// As [`from_env`](Self::from_env); the variable is removed only on success.
-    pub unsafe fn from_env_removed(name: &str) -> Result<Self, Error> {
-        let secret = Self::from_env(name)?;
-        remove_env(name);
-        Ok(secret)
+    /// [`Error::Decode`] (malformed, or not `N` bytes), or any error of
+    /// [`Protected::zeroed_slice_in`].
+    #[cfg(feature = "base64")]
+    pub fn from_base64_in(
+        place: impl Place,
+        engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,
+    ) -> Result<Self, Error> {
+        T::base64(home(&place), engine, encoded.as_ref())
     }
 }
 
 impl<T: Plain + AnyBitPattern> Protected<T> {
     /// Reads exactly `size_of::<T>()` bytes from `reader` straight into a new
-    /// region (a key file, a fixed-size handshake secret).
+    /// region (a key file, a fixed-size handshake secret), with
+    /// [`Options::default`]; see [`read_exact_from_in`](Self::read_exact_from_in).
     ///
     /// # Examples
     ///
@@ -528,170 +616,19 @@ impl<T: Plain + AnyBitPattern> Protected<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::ShortRead`] (the reader ended first), [`Error::Read`], or any
-    /// error of [`Options::zeroed`]. What was read is wiped and unmapped first.
+    /// As [`read_exact_from_in`](Self::read_exact_from_in).
     pub fn read_exact_from(reader: impl Read) -> Result<Self, Error> {
-        read_exact(Home::Dedicated(Options::default()), reader)
+        Self::read_exact_from_in(Options::default(), reader)
     }
-}
 
-impl<const N: usize> Protected<[u8; N]> {
-    /// Decodes exactly `2 * N` hex digits straight into protected memory.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let key = siegel::Protected::<[u8; 4]>::from_hex("DEADbeef")?;
-    /// assert_eq!(*key.read()?, [0xde, 0xad, 0xbe, 0xef]);
-    /// assert!(siegel::Protected::<[u8; 4]>::from_hex("dead").is_err());
-    /// # Ok::<(), siegel::Error>(())
-    /// ```
+    /// Reads exactly `size_of::<T>()` bytes from `reader` straight into a new
+    /// secret in `place`.
     ///
     /// # Errors
     ///
-    /// [`Error::Decode`] (malformed, or not `N` bytes), or any error of
-    /// [`Options::zeroed`].
-    #[cfg(feature = "hex")]
-    pub fn from_hex(encoded: impl AsRef<[u8]>) -> Result<Self, Error> {
-        hex_array(Home::Dedicated(Options::default()), encoded.as_ref())
-    }
-
-    /// Decodes base64 of exactly `N` bytes straight into protected memory.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use siegel::base64::engine::general_purpose::STANDARD;
-    ///
-    /// let key = siegel::Protected::<[u8; 6]>::from_base64(&STANDARD, "Zm9vYmFy")?;
-    /// assert_eq!(&*key.read()?, b"foobar");
-    /// # Ok::<(), siegel::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Decode`] (malformed, or not `N` bytes), or any error of
-    /// [`Options::zeroed`].
-    #[cfg(feature = "base64")]
-    pub fn from_base64(
-        engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,
-    ) -> Result<Self, Error> {
-        base64_array(Home::Dedicated(Options::default()), engine, encoded.as_ref())
+    /// [`Error::ShortRead`] (the reader ended first), [`Error::Read`], or any
+    /// error of [`Protected::zeroed_in`]. What was read is wiped first.
+    pub fn read_exact_from_in(place: impl Place, reader: impl Read) -> Result<Self, Error> {
+        read_exact(home(&place), reader)
     }
 }
-
-/// The loaders again, on [`Options`] (a dedicated region with these options) and
-/// on [`Pool`] (a pooled slot; secrets larger than a slot get a dedicated region).
-macro_rules! loaders {
-    ($ty:ty, $where:literal, |$this:ident| $home:expr) => {
-        impl $ty {
-            #[doc = concat!("Reads `reader` to its end into ", $where, ", at most `limit` bytes; see [`Protected::<[u8]>::read_from`](Protected::read_from).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<[u8]>::read_from`.
-            pub fn read_slice_from(&self, reader: impl Read, limit: usize) -> Result<Protected<[u8]>, Error> {
-                let $this = self;
-                read_slice($home, reader, limit)
-            }
-
-            #[doc = concat!("Reads UTF-8 text from `reader` to its end into ", $where, "; see [`Protected::<str>::read_from`](Protected::read_from).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<str>::read_from`.
-            pub fn read_str_from(&self, reader: impl Read, limit: usize) -> Result<Protected<str>, Error> {
-                let $this = self;
-                into_text(read_slice($home, reader, limit)?)
-            }
-
-            #[doc = concat!("Reads exactly `size_of::<T>()` bytes into ", $where, "; see [`Protected::read_exact_from`].")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::read_exact_from`.
-            pub fn read_exact_from<T: Plain + AnyBitPattern>(&self, reader: impl Read) -> Result<Protected<T>, Error> {
-                let $this = self;
-                read_exact($home, reader)
-            }
-
-            #[doc = concat!("Moves the text of `source` into ", $where, " and wipes `source`; see [`Protected::take_string`].")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::take_string`.
-            pub fn take_string(&self, source: &mut String) -> Result<Protected<str>, Error> {
-                let $this = self;
-                take_string($home, source)
-            }
-
-            #[doc = concat!("Environment variable `name` as bytes, in ", $where, "; see [`Protected::<[u8]>::from_env`](Protected::from_env).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<[u8]>::from_env`.
-            pub fn slice_from_env(&self, name: &str) -> Result<Protected<[u8]>, Error> {
-                let $this = self;
-                env_slice($home, name)
-            }
-
-            #[doc = concat!("Environment variable `name` as text, in ", $where, "; see [`Protected::<str>::from_env`](Protected::from_env).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<str>::from_env`.
-            pub fn str_from_env(&self, name: &str) -> Result<Protected<str>, Error> {
-                let $this = self;
-                into_text(env_slice($home, name)?)
-            }
-
-            #[doc = concat!("Decodes hex into ", $where, "; see [`Protected::<[u8]>::from_hex`](Protected::from_hex).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<[u8]>::from_hex`.
-            #[cfg(feature = "hex")]
-            pub fn slice_from_hex(&self, encoded: impl AsRef<[u8]>) -> Result<Protected<[u8]>, Error> {
-                let $this = self;
-                hex_slice($home, encoded.as_ref())
-            }
-
-            #[doc = concat!("Decodes exactly `2 * N` hex digits into ", $where, "; see [`Protected::<[u8; N]>::from_hex`](Protected::from_hex).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<[u8; N]>::from_hex`.
-            #[cfg(feature = "hex")]
-            pub fn array_from_hex<const N: usize>(&self, encoded: impl AsRef<[u8]>) -> Result<Protected<[u8; N]>, Error> {
-                let $this = self;
-                hex_array($home, encoded.as_ref())
-            }
-
-            #[doc = concat!("Decodes base64 into ", $where, "; see [`Protected::<[u8]>::from_base64`](Protected::from_base64).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<[u8]>::from_base64`.
-            #[cfg(feature = "base64")]
-            pub fn slice_from_base64(&self, engine: &impl base64::Engine, encoded: impl AsRef<[u8]>) -> Result<Protected<[u8]>, Error> {
-                let $this = self;
-                base64_slice($home, engine, encoded.as_ref())
-            }
-
-            #[doc = concat!("Decodes base64 of exactly `N` bytes into ", $where, "; see [`Protected::<[u8; N]>::from_base64`](Protected::from_base64).")]
-            ///
-            /// # Errors
-            ///
-            /// As `Protected::<[u8; N]>::from_base64`.
-            #[cfg(feature = "base64")]
-            pub fn array_from_base64<const N: usize>(&self, engine: &impl base64::Engine, encoded: impl AsRef<[u8]>) -> Result<Protected<[u8; N]>, Error> {
-                let $this = self;
-                base64_array($home, engine, encoded.as_ref())
-            }
-        }
-    };
-}
-
-loaders!(Options, "a dedicated region made with these options", |this| Home::Dedicated(*this));
-loaders!(Pool, "a pooled secret", |this| Home::Pooled(this));

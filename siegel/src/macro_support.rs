@@ -6,7 +6,7 @@
 
 #![allow(unsafe_code)]
 
-use crate::protected::Plain;
+use crate::secret::Plain;
 
 /// A field of a `#[protected]` struct: plain data kept inline.
 ///

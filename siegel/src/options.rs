@@ -142,16 +142,17 @@ impl fmt::Display for Mechanism {
 
 /// How new regions are made: backend, mlock policy and key exhaustion policy.
 ///
-/// `Options::default()` is what [`Protected::zeroed`](crate::Protected::zeroed) and
-/// the other shortcuts use: backend from `SIEGEL_BACKEND` (else [`Backend::Auto`]),
+/// A [`Place`](crate::Place): every constructor's `…_in` form makes a dedicated
+/// region with the options it is given, and the form without `_in` uses
+/// `Options::default()`: backend from `SIEGEL_BACKEND` (else [`Backend::Auto`]),
 /// [`MlockPolicy::Required`], [`KeyExhaustion::Virtualize`], [`MemoryPolicy::Anonymous`].
 ///
 /// # Examples
 ///
 /// ```
-/// use siegel::{Backend, Mechanism, Options};
+/// use siegel::{Backend, Mechanism, Options, Protected};
 ///
-/// let key = Options::new().backend(Backend::Mprotect).zeroed::<[u8; 32]>()?;
+/// let key = Protected::<[u8; 32]>::zeroed_in(Options::new().backend(Backend::Mprotect))?;
 /// assert_eq!(key.mechanism(), Mechanism::PageProtection);
 /// # Ok::<(), siegel::Error>(())
 /// ```

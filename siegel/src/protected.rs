@@ -1,5 +1,6 @@
-//! The typed layer over the region core: [`Protected`], its guards, and the traits
-//! that say what may live in a protected region.
+//! The handle: [`Protected`] — its allocation, transitions, scopes (through the
+//! guards of [`crate::guard`]), diagnostics and [`RegionInfo`]. Its constructors
+//! are in [`crate::new`], [`crate::random`] and [`crate::load`].
 
 #![allow(unsafe_code)]
 
@@ -10,178 +11,21 @@ use core::{
     ptr::NonNull,
 };
 
-use subtle::ConstantTimeEq;
-
 use crate::{
     access::Access,
     backing::Backing,
     error::{Error, TransitionError},
-    options::{Mechanism, Memory, Options},
+    guard::{checked, ReadGuard, WriteGuard},
+    options::{Mechanism, Memory},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
-    pool::Pool,
+    place::Home,
+    secret::{CtEq, Plain, Secret},
 };
-
-/// Plain data that can be kept in a protected region.
-///
-/// # Safety
-///
-/// Implementors must be:
-///
-/// - valid when every byte is zero (regions start zero-filled);
-/// - self-contained: no pointers, references, or handles to memory elsewhere
-///   (`Box`, `Vec`, `String`, `&T`), which would leave the secret outside the
-///   protected pages;
-/// - free of drop glue (a region is wiped, never dropped field by field);
-/// - free of interior mutability (`Cell`, atomics): read guards hand out `&T` over
-///   read-only pages, and a store through a shared reference would fault.
-///
-/// `#[protected]` implements it for structs after checking every field.
-pub unsafe trait Plain: Sized + Send + Sync + 'static {}
-
-macro_rules! plain {
-    ($($t:ty),* $(,)?) => { $(
-        // SAFETY:
-        // - primitive numbers and `bool`: all-zero is valid (0, 0.0, false), they
-        //   hold no pointer, have no drop glue and no interior mutability.
-        unsafe impl Plain for $t {}
-    )* };
-}
-plain!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, bool);
-
-// SAFETY:
-// - an array of `Plain` elements is all-zero valid, pointer-free, without drop glue
-//   and without interior mutability because each element is.
-unsafe impl<T: Plain, const N: usize> Plain for [T; N] {}
-
-/// Values a secret can be compared with in constant time: the time taken does not
-/// depend on the contents or on where they differ. Implemented for integers and
-/// for arrays and slices of them (through [`subtle`]); `#[protected]` structs are
-/// compared field by field with their own accessors.
-///
-/// For slices the **length is public**: slices of different lengths compare
-/// unequal at once, and the time taken grows with the length. Keep a secret whose
-/// length must stay hidden in a fixed-size array (or pad it to one).
-pub trait CtEq {
-    /// `true` if `self == other`, computed without data-dependent branches.
-    fn ct_eq(&self, other: &Self) -> bool;
-}
-
-impl<T: ConstantTimeEq> CtEq for [T] {
-    fn ct_eq(&self, other: &Self) -> bool {
-        bool::from(ConstantTimeEq::ct_eq(self, other))
-    }
-}
-
-impl<T: ConstantTimeEq, const N: usize> CtEq for [T; N] {
-    fn ct_eq(&self, other: &Self) -> bool {
-        bool::from(ConstantTimeEq::ct_eq(&self[..], &other[..]))
-    }
-}
-
-macro_rules! ct_eq_int {
-    ($($t:ty),*) => { $(
-        impl CtEq for $t {
-            fn ct_eq(&self, other: &Self) -> bool {
-                bool::from(ConstantTimeEq::ct_eq(self, other))
-            }
-        }
-    )* };
-}
-ct_eq_int!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
-
-impl CtEq for str {
-    /// Compares the UTF-8 bytes; as for slices, the length is public.
-    fn ct_eq(&self, other: &Self) -> bool {
-        CtEq::ct_eq(self.as_bytes(), other.as_bytes())
-    }
-}
-
-mod sealed {
-    pub trait Sealed {}
-    impl<T: super::Plain> Sealed for T {}
-    impl<T: super::Plain> Sealed for [T] {}
-    impl Sealed for str {}
-}
-
-/// What a [`Protected`] can hold: a [`Plain`] value `T`, a slice `[T]` of them
-/// whose length is chosen at run time, or text, `str`. Sealed.
-///
-/// A `Protected<str>` holds UTF-8 bytes. Every way in keeps them valid UTF-8: its
-/// constructors copy a `String` or validate what they read before the handle is
-/// typed `str`; its write scopes hand out `&mut str`, whose safe methods cannot
-/// break UTF-8; and the region's other states are all-zero bytes (a fresh or
-/// wiped region), which are valid UTF-8 (NUL characters).
-pub trait Secret: sealed::Sealed + Send + Sync + 'static {
-    /// The element type: `T` itself, or the slice's element.
-    #[doc(hidden)]
-    type Elem: Plain;
-
-    /// A pointer to `len` elements at `data` (`len` is 1 for a sized `T`).
-    #[doc(hidden)]
-    fn __from_raw(data: NonNull<u8>, len: usize) -> NonNull<Self>;
-
-    /// The number of elements `ptr` covers (1 for a sized `T`).
-    #[doc(hidden)]
-    fn __len(ptr: NonNull<Self>) -> usize;
-}
-
-impl<T: Plain> Secret for T {
-    type Elem = T;
-
-    fn __from_raw(data: NonNull<u8>, _len: usize) -> NonNull<Self> {
-        data.cast()
-    }
-
-    fn __len(_ptr: NonNull<Self>) -> usize {
-        1
-    }
-}
-
-impl<T: Plain> Secret for [T] {
-    type Elem = T;
-
-    fn __from_raw(data: NonNull<u8>, len: usize) -> NonNull<Self> {
-        NonNull::slice_from_raw_parts(data.cast(), len)
-    }
-
-    fn __len(ptr: NonNull<Self>) -> usize {
-        ptr.len()
-    }
-}
-
-impl Secret for str {
-    type Elem = u8;
-
-    fn __from_raw(data: NonNull<u8>, len: usize) -> NonNull<Self> {
-        let bytes = NonNull::slice_from_raw_parts(data, len).as_ptr();
-        #[allow(
-            clippy::as_conversions,
-            reason = "`*mut [u8]` to `*mut str` keeps the address and the length; no method \
-                      does this cast on stable Rust"
-        )]
-        let text = bytes as *mut str;
-        // SAFETY:
-        // - `text` has the address of `data`, which is non-null (`NonNull`); the
-        //   cast changes only the pointee type [1].
-        // [1] https://doc.rust-lang.org/reference/expressions/operator-expr.html#pointer-to-pointer-cast
-        unsafe { NonNull::new_unchecked(text) }
-    }
-
-    fn __len(ptr: NonNull<Self>) -> usize {
-        // `str` and `[u8]` share their metadata: the length in bytes.
-        #[allow(
-            clippy::as_conversions,
-            reason = "`*mut str` to `*mut [u8]` keeps the address and the length"
-        )]
-        let bytes = ptr.as_ptr() as *mut [u8];
-        bytes.len()
-    }
-}
 
 /// A secret in a guarded region, in permission state `P`.
 ///
 /// The secret sits in `mlock`ed pages between two guard pages — a region of its
-/// own, or a slot of a [`Pool`] arena — is left out of core dumps and `fork`
+/// own, or a slot of a [`Pool`](crate::Pool) arena — is left out of core dumps and `fork`
 /// children, and is wiped when the handle drops. In state
 /// [`NoAccess`] (the default) nothing can read it; scopes open it briefly:
 ///
@@ -235,250 +79,15 @@ unsafe impl<T: ?Sized + Secret> Send for Protected<T, NoAccess> {}
 //   region's lock (page protection); `T: Secret` is `Sync`.
 unsafe impl<T: ?Sized + Secret> Sync for Protected<T, NoAccess> {}
 
-impl<T: Plain> Protected<T> {
-    /// A new region holding an all-zero `T`, with [`Options::default`].
-    ///
-    /// # Errors
-    ///
-    /// See [`Options::zeroed`].
-    pub fn zeroed() -> Result<Self, Error> {
-        Options::default().zeroed()
-    }
-
-    /// A new region whose `T` is initialised in place by `init` (it starts
-    /// zeroed), so the secret need not pass through the stack.
-    ///
-    /// # Errors
-    ///
-    /// See [`Options::zeroed`].
-    pub fn init_with(init: impl FnOnce(&mut T)) -> Result<Self, Error> {
-        Options::default().init_with(init)
-    }
-
-    /// As [`init_with`](Self::init_with), for an initialiser that can fail: on
-    /// `Err` the region is wiped and unmapped and the error returned.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use siegel::{Protected, Text};
-    ///
-    /// let mut typed = String::from("correct horse");
-    /// let password = Protected::<Text<64>>::try_init_with(|t| t.set_from(&mut typed))?;
-    /// assert!(typed.is_empty()); // its bytes were wiped
-    /// assert_eq!(password.read()?.as_str(), "correct horse");
-    /// # Ok::<(), siegel::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// See [`Options::zeroed`], converted into `E`, or what `init` returned.
-    pub fn try_init_with<E: From<Error>>(
-        init: impl FnOnce(&mut T) -> Result<(), E>,
-    ) -> Result<Self, E> {
-        Options::default().try_init_with(init)
-    }
-
-    /// Moves `*source` into a new region and wipes `source` with volatile zeros.
-    ///
-    /// # Errors
-    ///
-    /// See [`Options::zeroed`]; `source` is left untouched on error.
-    pub fn take(source: &mut T) -> Result<Self, Error> {
-        Options::default().take(source)
-    }
-}
-
-impl<T: Plain> Protected<[T]> {
-    /// A new region holding `len` zeroed elements, with [`Options::default`].
-    ///
-    /// # Errors
-    ///
-    /// See [`Options::zeroed`].
-    pub fn zeroed_slice(len: usize) -> Result<Self, Error> {
-        Options::default().zeroed_slice(len)
-    }
-
-    /// A new region of `len` elements initialised in place by `init`.
-    ///
-    /// # Errors
-    ///
-    /// See [`Options::zeroed`].
-    pub fn init_slice_with(len: usize, init: impl FnOnce(&mut [T])) -> Result<Self, Error> {
-        Options::default().init_slice_with(len, init)
-    }
-
-    /// Copies `source` into a new region and wipes `source` with volatile zeros.
-    ///
-    /// # Errors
-    ///
-    /// See [`Options::zeroed`]; `source` is left untouched on error.
-    pub fn take_slice(source: &mut [T]) -> Result<Self, Error> {
-        Options::default().take_slice(source)
-    }
-}
-
-impl Options {
-    /// A new region holding an all-zero `T`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::MemoryLock`] (over `RLIMIT_MEMLOCK`), [`Error::Map`] (address space
-    /// or `vm.max_map_count`), [`Error::PkuUnavailable`] (PKU forced where it does
-    /// not exist), [`Error::KeysExhausted`], [`Error::InvalidBackend`],
-    /// [`Error::Protect`], [`Error::Random`], [`Error::AlignmentTooLarge`].
-    pub fn zeroed<T: Plain>(&self) -> Result<Protected<T>, Error> {
-        Protected::alloc(*self, 1)
-    }
-
-    /// A new region whose `T` is initialised in place by `init`.
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed`](Self::zeroed).
-    pub fn init_with<T: Plain>(&self, init: impl FnOnce(&mut T)) -> Result<Protected<T>, Error> {
-        self.zeroed()?.initialised(init)
-    }
-
-    /// A new region whose `T` is initialised in place by `init`, which may fail
-    /// (the region is then wiped and unmapped).
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed`](Self::zeroed), converted into `E`, or what `init` returned.
-    pub fn try_init_with<T: Plain, E: From<Error>>(
-        &self,
-        init: impl FnOnce(&mut T) -> Result<(), E>,
-    ) -> Result<Protected<T>, E> {
-        self.zeroed()?.try_initialised(init)
-    }
-
-    /// Moves `*source` into a new region and wipes `source`.
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed`](Self::zeroed); `source` is left untouched on error.
-    pub fn take<T: Plain>(&self, source: &mut T) -> Result<Protected<T>, Error> {
-        let mut handle = self.zeroed::<T>()?;
-        handle.with_write(|dest| {
-            copy_and_wipe(core::slice::from_mut(source), core::slice::from_mut(dest));
-        })?;
-        Ok(handle)
-    }
-
-    /// A new region holding `len` zeroed elements.
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed`](Self::zeroed), and [`Error::TooLarge`].
-    pub fn zeroed_slice<T: Plain>(&self, len: usize) -> Result<Protected<[T]>, Error> {
-        Protected::alloc(*self, len)
-    }
-
-    /// A new region of `len` elements initialised in place by `init`.
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed_slice`](Self::zeroed_slice).
-    pub fn init_slice_with<T: Plain>(
-        &self,
-        len: usize,
-        init: impl FnOnce(&mut [T]),
-    ) -> Result<Protected<[T]>, Error> {
-        self.zeroed_slice(len)?.initialised(init)
-    }
-
-    /// Copies `source` into a new region and wipes `source`.
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed_slice`](Self::zeroed_slice); `source` is left untouched on error.
-    pub fn take_slice<T: Plain>(&self, source: &mut [T]) -> Result<Protected<[T]>, Error> {
-        let mut handle = self.zeroed_slice(source.len())?;
-        handle.with_write(|dest| copy_and_wipe(source, dest))?;
-        Ok(handle)
-    }
-}
-
-impl Pool {
-    /// A pooled secret holding an all-zero `T` (a dedicated region if `T` is
-    /// larger than the largest slot, 2032 bytes).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::PoolExhausted`], or any error of [`Options::zeroed`] when the
-    /// pool maps a new arena.
-    pub fn zeroed<T: Plain>(&self) -> Result<Protected<T>, Error> {
-        Protected::alloc_pooled(self, 1)
-    }
-
-    /// A pooled secret whose `T` is initialised in place by `init`.
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed`](Self::zeroed).
-    pub fn init_with<T: Plain>(&self, init: impl FnOnce(&mut T)) -> Result<Protected<T>, Error> {
-        self.zeroed()?.initialised(init)
-    }
-
-    /// A pooled secret whose `T` is initialised in place by `init`, which may
-    /// fail (the slot is then wiped and freed).
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed`](Self::zeroed), converted into `E`, or what `init` returned.
-    pub fn try_init_with<T: Plain, E: From<Error>>(
-        &self,
-        init: impl FnOnce(&mut T) -> Result<(), E>,
-    ) -> Result<Protected<T>, E> {
-        self.zeroed()?.try_initialised(init)
-    }
-
-    /// A pooled secret of `len` zeroed elements.
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed`](Self::zeroed), and [`Error::TooLarge`].
-    pub fn zeroed_slice<T: Plain>(&self, len: usize) -> Result<Protected<[T]>, Error> {
-        Protected::alloc_pooled(self, len)
-    }
-
-    /// A pooled secret of `len` elements initialised in place by `init`.
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed_slice`](Self::zeroed_slice).
-    pub fn init_slice_with<T: Plain>(
-        &self,
-        len: usize,
-        init: impl FnOnce(&mut [T]),
-    ) -> Result<Protected<[T]>, Error> {
-        self.zeroed_slice(len)?.initialised(init)
-    }
-}
-
-/// Where a constructor puts a new secret: a dedicated region made with these
-/// options, or a slot of this pool. Loaders that grow a secret keep allocating
-/// in the same place.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Home<'a> {
-    Dedicated(Options),
-    Pooled(&'a Pool),
-}
-
 impl Home<'_> {
+    /// A new all-zero `T` here.
     pub(crate) fn zeroed<T: Plain>(self) -> Result<Protected<T>, Error> {
-        match self {
-            Self::Dedicated(options) => Protected::alloc(options, 1),
-            Self::Pooled(pool) => Protected::alloc_pooled(pool, 1),
-        }
+        Protected::alloc(self, 1)
     }
 
+    /// A new secret of `len` zeroed elements here.
     pub(crate) fn zeroed_slice<T: Plain>(self, len: usize) -> Result<Protected<[T]>, Error> {
-        match self {
-            Self::Dedicated(options) => Protected::alloc(options, len),
-            Self::Pooled(pool) => Protected::alloc_pooled(pool, len),
-        }
+        Protected::alloc(self, len)
     }
 }
 
@@ -511,24 +120,6 @@ impl Protected<[u8]> {
     }
 }
 
-/// Copies `source` to `dest` (equal lengths), then overwrites `source` with zeros
-/// using volatile stores.
-fn copy_and_wipe<T: Plain>(source: &mut [T], dest: &mut [T]) {
-    let len = core::mem::size_of_val(source);
-    debug_assert_eq!(len, core::mem::size_of_val(dest));
-    let src = source.as_mut_ptr().cast::<u8>();
-    // SAFETY:
-    // - both slices are valid for `len` bytes and cannot overlap (`dest` lives in a
-    //   fresh region, `source` is an exclusive borrow elsewhere);
-    // - `T: Plain` has no drop glue, so a bitwise copy is a move.
-    unsafe { core::ptr::copy_nonoverlapping(src, dest.as_mut_ptr().cast::<u8>(), len) };
-    // SAFETY:
-    // - `source` is valid for writes of `len` bytes and borrowed exclusively;
-    //   all-zero is a valid `T` (`Plain`), so zeroing byte by byte ends in a valid
-    //   value, and nothing reads the intermediate states.
-    unsafe { crate::pages::wipe(NonNull::from(source).cast(), len) };
-}
-
 impl<T: ?Sized + Secret> Protected<T> {
     fn size_of(len: usize) -> Result<usize, Error> {
         core::mem::size_of::<T::Elem>()
@@ -537,35 +128,15 @@ impl<T: ?Sized + Secret> Protected<T> {
             .ok_or(Error::TooLarge { len })
     }
 
-    /// Runs `init` on the (zeroed) secret in a write scope, for the `init_with`
-    /// constructors.
-    fn initialised(mut self, init: impl FnOnce(&mut T)) -> Result<Self, Error> {
-        self.with_write(init)?;
-        Ok(self)
-    }
-
-    /// As [`initialised`](Self::initialised), for an `init` that may fail (the
-    /// handle, dropped, wipes the region or frees the slot).
-    fn try_initialised<E: From<Error>>(
-        mut self,
-        init: impl FnOnce(&mut T) -> Result<(), E>,
-    ) -> Result<Self, E> {
-        self.with_write(init)??;
-        Ok(self)
-    }
-
-    fn alloc_pooled(pool: &Pool, len: usize) -> Result<Self, Error> {
-        Self::alloc_in(pool.options(), len, Some(pool))
-    }
-
-    fn alloc(options: Options, len: usize) -> Result<Self, Error> {
-        Self::alloc_in(options, len, None)
-    }
-
-    fn alloc_in(options: Options, len: usize, pool: Option<&Pool>) -> Result<Self, Error> {
+    /// A new zeroed secret of `len` elements (1 for a sized `T`) in `home`.
+    pub(crate) fn alloc(home: Home<'_>, len: usize) -> Result<Self, Error> {
         let size = Self::size_of(len)?;
         let align = core::mem::align_of::<T::Elem>();
-        let region = Backing::new(size, align, options, pool.map(Pool::inner))?;
+        let (options, pool) = match home {
+            Home::Dedicated(options) => (options, None),
+            Home::Pooled(pool) => (pool.options(), Some(pool.inner())),
+        };
+        let region = Backing::new(size, align, options, pool)?;
         let ptr = T::__from_raw(region.data(), len);
         Ok(Self { region, ptr, perm: PhantomData })
     }
@@ -576,7 +147,7 @@ impl<T: ?Sized + Secret> Protected<T> {
     ///
     /// # Errors
     ///
-    /// Any error of [`Options::zeroed`] or of opening either region, with the
+    /// Any error of [`zeroed_in`](Protected::zeroed_in) or of opening either region, with the
     /// handle back, unchanged: nothing is lost if the new mapping cannot be made.
     pub fn rotate(self) -> Result<Self, TransitionError<Self>> {
         let region = match self.region.relocate(core::mem::align_of::<T::Elem>()) {
@@ -668,7 +239,7 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
     /// underflow overwrote the canary), [`Error::Poisoned`].
     pub fn read(&self) -> Result<ReadGuard<'_, T>, Error> {
         self.region.open(Access::Read)?;
-        Ok(ReadGuard { region: &self.region, ptr: self.ptr, marker: PhantomData })
+        Ok(ReadGuard::new(&self.region, self.ptr))
     }
 
     /// Runs `f` inside a read scope.
@@ -710,7 +281,7 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
         if let Err(error) = self.region.open(Access::Read) {
             return Err(TransitionError::new(error, self));
         }
-        let guard = ReadGuard { region: &self.region, ptr: self.ptr, marker: PhantomData };
+        let guard = ReadGuard::new(&self.region, self.ptr);
         // `f` may panic: the guard re-seals during unwinding, then `self`, a
         // local of this frame, drops and wipes.
         let result = f(&guard);
@@ -725,7 +296,7 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
         self.region.mechanism()
     }
 
-    /// Whether the secret shares a pool arena with others (see [`Pool`]).
+    /// Whether the secret shares a pool arena with others (see [`Pool`](crate::Pool)).
     #[must_use]
     pub fn is_pooled(&self) -> bool {
         self.region.is_pooled()
@@ -789,7 +360,7 @@ impl<T: ?Sized + Secret, P: WriteScope> Protected<T, P> {
     /// As [`read`](Self::read).
     pub fn write(&mut self) -> Result<WriteGuard<'_, T>, Error> {
         self.region.open(Access::Write)?;
-        Ok(WriteGuard { region: &self.region, ptr: self.ptr, marker: PhantomData })
+        Ok(WriteGuard::new(&self.region, self.ptr))
     }
 
     /// Runs `f` inside a write scope.
@@ -811,29 +382,27 @@ impl<T: ?Sized + Secret, P: Readable> Deref for Protected<T, P> {
     /// re-seal): no secret is handed out after that.
     ///
     /// [`lockdown`]: crate::lockdown
+    #[inline]
     fn deref(&self) -> &T {
-        self.region.assert_live();
-        #[cfg(miri)]
-        crate::sys::assert_accessible(self.region.data(), self.region.data_len(), false);
+        let ptr = checked(&self.region, self.ptr, Access::Read);
         // SAFETY:
         // - `P: Readable` means the handle holds read access open in this thread
         //   (the handle is `!Send`), so the pages are readable (region invariant);
         // - `ptr` is in bounds, aligned and points to a valid `T` (zero-filled or
         //   written through `&mut T`, and `Plain` makes all-zero valid);
         // - no `&mut T` exists while `&self` is borrowed.
-        unsafe { self.ptr.as_ref() }
+        unsafe { ptr.as_ref() }
     }
 }
 
 impl<T: ?Sized + Secret, P: Writable> DerefMut for Protected<T, P> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        self.region.assert_live();
-        #[cfg(miri)]
-        crate::sys::assert_accessible(self.region.data(), self.region.data_len(), true);
+        let mut ptr = checked(&self.region, self.ptr, Access::Write);
         // SAFETY:
         // - `P: Writable` means the handle holds write access open in this thread;
         //   `&mut self` makes the borrow exclusive; validity as in `deref`.
-        unsafe { self.ptr.as_mut() }
+        unsafe { ptr.as_mut() }
     }
 }
 
@@ -888,115 +457,4 @@ pub struct RegionInfo {
     pub mechanism: Mechanism,
     /// The memory backing the data pages.
     pub memory: Memory,
-}
-
-/// A read scope: derefs to `&T`; re-seals the region when dropped.
-///
-/// `!Send`: under protection keys the access belongs to this thread. If re-sealing
-/// fails when it drops (it cannot in practice: see the crate docs), the secret is
-/// wiped and the handle poisoned rather than left readable.
-///
-/// `let _ = handle.read()?;` drops the guard at once; bind it to a name.
-#[must_use = "the scope closes when the guard is dropped; `let _ = ...` closes it at once"]
-pub struct ReadGuard<'a, T: ?Sized + Secret> {
-    region: &'a Backing,
-    ptr: NonNull<T>,
-    marker: PhantomData<(&'a T, *const ())>,
-}
-
-impl<T: ?Sized + Secret> Deref for ReadGuard<'_, T> {
-    type Target = T;
-
-    /// # Panics
-    ///
-    /// If a [`lockdown`](crate::lockdown) ran while the guard was open.
-    fn deref(&self) -> &T {
-        self.region.assert_live();
-        #[cfg(miri)]
-        crate::sys::assert_accessible(self.region.data(), self.region.data_len(), false);
-        // SAFETY:
-        // - the guard counts read access open in this thread until it drops, so the
-        //   pages are readable (region invariant);
-        // - `ptr` is in bounds, aligned and valid (see `Protected::deref`);
-        // - the guard borrows the handle shared: no `&mut T` can exist.
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
-impl<T: ?Sized + Secret + CtEq> ReadGuard<'_, T> {
-    /// Compares the secret with `candidate` in constant time.
-    pub fn ct_eq(&self, candidate: &T) -> bool {
-        CtEq::ct_eq(&**self, candidate)
-    }
-}
-
-impl<T: ?Sized + Secret> Drop for ReadGuard<'_, T> {
-    fn drop(&mut self) {
-        self.region.close(Access::Read);
-    }
-}
-
-impl<T: ?Sized + Secret> fmt::Debug for ReadGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ReadGuard<{}>([REDACTED])", core::any::type_name::<T>())
-    }
-}
-
-/// A write scope: derefs to `&mut T`; re-seals the region when dropped.
-///
-/// `!Send`, and its drop policy is that of [`ReadGuard`].
-#[must_use = "the scope closes when the guard is dropped; `let _ = ...` closes it at once"]
-pub struct WriteGuard<'a, T: ?Sized + Secret> {
-    region: &'a Backing,
-    ptr: NonNull<T>,
-    marker: PhantomData<(&'a mut T, *const ())>,
-}
-
-impl<T: ?Sized + Secret> Deref for WriteGuard<'_, T> {
-    type Target = T;
-
-    /// # Panics
-    ///
-    /// If a [`lockdown`](crate::lockdown) ran while the guard was open.
-    fn deref(&self) -> &T {
-        self.region.assert_live();
-        #[cfg(miri)]
-        crate::sys::assert_accessible(self.region.data(), self.region.data_len(), false);
-        // SAFETY:
-        // - the guard counts write access open in this thread until it drops;
-        //   validity as in `ReadGuard::deref`.
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
-impl<T: ?Sized + Secret> DerefMut for WriteGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        self.region.assert_live();
-        #[cfg(miri)]
-        crate::sys::assert_accessible(self.region.data(), self.region.data_len(), true);
-        // SAFETY:
-        // - write access is open in this thread until the guard drops;
-        // - the guard was made from `&mut Protected`, so it is the only path to the
-        //   secret, and `&mut self` makes this borrow exclusive.
-        unsafe { self.ptr.as_mut() }
-    }
-}
-
-impl<T: ?Sized + Secret + CtEq> WriteGuard<'_, T> {
-    /// Compares the secret with `candidate` in constant time.
-    pub fn ct_eq(&self, candidate: &T) -> bool {
-        CtEq::ct_eq(&**self, candidate)
-    }
-}
-
-impl<T: ?Sized + Secret> Drop for WriteGuard<'_, T> {
-    fn drop(&mut self) {
-        self.region.close(Access::Write);
-    }
-}
-
-impl<T: ?Sized + Secret> fmt::Debug for WriteGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WriteGuard<{}>([REDACTED])", core::any::type_name::<T>())
-    }
 }

@@ -21,8 +21,9 @@
 use std::io;
 
 use crate::{
-    protected::{Home, Plain},
-    Error, Options, Pool, Protected,
+    place::{home, Place},
+    secret::Plain,
+    Error, Options, Protected,
 };
 
 mod sealed {
@@ -108,7 +109,8 @@ pub fn fill_random<T: ?Sized + AnyBitPattern>(dest: &mut T) -> Result<(), Error>
 
 impl<T: Plain + AnyBitPattern> Protected<T> {
     /// A new region holding a random `T`, generated in place (see
-    /// [`fill_random`]), with [`Options::default`].
+    /// [`fill_random`]), with [`Options::default`]; see
+    /// [`random_in`](Self::random_in).
     ///
     /// # Examples
     ///
@@ -129,14 +131,35 @@ impl<T: Plain + AnyBitPattern> Protected<T> {
     ///
     /// # Errors
     ///
-    /// See [`Options::zeroed`], and [`Error::Random`].
+    /// As [`random_in`](Self::random_in).
     pub fn random() -> Result<Self, Error> {
-        Options::default().random()
+        Self::random_in(Options::default())
+    }
+
+    /// A new secret in `place` holding a random `T`, generated in place.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = siegel::Pool::new();
+    /// let session = siegel::Protected::<[u8; 32]>::random_in(&pool)?;
+    /// assert!(session.is_pooled());
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`zeroed_in`](Self::zeroed_in), and [`Error::Random`].
+    pub fn random_in(place: impl Place) -> Result<Self, Error> {
+        let mut handle = home(&place).zeroed::<T>()?;
+        handle.with_write(fill_random)??;
+        Ok(handle)
     }
 }
 
 impl<T: Plain + AnyBitPattern> Protected<[T]> {
-    /// A new region of `len` random elements, generated in place.
+    /// A new region of `len` random elements, generated in place, with
+    /// [`Options::default`]; see [`random_slice_in`](Self::random_slice_in).
     ///
     /// # Examples
     ///
@@ -148,78 +171,19 @@ impl<T: Plain + AnyBitPattern> Protected<[T]> {
     ///
     /// # Errors
     ///
-    /// See [`Options::zeroed_slice`], and [`Error::Random`].
+    /// As [`random_slice_in`](Self::random_slice_in).
     pub fn random_slice(len: usize) -> Result<Self, Error> {
-        Options::default().random_slice(len)
+        Self::random_slice_in(Options::default(), len)
     }
-}
 
-impl Options {
-    /// A new region holding a random `T`, generated in place.
+    /// A new secret in `place` of `len` random elements, generated in place.
     ///
     /// # Errors
     ///
-    /// As [`zeroed`](Self::zeroed), and [`Error::Random`].
-    pub fn random<T: Plain + AnyBitPattern>(&self) -> Result<Protected<T>, Error> {
-        random_in(Home::Dedicated(*self))
+    /// As [`zeroed_slice_in`](Self::zeroed_slice_in), and [`Error::Random`].
+    pub fn random_slice_in(place: impl Place, len: usize) -> Result<Self, Error> {
+        let mut handle = home(&place).zeroed_slice::<T>(len)?;
+        handle.with_write(fill_random)??;
+        Ok(handle)
     }
-
-    /// A new region of `len` random elements, generated in place.
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed_slice`](Self::zeroed_slice), and [`Error::Random`].
-    pub fn random_slice<T: Plain + AnyBitPattern>(
-        &self,
-        len: usize,
-    ) -> Result<Protected<[T]>, Error> {
-        random_slice_in(Home::Dedicated(*self), len)
-    }
-}
-
-impl Pool {
-    /// A pooled secret holding a random `T`, generated in place.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = siegel::Pool::new();
-    /// let session = pool.random::<[u8; 32]>()?;
-    /// assert!(session.is_pooled());
-    /// # Ok::<(), siegel::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed`](Self::zeroed), and [`Error::Random`].
-    pub fn random<T: Plain + AnyBitPattern>(&self) -> Result<Protected<T>, Error> {
-        random_in(Home::Pooled(self))
-    }
-
-    /// A pooled secret of `len` random elements, generated in place.
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed_slice`](Self::zeroed_slice), and [`Error::Random`].
-    pub fn random_slice<T: Plain + AnyBitPattern>(
-        &self,
-        len: usize,
-    ) -> Result<Protected<[T]>, Error> {
-        random_slice_in(Home::Pooled(self), len)
-    }
-}
-
-fn random_in<T: Plain + AnyBitPattern>(home: Home<'_>) -> Result<Protected<T>, Error> {
-    let mut handle = home.zeroed::<T>()?;
-    handle.with_write(fill_random)??;
-    Ok(handle)
-}
-
-fn random_slice_in<T: Plain + AnyBitPattern>(
-    home: Home<'_>,
-    len: usize,
-) -> Result<Protected<[T]>, Error> {
-    let mut handle = home.zeroed_slice::<T>(len)?;
-    handle.with_write(fill_random)??;
-    Ok(handle)
 }

@@ -60,7 +60,8 @@ use serde::{
 
 use crate::{
     load::{copy_slice, into_text, Grower},
-    protected::{Home, Plain, Secret},
+    place::Home,
+    secret::{Plain, Secret},
     text::{Bytes, Text},
     wipe::{wipe_string, wipe_vec},
     Error, Options, Permission, Protected,

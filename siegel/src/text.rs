@@ -20,7 +20,7 @@ use core::fmt;
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::{
-    protected::{CtEq, Plain},
+    secret::{CtEq, Plain},
     wipe::{wipe_bytes, wipe_string, wipe_vec},
     Error,
 };

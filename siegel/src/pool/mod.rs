@@ -100,7 +100,8 @@ pub(crate) const ARENA_BYTES: usize = 64 * 1024;
 
 /// A pool of guarded arenas for many small secrets (see the module docs).
 ///
-/// Cheap to clone (shared); `Send` and `Sync`.
+/// A [`Place`](crate::Place): every constructor's `…_in` form puts its secret in
+/// a slot when given `&pool`. Cheap to clone (shared); `Send` and `Sync`.
 ///
 /// # Examples
 ///
@@ -108,8 +109,9 @@ pub(crate) const ARENA_BYTES: usize = 64 * 1024;
 /// use siegel::{Pool, Protected};
 ///
 /// let pool = Pool::new();
-/// let keys: Vec<Protected<[u8; 32]>> =
-///     (0..1000u16).map(|i| pool.init_with(|k: &mut [u8; 32]| k[0] = i as u8)).collect::<Result<_, _>>()?;
+/// let keys: Vec<Protected<[u8; 32]>> = (0..1000u16)
+///     .map(|i| Protected::init_with_in(&pool, |k: &mut [u8; 32]| k[0] = i as u8))
+///     .collect::<Result<_, _>>()?;
 /// assert_eq!(keys[7].read()?[0], 7);
 /// # Ok::<(), siegel::Error>(())
 /// ```
