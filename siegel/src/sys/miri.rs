@@ -782,7 +782,8 @@ mod tests {
 
     #[test]
     fn guards_hand_out_only_pages_that_allow_the_access() {
-        let mut secret = mprotect_options().init_with(|s: &mut [u8; 48]| s.fill(3)).expect("new");
+        let mut secret =
+            Protected::init_with_in(mprotect_options(), |s: &mut [u8; 48]| s.fill(3)).expect("new");
         let data = {
             let guard = secret.read().expect("read");
             assert_accessible(at(&*guard), 48, false);
@@ -809,8 +810,10 @@ mod tests {
         let pool = Pool::with_options(mprotect_options());
         let mut secrets: Vec<Protected<[u8; 24]>> = (0..200)
             .map(|i| {
-                pool.init_with(|s: &mut [u8; 24]| s.fill(u8::try_from(i % 251).expect("small")))
-                    .expect("pooled")
+                Protected::init_with_in(&pool, |s: &mut [u8; 24]| {
+                    s.fill(u8::try_from(i % 251).expect("small"));
+                })
+                .expect("pooled")
             })
             .collect();
         for (i, secret) in secrets.iter_mut().enumerate() {
