@@ -295,8 +295,8 @@ fn check_type(ty: &Type) -> Option<syn::Error> {
                 ),
                 "String" | "CString" | "OsString" | "PathBuf" => format!(
                     "`{name}` cannot be a field of a #[protected] struct: it keeps its bytes on \
-                     the heap, outside the protected region; store them inline in a byte array \
-                     (for example `[u8; 64]` with a length field)"
+                     the heap, outside the protected region; use `siegel::Text<N>` (text of \
+                     at most N bytes, kept inline), or `Protected<str>` for text on its own"
                 ),
                 "Box" | "Rc" | "Arc" | "Weak" | "NonNull" => format!(
                     "`{name}` cannot be a field of a #[protected] struct: it points outside the \

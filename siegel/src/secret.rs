@@ -23,6 +23,12 @@ use subtle::ConstantTimeEq;
 ///   read-only pages, and a store through a shared reference would fault.
 ///
 /// `#[protected]` implements it for structs after checking every field.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot live in protected memory: it is not `siegel::Plain`",
+    label = "not plain bytes: a pointer, heap buffer or drop glue would leave the secret outside its region",
+    note = "for text use `Protected<str>` (e.g. `Protected::<str>::take(string)`, `Protected::<str>::from_env(..)`) or a `siegel::Text<N>` field; for bytes `Protected<[u8]>` or `[u8; N]`",
+    note = "a struct of secrets: put `#[siegel::protected]` on it"
+)]
 pub unsafe trait Plain: Sized + Send + Sync + 'static {}
 
 macro_rules! plain {

@@ -1,0 +1,7 @@
+// `Protected<String>` would keep only the `String`'s pointer in protected memory:
+// the error says so and names `Protected<str>`.
+use siegel::Protected;
+
+fn main() {
+    let _ = Protected::<String>::zeroed();
+}
