@@ -59,6 +59,14 @@ impl<T: ?Sized, const WRITE: bool> Drop for Scope<'_, T, WRITE> {
     }
 }
 
+/// Makes a guard `!Send` and `!Sync`, and names the rule in the compiler's
+/// error when a guard is sent to another thread (a `tokio::spawn` across an
+/// `.await`, say): under protection keys a scope opens the secret to the
+/// thread that opened it only. Open a scope on the thread that reads, after
+/// the `.await`.
+#[derive(Debug)]
+pub(crate) struct ScopeStaysOnItsThread(PhantomData<*const ()>);
+
 /// A read scope: derefs to `&T`; re-seals the region when dropped.
 ///
 /// `!Send`: under protection keys the access belongs to this thread. If re-sealing
@@ -69,7 +77,7 @@ impl<T: ?Sized, const WRITE: bool> Drop for Scope<'_, T, WRITE> {
 #[must_use = "the scope closes when the guard is dropped; `let _ = ...` closes it at once"]
 pub struct ReadGuard<'a, T: ?Sized + Secret> {
     scope: Scope<'a, T, false>,
-    marker: PhantomData<(&'a T, *const ())>,
+    marker: PhantomData<(&'a T, ScopeStaysOnItsThread)>,
 }
 
 /// A write scope: derefs to `&mut T`; re-seals the region when dropped.
@@ -78,7 +86,7 @@ pub struct ReadGuard<'a, T: ?Sized + Secret> {
 #[must_use = "the scope closes when the guard is dropped; `let _ = ...` closes it at once"]
 pub struct WriteGuard<'a, T: ?Sized + Secret> {
     scope: Scope<'a, T, true>,
-    marker: PhantomData<(&'a mut T, *const ())>,
+    marker: PhantomData<(&'a mut T, ScopeStaysOnItsThread)>,
 }
 
 impl<'a, T: ?Sized + Secret> ReadGuard<'a, T> {
