@@ -38,11 +38,16 @@ pub(crate) fn exact_32<'a>(what: &'static str, bytes: &'a [u8]) -> Result<&'a [u
     bytes.try_into().map_err(|_| Error::Length { what, expected: 32, found: bytes.len() })
 }
 
-/// A PKCS#8 (PEM `PRIVATE KEY` or DER) or SEC1 (PEM `EC PRIVATE KEY`) key,
+/// A PKCS#8 (PEM `PRIVATE KEY` or DER) or SEC1 (PEM `EC PRIVATE KEY` or DER) key,
 /// read inside the caller's scope on `document`.
 pub(crate) fn parse_document(document: &[u8]) -> Result<Inner, Error> {
     if !document.trim_ascii_start().starts_with(b"-----BEGIN") {
-        return parse_pkcs8(document);
+        // DER: PKCS#8, else SEC1 (what `openssl pkey -outform DER` writes for
+        // EC keys); if neither parses, PKCS#8's error.
+        return parse_pkcs8(document).or_else(|pkcs8_error| match pkcs8_error {
+            Error::Der { .. } => parse_sec1(document, None).map_err(|_| pkcs8_error),
+            other => Err(other),
+        });
     }
     // Decoded DER is never longer than its PEM.
     let mut der = Protected::<[u8]>::zeroed_slice(document.len())?;

@@ -25,7 +25,7 @@
 //! # Loading
 //!
 //! - [`from_pkcs8_file`](ProtectedSigningKey::from_pkcs8_file): PKCS#8 (PEM
-//!   `PRIVATE KEY` or DER), or SEC1 PEM (`EC PRIVATE KEY`). The file is read
+//!   `PRIVATE KEY` or DER), or SEC1 (PEM `EC PRIVATE KEY`, or DER). The file is read
 //!   straight into a protected region, PEM is decoded into another, the DER is
 //!   parsed in place and only the 32 secret bytes move on, region to region.
 //!   A DER structure followed by trailing bytes is an error.
@@ -81,7 +81,11 @@ mod keyfile;
 mod p256;
 mod scrub;
 
-use std::{fmt, path::Path, sync::Arc};
+use std::{
+    fmt::{self, Write as _},
+    path::Path,
+    sync::Arc,
+};
 
 use rustls::{
     pki_types::SubjectPublicKeyInfoDer,
@@ -149,7 +153,7 @@ impl ProtectedSigningKey {
     /// [`Error::Siegel`] if a region cannot be made.
     pub fn generate(algorithm: Algorithm) -> Result<Self, Error> {
         loop {
-            let secret = Protected::<[u8; 32]>::try_init_with(|s| siegel::fill_random(s))?;
+            let secret = Protected::<[u8; 32]>::try_init_with(siegel::fill_random)?;
             match Self::from_raw(&secret, algorithm) {
                 // A P-256 scalar of 0 or >= n: probability ~2^-32; draw again.
                 Err(Error::InvalidKey(_)) => {}
@@ -192,7 +196,7 @@ impl ProtectedSigningKey {
     }
 
     /// A key from a PKCS#8 file (PEM `PRIVATE KEY` or DER; Ed25519 or P-256)
-    /// or a SEC1 PEM file (`EC PRIVATE KEY`, P-256), read straight into
+    /// or a SEC1 file (PEM `EC PRIVATE KEY` or DER; P-256), read straight into
     /// protected memory and parsed there.
     ///
     /// # Errors
@@ -277,7 +281,10 @@ impl ProtectedSigningKey {
 
 impl fmt::Debug for ProtectedSigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let public: String = self.public_key_raw().iter().map(|b| format!("{b:02x}")).collect();
+        let public = self.public_key_raw().iter().fold(String::new(), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
         f.debug_struct("ProtectedSigningKey")
             .field("algorithm", &self.key_algorithm())
             .field("public_key", &public)
@@ -288,9 +295,11 @@ impl fmt::Debug for ProtectedSigningKey {
 
 impl SigningKey for ProtectedSigningKey {
     fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn Signer>> {
-        offered
-            .contains(&self.scheme())
-            .then(|| Box::new(ProtectedSigner { key: self.clone() }) as Box<dyn Signer>)
+        if !offered.contains(&self.scheme()) {
+            return None;
+        }
+        let signer: Box<dyn Signer> = Box::new(ProtectedSigner { key: self.clone() });
+        Some(signer)
     }
 
     fn public_key(&self) -> Option<SubjectPublicKeyInfoDer<'_>> {
