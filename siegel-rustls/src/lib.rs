@@ -67,11 +67,13 @@
 //! function per signature; right after it returns, from the same frame, this
 //! crate overwrites 32 KiB of stack below it (`black_box`ed zeros). That is
 //! best effort: it cannot reach registers (and what the kernel saves of them),
-//! nor copies the compiler leaves while moving a value. The test in
+//! nor copies the compiler leaves while moving a value. `tests/stack.rs`
+//! checks it from 64 KiB down a thread's stack (without it, a debug build
+//! leaves two copies of the Ed25519 expansion there); the test in
 //! `examples/tls` scans the whole process after hundreds of handshakes for the
 //! secret and for both halves of `SHA-512(seed)` and finds them only in their
 //! regions. Under protection keys, other threads cannot read the region during
-//! a scope; they can read the signing thread's stack, as always.
+//! a scope; they can read the signing thread's stack while it signs, as always.
 
 #![forbid(unsafe_code)]
 
