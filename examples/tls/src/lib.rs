@@ -11,7 +11,7 @@
 use std::{
     io,
     net::{IpAddr, Ipv4Addr},
-    sync::Arc,
+    sync::{Arc, Mutex},
 };
 
 use rcgen::{CertificateParams, PublicKeyData, SanType, SerialNumber, SignatureAlgorithm};
@@ -73,15 +73,32 @@ impl From<siegel_rustls::Error> for Error {
 /// A [`ProtectedSigningKey`] seen by rcgen: the certificate is signed in a
 /// read scope too.
 #[derive(Debug)]
-pub struct CertSigner<'a>(pub &'a ProtectedSigningKey);
+pub struct CertSigner<'a> {
+    key: &'a ProtectedSigningKey,
+    /// Why signing failed: rcgen's error has no room for it.
+    failure: Mutex<Option<siegel_rustls::Error>>,
+}
+
+impl<'a> CertSigner<'a> {
+    /// A signer for rcgen that signs with `key`.
+    #[must_use]
+    pub fn new(key: &'a ProtectedSigningKey) -> Self {
+        Self { key, failure: Mutex::new(None) }
+    }
+
+    /// The error behind an [`rcgen::Error::RemoteKeyError`], if signing failed.
+    pub fn take_failure(&self) -> Option<siegel_rustls::Error> {
+        self.failure.lock().ok()?.take()
+    }
+}
 
 impl PublicKeyData for CertSigner<'_> {
     fn der_bytes(&self) -> &[u8] {
-        self.0.public_key_raw()
+        self.key.public_key_raw()
     }
 
     fn algorithm(&self) -> &'static SignatureAlgorithm {
-        match self.0.key_algorithm() {
+        match self.key.key_algorithm() {
             Algorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             // `Algorithm` is non-exhaustive; Ed25519 is the other one.
             _ => &rcgen::PKCS_ED25519,
@@ -91,9 +108,12 @@ impl PublicKeyData for CertSigner<'_> {
 
 impl rcgen::SigningKey for CertSigner<'_> {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        // rcgen's error has no variant for a remote signer's failure; the
-        // closest is the one it uses for its own signing backends.
-        self.0.sign(msg).map_err(|_| rcgen::Error::RingUnspecified)
+        self.key.sign(msg).map_err(|e| {
+            if let Ok(mut failure) = self.failure.lock() {
+                *failure = Some(e);
+            }
+            rcgen::Error::RemoteKeyError
+        })
     }
 }
 
@@ -155,7 +175,11 @@ pub fn server_config(
 pub fn protected_server(
     key: &ProtectedSigningKey,
 ) -> Result<(Arc<ServerConfig>, CertificateDer<'static>, String), Error> {
-    let (cert, pem) = self_signed(&CertSigner(key))?;
+    let signer = CertSigner::new(key);
+    let (cert, pem) = self_signed(&signer).map_err(|e| match signer.take_failure() {
+        Some(failure) => Error::Key(failure),
+        None => e,
+    })?;
     Ok((server_config(cert.clone(), Arc::new(key.clone()))?, cert, pem))
 }
 
