@@ -406,6 +406,28 @@ impl rcgen::SigningKey for PlainKey {
 
 // ---------------------------------------------------------------------------
 
+/// Makes sure 127.0.0.1 answers. The PKU VM (`.ci/pku-vm`) boots with its
+/// loopback interface down; there, and only where a connection to ourselves
+/// fails with `ENETUNREACH`, bring it up with busybox's `ip` (we are root in
+/// the VM).
+fn ensure_loopback() -> TestResult {
+    let reachable = || -> std::io::Result<()> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        std::net::TcpStream::connect(listener.local_addr()?).map(drop)
+    };
+    match reachable() {
+        Err(e) if e.kind() == std::io::ErrorKind::NetworkUnreachable => {
+            println!("loopback is down (as in the PKU VM): running `ip link set lo up`");
+            let status = Command::new("ip").args(["link", "set", "lo", "up"]).status()?;
+            if !status.success() {
+                return Err(format!("`ip link set lo up`: {status}").into());
+            }
+            Ok(reachable()?)
+        }
+        other => Ok(other?),
+    }
+}
+
 /// A scratch directory of this test run.
 fn scratch() -> TestResult<PathBuf> {
     let dir = std::env::temp_dir().join(format!("siegel-tls-test-{}", std::process::id()));
@@ -545,6 +567,7 @@ fn p256(rt: &Runtime, dir: &Path) -> TestResult<usize> {
 /// by another test running at the same time.
 #[test]
 fn handshakes_throughput_and_memory_scan() -> TestResult {
+    ensure_loopback()?;
     let dir = scratch()?;
     let rt = runtime();
     let failed = ed25519(&rt, &dir)? + p256(&rt, &dir)?;
