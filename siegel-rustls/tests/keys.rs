@@ -13,8 +13,23 @@ use siegel_rustls::{Algorithm, Error, ProtectedSigningKey};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-fn keys() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys")
+/// The fixtures of `tests/keys/`, compiled in: the test binary also runs in
+/// the PKU VM, which has no copy of the source tree.
+fn fixture(name: &str) -> &'static [u8] {
+    match name {
+        "rfc8410-ed25519.pem" => include_bytes!("keys/rfc8410-ed25519.pem"),
+        "p256-pkcs8.pem" => include_bytes!("keys/p256-pkcs8.pem"),
+        "p256-pkcs8.der" => include_bytes!("keys/p256-pkcs8.der"),
+        "p256-sec1.pem" => include_bytes!("keys/p256-sec1.pem"),
+        "p256-sec1.der" => include_bytes!("keys/p256-sec1.der"),
+        "p256.pub.hex" => include_bytes!("keys/p256.pub.hex"),
+        other => panic!("no fixture {other}"),
+    }
+}
+
+/// A fixture as a file, as users load keys.
+fn fixture_file(name: &str) -> Scratch {
+    scratch_file(fixture(name))
 }
 
 fn hex(s: &str) -> Vec<u8> {
@@ -24,14 +39,28 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// A file of `bytes` in a scratch directory of this test run.
-fn scratch_file(bytes: &[u8]) -> PathBuf {
+/// A temporary file of `bytes`, removed when dropped.
+struct Scratch(PathBuf);
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn scratch_file(bytes: &[u8]) -> Scratch {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("siegel-rustls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let path = dir.join(N.fetch_add(1, Ordering::Relaxed).to_string());
+    let name =
+        format!("siegel-rustls-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let path = std::env::temp_dir().join(name);
     std::fs::write(&path, bytes).expect("scratch file");
-    path
+    Scratch(path)
 }
 
 /// RFC 8032 §7.1 TEST 1.
@@ -65,7 +94,7 @@ fn raw_file_must_be_exactly_32_bytes() {
 
 #[test]
 fn pkcs8_pem_ed25519_rfc8410() -> TestResult {
-    let key = ProtectedSigningKey::from_pkcs8_file(keys().join("rfc8410-ed25519.pem"))?;
+    let key = ProtectedSigningKey::from_pkcs8_file(fixture_file("rfc8410-ed25519.pem"))?;
     assert_eq!(key.key_algorithm(), Algorithm::Ed25519);
     assert_eq!(
         key.public_key_raw(),
@@ -79,10 +108,10 @@ fn pkcs8_pem_ed25519_rfc8410() -> TestResult {
 
 #[test]
 fn p256_pkcs8_and_sec1_pem_and_der_are_the_same_key() -> TestResult {
-    let public = hex(&std::fs::read_to_string(keys().join("p256.pub.hex"))?);
+    let public = hex(std::str::from_utf8(fixture("p256.pub.hex"))?);
     let verifier = VerifyingKey::from_sec1_bytes(&public)?;
     for file in ["p256-pkcs8.pem", "p256-pkcs8.der", "p256-sec1.pem", "p256-sec1.der"] {
-        let key = ProtectedSigningKey::from_pkcs8_file(keys().join(file))?;
+        let key = ProtectedSigningKey::from_pkcs8_file(fixture_file(file))?;
         assert_eq!(key.key_algorithm(), Algorithm::EcdsaP256, "{file}");
         assert_eq!(key.public_key_raw(), &public[..], "{file}");
         let sig = DerSignature::try_from(&key.sign(b"hello")?[..])?;
@@ -93,12 +122,13 @@ fn p256_pkcs8_and_sec1_pem_and_der_are_the_same_key() -> TestResult {
 }
 
 #[test]
-fn der_with_trailing_bytes_is_refused() -> TestResult {
-    let mut der = std::fs::read(keys().join("p256-pkcs8.der"))?;
-    der.push(0);
-    let err = ProtectedSigningKey::from_pkcs8_file(scratch_file(&der)).expect_err("accepted");
-    assert!(matches!(err, Error::Der { .. }), "{err}");
-    Ok(())
+fn der_with_trailing_bytes_is_refused() {
+    for file in ["p256-pkcs8.der", "p256-sec1.der"] {
+        let mut der = fixture(file).to_vec();
+        der.push(0);
+        let err = ProtectedSigningKey::from_pkcs8_file(scratch_file(&der)).expect_err(file);
+        assert!(matches!(err, Error::Der { .. }), "{file}: {err}");
+    }
 }
 
 /// RFC 8410 PKCS#8 v1 for Ed25519, up to the 32-byte seed.
