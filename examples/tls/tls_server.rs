@@ -13,26 +13,40 @@
 //! The self-signed certificate for `localhost`/127.0.0.1 is signed by the same
 //! protected key and written to `target/tls_server.pem` for clients to trust.
 //! Four tokio workers; every handshake signs inside a siegel read scope
-//! (`siegel-rustls`). Ctrl-C stops it.
+//! (`siegel-rustls`).
+//!
+//! It first checks itself: a few full handshakes from its own rustls client
+//! (TLS 1.3 and 1.2), each response checked. Then it serves until Ctrl-C —
+//! when its standard input is a terminal, or with `--serve`; otherwise (CI,
+//! scripts: `.ci/run` runs every example) it exits after the check.
 
-use std::{error::Error as StdError, path::PathBuf, process::ExitCode};
+use std::{
+    error::Error as StdError, io::IsTerminal as _, net::SocketAddr, path::PathBuf,
+    process::ExitCode,
+};
 
-use siegel_examples_tls::{protected_server, serve, Algorithm, ProtectedSigningKey};
+use siegel_examples_tls::{client, get, protected_server, serve, Algorithm, ProtectedSigningKey};
 use tokio::net::TcpListener;
+
+/// Handshakes of the self-check.
+const SELF_CHECK: usize = 8;
 
 struct Args {
     key: Option<PathBuf>,
     algorithm: Algorithm,
-    port: u16,
+    /// `None`: 8443 when serving, any free port for the self-check alone.
+    port: Option<u16>,
     cert_out: PathBuf,
+    serve: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         key: None,
         algorithm: Algorithm::Ed25519,
-        port: 8443,
+        port: None,
         cert_out: PathBuf::from("target/tls_server.pem"),
+        serve: std::io::stdin().is_terminal(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -42,13 +56,14 @@ fn parse_args() -> Result<Args, String> {
             "--port" => {
                 args.port = it
                     .next()
-                    .and_then(|p| p.parse().ok())
+                    .and_then(|p| p.parse().ok().map(Some))
                     .ok_or("--port needs a number (0: any free port)")?;
             }
             "--cert-out" => args.cert_out = it.next().ok_or("--cert-out needs a file")?.into(),
+            "--serve" => args.serve = true,
             other => {
                 return Err(format!(
-                    "unknown argument {other:?}; usage: tls_server [--key FILE | --ecdsa] [--port N] [--cert-out FILE]"
+                    "unknown argument {other:?}; usage: tls_server [--key FILE | --ecdsa] [--port N] [--cert-out FILE] [--serve]"
                 ))
             }
         }
@@ -62,20 +77,43 @@ async fn run(args: Args) -> Result<(), Box<dyn StdError>> {
         None => ProtectedSigningKey::generate(args.algorithm)?,
     };
     println!("key {key:?}, protected by {}", key.region().mechanism);
-    let (config, _, pem) = protected_server(&key)?;
+    let (config, cert, pem) = protected_server(&key)?;
     if let Some(dir) = args.cert_out.parent() {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&args.cert_out, pem)?;
 
-    let listener = TcpListener::bind(("127.0.0.1", args.port)).await?;
-    let port = listener.local_addr()?.port();
+    let port = args.port.unwrap_or(if args.serve { 8443 } else { 0 });
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(serve(listener, config));
+
+    self_check(addr, &cert).await?;
+    if !args.serve {
+        println!("standard input is not a terminal: stopping after the self-check (--serve keeps serving)");
+        server.abort();
+        return Ok(());
+    }
+    let port = addr.port();
     println!("listening on https://localhost:{port}/ (certificate: {})", args.cert_out.display());
     println!("try: curl --cacert {} https://localhost:{port}/", args.cert_out.display());
     tokio::select! {
-        result = serve(listener, config) => result?,
+        result = server => result??,
         _ = tokio::signal::ctrl_c() => println!("stopping"),
     }
+    Ok(())
+}
+
+/// [`SELF_CHECK`] full handshakes from our own client, every fourth TLS 1.2.
+async fn self_check(
+    addr: SocketAddr,
+    cert: &rustls::pki_types::CertificateDer<'static>,
+) -> Result<(), Box<dyn StdError>> {
+    let (tls13, tls12) = (client(cert, false)?, client(cert, true)?);
+    for i in 0..SELF_CHECK {
+        get(if i % 4 == 3 { &tls12 } else { &tls13 }, addr).await?;
+    }
+    println!("self-check: {SELF_CHECK} full handshakes (TLS 1.3 and 1.2), each signed in a siegel scope: ok");
     Ok(())
 }
 

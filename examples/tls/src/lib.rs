@@ -10,23 +10,24 @@
 
 use std::{
     io,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{Arc, Mutex},
 };
 
 use rcgen::{CertificateParams, PublicKeyData, SanType, SerialNumber, SignatureAlgorithm};
 use rustls::{
-    pki_types::CertificateDer,
+    client::Resumption,
+    pki_types::{CertificateDer, ServerName},
     server::ResolvesServerCert,
     sign::{CertifiedKey, SingleCertAndKey},
-    ServerConfig,
+    ClientConfig, RootCertStore, ServerConfig,
 };
 pub use siegel_rustls::{Algorithm, ProtectedSigningKey};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
+    net::{TcpListener, TcpStream},
 };
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// The body every request gets.
 pub const BODY: &str = "hello from a key no overread can reach\n";
@@ -200,6 +201,59 @@ pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>) -> io::Resu
                 eprintln!("tls_server: connection: {e}");
             }
         });
+    }
+}
+
+/// A client that trusts only `cert` and never resumes a session, so that
+/// every connection is a full handshake with a server signature; TLS 1.2 only
+/// if `tls12`, else TLS 1.3 only.
+///
+/// # Errors
+///
+/// [`Error::Tls`] if rustls refuses the certificate or the versions.
+pub fn client(cert: &CertificateDer<'static>, tls12: bool) -> Result<TlsConnector, Error> {
+    let mut roots = RootCertStore::empty();
+    roots.add(cert.clone()).map_err(Error::Tls)?;
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()));
+    let version = if tls12 { &rustls::version::TLS12 } else { &rustls::version::TLS13 };
+    let mut config = builder
+        .with_protocol_versions(&[version])
+        .map_err(Error::Tls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.resumption = Resumption::disabled();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// One connection to `addr` as `localhost`, one `GET /`; the response must be
+/// `200 OK` with [`BODY`].
+///
+/// # Errors
+///
+/// The I/O or TLS error, or [`io::ErrorKind::InvalidData`] for any other
+/// response.
+pub async fn get(connector: &TlsConnector, addr: SocketAddr) -> io::Result<()> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
+    let mut tls = connector.connect(name, tcp).await?;
+    tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").await?;
+    let mut response = Vec::new();
+    tls.read_to_end(&mut response).await?;
+    check_response(&String::from_utf8_lossy(&response))
+}
+
+/// Whether `response` is our `200 OK` with [`BODY`].
+///
+/// # Errors
+///
+/// [`io::ErrorKind::InvalidData`], naming the response, if it is not.
+pub fn check_response(response: &str) -> io::Result<()> {
+    if response.starts_with("HTTP/1.1 200 OK\r\n") && response.ends_with(&format!("\r\n\r\n{BODY}"))
+    {
+        Ok(())
+    } else {
+        Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected response {response:?}")))
     }
 }
 

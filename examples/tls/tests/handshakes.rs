@@ -22,22 +22,17 @@ use std::{
 
 use ed25519_dalek::Signer as _;
 use rustls::{
-    client::Resumption,
-    pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer},
+    pki_types::{CertificateDer, SubjectPublicKeyInfoDer},
     sign::{Signer, SigningKey},
-    ClientConfig, RootCertStore, SignatureAlgorithm, SignatureScheme,
+    SignatureAlgorithm, SignatureScheme,
 };
 use sha2::{digest::array::Array, Digest, Sha512};
 use siegel::Protected;
 use siegel_examples_tls::{
-    protected_server, self_signed, serve, server_config, Algorithm, ProtectedSigningKey, BODY,
+    check_response, client, get, protected_server, self_signed, serve, server_config, Algorithm,
+    ProtectedSigningKey, BODY,
 };
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
-    runtime::Runtime,
-};
-use tokio_rustls::TlsConnector;
+use tokio::{net::TcpListener, runtime::Runtime};
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -66,42 +61,6 @@ fn start(rt: &Runtime, config: Arc<rustls::ServerConfig>) -> TestResult<SocketAd
         }
     });
     Ok(addr)
-}
-
-/// Our own client: trusts only `cert`, never resumes (every connection is a
-/// full handshake, with a server signature).
-fn client(cert: &CertificateDer<'static>, tls12: bool) -> TestResult<TlsConnector> {
-    let mut roots = RootCertStore::empty();
-    roots.add(cert.clone())?;
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()));
-    let builder = if tls12 {
-        builder.with_protocol_versions(&[&rustls::version::TLS12])?
-    } else {
-        builder.with_protocol_versions(&[&rustls::version::TLS13])?
-    };
-    let mut config = builder.with_root_certificates(roots).with_no_client_auth();
-    config.resumption = Resumption::disabled();
-    Ok(TlsConnector::from(Arc::new(config)))
-}
-
-/// One connection, one request; the response must be our 200 and body.
-async fn one_request(connector: &TlsConnector, addr: SocketAddr) -> TestResult {
-    let tcp = TcpStream::connect(addr).await?;
-    let mut tls = connector.connect(ServerName::try_from("localhost")?, tcp).await?;
-    tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").await?;
-    let mut response = Vec::new();
-    tls.read_to_end(&mut response).await?;
-    check_response(&String::from_utf8_lossy(&response))
-}
-
-fn check_response(response: &str) -> TestResult {
-    if response.starts_with("HTTP/1.1 200 OK\r\n") && response.ends_with(&format!("\r\n\r\n{BODY}"))
-    {
-        Ok(())
-    } else {
-        Err(format!("unexpected response {response:?}").into())
-    }
 }
 
 #[derive(Debug, Default)]
@@ -138,7 +97,7 @@ fn rustls_handshakes(
                 let mut tally = (0, 0);
                 for i in 0..count {
                     let connector = if mixed && i % 4 == 3 { &tls12 } else { &tls13 };
-                    match one_request(connector, addr).await {
+                    match get(connector, addr).await {
                         Ok(()) => tally.0 += 1,
                         Err(e) => {
                             eprintln!("rustls client: {e}");
