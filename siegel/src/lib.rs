@@ -314,6 +314,7 @@ mod options;
 mod pages;
 mod perm;
 mod pkru;
+mod platform;
 mod pool;
 mod protected;
 mod random;
@@ -335,6 +336,7 @@ pub use crate::{
     error::{Error, Revocation, TransitionError},
     options::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
+    platform::{platform, Platform},
     pool::Pool,
     protected::{CtEq, Plain, Protected, ReadGuard, RegionInfo, Secret, WriteGuard},
     random::{fill_random, AnyBitPattern},
