@@ -16,13 +16,13 @@ pub(crate) const CAN_EXCLUDE_FROM_FORK: bool = true;
 
 /// `madvise(ptr, len, advice)`, as FreeBSD spells each advice:
 ///
-/// - [`Advice::LinuxDontDump`]: `madvise(MADV_NOCORE)`;
-/// - [`Advice::LinuxDontFork`]: `minherit(INHERIT_NONE)` (a `fork` child gets
+/// - `Advice::LinuxDontDump`: `madvise(MADV_NOCORE)`;
+/// - `Advice::LinuxDontFork`: `minherit(INHERIT_NONE)` (a `fork` child gets
 ///   no mapping there);
-/// - [`Advice::LinuxWipeOnFork`]: nothing. On Linux it only keeps neighbouring
+/// - `Advice::LinuxWipeOnFork`: nothing. On Linux it only keeps neighbouring
 ///   pages in separate kernel mappings so that a protection change never needs
 ///   a split that `vm.max_map_count` could refuse; FreeBSD has no such limit;
-/// - [`Advice::Random`]: `madvise(MADV_RANDOM)`.
+/// - `Advice::Random`: `madvise(MADV_RANDOM)`.
 ///
 /// # Safety
 ///

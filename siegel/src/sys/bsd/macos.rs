@@ -17,14 +17,14 @@ pub(crate) const CAN_EXCLUDE_FROM_FORK: bool = true;
 
 /// `madvise(ptr, len, advice)`, as macOS spells each advice:
 ///
-/// - [`Advice::LinuxDontDump`]: nothing — macOS has no equivalent (see
+/// - `Advice::LinuxDontDump`: nothing — macOS has no equivalent (see
 ///   [`CAN_EXCLUDE_FROM_CORE_DUMPS`]);
-/// - [`Advice::LinuxDontFork`]: `minherit(VM_INHERIT_NONE)` (a `fork` child
+/// - `Advice::LinuxDontFork`: `minherit(VM_INHERIT_NONE)` (a `fork` child
 ///   gets no mapping there);
-/// - [`Advice::LinuxWipeOnFork`]: nothing. On Linux it only keeps neighbouring
+/// - `Advice::LinuxWipeOnFork`: nothing. On Linux it only keeps neighbouring
 ///   pages in separate kernel mappings so that a protection change never needs
 ///   a split that `vm.max_map_count` could refuse; macOS has no such limit;
-/// - [`Advice::Random`]: `madvise(MADV_RANDOM)`.
+/// - `Advice::Random`: `madvise(MADV_RANDOM)`.
 ///
 /// # Safety
 ///
