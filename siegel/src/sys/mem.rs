@@ -235,4 +235,3 @@ pub(crate) unsafe fn mmap_fixed_inaccessible(ptr: NonNull<u8>, len: usize) -> io
     }
     Ok(())
 }
-

@@ -66,8 +66,8 @@ pub(crate) use super::{
     mem::{Advice, ProtFlags},
     os::{
         fault_pkey, getrandom, gettid, is_exhausted, PkeyRights, CAN_EXCLUDE_FROM_CORE_DUMPS,
-        CAN_EXCLUDE_FROM_FORK, CAN_WRITE_BEHIND_SEAL, HAS_PROTECTION_KEYS,
-        HAS_SECRET_MEMORY, SEGV_PKUERR,
+        CAN_EXCLUDE_FROM_FORK, CAN_WRITE_BEHIND_SEAL, HAS_PROTECTION_KEYS, HAS_SECRET_MEMORY,
+        SEGV_PKUERR,
     },
     proc::{at_fork, getpid, write_hex_stderr, write_ignoring_errors, write_stderr},
     signal::{

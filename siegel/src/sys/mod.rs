@@ -3,9 +3,9 @@
 //! (rustix's layout): [`mem`] (mappings, protection, locking), [`signal`]
 //! (handlers, faults) and [`proc`] (this process: id, limits, standard error).
 //! What only some systems have, or spell their own way, is one module per OS
-//! behind the same functions: [`linux`] (protection keys, `madvise` advice,
+//! behind the same functions: `linux` (protection keys, `madvise` advice,
 //! `memfd_secret`, `/proc/self/mem`, `getrandom`, `gettid`, the thread list,
-//! `tgkill`) and [`bsd`] for macOS and FreeBSD (the page-protection backend
+//! `tgkill`) and `bsd` for macOS and FreeBSD (the page-protection backend
 //! only: the same functions fail with `Unsupported` where the OS has no
 //! equivalent).
 //!

@@ -113,4 +113,3 @@ pub(crate) fn write_hex_stderr(mut n: u64) {
     }
     write_stderr(&digits[at..]);
 }
-

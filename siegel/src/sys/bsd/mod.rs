@@ -1,6 +1,6 @@
 //! macOS and FreeBSD: the page-protection backend on POSIX `mmap`/`mprotect`/
 //! `mlock`, with each OS's own spelling of the advice and of randomness and
-//! thread ids ([`macos`], [`freebsd`]).
+//! thread ids (`macos`, `freebsd`).
 //!
 //! What Linux has and these systems do not, this module provides with the
 //! same signatures, failing or answering "none" so that the code paths compile

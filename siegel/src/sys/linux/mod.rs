@@ -9,7 +9,10 @@ mod proc;
 mod random;
 mod signal;
 
-#[cfg_attr(miri, allow(unused_imports, reason = "under Miri the shim serves the memory calls"))]
+#[cfg_attr(
+    miri,
+    allow(unused_imports, reason = "under Miri the shim serves the memory calls")
+)]
 pub(crate) use self::{mem::*, pkey::*, proc::*, random::*, signal::*};
 
 /// Whether [`write_process_memory`] can write behind a seal (`/proc/self/mem`);

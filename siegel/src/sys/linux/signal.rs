@@ -52,4 +52,3 @@ pub(crate) unsafe fn fault_pkey(info: *mut SigInfo) -> u32 {
     // [1] include/uapi/asm-generic/siginfo.h
     unsafe { info.cast::<u8>().wrapping_add(32).cast::<u32>().read_unaligned() }
 }
-
