@@ -12,8 +12,8 @@
 //! Nothing above this module learns which OS it runs on, except through the
 //! capability constants re-exported here ([`CAN_WRITE_BEHIND_SEAL`],
 //! [`CAN_EXCLUDE_FROM_CORE_DUMPS`], [`CAN_EXCLUDE_FROM_FORK`],
-//! [`HAS_SECRET_MEMORY`], [`HAS_PROTECTION_KEYS`]) and
-//! the errors the calls return.
+//! [`HAS_SECRET_MEMORY`], [`HAS_PROTECTION_KEYS`]; `crate::platform` publishes
+//! them) and the errors the calls return.
 //!
 //! Every function here is named after the syscall it wraps, takes typed flags and
 //! maps the C return convention to [`std::io::Result`] in one helper ([`ret`],

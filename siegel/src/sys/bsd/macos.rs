@@ -83,8 +83,9 @@ pub(crate) fn getrandom(buf: &mut [u8]) -> io::Result<()> {
 }
 
 /// `pthread_threadid_np(NULL, &id)`—the calling thread's system-wide id, its
-/// low 31 bits (ids are 64-bit on macOS; siegel only compares them).
-/// Async-signal-safe.
+/// low 31 bits (ids are 64-bit on macOS; siegel only compares them). Not on
+/// POSIX's async-signal-safe list, but it only reads the calling thread's own
+/// structure: no lock, no allocation.
 pub(crate) fn gettid() -> i32 {
     let mut id: u64 = 0;
     // SAFETY:
