@@ -24,7 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use siegel::{pku_support, Backend, Options, Protected};
+use siegel::{pku_support, Backend, Options, Platform, Protected};
 
 /// Each siegel region of up to this many secret bytes locks one 4 KiB page (the
 /// rest of the page holds the canary).
@@ -50,6 +50,8 @@ fn main() {
 #[derive(Debug)]
 #[allow(clippy::struct_excessive_bools, reason = "a flat list of yes/no findings")]
 struct Report {
+    /// `siegel::platform()`: which protections this OS provides at all.
+    platform: Platform,
     cpu_pku: bool,
     cpu_ospke: bool,
     /// `siegel::pku_support()`: the detection siegel itself uses.
@@ -107,6 +109,7 @@ impl Report {
         let pkeys = probe_pkeys();
         let memlock = rlimit(libc::RLIMIT_MEMLOCK);
         Self {
+            platform: siegel::platform(),
             cpu_pku: flags.iter().any(|f| f == "pku"),
             cpu_ospke: flags.iter().any(|f| f == "ospke"),
             pku_available: pku_support().is_available(),
@@ -161,6 +164,13 @@ impl Report {
     fn fields(&self) -> Vec<(&'static str, Json)> {
         vec![
             ("schema", Json::Str("siegel-doctor/1".into())),
+            // What the OS provides at all (the README's platform table).
+            ("os", Json::Str(self.platform.os.into())),
+            ("os_protection_keys", Json::Bool(self.platform.protection_keys)),
+            ("os_secret_memory", Json::Bool(self.platform.secret_memory)),
+            ("os_core_dump_exclusion", Json::Bool(self.platform.core_dump_exclusion)),
+            ("os_fork_exclusion", Json::Bool(self.platform.fork_exclusion)),
+            ("os_write_behind_seal", Json::Bool(self.platform.write_behind_seal)),
             ("cpu_pku", Json::Bool(self.cpu_pku)),
             ("cpu_ospke", Json::Bool(self.cpu_ospke)),
             ("pku_available", Json::Bool(self.pku_available)),
@@ -213,6 +223,15 @@ impl Report {
     fn print_human(&self) {
         let yes = |b: bool| if b { "yes" } else { "no" };
         println!("siegel doctor: what this machine can protect\n");
+
+        let platform = &self.platform;
+        println!("Platform ({}: what the OS provides at all)", platform.os);
+        line("protection keys possible", yes(platform.protection_keys));
+        line("memfd_secret possible", yes(platform.secret_memory));
+        line("pages left out of core dumps", yes(platform.core_dump_exclusion));
+        line("pages left out of fork children", yes(platform.fork_exclusion));
+        line("writes behind a seal", yes(platform.write_behind_seal));
+        println!();
 
         println!("Protection keys (PKU)");
         line("CPU reports PKU", yes(self.cpu_pku));

@@ -21,7 +21,7 @@ pub enum PkuSupport {
         /// The `errno` from `pkey_alloc`.
         errno: i32,
     },
-    /// This target has no protection keys (only x86-64 does).
+    /// This target has no protection keys (only Linux on x86-64 does).
     UnsupportedTarget,
 }
 
@@ -61,7 +61,7 @@ pub fn pku_support() -> PkuSupport {
 }
 
 fn detect() -> PkuSupport {
-    if !cfg!(target_arch = "x86_64") || cfg!(miri) {
+    if !sys::HAS_PROTECTION_KEYS || cfg!(miri) {
         return PkuSupport::UnsupportedTarget;
     }
     match arch::cpu_pku_flags() {

@@ -314,9 +314,14 @@
 //!
 //! # Platforms
 //!
-//! Linux only. Protection keys on x86-64 (Intel since Skylake-SP, AMD since Zen 3);
-//! page protection on every Linux architecture; `memfd_secret` on Linux 5.14+ (on
-//! by default since 6.5).
+//! Linux, macOS and FreeBSD. Protection keys on Linux x86-64 (Intel since
+//! Skylake-SP, AMD since Zen 3); page protection everywhere else; `memfd_secret`
+//! on Linux 5.14+ (on by default since 6.5). On macOS and FreeBSD a scope opens
+//! the pages to every thread, a pool write or a wipe at free opens a sealed page
+//! for a moment (there is no `/proc/self/mem`), and on macOS nothing keeps
+//! secrets out of core dumps: [`platform()`] says which protections hold where
+//! it runs, and the README has the table. macOS and FreeBSD are compiled in CI,
+//! not run.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -342,6 +347,7 @@ mod pages;
 mod perm;
 mod pkru;
 mod place;
+mod platform;
 mod pool;
 mod protected;
 mod random;
@@ -366,6 +372,7 @@ pub use crate::{
     options::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
     place::Place,
+    platform::{platform, Platform},
     pool::Pool,
     protected::{Protected, RegionInfo},
     random::{fill_random, AnyBitPattern},

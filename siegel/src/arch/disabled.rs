@@ -1,4 +1,4 @@
-//! Architectures (or Miri) without protection keys: PKU is never selected.
+//! Targets (or Miri) without protection keys: PKU is never selected.
 
 /// `(PKU, OSPKE)`: never, this target has no protection keys.
 pub(crate) fn cpu_pku_flags() -> (bool, bool) {

@@ -64,13 +64,16 @@ use libc::c_int;
 
 pub(crate) use super::{
     mem::{Advice, ProtFlags},
-    pkey::{is_exhausted, PkeyRights},
-    proc::{at_fork, getpid, gettid, write_hex_stderr, write_ignoring_errors, write_stderr},
-    random::getrandom,
+    os::{
+        fault_pkey, getrandom, gettid, is_exhausted, PkeyRights, CAN_EXCLUDE_FROM_CORE_DUMPS,
+        CAN_EXCLUDE_FROM_FORK, CAN_WRITE_BEHIND_SEAL, HAS_PROTECTION_KEYS, HAS_SECRET_MEMORY,
+        SEGV_PKUERR,
+    },
+    proc::{at_fork, getpid, write_hex_stderr, write_ignoring_errors, write_stderr},
     signal::{
-        address_of, fault_addr, fault_code, fault_pkey, forward, handler_of, is_default,
-        is_handler, is_no_such_thread, is_queue_full, SigAction, SigInfo, SigInfoHandler, Signal,
-        SEGV_PKUERR, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGSEGV,
+        address_of, fault_addr, fault_code, forward, handler_of, is_default, is_handler,
+        is_no_such_thread, is_queue_full, SigAction, SigInfo, SigInfoHandler, Signal, SIGABRT,
+        SIGBUS, SIGFPE, SIGILL, SIGSEGV,
     },
 };
 

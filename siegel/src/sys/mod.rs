@@ -1,8 +1,19 @@
-//! The syscall layer: thin, typed wrappers over the few Linux calls siegel needs,
-//! one module per concern (rustix's layout): [`mem`] (mappings, protection,
-//! locking, advice, `memfd_secret`, `/proc/self/mem`), [`pkey`] (protection
-//! keys), [`signal`] (handlers, faults, `tgkill`), [`random`] (`getrandom`) and
-//! [`proc`] (ids, limits, the thread list).
+//! The syscall layer: thin, typed wrappers over the few system calls siegel
+//! needs. What POSIX spells the same everywhere is one module per concern
+//! (rustix's layout): [`mem`] (mappings, protection, locking), [`signal`]
+//! (handlers, faults) and [`proc`] (this process: id, limits, standard error).
+//! What only some systems have, or spell their own way, is one module per OS
+//! behind the same functions: `linux` (protection keys, `madvise` advice,
+//! `memfd_secret`, `/proc/self/mem`, `getrandom`, `gettid`, the thread list,
+//! `tgkill`) and `bsd` for macOS and FreeBSD (the page-protection backend
+//! only: the same functions fail with `Unsupported` where the OS has no
+//! equivalent).
+//!
+//! Nothing above this module learns which OS it runs on, except through the
+//! capability constants re-exported here ([`CAN_WRITE_BEHIND_SEAL`],
+//! [`CAN_EXCLUDE_FROM_CORE_DUMPS`], [`CAN_EXCLUDE_FROM_FORK`],
+//! [`HAS_SECRET_MEMORY`], [`HAS_PROTECTION_KEYS`]; `crate::platform` publishes
+//! them) and the errors the calls return.
 //!
 //! Every function here is named after the syscall it wraps, takes typed flags and
 //! maps the C return convention to [`std::io::Result`] in one helper ([`ret`],
@@ -19,23 +30,36 @@
 #![allow(unsafe_code)]
 #![cfg_attr(miri, allow(dead_code, reason = "under Miri the shim (miri.rs) serves most calls"))]
 
-#[cfg(not(target_os = "linux"))]
-compile_error!("siegel supports Linux only (mmap, mlock, madvise(MADV_DONTDUMP), pkeys)");
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "freebsd")))]
+compile_error!(
+    "siegel supports Linux, macOS and FreeBSD only (mmap, mprotect, mlock; see the README's \
+     platform table)"
+);
 
 #[macro_use]
 pub(crate) mod failpoint;
 mod mem;
-mod pkey;
 mod proc;
-mod random;
 mod signal;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+use self::linux as os;
+
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+mod bsd;
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+use self::bsd as os;
 
 use std::io;
 
-use libc::{c_int, c_long};
+use libc::c_int;
+#[cfg(target_os = "linux")]
+use libc::c_long;
 
 #[cfg(not(miri))]
-pub(crate) use self::{mem::*, pkey::*, proc::*, random::*, signal::*};
+pub(crate) use self::{mem::*, os::*, proc::*, signal::*};
 
 // Under Miri a memory shim serves the calls Miri cannot run (mappings,
 // protection, keys, signals, `/proc`), with the same signatures, and re-exports
@@ -56,6 +80,7 @@ pub(super) fn ret(rc: c_int) -> io::Result<()> {
 }
 
 /// Maps a raw `syscall(2)` return value (`-1 + errno` on failure) to `io::Result`.
+#[cfg(target_os = "linux")]
 pub(super) fn ret_long(rc: c_long) -> io::Result<c_long> {
     if rc < 0 {
         Err(io::Error::last_os_error())

@@ -1,11 +1,12 @@
-//! Signals: installing and chaining handlers, reading what the kernel reports
-//! about a fault, and sending the revocation signal to one thread.
+//! Signals, as POSIX spells them: installing and chaining handlers, and reading
+//! what the kernel reports about a fault. Sending the revocation signal to one
+//! thread is per OS (`tgkill` on Linux).
 
 use std::io;
 
-use libc::{c_int, c_long, c_void};
+use libc::{c_int, c_void};
 
-use super::{getpid, ret, ret_long};
+use super::ret;
 
 /// A saved signal disposition, as `sigaction(2)` fills it.
 pub(crate) type SigAction = libc::sigaction;
@@ -105,12 +106,6 @@ pub(crate) fn raise(sig: c_int) {
     unsafe { libc::raise(sig) };
 }
 
-/// The range of real-time signals, `SIGRTMIN..=SIGRTMAX` (glibc keeps the
-/// lowest few for itself and reports the rest).
-pub(crate) fn realtime_signals() -> core::ops::RangeInclusive<c_int> {
-    libc::SIGRTMIN()..=libc::SIGRTMAX()
-}
-
 /// The handler address a disposition holds (`SIG_DFL` is 0, `SIG_IGN` 1).
 pub(crate) fn handler_of(action: &SigAction) -> usize {
     action.sa_sigaction
@@ -128,34 +123,12 @@ pub(crate) fn is_default(action: &SigAction) -> bool {
     action.sa_sigaction == libc::SIG_DFL
 }
 
-/// `tgkill(getpid(), tid, sig)`—sends `sig` to one thread of this process.
-///
-/// # Errors
-///
-/// `ESRCH` if the thread has exited.
-///
-/// # References
-///
-/// - <https://man7.org/linux/man-pages/man2/tgkill.2.html>
-pub(crate) fn tgkill(tid: i32, sig: c_int) -> io::Result<()> {
-    failpoint!(Tgkill);
-    let pid = i32::try_from(getpid()).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
-    // SAFETY:
-    // - SYS_tgkill takes (tgid, tid, sig) and touches no memory of ours [1].
-    //
-    // [1] https://man7.org/linux/man-pages/man2/tgkill.2.html
-    let rc = unsafe {
-        libc::syscall(libc::SYS_tgkill, c_long::from(pid), c_long::from(tid), c_long::from(sig))
-    };
-    ret_long(rc).map(drop)
-}
-
-/// Whether a failed [`tgkill`] found the thread gone (`ESRCH`).
+/// Whether a failed [`tgkill`](crate::sys::tgkill) found the thread gone (`ESRCH`).
 pub(crate) fn is_no_such_thread(err: &io::Error) -> bool {
     err.raw_os_error() == Some(libc::ESRCH)
 }
 
-/// Whether a failed [`tgkill`] found the real-time signal queue full
+/// Whether a failed [`tgkill`](crate::sys::tgkill) found the real-time signal queue full
 /// (`EAGAIN`: `RLIMIT_SIGPENDING`).
 pub(crate) fn is_queue_full(err: &io::Error) -> bool {
     err.raw_os_error() == Some(libc::EAGAIN)
@@ -177,9 +150,6 @@ pub(crate) const SIGILL: Signal = libc::SIGILL;
 pub(crate) const SIGFPE: Signal = libc::SIGFPE;
 /// See [`SIGSEGV`].
 pub(crate) const SIGABRT: Signal = libc::SIGABRT;
-
-/// `si_code` of a fault caused by a protection key (`SEGV_PKUERR`).
-pub(crate) const SEGV_PKUERR: c_int = 4;
 
 /// `si_code` of the signal `info` describes (0 for a null `info`).
 ///
@@ -208,21 +178,6 @@ pub(crate) unsafe fn fault_addr(info: *mut SigInfo) -> usize {
         Some(i) => unsafe { i.si_addr() }.addr(),
         None => 0,
     }
-}
-
-/// The protection key of a `SEGV_PKUERR` fault.
-///
-/// # Safety
-///
-/// `info` is the kernel's `siginfo_t` for a `SIGSEGV` with `si_code` [`SEGV_PKUERR`].
-pub(crate) unsafe fn fault_pkey(info: *mut SigInfo) -> u32 {
-    // SAFETY:
-    // - for SEGV_PKUERR the kernel fills `_sigfault._addr_pkey`, the u32 at byte
-    //   offset 32 of `siginfo_t` on x86-64 (after `si_addr` at 16 and
-    //   `si_addr_lsb` at 24, in the 8-aligned union) [1].
-    //
-    // [1] include/uapi/asm-generic/siginfo.h
-    unsafe { info.cast::<u8>().wrapping_add(32).cast::<u32>().read_unaligned() }
 }
 
 /// Whether `action` is a handler (not `SIG_DFL` or `SIG_IGN`).

@@ -4,7 +4,7 @@ use std::{io, ptr::NonNull};
 
 use libc::{c_long, c_void};
 
-use super::{ret_long, ProtFlags};
+use crate::sys::{ret_long, ProtFlags};
 
 /// Access rights a protection key grants the calling thread (`PKEY_DISABLE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub(crate) fn pkey_free(key: u32) -> io::Result<()> {
 ///
 /// # Safety
 ///
-/// As for [`mprotect`]; `key` must be 0 or a key this process allocated with
+/// As for [`mprotect`](crate::sys::mprotect); `key` must be 0 or a key this process allocated with
 /// [`pkey_alloc`].
 ///
 /// # References
