@@ -25,6 +25,10 @@ fn peek(addr: usize) -> u8 {
     unsafe { core::ptr::with_exposed_provenance::<u8>(addr).read_volatile() }
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "1,000 pooled secrets: minutes under Miri; tests/miri_pool.rs fills and reuses arena slots"
+)]
 #[test]
 fn a_thousand_small_secrets_share_a_few_arenas() {
     for backend in backends("a_thousand_small_secrets_share_a_few_arenas") {
@@ -114,6 +118,10 @@ fn a_freed_slot_cannot_be_read_through_a_stale_pointer() {
     }
 }
 
+#[cfg_attr(
+    miri,
+    ignore = "a count check (run natively) that costs a whole 64 KiB arena, ~20 s under Miri"
+)]
 #[test]
 fn exhaustion_is_a_typed_error() {
     let pool = Pool::new().max_secrets(10);
