@@ -213,9 +213,13 @@ impl Arena {
                 // - `i < image.len()`: inside the slot, writable by this thread
                 //   (the caller's branch below); no reference reads these bytes.
                 let to = unsafe { at.add(i) };
-                // Whole aligned words as words, as `canary_intact` reads them.
+                // The canary (the slot's first 16 bytes, always canary whatever
+                // the secret's size) as two words, as it is read; every other
+                // byte as a byte. A location is never accessed at two sizes:
+                // Rust's memory model (and Miri's weak-memory emulation)
+                // has no meaning for mixed-size atomics.
                 match image.get(i..i + 8) {
-                    Some(word) if to.as_ptr().addr() % 8 == 0 => {
+                    Some(word) if offset + i + 8 <= CANARY_LEN && (offset + i) % 8 == 0 => {
                         store_word(to, u64::from_ne_bytes(word.try_into().expect("8 bytes")));
                         i += 8;
                     }
@@ -270,25 +274,22 @@ impl Arena {
     }
 
     /// Whether the canary and padding of slot `index` (secret of `size` bytes)
-    /// hold their values, compared a word at a time (slots start 32-byte
-    /// aligned; the last `len % 8` bytes one by one). The slot's page must be
-    /// readable by this thread.
+    /// hold their values: the canary (the first 16 bytes, 32-byte aligned) as
+    /// two words, the padding after it byte by byte (bytes that are padding
+    /// for one secret are secret for another: see `write_slot`). The slot's
+    /// page must be readable by this thread.
     #[inline]
     fn canary_intact(&self, index: u32, size: usize) -> bool {
         let start = self.slot_ptr(index);
         let canary = &self.canaries[idx(index)];
-        let halves = canary_words(canary);
+        let [low, high] = canary_words(canary);
         let len = self.slot_size - size;
-        let words = len / 8;
-        let mut diff = 0u64;
-        for j in 0..words {
-            // SAFETY:
-            // - `8 * j + 8 <= len = slot_size - size`: the word lies in the slot
-            //   before the secret, readable (caller), and 8-aligned (slot starts
-            //   are aligned to the slot size, at least 32).
-            diff |= load_word(unsafe { start.add(8 * j) }) ^ halves[j % 2];
-        }
-        for i in 8 * words..len {
+        debug_assert!(len >= CANARY_LEN, "siegel: a slot without its canary");
+        // SAFETY:
+        // - `8 < 16 <= len`: the canary's second word, in the slot before the
+        //   secret, readable (caller) and aligned like the slot.
+        let mut diff = (load_word(start) ^ low) | (load_word(unsafe { start.add(8) }) ^ high);
+        for i in CANARY_LEN..len {
             // SAFETY:
             // - `i < len`: the byte lies in the slot before the secret, readable.
             diff |= u64::from(load_byte(unsafe { start.add(i) }) ^ canary[i % CANARY_LEN]);
@@ -533,9 +534,9 @@ fn canary_words(canary: &[u8; CANARY_LEN]) -> [u64; 2] {
 fn load_word(at: NonNull<u8>) -> u64 {
     debug_assert!(at.as_ptr().addr() % 8 == 0, "siegel: unaligned canary word");
     // SAFETY:
-    // - callers pass an 8-aligned word of a slot's canary or padding, readable by
-    //   this thread, accessed by siegel only atomically and only as a word
-    //   (`write_slot` stores whole aligned words as words) [1].
+    // - callers pass one of the two 8-aligned words of a slot's canary (its first
+    //   16 bytes), readable by this thread, which siegel accesses only
+    //   atomically and only as words (`write_slot` stores them as words) [1].
     //
     // [1] https://doc.rust-lang.org/core/sync/atomic/struct.AtomicU64.html#method.from_ptr
     unsafe { AtomicU64::from_ptr(at.as_ptr().cast::<u64>()) }.load(Ordering::Relaxed)
