@@ -191,14 +191,28 @@ impl ThreadKeys {
     /// revocation interrupted the read-modify-write, rebuilds every siegel key's
     /// bits from this thread's counts until no revocation interrupts.
     #[inline]
-    fn write_pkru(&self, change: impl Fn(u32) -> u32) {
-        let seen = self.interrupted.load(Ordering::Acquire);
-        let current = read();
-        write(current, change(current));
-        compiler_fence(Ordering::SeqCst);
-        if self.interrupted.load(Ordering::Acquire) != seen {
+    fn write_pkru(&self, change: impl FnOnce(u32) -> u32) {
+        if !self.try_write_pkru(change) {
             self.resync();
         }
+    }
+
+    /// The read-modify-write of [`write_pkru`](Self::write_pkru) without the
+    /// repair: returns `false` if a revocation interrupted it (the value written
+    /// back may reopen keys the round closed; the caller must
+    /// [`resync`](Self::resync)). Writes nothing if the value stays the same.
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
+    fn try_write_pkru(&self, change: impl FnOnce(u32) -> u32) -> bool {
+        let seen = self.interrupted.load(Ordering::Acquire);
+        let current = read();
+        let wanted = change(current);
+        if wanted == current {
+            return true;
+        }
+        write(current, wanted);
+        compiler_fence(Ordering::SeqCst);
+        self.interrupted.load(Ordering::Acquire) == seen
     }
 
     /// Sets every live siegel key's bits from this thread's counts.
@@ -294,15 +308,7 @@ fn update(key: u32, f: impl FnOnce(Counts) -> Counts) -> bool {
     t.gens[k].set(generation);
     // A thread's first scope registers the exit hook (in `settle`).
     let hooked = t.hooked.get() || counts == Counts::ZERO;
-    let seen = t.interrupted.load(Ordering::Acquire);
-    let current = read();
-    let wanted = with_bits(current, key, counts.pkru_bits());
-    if wanted == current {
-        return hooked;
-    }
-    write(current, wanted);
-    compiler_fence(Ordering::SeqCst);
-    t.interrupted.load(Ordering::Acquire) == seen && hooked
+    t.try_write_pkru(|current| with_bits(current, key, counts.pkru_bits())) && hooked
 }
 
 /// What [`open`] or [`close`] left to do: registers the exit hook on a

@@ -1,10 +1,11 @@
 //! The syscall layer: thin, typed wrappers over the few system calls siegel
 //! needs. What POSIX spells the same everywhere is one module per concern
 //! (rustix's layout): [`mem`] (mappings, protection, locking), [`signal`]
-//! (handlers, faults) and [`proc`] (this process: id, limits, standard error).
+//! (handlers, faults) and [`proc`] (this process: id, limits, standard error);
+//! `random` holds `getrandom`, spelled the same on Linux and FreeBSD.
 //! What only some systems have, or spell their own way, is one module per OS
 //! behind the same functions: `linux` (protection keys, `madvise` advice,
-//! `memfd_secret`, `/proc/self/mem`, `getrandom`, `gettid`, the thread list,
+//! `memfd_secret`, `/proc/self/mem`, `gettid`, the thread list,
 //! `tgkill`) and `bsd` for macOS and FreeBSD (the page-protection backend
 //! only: the same functions fail with `Unsupported` where the OS has no
 //! equivalent).
@@ -40,6 +41,8 @@ compile_error!(
 pub(crate) mod failpoint;
 mod mem;
 mod proc;
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+mod random;
 mod signal;
 
 #[cfg(target_os = "linux")]

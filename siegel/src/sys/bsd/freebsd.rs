@@ -1,10 +1,11 @@
 //! FreeBSD's spellings: `madvise(MADV_NOCORE)`, `minherit(INHERIT_NONE)`,
-//! `getrandom`, `pthread_getthreadid_np`.
+//! `pthread_getthreadid_np`; `getrandom` is the one Linux uses too.
 
 use std::{io, ptr::NonNull};
 
 use libc::c_void;
 
+pub(crate) use crate::sys::random::getrandom;
 use crate::sys::{ret, Advice};
 
 /// Whether `madvise(Advice::LinuxDontDump)` leaves pages out of core dumps:
@@ -62,36 +63,6 @@ pub(crate) unsafe fn madvise(ptr: NonNull<u8>, len: usize, advice: Advice) -> io
             ret(unsafe { libc::madvise(addr, len, libc::MADV_RANDOM) })
         }
     }
-}
-
-/// `getrandom(buf, 0)`—fills `buf` from the kernel's CSPRNG.
-///
-/// # Errors
-///
-/// Whatever `getrandom` reports other than `EINTR`.
-///
-/// # References
-///
-/// - <https://man.freebsd.org/cgi/man.cgi?query=getrandom&sektion=2>
-pub(crate) fn getrandom(buf: &mut [u8]) -> io::Result<()> {
-    failpoint!(Getrandom);
-    let mut filled = 0;
-    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
-        // SAFETY:
-        // - `rest` is a valid, writable buffer of `rest.len()` bytes [1].
-        //
-        // [1] https://man.freebsd.org/cgi/man.cgi?query=getrandom&sektion=2
-        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast::<c_void>(), rest.len(), 0) };
-        if let Ok(n) = usize::try_from(n) {
-            filled += n;
-        } else {
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `pthread_getthreadid_np()`—the calling thread's id (the kernel's `lwpid`).

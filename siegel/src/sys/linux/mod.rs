@@ -1,19 +1,19 @@
 //! Linux: everything [`super`] needs beyond POSIX — protection keys,
 //! `madvise(MADV_DONTDUMP | MADV_DONTFORK | MADV_WIPEONFORK)`, `memfd_secret`,
-//! `/proc/self/mem`, `getrandom`, `gettid`, `/proc/self/task` and `tgkill` with a
+//! `/proc/self/mem`, `gettid`, `/proc/self/task` and `tgkill` with a
 //! real-time signal.
 
 mod mem;
 mod pkey;
 mod proc;
-mod random;
 mod signal;
 
 #[cfg_attr(
     miri,
     allow(unused_imports, reason = "under Miri the shim serves the memory calls")
 )]
-pub(crate) use self::{mem::*, pkey::*, proc::*, random::*, signal::*};
+pub(crate) use self::{mem::*, pkey::*, proc::*, signal::*};
+pub(crate) use super::random::getrandom;
 
 /// Whether [`write_process_memory`] can write behind a seal (`/proc/self/mem`);
 /// where it cannot, it fails and callers open, write and re-seal instead.

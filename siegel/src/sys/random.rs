@@ -1,4 +1,5 @@
-//! Randomness from the kernel.
+//! Randomness from the kernel: `getrandom(2)`, which Linux and FreeBSD spell
+//! the same way (macOS has `getentropy` instead: `bsd/macos.rs`).
 
 use std::io;
 
@@ -8,11 +9,12 @@ use libc::c_void;
 ///
 /// # Errors
 ///
-/// `ENOSYS` on kernels older than 3.17.
+/// `ENOSYS` on Linux kernels older than 3.17.
 ///
 /// # References
 ///
 /// - <https://man7.org/linux/man-pages/man2/getrandom.2.html>
+/// - <https://man.freebsd.org/cgi/man.cgi?query=getrandom&sektion=2>
 pub(crate) fn getrandom(buf: &mut [u8]) -> io::Result<()> {
     failpoint!(Getrandom);
     let mut filled = 0;
