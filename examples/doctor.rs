@@ -234,8 +234,13 @@ impl Report {
         println!();
 
         println!("Protection keys (PKU)");
-        line("CPU reports PKU", yes(self.cpu_pku));
-        line("OS enabled it (OSPKE)", yes(self.cpu_ospke));
+        if cfg!(target_arch = "x86_64") {
+            line("CPU reports PKU", yes(self.cpu_pku));
+            line("OS enabled it (OSPKE)", yes(self.cpu_ospke));
+        } else {
+            let arch = std::env::consts::ARCH;
+            line("CPU reports PKU", &format!("no: PKU is an x86-64 feature, this CPU is {arch}"));
+        }
         let keys = match &self.pkeys.stop {
             _ if self.pkeys.free > 0 => format!("yes, {} free", self.pkeys.free),
             Some(err) => format!("no ({err})"),

@@ -21,7 +21,8 @@ pub enum PkuSupport {
         /// The `errno` from `pkey_alloc`.
         errno: i32,
     },
-    /// This target has no protection keys (only Linux on x86-64 does).
+    /// This target has no protection keys (only Linux on x86-64 does; arm64's
+    /// POE is not supported yet), or the program runs under Miri.
     UnsupportedTarget,
 }
 
@@ -46,7 +47,17 @@ impl fmt::Display for PkuSupport {
                 "the kernel refused pkey_alloc ({})",
                 io::Error::from_raw_os_error(*errno)
             ),
-            Self::UnsupportedTarget => f.write_str("this target has no protection keys"),
+            Self::UnsupportedTarget if cfg!(miri) => {
+                f.write_str("no protection keys under Miri (its shim has page protection only)")
+            }
+            Self::UnsupportedTarget => {
+                let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
+                write!(f, "no protection keys on {os} {arch}: siegel uses x86-64's PKU, on Linux")?;
+                if cfg!(all(target_os = "linux", target_arch = "aarch64")) {
+                    f.write_str("; arm64's POE (Linux 6.12+) is not supported yet")?;
+                }
+                Ok(())
+            }
         }
     }
 }
