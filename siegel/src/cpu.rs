@@ -52,7 +52,10 @@ impl fmt::Display for PkuSupport {
             }
             Self::UnsupportedTarget => {
                 let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
-                write!(f, "no protection keys on {os} {arch}: siegel uses x86-64's PKU, on Linux")?;
+                write!(
+                    f,
+                    "no protection keys on {os} {arch}: siegel has them on Linux x86-64 only (PKU)"
+                )?;
                 if cfg!(all(target_os = "linux", target_arch = "aarch64")) {
                     f.write_str("; arm64's POE (Linux 6.12+) is not supported yet")?;
                 }
