@@ -70,8 +70,22 @@ use crate::{
     sys,
 };
 
-/// The highest protection key number on x86-64 is 15.
-const PKEYS: usize = 16;
+/// Protection keys on x86-64: 0 (the default key, never siegel's) to 15.
+const KEY_COUNT: u32 = 16;
+/// [`KEY_COUNT`], to size per-key tables.
+const PKEYS: usize = KEY_COUNT as usize;
+const _: () = assert!(KEY_COUNT.is_power_of_two(), "`idx` masks with PKEYS - 1");
+
+/// The keys siegel may use: every key but the default one.
+fn usable_keys() -> core::ops::Range<u32> {
+    1..KEY_COUNT
+}
+
+/// Whether `key` is a protection key number (below [`KEY_COUNT`]).
+#[inline]
+const fn idx_in_range(key: u32) -> bool {
+    key < KEY_COUNT
+}
 
 /// Bit `k` is set while protection key `k` guards a live region of ours.
 pub(crate) static LIVE_KEYS: AtomicU32 = AtomicU32::new(0);
@@ -94,7 +108,7 @@ static KEY_OWNER: Mutex<[Option<&'static dyn Release>; PKEYS]> = Mutex::new([Non
 /// Whether protection key `key` guards (or guarded, until its region is gone) a
 /// region of siegel's: a fault on it is siegel's to explain.
 pub(crate) fn is_siegel_key(key: u32) -> bool {
-    key > 0 && key < 16 && LIVE_KEYS.load(Ordering::Acquire) & (1 << key) != 0
+    key > 0 && idx_in_range(key) && LIVE_KEYS.load(Ordering::Acquire) & (1 << key) != 0
 }
 
 /// One thread's protection-key state.
@@ -132,13 +146,14 @@ thread_local! {
 }
 
 /// The index of `key` in per-key tables. Keys reach here from registry
-/// entries, which hold only keys 0..=15 (checked when published), so the mask
+/// entries, which hold only keys below [`KEY_COUNT`] (checked when published), so the mask
 /// changes nothing and lets the compiler drop the bounds checks.
 #[inline]
 fn idx(key: u32) -> usize {
-    debug_assert!(key < 16, "siegel: pkey {key} > 15");
-    // `key & 15 < 16`: the conversion cannot fail, and the compiler knows it.
-    usize::try_from(key & 15).unwrap_or(0)
+    debug_assert!(idx_in_range(key), "siegel: pkey {key} out of range");
+    // `key & (PKEYS - 1) < PKEYS`: the conversion cannot fail, and the compiler
+    // knows it.
+    usize::try_from(key).map_or(0, |k| k & (PKEYS - 1))
 }
 
 /// The two PKRU bits of `key` set to `bits`, in `pkru`.
@@ -224,7 +239,7 @@ impl ThreadKeys {
             let current = read();
             let mut wanted = current;
             let granted = self.granted.get();
-            for key in (1..16u32).filter(|k| live & (1 << k) != 0) {
+            for key in usable_keys().filter(|k| live & (1 << k) != 0) {
                 let bits = if granted & (1 << key) != 0 { 0 } else { self.counts(key).pkru_bits() };
                 wanted = with_bits(wanted, key, bits);
             }
@@ -319,7 +334,7 @@ fn update(key: u32, f: impl FnOnce(Counts) -> Counts) -> bool {
 #[inline(never)]
 pub(crate) fn settle() {
     with_thread(|t| {
-        if !t.hooked.get() && (1..16u32).any(|key| t.counts(key) != Counts::ZERO) {
+        if !t.hooked.get() && usable_keys().any(|key| t.counts(key) != Counts::ZERO) {
             hook_exit(t);
         }
         t.resync();
@@ -329,7 +344,7 @@ pub(crate) fn settle() {
 /// Whether this thread holds a scope on any keyed region (its counts, valid
 /// for the key's current generation).
 pub(crate) fn holds_keyed_scope() -> bool {
-    THREAD.with(|t| (1..16u32).any(|key| t.counts(key) != Counts::ZERO))
+    THREAD.with(|t| usable_keys().any(|key| t.counts(key) != Counts::ZERO))
 }
 
 /// A thread's first keyed scope: registers the exit hook, and the thread as
@@ -376,7 +391,7 @@ pub fn seal_thread() -> u32 {
         let before = read();
         t.resync();
         let after = read();
-        (1..16u32)
+        usable_keys()
             .filter(|&k| live & (1 << k) != 0)
             .filter(|&k| (before >> (2 * k)) & 0b11 != (after >> (2 * k)) & 0b11)
             .count()
@@ -409,7 +424,7 @@ impl Drop for ExitHook {
         lock(&OPENERS).retain(|&tid| tid != me);
         let _ = THREAD.try_with(|t| {
             let owners = *lock(&KEY_OWNER);
-            for key in 1..16u32 {
+            for key in usable_keys() {
                 let k = idx(key);
                 let counts = t.counts(key);
                 t.counts[k].set(Counts::ZERO);
@@ -699,8 +714,8 @@ pub(crate) fn revoke(_lock: &RoundLock, keys: u32, reach: Reach) -> Result<(), R
         Ok(now) if sys::handler_of(&now) == sys::address_of(on_revoke) => {}
         _ => return Err(Revocation::SignalTaken { signal }),
     }
-    let bits = (1..16u32).filter(|k| keys & (1 << k) != 0).fold(0, |b, k| b | (0b11 << (2 * k)));
-    for key in (1..16u32).filter(|k| keys & (1 << k) != 0) {
+    let bits = usable_keys().filter(|k| keys & (1 << k) != 0).fold(0, |b, k| b | (0b11 << (2 * k)));
+    for key in usable_keys().filter(|k| keys & (1 << k) != 0) {
         KEY_GEN[idx(key)].fetch_add(1, Ordering::SeqCst);
     }
     let mut round = ROUND.load(Ordering::SeqCst).wrapping_add(1);

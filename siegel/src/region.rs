@@ -32,7 +32,7 @@
 
 #![allow(unsafe_code)]
 
-use core::ptr::NonNull;
+use core::{num::NonZeroU32, ptr::NonNull};
 
 use crate::{
     access::{Access, Counts},
@@ -44,7 +44,7 @@ use crate::{
     registry::Entry,
     scope::Scoped,
     sync::lock,
-    sys::{self, Advice, ProtFlags},
+    sys::{self, Advice, ProtFlags, ProtectCall},
 };
 
 /// One guarded mapping holding one secret (or one pool arena).
@@ -158,7 +158,7 @@ impl Region {
             // - the whole mapping is ours and page-aligned; neither advice changes
             //   contents in this process.
             unsafe { sys::madvise(whole.ptr(), whole.len(), advice) }
-                .map_err(protect("madvise"))?;
+                .map_err(protect(ProtectCall::Madvise))?;
         }
         if separate_pages {
             // Every other page of the mapping (guards included) gets a flag its
@@ -176,7 +176,7 @@ impl Region {
                 // - one whole page of our mapping; neither advice changes contents
                 //   in this process (WIPEONFORK acts in `fork` children, and the
                 //   pages are DONTFORK anyway; RANDOM only turns off read-ahead).
-                unsafe { sys::madvise(one.ptr(), page, advice) }.map_err(protect("madvise"))?;
+                unsafe { sys::madvise(one.ptr(), page, advice) }.map_err(protect(ProtectCall::Madvise))?;
             }
         }
 
@@ -206,10 +206,10 @@ impl Region {
         if key.is_none() {
             // SAFETY:
             // - the data pages are ours and page-aligned; nothing references them.
-            unsafe { data_pages.protect(ProtFlags::NONE) }.map_err(protect("mprotect"))?;
+            unsafe { data_pages.protect(ProtFlags::NONE) }.map_err(protect(ProtectCall::Mprotect))?;
         }
         let wants_key = use_pku && options.keys_exhausted == KeyExhaustion::Virtualize;
-        entry.publish(data_pages, canary_at, key.unwrap_or(0), wants_key, canary);
+        entry.publish(data_pages, canary_at, key, wants_key, canary);
         Ok(region)
     }
 
@@ -236,7 +236,7 @@ impl Region {
         // SAFETY:
         // - the range lies inside our fresh mapping, which nothing references yet.
         unsafe { data_pages.protect(ProtFlags::READ_WRITE) }
-            .map_err(|source| protect_error("mprotect", source))?;
+            .map_err(|source| protect_error(ProtectCall::Mprotect, source))?;
         // SAFETY:
         // - the range lies inside our mapping; locking changes no contents.
         let locked = match unsafe { sys::mlock(ptr, len) } {
@@ -270,8 +270,8 @@ impl Region {
 
     pub(crate) fn mechanism(&self) -> Mechanism {
         match self.entry.key() {
-            0 => Mechanism::PageProtection,
-            key => Mechanism::ProtectionKey { key },
+            None => Mechanism::PageProtection,
+            Some(key) => Mechanism::ProtectionKey { key: key.get() },
         }
     }
 
@@ -305,8 +305,8 @@ impl Region {
 
     /// The region's scopes: they run from the registry entry alone (a static
     /// page), so a scope touches no heap memory between its system calls.
-    pub(crate) fn scopes(&self) -> Dedicated {
-        Dedicated(self.entry)
+    pub(crate) fn scopes(&self) -> RegionScopes {
+        RegionScopes(self.entry)
     }
 }
 
@@ -321,8 +321,8 @@ impl Drop for Region {
         }
         let entry = self.entry;
         entry.exclusive_for_drop();
-        let key = entry.key();
-        if key != 0 {
+        let key = entry.key().map(NonZeroU32::get);
+        if let Some(key) = key {
             // Forget this thread's counts (the handle's own access, leaked guards).
             pkru::forget(key);
         }
@@ -334,7 +334,7 @@ impl Drop for Region {
         // Unmap before freeing the key, so no page is tagged with a key that a
         // later `pkey_alloc` may hand out again.
         self.map.unmap();
-        if key != 0 {
+        if let Some(key) = key {
             keys::release(key);
         }
         entry.release();
@@ -343,9 +343,9 @@ impl Drop for Region {
 
 /// The scopes of a dedicated region, run from its registry entry.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Dedicated(&'static Entry);
+pub(crate) struct RegionScopes(&'static Entry);
 
-impl Dedicated {
+impl RegionScopes {
     /// Changes the data pages from `from` to `to` (under the counts lock).
     fn set_pages(self, from: ProtFlags, to: ProtFlags) -> Result<(), Error> {
         if from == to {
@@ -355,11 +355,11 @@ impl Dedicated {
         // - the data pages of a published entry; protection is narrowed only when
         //   a count reached zero, i.e. after the last guard holding that access was
         //   dropped, so no live reference uses the access taken away.
-        unsafe { self.0.pages().protect(to) }.map_err(|source| protect_error("mprotect", source))
+        unsafe { self.0.pages().protect(to) }.map_err(|source| protect_error(ProtectCall::Mprotect, source))
     }
 }
 
-impl Scoped for Dedicated {
+impl Scoped for RegionScopes {
     fn entry(&self) -> &'static Entry {
         self.0
     }

@@ -20,6 +20,7 @@
 #![allow(unsafe_code)]
 
 use core::{
+    num::NonZeroU32,
     ptr::NonNull,
     sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering},
 };
@@ -63,10 +64,21 @@ const POISONED: u32 = 1 << 5;
 pub(crate) struct Seal(u32);
 
 impl Seal {
-    /// The protection key guarding the pages, or 0 for page protection.
+    /// The protection key guarding the pages; `None`: page protection.
     #[inline]
-    pub(crate) fn key(self) -> u32 {
-        self.0 & KEY_BITS
+    pub(crate) fn key(self) -> Option<NonZeroU32> {
+        NonZeroU32::new(self.0 & KEY_BITS)
+    }
+
+    /// The key, if a scope may open right now with it (keyed and not
+    /// poisoned: one compare on the hot path).
+    #[inline]
+    pub(crate) fn live_key(self) -> Option<NonZeroU32> {
+        if self.is_keyed_and_live() {
+            self.key()
+        } else {
+            None
+        }
     }
 
     /// Whether a scope may open right now with the key: keyed and not poisoned
@@ -161,10 +173,11 @@ impl Entry {
         &self,
         pages: Pages,
         canary_at: NonNull<u8>,
-        key: u32,
+        key: Option<NonZeroU32>,
         wants_key: bool,
         canary: [u8; CANARY_LEN],
     ) {
+        let key = key.map_or(0, NonZeroU32::get);
         let words = |half: &[u8]| u64::from_ne_bytes(half.try_into().expect("8 bytes"));
         self.pages.store(pages.ptr().as_ptr(), Ordering::Relaxed);
         self.pages_len.store(pages.len(), Ordering::Relaxed);
@@ -239,8 +252,9 @@ impl Entry {
         Seal(self.seal.load(Ordering::SeqCst))
     }
 
+    /// The protection key guarding the pages; `None`: page protection.
     #[inline]
-    pub(crate) fn key(&self) -> u32 {
+    pub(crate) fn key(&self) -> Option<NonZeroU32> {
         self.seal().key()
     }
 
@@ -248,11 +262,21 @@ impl Entry {
     /// stays).
     ///
     /// [`poison`]: Self::poison
-    pub(crate) fn set_key(&self, key: u32) {
-        assert!(key <= KEY_BITS, "siegel: pkey {key} > 15");
+    pub(crate) fn set_key(&self, key: NonZeroU32) {
+        assert!(key.get() <= KEY_BITS, "siegel: pkey {key} > 15");
+        self.replace_key(key.get());
+    }
+
+    /// Takes the key away: the pages are sealed under page protection (under
+    /// the maintenance lock; a concurrent [`poison`](Self::poison) stays).
+    pub(crate) fn clear_key(&self) {
+        self.replace_key(0);
+    }
+
+    fn replace_key(&self, bits: u32) {
         let _ = self
             .seal
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |seal| Some(seal & !KEY_BITS | key));
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |seal| Some(seal & !KEY_BITS | bits));
     }
 
     #[inline]
@@ -425,7 +449,7 @@ impl Entry {
             return self.wipe.load(Ordering::Acquire) == WIPED;
         }
         let wiped = match self.key() {
-            0 => {
+            None => {
                 let counts = lock(&self.counts);
                 if counts.writes > 0 {
                     // SAFETY:
@@ -467,8 +491,8 @@ impl Entry {
                     }
                 }
             }
-            key => {
-                pkru::with_write_access(key, || {
+            Some(key) => {
+                pkru::with_write_access(key.get(), || {
                     // SAFETY:
                     // - this thread holds write access to the key; no scope uses
                     //   the pages (maintenance lock).
@@ -584,7 +608,7 @@ fn for_each_published(mut f: impl FnMut(&'static Entry)) {
 /// a key comes free for a region waiting for one (see `scope::wait_for_key`).
 pub(crate) fn keyed_scope_open() -> bool {
     let mut open = false;
-    for_each_live(|entry| open |= entry.key() != 0 && entry.is_open());
+    for_each_live(|entry| open |= entry.key().is_some() && entry.is_open());
     open
 }
 

@@ -1,5 +1,5 @@
 //! The scope protocol, written once for every kind of region: a dedicated
-//! region ([`crate::region::Dedicated`]) and a pool slot
+//! region ([`crate::region::RegionScopes`]) and a pool slot
 //! ([`crate::pool::PoolSlot`]) each supply the steps that differ ([`Scoped`]),
 //! and [`open`] / [`close`] walk them in the one order that keeps every failure
 //! consistent:
@@ -16,6 +16,7 @@
 //! cannot take one back is never opened with page protection (that would open
 //! it to every thread): the open fails with [`Error::KeysExhausted`].
 
+use core::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use crate::{
@@ -87,22 +88,22 @@ pub(crate) trait Scoped {
 #[inline]
 pub(crate) fn open(target: &impl Scoped, access: Access) -> Result<(), Error> {
     let seal = target.entry().enter();
-    if !seal.is_keyed_and_live() {
-        return open_slow(target, access, seal);
+    match seal.live_key() {
+        Some(key) => open_keyed(target, access, key),
+        None => open_slow(target, access, seal),
     }
-    open_keyed(target, access, seal.key())
 }
 
 /// The keyed grant and the check, for a counted scope on a live keyed region.
 #[inline]
-fn open_keyed(target: &impl Scoped, access: Access, key: u32) -> Result<(), Error> {
+fn open_keyed(target: &impl Scoped, access: Access, key: NonZeroU32) -> Result<(), Error> {
     let entry = target.entry();
     if let Err(err) = target.before_keyed_open() {
         entry.leave();
         return Err(err);
     }
     entry.touch();
-    if !pkru::open(key, access) {
+    if !pkru::open(key.get(), access) {
         return settled_and_checked(target, access);
     }
     checked(target, access)
@@ -153,11 +154,11 @@ fn open_slow(target: &impl Scoped, access: Access, seal: Seal) -> Result<(), Err
         seal
     };
     match seal.key() {
-        0 => {
+        None => {
             target.open_pages(access).inspect_err(|_| entry.leave())?;
             checked(target, access)
         }
-        key => open_keyed(target, access, key),
+        Some(key) => open_keyed(target, access, key),
     }
 }
 
@@ -173,12 +174,12 @@ pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Erro
         target.after_write();
     }
     match entry.key() {
-        0 => {
+        None => {
             target.close_pages(access)?;
             entry.leave();
         }
-        key => {
-            let settled = pkru::close(key, access);
+        Some(key) => {
+            let settled = pkru::close(key.get(), access);
             // Before settling: the key of this scope is closed already, and
             // what settling repairs (other keys a revocation closed, reopened
             // by the interrupted write) is not read by this thread meanwhile.

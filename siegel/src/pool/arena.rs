@@ -15,13 +15,13 @@ use super::{PoolInner, ARENA_BYTES, CLASSES};
 use crate::{
     access::{Access, Counts},
     error::Error,
-    pages::{self, nonzero_random, protect_error, CANARY_LEN},
+    pages::{self, fill_nonzero_random, protect_error, CANARY_LEN},
     pkru,
     region::Region,
     registry::Entry,
     scope::Scoped,
     sync::lock,
-    sys::{self, ProtFlags},
+    sys::{self, ProtFlags, ProtectCall},
 };
 
 /// The largest class, and so the largest image a slot write needs.
@@ -89,9 +89,8 @@ impl Arena {
         // One slot less than fits, so the region's own canary shares the 16 pages.
         let slot_count = ARENA_BYTES / slot_size - 1;
         let region = Region::new_arena(slot_count * slot_size, slot_size, pool.options)?;
-        let canaries = (0..slot_count)
-            .map(|_| nonzero_random::<CANARY_LEN>())
-            .collect::<Result<Box<[_]>, _>>()?;
+        let mut canaries = vec![[0; CANARY_LEN]; slot_count].into_boxed_slice();
+        fill_nonzero_random(canaries.as_flattened_mut())?;
         let scopes = region.scopes();
         crate::scope::open(&scopes, Access::Write)?;
         for (i, canary) in canaries.iter().enumerate() {
@@ -184,7 +183,7 @@ impl Arena {
         // SAFETY:
         // - one whole data page of ours; callers narrow protection only when the
         //   page's counts no longer need it, so no live reference loses access.
-        unsafe { one.protect(prot) }.map_err(|source| protect_error("mprotect", source))?;
+        unsafe { one.protect(prot) }.map_err(|source| protect_error(ProtectCall::Mprotect, source))?;
         meta.prot[page] = prot;
         Ok(())
     }
@@ -230,9 +229,8 @@ impl Arena {
                 }
             }
         };
-        let key = self.region.entry().key();
-        if key != 0 {
-            pkru::with_write_access(key, copy);
+        if let Some(key) = self.region.entry().key() {
+            pkru::with_write_access(key.get(), copy);
             return Ok(());
         }
         let page = self.page_of(index);
@@ -451,9 +449,9 @@ impl Arena {
     /// Frees slot `index`: gives back scopes leaked on it, wipes it, and returns
     /// it to the free list (or retires it if it could not be wiped).
     fn free(&self, index: u32) {
-        let slot = self.region.entry();
+        let entry = self.region.entry();
         // Entered, so the arena's key cannot move while the slot is wiped.
-        slot.enter();
+        entry.enter();
         let mut meta = lock(&self.meta);
         let leaked = core::mem::replace(&mut meta.slots[idx(index)], Counts::ZERO);
         if leaked != Counts::ZERO {
@@ -464,7 +462,7 @@ impl Arena {
                 self.reseal_failed(&mut meta, page, next);
             }
             for _ in 0..leaked.total() {
-                slot.leave();
+                entry.leave();
             }
         }
         let zeros = [0u8; MAX_SLOT];
@@ -494,7 +492,7 @@ impl Arena {
         meta.in_use -= 1;
         let empty = meta.in_use == 0;
         drop(meta);
-        slot.leave();
+        entry.leave();
         self.live.fetch_sub(1, Ordering::AcqRel);
         if empty && self.region.is_poisoned() {
             if let Some(pool) = self.pool.upgrade() {
@@ -603,11 +601,6 @@ impl PoolSlot {
             state::POISONED | state::CORRUPT
         )
     }
-
-    /// The slot's scopes (see [`Scoped`]).
-    pub(crate) fn scopes(&self) -> &Self {
-        self
-    }
 }
 
 impl Scoped for PoolSlot {
@@ -646,7 +639,7 @@ impl Scoped for PoolSlot {
     /// its page is open.
     fn after_write(&self) {
         let arena = &self.arena;
-        if arena.region.entry().key() != 0 {
+        if arena.region.entry().key().is_some() {
             // The key cannot move while this scope is counted: no lock unless a
             // neighbour's canary needs repair.
             if let Some(damaged) = arena.check_after_write(self.index, self.size(), true) {

@@ -92,10 +92,29 @@ pub(super) fn ret_long(rc: c_long) -> io::Result<c_long> {
     }
 }
 
-/// Whether a failed protection change (`mprotect`, `pkey_mprotect`, `madvise`)
-/// ran out of kernel mappings: `ENOMEM`, or `EAGAIN` from `madvise`, which
-/// reports a failed split that way.
-pub(crate) fn is_out_of_mappings(call: &str, err: &io::Error) -> bool {
+/// A system call that changes a mapping's protection or advice (and may split
+/// it, so may run out of kernel mappings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProtectCall {
+    Mprotect,
+    PkeyMprotect,
+    Madvise,
+}
+
+impl ProtectCall {
+    /// The call's name, as errors report it.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::Mprotect => "mprotect",
+            Self::PkeyMprotect => "pkey_mprotect",
+            Self::Madvise => "madvise",
+        }
+    }
+}
+
+/// Whether a failed `call` ran out of kernel mappings: `ENOMEM`, or `EAGAIN`
+/// from `madvise`, which reports a failed split that way.
+pub(crate) fn is_out_of_mappings(call: ProtectCall, err: &io::Error) -> bool {
     let errno = err.raw_os_error();
-    errno == Some(libc::ENOMEM) || (call == "madvise" && errno == Some(libc::EAGAIN))
+    errno == Some(libc::ENOMEM) || (call == ProtectCall::Madvise && errno == Some(libc::EAGAIN))
 }
