@@ -333,6 +333,7 @@
 mod access;
 mod arch;
 mod backing;
+mod behind_seal;
 mod cpu;
 pub mod crash;
 mod error;

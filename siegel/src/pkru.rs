@@ -71,9 +71,10 @@ use crate::{
 };
 
 /// Protection keys on x86-64: 0 (the default key, never siegel's) to 15.
-const KEY_COUNT: u32 = 16;
-/// [`KEY_COUNT`], to size per-key tables.
-const PKEYS: usize = KEY_COUNT as usize;
+const PKEYS: usize = 16;
+/// [`PKEYS`] as a key number.
+#[allow(clippy::as_conversions, clippy::cast_possible_truncation, reason = "16 fits")]
+const KEY_COUNT: u32 = PKEYS as u32;
 const _: () = assert!(KEY_COUNT.is_power_of_two(), "`idx` masks with PKEYS - 1");
 
 /// The keys siegel may use: every key but the default one.

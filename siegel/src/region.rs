@@ -36,6 +36,7 @@ use core::{num::NonZeroU32, ptr::NonNull};
 
 use crate::{
     access::{Access, Counts},
+    behind_seal::{self, Sealed, Wrote},
     error::Error,
     keys,
     options::{KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
@@ -413,8 +414,9 @@ impl Scoped for RegionScopes {
     /// counted (one opened since), only this scope is given back — the pages stay
     /// as open as before, which those scopes need anyway; if this was the last
     /// scope, no reference to the secret is live, so it is wiped and the region
-    /// poisoned — by making the pages writable, else through `/proc/self/mem`,
-    /// else by replacing them with fresh inaccessible pages. If even that fails,
+    /// poisoned — behind the seal ([`behind_seal`]: through `/proc/self/mem`,
+    /// else by opening them, else by replacing them with fresh inaccessible
+    /// pages), then the pages are sealed as far as the kernel lets. If even that fails,
     /// the process aborts: a secrets library must not go on with a secret left
     /// readable.
     fn reseal_failed(&self, access: Access) {
@@ -429,26 +431,21 @@ impl Scoped for RegionScopes {
         }
         entry.poison();
         let pages = entry.pages();
+        let sealed = Sealed { pages, key: None, prot: counts.prot() };
         // SAFETY:
-        // - the data pages are ours; widening protection strands no reference.
-        if unsafe { pages.protect(ProtFlags::READ_WRITE) }.is_ok() {
-            // SAFETY:
-            // - just made writable; no reference is live (see above).
-            unsafe { pages::wipe(pages.ptr(), pages.len()) };
-            // SAFETY:
-            // - the data pages are ours; no reference is live (see above).
-            let _ = unsafe { pages.protect(ProtFlags::NONE) };
-        // SAFETY:
-        // - our data pages (private anonymous memory, or the kernel refuses);
-        //   no reference is live (see above). Left open, they hold zeros only.
-        } else if unsafe { pages::wipe_sealed(pages.ptr(), pages.len()) }.is_err() {
-            // Neither writable nor writable through /proc/self/mem (secret
-            // memory, a lasting refusal): the pages are replaced by fresh
-            // inaccessible ones, so the secret is gone from the process. They
-            // are one mapping of their own, so this needs no new one.
-            // SAFETY:
-            // - the data pages are ours, whole pages, and no reference is live.
-            if unsafe { sys::mmap_fixed_inaccessible(pages.ptr(), pages.len()) }.is_err() {
+        // - our data pages, on page protection at `counts.prot()` (the refused
+        //   narrowing changed nothing), under the counts lock; no reference is
+        //   live (see above).
+        match unsafe { behind_seal::wipe(sealed) } {
+            // Wiped with the pages open: seal them (holding zeros only, they
+            // may stay open if even that is refused).
+            Ok(Wrote::InPlace | Wrote::Reopened | Wrote::LeftOpen) => {
+                // SAFETY:
+                // - our data pages; no reference is live (see above).
+                let _ = unsafe { pages.protect(ProtFlags::NONE) };
+            }
+            Ok(Wrote::ThroughKernel | Wrote::Replaced) => {}
+            Err(_) => {
                 sys::write_stderr(
                     b"siegel: cannot re-seal, wipe or replace a region's pages; aborting\n",
                 );

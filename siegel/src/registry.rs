@@ -28,6 +28,7 @@ use std::sync::Mutex;
 
 use crate::{
     access::Counts,
+    behind_seal::{self, Sealed},
     pages::{self, Pages, CANARY_LEN},
     pkru,
     sync::{self, lock},
@@ -426,10 +427,8 @@ impl Entry {
         wiped
     }
 
-    /// Wipes the data pages without opening them to other threads where that can
-    /// be helped: under the region's key with write access for this thread only;
-    /// on page protection through `/proc/self/mem` (a sealed page stays sealed),
-    /// else by opening, wiping and re-sealing. The caller holds the maintenance
+    /// Wipes the data pages behind their seal ([`behind_seal`]: opened to other
+    /// threads only where nothing else works). The caller holds the maintenance
     /// lock (or is the region's drop), so no other thread has a scope open.
     pub(crate) fn wipe_exclusive(&self) -> bool {
         self.wipe_exclusive_at(self.pages())
@@ -437,9 +436,8 @@ impl Entry {
 
     /// [`wipe_exclusive`](Self::wipe_exclusive) for a region that passes its own
     /// data `pages` (its drop, which may run before the entry was published).
-    /// Returns whether the pages are wiped; if they could not even be made
-    /// writable, they are not marked wiped, so a later attempt (the region's drop)
-    /// tries again. Each protection change is retried once.
+    /// Returns whether the pages are wiped (or replaced); if not, they are not
+    /// marked wiped, so a later attempt (the region's drop) tries again.
     pub(crate) fn wipe_exclusive_at(&self, pages: Pages) -> bool {
         if self
             .wipe
@@ -448,59 +446,17 @@ impl Entry {
         {
             return self.wipe.load(Ordering::Acquire) == WIPED;
         }
-        let wiped = match self.key() {
-            None => {
-                let counts = lock(&self.counts);
-                if counts.writes > 0 {
-                    // SAFETY:
-                    // - the pages are open for writing (counted); no scope uses them
-                    //   (maintenance lock, module docs).
-                    unsafe { pages::wipe(pages.ptr(), pages.len()) };
-                    true
-                // SAFETY:
-                // - our private anonymous data pages (or the kernel refuses);
-                //   nothing references them (maintenance lock).
-                } else if unsafe { pages::wipe_sealed(pages.ptr(), pages.len()) }.is_ok() {
-                    true
-                } else {
-                    // SAFETY:
-                    // - our data pages; widening strands no reference.
-                    let widen = || unsafe { pages.protect(ProtFlags::READ_WRITE) }.is_ok();
-                    if widen() || widen() {
-                        // SAFETY:
-                        // - just made writable; nothing references them.
-                        unsafe { pages::wipe(pages.ptr(), pages.len()) };
-                        // SAFETY:
-                        // - as above; re-sealing to the counted protection.
-                        let reseal = || unsafe { pages.protect(counts.prot()) }.is_ok();
-                        // If even the second re-seal fails, the open pages hold
-                        // zeros only.
-                        let _ = reseal() || reseal();
-                        true
-                    } else {
-                        // Neither writable in place nor through /proc/self/mem
-                        // (secret memory under a lasting refusal): replace the
-                        // pages with fresh inaccessible ones, so the secret is
-                        // gone from the process. The data pages are whole
-                        // mappings of their own, so this needs no new one.
-                        // SAFETY:
-                        // - our data pages, whole pages; nothing references them
-                        //   (maintenance lock, module docs), and the entry is
-                        //   being wiped for good (poisoned, or its region drops).
-                        unsafe { sys::mmap_fixed_inaccessible(pages.ptr(), pages.len()) }.is_ok()
-                    }
-                }
-            }
-            Some(key) => {
-                pkru::with_write_access(key.get(), || {
-                    // SAFETY:
-                    // - this thread holds write access to the key; no scope uses
-                    //   the pages (maintenance lock).
-                    unsafe { pages::wipe(pages.ptr(), pages.len()) };
-                });
-                true
-            }
-        };
+        let key = self.key();
+        // Page protection: the counts lock keeps the protection as counted.
+        let counts = key.is_none().then(|| lock(&self.counts));
+        let prot = counts.as_ref().map_or(ProtFlags::NONE, |c| c.prot());
+        // SAFETY:
+        // - our data pages, under `key` with protection `prot`; no scope uses
+        //   them (maintenance lock, module docs) and the protection cannot
+        //   change meanwhile (the counts lock, or the key's pages are never
+        //   `mprotect`ed but by maintenance).
+        let wiped = unsafe { behind_seal::wipe(Sealed { pages, key, prot }) }.is_ok();
+        drop(counts);
         self.wipe.store(if wiped { WIPED } else { NOT_WIPED }, Ordering::Release);
         wiped
     }
@@ -681,6 +637,11 @@ pub fn lockdown() -> Lockdown {
 /// states — its key being stolen, or never given one — is writable either way.
 /// A region another thread unmaps at this very moment (its drop, which wipes it
 /// first) can still fault here; the process is dying either way.
+///
+/// Not the [`behind_seal`] ladder its other wipes climb: in a signal handler
+/// neither its `/proc/self/mem` step (the descriptor's first open takes a
+/// lock) nor a per-thread key grant is safe, and a dying process needs no
+/// re-seal, so every key is opened once and every region made writable.
 pub(crate) fn wipe_all_for_crash() -> usize {
     pkru::open_all_for_crash();
     let mut wiped = 0;

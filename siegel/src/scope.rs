@@ -50,20 +50,13 @@ pub(crate) trait Scoped {
     /// The re-seal failed; the access is still counted open.
     fn close_pages(&self, access: Access) -> Result<(), Error>;
 
-    /// Under a protection key, before this thread gains access.
+    /// After access is granted: the canaries and the secret's own state (a
+    /// pool slot's first scope writes its canaries first).
     ///
     /// # Errors
     ///
-    /// Whatever prevents the open; nothing is granted then.
-    fn before_keyed_open(&self) -> Result<(), Error> {
-        Ok(())
-    }
-
-    /// After access is granted: the canaries and the secret's own state.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::CanaryCorrupted`] or [`Error::Poisoned`]; the caller closes.
+    /// [`Error::CanaryCorrupted`] or [`Error::Poisoned`], or what prevented
+    /// a fresh slot's canaries; the caller closes.
     fn check(&self) -> Result<(), Error>;
 
     /// Before a write scope closes, its pages still open in this thread.
@@ -97,12 +90,7 @@ pub(crate) fn open(target: &impl Scoped, access: Access) -> Result<(), Error> {
 /// The keyed grant and the check, for a counted scope on a live keyed region.
 #[inline]
 fn open_keyed(target: &impl Scoped, access: Access, key: NonZeroU32) -> Result<(), Error> {
-    let entry = target.entry();
-    if let Err(err) = target.before_keyed_open() {
-        entry.leave();
-        return Err(err);
-    }
-    entry.touch();
+    target.entry().touch();
     if !pkru::open(key.get(), access) {
         return settled_and_checked(target, access);
     }

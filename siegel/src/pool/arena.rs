@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, Weak};
 use super::{PoolInner, ARENA_BYTES, CLASSES};
 use crate::{
     access::{Access, Counts},
+    behind_seal::{self, Image, Sealed},
     error::Error,
     pages::{self, fill_nonzero_random, protect_error, CANARY_LEN},
-    pkru,
     region::Region,
     registry::Entry,
     scope::Scoped,
@@ -188,12 +188,11 @@ impl Arena {
         Ok(())
     }
 
-    /// Writes `image` at `offset` of slot `index`, whatever the page's state,
-    /// without opening it to other threads where that can be helped: directly
-    /// (the arena's key, or a page open for writing), through `/proc/self/mem`, or
-    /// as a last resort by opening the page for writing and re-sealing it. The
-    /// caller holds the meta lock and has entered the arena's registry slot (so
-    /// its key cannot change), and no reference to these bytes is live.
+    /// Writes `image` at `offset` of slot `index` behind the page's seal
+    /// ([`behind_seal`]: opened to other threads only where nothing else
+    /// works). The caller holds the meta lock and has entered the arena's
+    /// registry entry (so its key cannot change), and no reference to these
+    /// bytes is live.
     fn write_slot(
         &self,
         meta: &mut Meta,
@@ -210,7 +209,8 @@ impl Arena {
             while i < image.len() {
                 // SAFETY:
                 // - `i < image.len()`: inside the slot, writable by this thread
-                //   (the caller's branch below); no reference reads these bytes.
+                //   (`behind_seal::write` stores in place only then); no
+                //   reference reads these bytes.
                 let to = unsafe { at.add(i) };
                 // The canary (the slot's first 16 bytes, always canary whatever
                 // the secret's size) as two words, as it is read; every other
@@ -229,34 +229,20 @@ impl Arena {
                 }
             }
         };
-        if let Some(key) = self.region.entry().key() {
-            pkru::with_write_access(key.get(), copy);
-            return Ok(());
-        }
         let page = self.page_of(index);
-        if meta.prot[page] == ProtFlags::READ_WRITE {
-            copy();
-            return Ok(());
-        }
+        let len = sys::page_size();
+        let sealed = Sealed {
+            pages: self.region.data_pages().slice(page * len, len),
+            key: self.region.entry().key(),
+            prot: meta.prot[page],
+        };
         // SAFETY:
-        // - the range is inside our private anonymous mapping (or the kernel
-        //   refuses, which we handle) and nothing references it (caller).
-        if unsafe { pages::write_sealed(at, image) }.is_ok() {
-            return Ok(());
-        }
-        let restore = meta.prot[page];
-        self.set_page(meta, page, ProtFlags::READ_WRITE)?;
-        copy();
-        if self.set_page(meta, page, restore).is_err() {
-            // The page holds other secrets and is open to every thread; a single
-            // page mapping never needs memory to narrow, so this is unreachable
-            // short of a kernel fault. Never go on with it open.
-            sys::write_ignoring_errors(
-                2,
-                b"siegel: cannot re-seal a pool page after a wipe; aborting\n",
-            );
-            std::process::abort();
-        }
+        // - the range lies in the slot, on page `page` of this arena, whose key
+        //   cannot change (the caller entered the registry entry) and whose
+        //   protection is `meta.prot[page]` (the meta lock, which the caller
+        //   holds, serialises every change of it); no reference reads these
+        //   bytes (caller); `copy` writes exactly `image` at `at`.
+        unsafe { behind_seal::write(sealed, at, Image::Bytes(image), copy) }?;
         Ok(())
     }
 
@@ -601,6 +587,15 @@ impl PoolSlot {
             state::POISONED | state::CORRUPT
         )
     }
+
+    /// A fresh slot's first keyed scope: its canary and padding, then the check.
+    #[cold]
+    #[inline(never)]
+    fn format_and_check(&self) -> Result<(), Error> {
+        let arena = &self.arena;
+        arena.format(&mut lock(&arena.meta), self.index, self.size())?;
+        self.check()
+    }
 }
 
 impl Scoped for PoolSlot {
@@ -616,19 +611,14 @@ impl Scoped for PoolSlot {
         self.arena.change_page(self.index, self.size(), false, |c| c.sub(access))
     }
 
-    /// A fresh slot renews its canary and padding before its first scope.
-    fn before_keyed_open(&self) -> Result<(), Error> {
-        let arena = &self.arena;
-        if arena.state_of(self.index).load(Ordering::Acquire) == state::FRESH {
-            arena.format(&mut lock(&arena.meta), self.index, self.size())?;
-        }
-        Ok(())
-    }
-
+    /// The slot's canaries; a fresh slot's first scope writes them first
+    /// (under page protection, `open_pages` did already).
+    #[inline]
     fn check(&self) -> Result<(), Error> {
         match self.arena.state_of(self.index).load(Ordering::Acquire) {
             state::READY if self.arena.canary_intact(self.index, self.size()) => Ok(()),
             state::READY | state::CORRUPT => Err(Error::CanaryCorrupted),
+            state::FRESH => self.format_and_check(),
             _ => Err(Error::Poisoned),
         }
     }
