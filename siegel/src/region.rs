@@ -177,7 +177,8 @@ impl Region {
                 // - one whole page of our mapping; neither advice changes contents
                 //   in this process (WIPEONFORK acts in `fork` children, and the
                 //   pages are DONTFORK anyway; RANDOM only turns off read-ahead).
-                unsafe { sys::madvise(one.ptr(), page, advice) }.map_err(protect(ProtectCall::Madvise))?;
+                unsafe { sys::madvise(one.ptr(), page, advice) }
+                    .map_err(protect(ProtectCall::Madvise))?;
             }
         }
 
@@ -207,7 +208,8 @@ impl Region {
         if key.is_none() {
             // SAFETY:
             // - the data pages are ours and page-aligned; nothing references them.
-            unsafe { data_pages.protect(ProtFlags::NONE) }.map_err(protect(ProtectCall::Mprotect))?;
+            unsafe { data_pages.protect(ProtFlags::NONE) }
+                .map_err(protect(ProtectCall::Mprotect))?;
         }
         let wants_key = use_pku && options.keys_exhausted == KeyExhaustion::Virtualize;
         entry.publish(data_pages, canary_at, key, wants_key, canary);
@@ -356,7 +358,8 @@ impl RegionScopes {
         // - the data pages of a published entry; protection is narrowed only when
         //   a count reached zero, i.e. after the last guard holding that access was
         //   dropped, so no live reference uses the access taken away.
-        unsafe { self.0.pages().protect(to) }.map_err(|source| protect_error(ProtectCall::Mprotect, source))
+        unsafe { self.0.pages().protect(to) }
+            .map_err(|source| protect_error(ProtectCall::Mprotect, source))
     }
 }
 

@@ -183,7 +183,8 @@ impl Arena {
         // SAFETY:
         // - one whole data page of ours; callers narrow protection only when the
         //   page's counts no longer need it, so no live reference loses access.
-        unsafe { one.protect(prot) }.map_err(|source| protect_error(ProtectCall::Mprotect, source))?;
+        unsafe { one.protect(prot) }
+            .map_err(|source| protect_error(ProtectCall::Mprotect, source))?;
         meta.prot[page] = prot;
         Ok(())
     }
