@@ -76,7 +76,10 @@ impl Seal {
     #[inline]
     pub(crate) fn live_key(self) -> Option<NonZeroU32> {
         if self.is_keyed_and_live() {
-            self.key()
+            // SAFETY:
+            // - keyed: the key bits are 1..=15, not zero (`is_keyed_and_live`);
+            //   said here so that the hot path tests them once, not twice.
+            Some(unsafe { NonZeroU32::new_unchecked(self.0 & KEY_BITS) })
         } else {
             None
         }

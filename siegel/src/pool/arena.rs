@@ -205,30 +205,29 @@ impl Arena {
         // SAFETY:
         // - `offset + image.len() <= slot_size`: the range lies in the slot.
         let at = unsafe { self.slot_ptr(index).add(offset) };
+        // The canary (a slot's first 16 bytes, whatever the secret's size) as
+        // atomic words, as it is read (another thread may check it while this
+        // one repairs it); every other byte with plain stores: no thread reads
+        // a slot's padding or data while it is written (see `canary_intact`).
+        // No location is ever accessed atomically at two sizes.
+        assert!(offset % 8 == 0 && (offset == 0 || offset >= CANARY_LEN), "siegel: slot write");
+        let words = CANARY_LEN.saturating_sub(offset).min(image.len()) / 8 * 8;
         let copy = || {
-            let mut i = 0;
-            while i < image.len() {
+            for (i, word) in image[..words].chunks_exact(8).enumerate() {
                 // SAFETY:
-                // - `i < image.len()`: inside the slot, writable by this thread
-                //   (`behind_seal::write` stores in place only then); no
-                //   reference reads these bytes.
-                let to = unsafe { at.add(i) };
-                // The canary (the slot's first 16 bytes, always canary whatever
-                // the secret's size) as two words, as it is read; every other
-                // byte as a byte. A location is never accessed at two sizes:
-                // Rust's memory model (and Miri's weak-memory emulation)
-                // has no meaning for mixed-size atomics.
-                match image.get(i..i + 8) {
-                    Some(word) if offset + i + 8 <= CANARY_LEN && (offset + i) % 8 == 0 => {
-                        store_word(to, u64::from_ne_bytes(word.try_into().expect("8 bytes")));
-                        i += 8;
-                    }
-                    _ => {
-                        store_byte(to, image[i]);
-                        i += 1;
-                    }
-                }
+                // - `8 * i + 8 <= words <= image.len()`: inside the slot.
+                let to = unsafe { at.add(8 * i) };
+                store_word(to, u64::from_ne_bytes(word.try_into().expect("8 bytes")));
             }
+            let rest = &image[words..];
+            // SAFETY:
+            // - `words + rest.len() == image.len()`: inside the slot, writable by
+            //   this thread (`behind_seal::write` stores in place only then),
+            //   read by no reference.
+            let to = unsafe { at.add(words) };
+            // SAFETY:
+            // - as above; `image` is ours, in another mapping.
+            unsafe { pages::copy(NonNull::from(rest).cast(), to, rest.len()) };
         };
         let page = self.page_of(index);
         let len = sys::page_size();
@@ -260,9 +259,11 @@ impl Arena {
 
     /// Whether the canary and padding of slot `index` (secret of `size` bytes)
     /// hold their values: the canary (the first 16 bytes, 32-byte aligned) as
-    /// two words, the padding after it byte by byte (bytes that are padding
-    /// for one secret are secret for another: see `write_slot`). The slot's
-    /// page must be readable by this thread.
+    /// two atomic words, the padding after it a word at a time with plain
+    /// loads — no thread writes a slot's padding while a scope is open on it
+    /// (its format happened before the `READY` its opener loaded, and a wipe
+    /// at free needs the handle), so they race with nothing. The slot's page
+    /// must be readable by this thread.
     #[inline]
     fn canary_intact(&self, index: u32, size: usize) -> bool {
         let start = self.slot_ptr(index);
@@ -274,10 +275,23 @@ impl Arena {
         // - `8 < 16 <= len`: the canary's second word, in the slot before the
         //   secret, readable (caller) and aligned like the slot.
         let mut diff = (load_word(start) ^ low) | (load_word(unsafe { start.add(8) }) ^ high);
-        for i in CANARY_LEN..len {
+        // The padding repeats the canary from byte 16 on: word `i / 8` is
+        // `low` at even word indices, `high` at odd ones.
+        let mut i = CANARY_LEN;
+        while i + 8 <= len {
+            // SAFETY:
+            // - `i + 8 <= len`: the word lies in the slot before the secret,
+            //   readable (caller), any bit pattern is a `u64`; unaligned read.
+            let word = unsafe { start.as_ptr().wrapping_add(i).cast::<u64>().read_unaligned() };
+            diff |= word ^ if i % CANARY_LEN == 0 { low } else { high };
+            i += 8;
+        }
+        while i < len {
             // SAFETY:
             // - `i < len`: the byte lies in the slot before the secret, readable.
-            diff |= u64::from(load_byte(unsafe { start.add(i) }) ^ canary[i % CANARY_LEN]);
+            let byte = unsafe { start.as_ptr().wrapping_add(i).read() };
+            diff |= u64::from(byte ^ canary[i % CANARY_LEN]);
+            i += 1;
         }
         diff == 0
     }
@@ -494,28 +508,17 @@ fn idx(index: u32) -> usize {
     usize::try_from(index).expect("slot index fits usize")
 }
 
-/// Loads one canary byte. Atomic, because another thread may repair a
-/// neighbour's canary (under the arena lock) while this one checks it.
-fn load_byte(at: NonNull<u8>) -> u8 {
-    // SAFETY:
-    // - callers pass a byte of a slot's canary or padding that is readable by this
-    //   thread; `AtomicU8` has the size and alignment of `u8`, and every access to
-    //   these bytes by siegel is atomic [1]. A byte-sized atomic load is a plain
-    //   load, fine on read-only pages.
-    //
-    // [1] https://doc.rust-lang.org/core/sync/atomic/struct.AtomicU8.html#method.from_ptr
-    unsafe { AtomicU8::from_ptr(at.as_ptr()) }.load(Ordering::Relaxed)
-}
-
 /// The canary's two halves as words, as [`load_word`] reads them.
 fn canary_words(canary: &[u8; CANARY_LEN]) -> [u64; 2] {
     let half = |at: usize| u64::from_ne_bytes(canary[at..at + 8].try_into().expect("8 bytes"));
     [half(0), half(8)]
 }
 
-/// Loads one aligned word of a slot's canary or padding (see [`load_byte`]):
-/// whole aligned words of these bytes are only ever accessed as words.
+/// Loads one aligned word of a slot's canary. Atomic, because another thread
+/// may repair a neighbour's canary (under the arena lock) while this one
+/// checks it; the canary's bytes are only ever accessed as these words.
 #[allow(clippy::cast_ptr_alignment, reason = "callers pass 8-aligned words")]
+#[inline]
 fn load_word(at: NonNull<u8>) -> u64 {
     debug_assert!(at.as_ptr().addr() % 8 == 0, "siegel: unaligned canary word");
     // SAFETY:
@@ -535,15 +538,6 @@ fn store_word(at: NonNull<u8>, word: u64) {
     // - callers pass an 8-aligned word of a slot, writable by this thread, that no
     //   reference reads; see `load_word`.
     unsafe { AtomicU64::from_ptr(at.as_ptr().cast::<u64>()) }.store(word, Ordering::Relaxed);
-}
-
-/// Stores one byte of a slot (see [`load_byte`]).
-fn store_byte(at: NonNull<u8>, byte: u8) {
-    // SAFETY:
-    // - callers pass a byte of a slot that is writable by this thread and that no
-    //   reference reads (freed or fresh data, or canary bytes, which siegel only
-    //   touches atomically); see `load_byte`.
-    unsafe { AtomicU8::from_ptr(at.as_ptr()) }.store(byte, Ordering::Relaxed);
 }
 
 /// A secret's slot in a pool arena.
