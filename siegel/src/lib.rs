@@ -369,6 +369,7 @@ pub use crate::{
     cpu::{pku_support, PkuSupport},
     error::{Error, Revocation, TransitionError},
     guard::{ReadGuard, WriteGuard},
+    load::Load,
     options::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
     place::Place,

@@ -85,7 +85,7 @@ impl<T: Plain> Protected<T> {
     /// As [`zeroed_in`](Self::zeroed_in).
     pub fn init_with_in(place: impl Place, init: impl FnOnce(&mut T)) -> Result<Self, Error> {
         let mut handle = Self::zeroed_in(place)?;
-        handle.with_write(init)?;
+        init(&mut *handle.write()?);
         Ok(handle)
     }
 
@@ -126,7 +126,7 @@ impl<T: Plain> Protected<T> {
         init: impl FnOnce(&mut T) -> Result<(), E>,
     ) -> Result<Self, E> {
         let mut handle = Self::zeroed_in(place)?;
-        handle.with_write(init)??;
+        handle.with_write(init)?;
         Ok(handle)
     }
 }
@@ -173,7 +173,7 @@ impl<T: Plain> Protected<[T]> {
         init: impl FnOnce(&mut [T]),
     ) -> Result<Self, Error> {
         let mut handle = Self::zeroed_slice_in(place, len)?;
-        handle.with_write(init)?;
+        init(&mut *handle.write()?);
         Ok(handle)
     }
 }
@@ -196,9 +196,7 @@ pub trait Source<T: ?Sized + Secret>: sealed::Source<T> {}
 impl<T: Plain> sealed::Source<T> for T {
     fn take(&mut self, home: Home<'_>) -> Result<Protected<T>, Error> {
         let mut handle = home.zeroed::<T>()?;
-        handle.with_write(|dest| {
-            copy_and_wipe(core::slice::from_mut(self), core::slice::from_mut(dest));
-        })?;
+        copy_and_wipe(core::slice::from_mut(self), core::slice::from_mut(&mut *handle.write()?));
         Ok(handle)
     }
 }
@@ -207,7 +205,7 @@ impl<T: Plain> Source<T> for T {}
 impl<T: Plain> sealed::Source<[T]> for [T] {
     fn take(&mut self, home: Home<'_>) -> Result<Protected<[T]>, Error> {
         let mut handle = home.zeroed_slice::<T>(self.len())?;
-        handle.with_write(|dest| copy_and_wipe(self, dest))?;
+        copy_and_wipe(self, &mut handle.write()?);
         Ok(handle)
     }
 }

@@ -20,6 +20,7 @@ use core::fmt;
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::{
+    load::{self, Load},
     secret::{CtEq, Plain},
     wipe::{wipe_bytes, wipe_string, wipe_vec},
     Error,
@@ -202,6 +203,41 @@ macro_rules! inline_common {
 inline_common!(Text);
 inline_common!(Bytes);
 
+impl<const N: usize> load::sealed::Field for Text<N> {
+    const CAPACITY: usize = N;
+    const EXACT: bool = false;
+
+    fn wiped(&mut self) -> &mut [u8] {
+        self.clear();
+        &mut self.bytes
+    }
+
+    fn set_loaded(&mut self, len: usize) -> Result<(), Error> {
+        let len = Self::check_fits(Some(len))?;
+        core::str::from_utf8(&self.bytes[..len])
+            .map_err(|e| Error::InvalidUtf8 { valid_up_to: e.valid_up_to() })?;
+        self.len = len;
+        Ok(())
+    }
+}
+impl<const N: usize> Load for Text<N> {}
+
+impl<const N: usize> load::sealed::Field for Bytes<N> {
+    const CAPACITY: usize = N;
+    const EXACT: bool = false;
+
+    fn wiped(&mut self) -> &mut [u8] {
+        self.clear();
+        &mut self.bytes
+    }
+
+    fn set_loaded(&mut self, len: usize) -> Result<(), Error> {
+        self.len = Self::check_fits(Some(len))?;
+        Ok(())
+    }
+}
+impl<const N: usize> Load for Bytes<N> {}
+
 impl<const N: usize> Text<N> {
     /// The text.
     ///
@@ -374,52 +410,6 @@ impl<const N: usize> Bytes<N> {
         self.try_set(source)?;
         wipe_vec(source);
         Ok(())
-    }
-
-    /// Decodes hex (either case) in place.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Decode`] (malformed input), [`Error::CapacityExceeded`] (more
-    /// than `N` bytes); the contents are then empty (wiped).
-    #[cfg(feature = "hex")]
-    pub fn try_set_hex(&mut self, encoded: impl AsRef<[u8]>) -> Result<(), Error> {
-        let encoded = encoded.as_ref();
-        let result = crate::load::decode_hex_len(encoded.len())
-            .and_then(|len| self.try_set_len(len).map(|_| ()))
-            .and_then(|()| crate::load::decode_hex(encoded, self.as_mut_bytes()));
-        if result.is_err() {
-            self.clear();
-        }
-        result
-    }
-
-    /// Decodes base64 in place, with `engine` (for example
-    /// [`base64::engine::general_purpose::STANDARD`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Decode`] (malformed input, or more than `N` bytes); the contents
-    /// are then empty (wiped).
-    #[cfg(feature = "base64")]
-    pub fn try_set_base64(
-        &mut self,
-        engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,
-    ) -> Result<(), Error> {
-        self.clear();
-        match crate::load::decode_base64(engine, encoded.as_ref(), &mut self.bytes) {
-            Ok(len) => {
-                // Bytes past `len` are still zero: `clear` wiped them and the
-                // decoder writes exactly what it decodes.
-                self.len = len;
-                Ok(())
-            }
-            Err(error) => {
-                self.clear();
-                Err(error)
-            }
-        }
     }
 
     /// Compares the bytes with `candidate` in constant time: the time taken
