@@ -33,7 +33,7 @@ fn take_string_moves_the_text_and_wipes_the_source() {
         assert!(guard.ct_eq("pässword"));
         assert!(!guard.ct_eq("password"));
         drop(guard);
-        assert!(password.ct_eq("pässword").unwrap());
+        assert!(password.read().unwrap().ct_eq("pässword"));
     }
 }
 

@@ -235,7 +235,7 @@ impl<T: ?Sized + Secret> Protected<T> {
     /// let mut typed = String::from("hunter2");
     /// let password = Protected::<str>::take(&mut typed)?;
     /// assert!(typed.is_empty());
-    /// assert!(password.ct_eq("hunter2")?);
+    /// assert!(password.read()?.ct_eq("hunter2"));
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///
