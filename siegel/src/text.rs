@@ -182,15 +182,6 @@ macro_rules! inline_common {
             }
         }
 
-        impl<const N: usize> CtEq for $ty<N> {
-            /// Compares lengths and all `N` bytes: the time taken does not depend on
-            /// either value.
-            fn ct_eq(&self, other: &Self) -> bool {
-                let equal = ConstantTimeEq::ct_eq(&self.len, &other.len)
-                    & ConstantTimeEq::ct_eq(&self.bytes[..], &other.bytes[..]);
-                bool::from(equal)
-            }
-        }
 
         impl<const N: usize> fmt::Debug for $ty<N> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -202,6 +193,24 @@ macro_rules! inline_common {
 
 inline_common!(Text);
 inline_common!(Bytes);
+
+impl<const N: usize> CtEq for Text<N> {
+    type Candidate = str;
+
+    /// As [`Text::ct_eq`].
+    fn ct_eq(&self, candidate: &str) -> bool {
+        self.ct_eq_bytes(candidate.as_bytes())
+    }
+}
+
+impl<const N: usize> CtEq for Bytes<N> {
+    type Candidate = [u8];
+
+    /// As [`Bytes::ct_eq`].
+    fn ct_eq(&self, candidate: &[u8]) -> bool {
+        self.ct_eq_bytes(candidate)
+    }
+}
 
 impl<const N: usize> load::sealed::Field for Text<N> {
     const CAPACITY: usize = N;
@@ -470,8 +479,7 @@ mod tests {
         assert_eq!(b.bytes, *b"ab\0\0\0\0");
         assert_eq!(b.try_set_len(4).unwrap(), b"ab\0\0");
         assert!(b.try_set_len(7).is_err());
-        let other = Bytes::<6> { len: 4, bytes: *b"ab\0\0\0\0" };
-        assert!(CtEq::ct_eq(&b, &other));
+        assert!(CtEq::ct_eq(&b, b"ab\0\0"));
         assert_eq!(format!("{b:?}"), "Bytes<6>([REDACTED])");
     }
 }
