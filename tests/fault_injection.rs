@@ -682,8 +682,9 @@ fn pool(ctx: &Ctx) {
             continue;
         }
         let new = pattern(&format!("{}-new", secrets[index].name), secrets[index].value.len());
-        let (wrote, fired) = ctx
-            .step("pool write", || secrets[index].handle.write().map(|mut s| s.copy_from_slice(&new)));
+        let (wrote, fired) = ctx.step("pool write", || {
+            secrets[index].handle.write().map(|mut s| s.copy_from_slice(&new))
+        });
         if wrote.is_ok() {
             secrets[index].value = new;
         }

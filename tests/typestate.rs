@@ -23,7 +23,10 @@ fn transitions_keep_the_secret() {
         let ro = sealed.into_read_only().unwrap();
         let mut sealed = ro.seal().unwrap();
         sealed.write().unwrap()[2] = 4;
-        assert_eq!(sealed.with_read(|s| Ok::<_, siegel::Error>(s[..3].to_vec())).unwrap(), [2, 3, 4]);
+        assert_eq!(
+            sealed.with_read(|s| Ok::<_, siegel::Error>(s[..3].to_vec())).unwrap(),
+            [2, 3, 4]
+        );
     }
 }
 

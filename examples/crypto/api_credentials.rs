@@ -205,8 +205,9 @@ fn demo() -> Result<(), Box<dyn StdError>> {
             let creds = Arc::clone(&shared);
             thread::spawn(move || -> Result<String, siegel::Error> {
                 let request = format!("GET /v1/orders?page={worker}");
-                let key_id =
-                    String::from_utf8_lossy(creds.read()?.key_id()).trim_end_matches('\0').to_owned();
+                let key_id = String::from_utf8_lossy(creds.read()?.key_id())
+                    .trim_end_matches('\0')
+                    .to_owned();
                 let tag = ApiCredentials::sign(&creds, request.as_bytes())?;
                 Ok(format!("{request}  key={key_id}  hmac-sha256={}", hex::encode(tag)))
             })

@@ -75,9 +75,8 @@ fn signing_leaves_no_p256_scalar_on_the_stack() {
             break (scalar, key);
         }
     };
-    let hits = hits_after_signing(key, move |stack| {
-        count(stack, &[&scalar.read().expect("scope")[..]])
-    });
+    let hits =
+        hits_after_signing(key, move |stack| count(stack, &[&scalar.read().expect("scope")[..]]));
     assert_eq!(hits, 0, "scalar bytes left on the signing thread's stack");
 }
 

@@ -467,10 +467,9 @@ pub trait Load: sealed::Field {
                     reason: "a length that does not match the secret's (two digits per byte)",
                 });
             }
-            let out = buf.get_mut(..len).ok_or(Error::CapacityExceeded {
-                len,
-                capacity: Self::CAPACITY,
-            })?;
+            let out = buf
+                .get_mut(..len)
+                .ok_or(Error::CapacityExceeded { len, capacity: Self::CAPACITY })?;
             decode_hex(encoded, out)?;
             Ok(len)
         })
@@ -834,6 +833,19 @@ impl<T: Plain + AnyBitPattern> Protected<T> {
     /// let key = siegel::Protected::<[u8; 32]>::read_exact_from(&mut key_file)?;
     /// assert_eq!(key.read()?[31], 7);
     /// assert_eq!(key_file.len(), 8); // the rest is left in the reader
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// For a key file that must be exactly the key — a trailing newline is an
+    /// error, not ignored — load the whole input into the array
+    /// ([`Load::load_from`]):
+    ///
+    /// ```
+    /// use siegel::{Load, Protected};
+    ///
+    /// let key_file: &[u8] = &[7; 33]; // 32 bytes and a newline
+    /// let key = Protected::<[u8; 32]>::try_init_with(|k| k.load_from(key_file));
+    /// assert!(matches!(key, Err(siegel::Error::TrailingInput { expected: 32 })));
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///

@@ -104,6 +104,23 @@ impl<T: Plain> Protected<T> {
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///
+    /// `init`'s error type `E` is inferred from its last expression (above:
+    /// `set_from`'s `siegel::Error`) or from the function the result is
+    /// returned from. A closure that ends in `Ok(())` after `?`s has neither
+    /// (rustc: E0282/E0283), so name the error once:
+    ///
+    /// ```
+    /// use siegel::{Load, Protected};
+    ///
+    /// let key = Protected::<[u8; 32]>::try_init_with(|k| {
+    ///     k.load_hex("2a".repeat(32))?;
+    ///     k[0] ^= 1;
+    ///     Ok::<_, siegel::Error>(()) // or `Box<dyn std::error::Error>`, your own error
+    /// })?;
+    /// assert_eq!(key.read()?[0], 0x2b);
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`try_init_with_in`](Self::try_init_with_in).

@@ -267,10 +267,7 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
     /// # Errors
     ///
     /// As [`read`](Self::read), converted into `E`, or what `f` returned.
-    pub fn with_read<R, E: From<Error>>(
-        &self,
-        f: impl FnOnce(&T) -> Result<R, E>,
-    ) -> Result<R, E> {
+    pub fn with_read<R, E: From<Error>>(&self, f: impl FnOnce(&T) -> Result<R, E>) -> Result<R, E> {
         f(&*self.read()?)
     }
 
@@ -284,8 +281,8 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
     /// use siegel::Protected;
     ///
     /// let token = Protected::<[u8; 16]>::random()?;
-    /// let first = token.read_once(|t| t[0]).map_err(siegel::Error::from)?;
-    /// # let _ = first;
+    /// let first = token.read_once(|t| t[0])?; // `TransitionError` converts to `siegel::Error`
+    /// println!("the token started with {first:#04x}; it is wiped now");
     /// // token.read()?; // does not compile: `token` was moved
     /// # Ok::<(), siegel::Error>(())
     /// ```

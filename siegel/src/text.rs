@@ -38,7 +38,9 @@ use crate::{
 /// `#[derive(Deserialize)]` struct) does not compile. It is filled in place by
 /// its setters, which report input that does not fit, or is not UTF-8, as an
 /// [`Error`] without changing anything. [`set_from`](Self::set_from) takes a
-/// `String` and wipes its buffer; [`clear`](Self::clear) wipes.
+/// `String` and wipes its buffer; [`clear`](Self::clear) wipes. The loaders of
+/// [`Load`](crate::Load) fill it straight from a reader, hex, base64 or an
+/// environment variable (`load_env`), checking UTF-8.
 ///
 /// # Examples
 ///
@@ -75,7 +77,8 @@ pub struct Text<const N: usize> {
 ///
 /// Like a `Text`, it only ever exists inside protected memory: no constructor,
 /// no `Clone`, `Copy`, `Default` or `From`, and (feature `serde`) deserialized
-/// only in place, never by value.
+/// only in place, never by value. The loaders of [`Load`](crate::Load) fill it
+/// from a reader, hex (`load_hex`), base64 or an environment variable.
 ///
 /// # Examples
 ///
@@ -181,7 +184,6 @@ macro_rules! inline_common {
                 bool::from(equal)
             }
         }
-
 
         impl<const N: usize> fmt::Debug for $ty<N> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
