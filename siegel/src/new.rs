@@ -190,7 +190,7 @@ impl<T: Plain> Protected<[T]> {
         init: impl FnOnce(&mut [T]),
     ) -> Result<Self, Error> {
         let mut handle = Self::zeroed_slice_in(place, len)?;
-        init(&mut *handle.write()?);
+        init(&mut handle.write()?);
         Ok(handle)
     }
 }
