@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // A write scope (needs `&mut`): rotate the last bytes in place.
     api_key.write()?[24..].copy_from_slice(b"rotated!");
-    let tail = api_key.with_read(|key| key[24..].to_vec())?;
+    let tail = api_key.read()?[24..].to_vec();
     println!("write scope: the key now ends with {:?}", String::from_utf8(tail)?);
 
     // Outside a scope the pages are sealed. A bug that reads them anyway dies:

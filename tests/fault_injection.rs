@@ -447,7 +447,7 @@ fn scopes(ctx: &Ctx) {
     // A write scope on s2.
     let new = pattern("s2-new", secrets[2].value.len());
     let (wrote, fired) =
-        ctx.step("write s2", || secrets[2].handle.with_write(|s| s.copy_from_slice(&new)));
+        ctx.step("write s2", || secrets[2].handle.write().map(|mut s| s.copy_from_slice(&new)));
     if wrote.is_ok() {
         secrets[2].value = new;
     }
@@ -682,8 +682,9 @@ fn pool(ctx: &Ctx) {
             continue;
         }
         let new = pattern(&format!("{}-new", secrets[index].name), secrets[index].value.len());
-        let (wrote, fired) = ctx
-            .step("pool write", || secrets[index].handle.with_write(|s| s.copy_from_slice(&new)));
+        let (wrote, fired) = ctx.step("pool write", || {
+            secrets[index].handle.write().map(|mut s| s.copy_from_slice(&new))
+        });
         if wrote.is_ok() {
             secrets[index].value = new;
         }

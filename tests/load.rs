@@ -14,7 +14,7 @@ use std::{
     io::{self, Read},
 };
 
-use siegel::{Error, Options, Pool, Protected};
+use siegel::{Error, Load, Options, Pool, Protected};
 use support::{backends, opts, read_own_memory};
 
 /// The system allocator, plus per-thread observation while `WATCH` is on.
@@ -317,18 +317,96 @@ fn base64_decodes_into_the_region() {
     assert!(pooled.is_pooled());
 }
 
+/// A `#[protected]` struct with one field of each type `Load` fills.
+#[siegel::protected]
+struct Fields {
+    key: [u8; 4],
+    text: siegel::Text<8>,
+    bytes: siegel::Bytes<8>,
+}
+
 #[test]
-fn bytes_fields_decode_in_place() {
-    use siegel::{base64::engine::general_purpose::STANDARD, Bytes};
-    let b = Protected::<Bytes<8>>::try_init_with(|b| b.try_set_hex("01020304")).unwrap();
-    assert_eq!(b.read().unwrap().as_bytes(), &[1, 2, 3, 4]);
-    let c =
-        Protected::<Bytes<8>>::try_init_with(|b| b.try_set_base64(&STANDARD, "Zm9vYmE=")).unwrap();
-    assert_eq!(c.read().unwrap().as_bytes(), b"fooba");
-    let err = Protected::<Bytes<2>>::try_init_with(|b| b.try_set_base64(&STANDARD, "Zm9v"));
-    assert!(matches!(err, Err(Error::Decode { .. })), "{err:?}");
-    let err = Protected::<Bytes<2>>::try_init_with(|b| b.try_set_hex("010203"));
-    assert!(matches!(err, Err(Error::CapacityExceeded { len: 3, capacity: 2 })), "{err:?}");
+fn fields_decode_hex_and_base64_in_place() {
+    use siegel::base64::engine::general_purpose::STANDARD;
+    let mut fields = Protected::<Fields>::zeroed().unwrap();
+    let ((), largest) = watched(|| {
+        fields
+            .with_write(|f| {
+                f.key_mut().load_hex("DEADbeef")?;
+                f.text_mut().load_base64(&STANDARD, "aMOpbGxv")?; // "héllo"
+                f.bytes_mut().load_hex("0102")
+            })
+            .unwrap();
+    });
+    assert_eq!(largest, 0, "the loads allocated: no copy of the secret may be made");
+    {
+        let f = fields.read().unwrap();
+        assert_eq!(*f.key(), [0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(f.text().as_str(), "héllo");
+        assert_eq!(f.bytes().as_bytes(), &[1, 2]);
+    }
+    let mut f = fields.write().unwrap();
+    // Errors are the constructors' (`Protected::<[u8; 4]>::from_hex`), and
+    // leave the field wiped, whatever it held.
+    let err = f.key_mut().load_hex("dead").unwrap_err();
+    assert!(matches!(err, Error::Decode { encoding: "hex", offset: None, .. }), "{err:?}");
+    assert_eq!(*f.key(), [0; 4]);
+    f.key_mut().load_base64(&STANDARD, "AQIDBA==").unwrap();
+    assert_eq!(*f.key(), [1, 2, 3, 4]);
+    let err = f.key_mut().load_base64(&STANDARD, "AQID").unwrap_err();
+    assert!(matches!(err, Error::Decode { encoding: "base64", .. }), "{err:?}");
+    assert_eq!(*f.key(), [0; 4]);
+    let err = f.key_mut().load_hex("01020304zz").unwrap_err();
+    assert!(matches!(err, Error::Decode { encoding: "hex", offset: None, .. }), "{err:?}");
+    let err = f.text_mut().load_hex("c328").unwrap_err(); // not UTF-8
+    assert!(matches!(err, Error::InvalidUtf8 { valid_up_to: 0 }), "{err:?}");
+    assert!(f.text().is_empty());
+    let err = f.bytes_mut().load_hex("010203040506070809").unwrap_err();
+    assert!(matches!(err, Error::CapacityExceeded { len: 9, capacity: 8 }), "{err:?}");
+    let err = f.bytes_mut().load_hex("01x2").unwrap_err();
+    assert!(matches!(err, Error::Decode { encoding: "hex", offset: Some(2), .. }), "{err:?}");
+    assert!(f.bytes().is_empty());
+    let err = f.bytes_mut().load_base64(&STANDARD, "AQIDBAUGBwgJ").unwrap_err();
+    assert!(matches!(err, Error::Decode { encoding: "base64", .. }), "{err:?}");
+    f.bytes_mut().load_base64(&STANDARD, "Zm9vYmE=").unwrap();
+    assert_eq!(f.bytes().as_bytes(), b"fooba");
+}
+
+#[test]
+fn a_key_file_must_be_exactly_the_key() {
+    use siegel::{Bytes, Text};
+    let data = pattern(33, 69);
+    // Exactly 32 bytes, in chunks of 5 with `Interrupted` between: accepted.
+    let key =
+        Protected::<[u8; 32]>::try_init_with(|k| k.load_from(Source::new(&data[..32], 5))).unwrap();
+    assert_eq!(&key.read().unwrap()[..], &data[..32]);
+    // A trailing newline (or any byte more) is refused, not truncated away.
+    let mut with_newline = data[..32].to_vec();
+    with_newline.push(b'\n');
+    let err = Protected::<[u8; 32]>::try_init_with(|k| k.load_from(&with_newline[..]));
+    assert!(matches!(err, Err(Error::TrailingInput { expected: 32 })), "{err:?}");
+    assert!(err.unwrap_err().to_string().contains("trailing newline"));
+    let err = Protected::<[u8; 32]>::try_init_with(|k| k.load_from(&data[..31]));
+    assert!(matches!(err, Err(Error::ShortRead { expected: 32, read: 31 })), "{err:?}");
+    // In a write scope: a failed load leaves the field wiped.
+    let mut key = key;
+    let err = key.with_write(|k| k.load_from(&data[..])).unwrap_err();
+    assert!(matches!(err, Error::TrailingInput { expected: 32 }), "{err:?}");
+    assert_eq!(*key.read().unwrap(), [0; 32]);
+    // Text and Bytes take up to their capacity, keep the length, and refuse more.
+    let text = Protected::<Text<16>>::try_init_with(|t| t.load_from(&b"pass phrase"[..])).unwrap();
+    assert_eq!(text.read().unwrap().as_str(), "pass phrase");
+    let err = Protected::<Text<4>>::try_init_with(|t| t.load_from(&b"12345"[..]));
+    assert!(matches!(err, Err(Error::LimitExceeded { limit: 4 })), "{err:?}");
+    let err = Protected::<Text<4>>::try_init_with(|t| t.load_from(&b"\xff"[..]));
+    assert!(matches!(err, Err(Error::InvalidUtf8 { valid_up_to: 0 })), "{err:?}");
+    let full =
+        Protected::<Bytes<33>>::try_init_with(|b| b.load_from(Source::new(&data, 7))).unwrap();
+    assert_eq!(full.read().unwrap().as_bytes(), &data[..]);
+    let mut failing = Source::new(&data, 4);
+    failing.fail_at = Some(8);
+    let err = Protected::<Bytes<33>>::try_init_with(|b| b.load_from(failing));
+    assert!(matches!(err, Err(Error::Read { read: 8, .. })), "{err:?}");
 }
 
 #[test]
@@ -360,6 +438,28 @@ fn environment_variables() {
     assert_eq!(&*bytes.read().unwrap(), b"bytes");
     let err = Protected::<[u8]>::from_env("SIEGEL_TEST_LOAD_ENV_UNSET").unwrap_err();
     assert!(matches!(&err, Error::EnvVarMissing { name } if name == "SIEGEL_TEST_LOAD_ENV_UNSET"));
+
+    // Into fields: std's copy (`var_os`'s buffer of the value's length) is
+    // wiped before it is freed, on success and on error alike.
+    std::env::set_var("SIEGEL_TEST_LOAD_ENV_KEY", "0123456789abcdef");
+    let key = frees_are_zero(16, || {
+        Protected::<[u8; 16]>::try_init_with(|k| k.load_env("SIEGEL_TEST_LOAD_ENV_KEY")).unwrap()
+    });
+    assert_eq!(&*key.read().unwrap(), b"0123456789abcdef");
+    let short = frees_are_zero(16, || {
+        Protected::<[u8; 17]>::try_init_with(|k| k.load_env("SIEGEL_TEST_LOAD_ENV_KEY"))
+    });
+    assert!(matches!(short, Err(Error::ShortRead { expected: 17, read: 16 })), "{short:?}");
+    let long = Protected::<[u8; 15]>::try_init_with(|k| k.load_env("SIEGEL_TEST_LOAD_ENV_KEY"));
+    assert!(matches!(long, Err(Error::TrailingInput { expected: 15 })), "{long:?}");
+    let mut fields = Protected::<Fields>::zeroed().unwrap();
+    fields.with_write(|f| f.bytes_mut().load_env("SIEGEL_TEST_LOAD_ENV_BIN")).unwrap();
+    assert_eq!(fields.read().unwrap().bytes().as_bytes(), b"bytes");
+    let err = fields.with_write(|f| f.text_mut().load_env("SIEGEL_TEST_LOAD_ENV")).unwrap_err();
+    assert!(matches!(err, Error::CapacityExceeded { len: 10, capacity: 8 }), "{err:?}");
+    let err = fields.with_write(|f| f.text_mut().load_env("SIEGEL_TEST_LOAD_ENV_UNSET"));
+    assert!(matches!(err, Err(Error::EnvVarMissing { .. })), "{err:?}");
+
     // SAFETY:
     // - no other test in this binary reads or writes the environment.
     let removed = unsafe { Protected::<str>::from_env_removed("SIEGEL_TEST_LOAD_ENV") }.unwrap();

@@ -64,7 +64,7 @@ fn round_trip<T: Plain>(
         let fresh: Protected<T> = Protected::zeroed_in(pool).unwrap();
         assert!(ok(usize::MAX, &fresh.read().unwrap()), "a reused slot was not zeroed");
         let mut fresh = fresh;
-        fresh.with_write(|s| fill(n, s)).unwrap();
+        fill(n, &mut *fresh.write().unwrap());
         *slot = Some(fresh);
     }
     for (n, secret) in secrets.iter().enumerate() {

@@ -65,25 +65,22 @@ const RFC_8032: [(&str, &str, &str, &str, &str); 4] = [
 ];
 
 /// Decodes a hex seed straight into a new protected region (no copy on the
-/// stack: `hex::decode_to_slice` writes into the open pages).
-fn load_seed(seed_hex: &str) -> Result<Protected<[u8; 32]>, Box<dyn StdError>> {
-    let mut seed = Protected::<[u8; 32]>::zeroed()?;
-    seed.with_write(|s| hex::decode_to_slice(seed_hex, s))??;
-    Ok(seed)
+/// stack: the decoder writes into the open pages).
+fn load_seed(seed_hex: &str) -> Result<Protected<[u8; 32]>, siegel::Error> {
+    Protected::<[u8; 32]>::from_hex(seed_hex)
 }
 
 /// The public key: not secret, so it may live anywhere once derived.
 fn verifying_key(seed: &Protected<[u8; 32]>) -> Result<VerifyingKey, siegel::Error> {
-    seed.with_read(|s| SigningKey::from_bytes(s).verifying_key())
+    Ok(SigningKey::from_bytes(&*seed.read()?).verifying_key())
 }
 
 /// Signs `message` in a read scope; the `SigningKey` (a copy of the seed, see
 /// the module docs) is dropped — and zeroized by dalek — before the scope ends.
 fn sign(seed: &Protected<[u8; 32]>, message: &[u8]) -> Result<Signature, siegel::Error> {
-    seed.with_read(|s| {
-        let key = SigningKey::from_bytes(s);
-        key.sign(message)
-    })
+    let seed = seed.read()?;
+    let key = SigningKey::from_bytes(&seed);
+    Ok(key.sign(message))
 }
 
 fn known_answers() -> Result<(), Box<dyn StdError>> {

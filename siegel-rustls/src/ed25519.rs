@@ -34,11 +34,12 @@ impl Ed25519 {
             // drop with sha2's `zeroize` feature.
             Sha512::new().chain_update(seed).finalize_into(Array::cast_from_core_mut(out));
         })?;
-        let public = expanded.with_read(|e| {
-            let public = derive_public(e);
+        let public = {
+            let e = expanded.read()?;
+            let public = derive_public(&e);
             scrub::stack();
             public
-        })?;
+        };
         Ok(Self { expanded, public })
     }
 
@@ -49,11 +50,10 @@ impl Ed25519 {
 
     /// The 64-byte signature over `message`, made inside one read scope.
     pub(crate) fn sign(&self, message: &[u8]) -> Result<[u8; 64], Error> {
-        Ok(self.expanded.with_read(|e| {
-            let signature = sign_with(e, message, &self.public);
-            scrub::stack();
-            signature
-        })?)
+        let e = self.expanded.read()?;
+        let signature = sign_with(&e, message, &self.public);
+        scrub::stack();
+        Ok(signature)
     }
 
     /// The region holding the expansion.

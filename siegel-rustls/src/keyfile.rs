@@ -51,10 +51,8 @@ pub(crate) fn parse_document(document: &[u8]) -> Result<Inner, Error> {
     }
     // Decoded DER is never longer than its PEM.
     let mut der = Protected::<[u8]>::zeroed_slice(document.len())?;
-    let (label, len) = der
-        .with_write(|buf| {
-            pem_rfc7468::decode(document, buf).map(|(label, der)| (label, der.len()))
-        })?
+    let (label, len) = pem_rfc7468::decode(document, &mut der.write()?)
+        .map(|(label, der)| (label, der.len()))
         .map_err(|e| Error::Pem(e.to_string()))?;
     der.with_read(|buf| {
         let der = buf.get(..len).unwrap_or_default();
@@ -65,7 +63,7 @@ pub(crate) fn parse_document(document: &[u8]) -> Result<Inner, Error> {
                 "label {other:?}, expected \"PRIVATE KEY\" (PKCS#8) or \"EC PRIVATE KEY\" (SEC1)"
             ))),
         }
-    })?
+    })
 }
 
 /// A DER PKCS#8 `PrivateKeyInfo` / `OneAsymmetricKey` (RFC 5208, 5958); bytes

@@ -173,7 +173,7 @@ impl ProtectedSigningKey {
     /// [`Error::InvalidKey`] (a P-256 scalar that is 0 or not below the group
     /// order), [`Error::Siegel`].
     pub fn from_raw(secret: &Protected<[u8; 32]>, algorithm: Algorithm) -> Result<Self, Error> {
-        secret.with_read(|s| Self::from_raw_bytes(s, algorithm))?
+        secret.with_read(|s| Self::from_raw_bytes(s, algorithm))
     }
 
     fn from_raw_bytes(secret: &[u8; 32], algorithm: Algorithm) -> Result<Self, Error> {
@@ -194,7 +194,7 @@ impl ProtectedSigningKey {
         let file = keyfile::read(path.as_ref())?;
         file.with_read(|bytes| {
             Self::from_raw_bytes(keyfile::exact_32("raw key file", bytes)?, algorithm)
-        })?
+        })
     }
 
     /// A key from a PKCS#8 file (PEM `PRIVATE KEY` or DER; Ed25519 or P-256)
@@ -219,7 +219,7 @@ impl ProtectedSigningKey {
     ///
     /// As [`from_pkcs8_file`](Self::from_pkcs8_file), without `Open`.
     pub fn from_pkcs8(document: &Protected<[u8]>) -> Result<Self, Error> {
-        Ok(Self::new(document.with_read(keyfile::parse_document)??))
+        Ok(Self::new(document.with_read(keyfile::parse_document)?))
     }
 
     /// Which algorithm this key signs with.

@@ -42,13 +42,10 @@ impl P256 {
     /// The DER-encoded signature over `message`, made inside one read scope.
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         let digest = Sha256::digest(message);
-        self.scalar
-            .with_read(|d| {
-                let signature = sign_with(d, &digest);
-                scrub::stack();
-                signature
-            })?
-            .ok_or(Error::InvalidKey("P-256 scalar is 0 or not below n"))
+        let d = self.scalar.read()?;
+        let signature = sign_with(&d, &digest);
+        scrub::stack();
+        signature.ok_or(Error::InvalidKey("P-256 scalar is 0 or not below n"))
     }
 
     /// The region holding the scalar.

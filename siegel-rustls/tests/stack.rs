@@ -57,12 +57,12 @@ fn signing_leaves_no_expanded_key_on_the_stack() {
                 Sha512::new().chain_update(s).finalize_into(Array::cast_from_core_mut(e));
             })
         })
-        .expect("scope")
-        .expect("region");
+        .expect("scope and region");
     drop(seed);
 
     let hits = hits_after_signing(key, move |stack| {
-        expansion.with_read(|e| count(stack, &[&e[1..31], &e[32..64]])).expect("scope")
+        let e = expansion.read().expect("scope");
+        count(stack, &[&e[1..31], &e[32..64]])
     });
     assert_eq!(hits, 0, "expanded-key bytes left on the signing thread's stack");
 }
@@ -75,9 +75,8 @@ fn signing_leaves_no_p256_scalar_on_the_stack() {
             break (scalar, key);
         }
     };
-    let hits = hits_after_signing(key, move |stack| {
-        scalar.with_read(|d| count(stack, &[&d[..]])).expect("scope")
-    });
+    let hits =
+        hits_after_signing(key, move |stack| count(stack, &[&scalar.read().expect("scope")[..]]));
     assert_eq!(hits, 0, "scalar bytes left on the signing thread's stack");
 }
 

@@ -159,6 +159,18 @@ pub enum Error {
         /// Bytes the reader gave before it ended.
         read: usize,
     },
+    /// The input goes on past the `expected` bytes of a fixed-size secret (a
+    /// `[u8; N]` loaded with [`Load`](crate::Load)), which must be the whole
+    /// input: a key file with a trailing newline, or the wrong file. Nothing is
+    /// truncated; what was read has been wiped.
+    ///
+    /// Strip the input to exactly the secret (`printf '%s'`, not `echo`; `head
+    /// -c`), or load input of variable length into a `Bytes<N>` or a
+    /// `Protected<[u8]>`.
+    TrailingInput {
+        /// Bytes the secret takes.
+        expected: usize,
+    },
     /// Encoded input (hex, base64) is malformed, or decodes to a length the
     /// secret cannot take. The partially decoded bytes were wiped and unmapped.
     /// No character of the input is included: it is as secret as the key.
@@ -438,6 +450,12 @@ impl fmt::Display for Error {
                 f,
                 "the input ended after {read} of the {expected} bytes the secret needs \
                  (truncated file or closed stream); what was read has been wiped"
+            ),
+            Self::TrailingInput { expected } => write!(
+                f,
+                "the input goes on past the {expected} bytes the secret takes (a trailing \
+                 newline in a key file, or the wrong file?); nothing was truncated and what \
+                 was read has been wiped. The input must be exactly the secret"
             ),
             Self::Decode { encoding, offset, reason } => {
                 write!(f, "invalid {encoding} input: {reason}")?;

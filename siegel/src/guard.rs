@@ -152,15 +152,20 @@ impl<T: ?Sized + Secret> DerefMut for WriteGuard<'_, T> {
 }
 
 impl<T: ?Sized + Secret + CtEq> ReadGuard<'_, T> {
-    /// Compares the secret with `candidate` in constant time.
-    pub fn ct_eq(&self, candidate: &T) -> bool {
+    /// Compares the secret with `candidate` in constant time: `&[u8; 32]` for a
+    /// `[u8; 32]`, `&str` for a `str` or a [`Text`](crate::Text), `&[u8]` for a
+    /// [`Bytes`](crate::Bytes) (see [`CtEq`]). `bool`, not a `Result`: the
+    /// scope is already open — the sealed handle has no `ct_eq`, and
+    /// `key.read()?.ct_eq(x)` puts the one fallible step, the open, first.
+    pub fn ct_eq(&self, candidate: &T::Candidate) -> bool {
         CtEq::ct_eq(&**self, candidate)
     }
 }
 
 impl<T: ?Sized + Secret + CtEq> WriteGuard<'_, T> {
-    /// Compares the secret with `candidate` in constant time.
-    pub fn ct_eq(&self, candidate: &T) -> bool {
+    /// Compares the secret with `candidate` in constant time, as
+    /// [`ReadGuard::ct_eq`].
+    pub fn ct_eq(&self, candidate: &T::Candidate) -> bool {
         CtEq::ct_eq(&**self, candidate)
     }
 }

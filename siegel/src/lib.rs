@@ -16,7 +16,9 @@
 //! let mut seed = Protected::<[u8; 64]>::init_with(|s| s.fill(7))?;
 //! let first = seed.read()?[0]; // a read scope, re-sealed at the end of the statement
 //! seed.write()?[0] = first + 1; // a write scope
-//! seed.with_read(|s| assert_eq!(s[0], 8))?;
+//! assert_eq!(seed.read()?[0], 8);
+//! // A closure that can fail: one `?` covers the open and the closure's error.
+//! seed.with_write(siegel::fill_random)?;
 //! println!("{seed:?} is protected by {}", seed.mechanism()); // never prints the secret
 //! # Ok::<(), siegel::Error>(())
 //! ```
@@ -38,7 +40,8 @@
 //! | random ([`AnyBitPattern`]) | [`random()`](Protected::random), [`random_slice(n)`](Protected::random_slice) | `random_in(opts)`, `random_slice_in(opts, n)` | `random_in(&pool)`, `random_slice_in(&pool, n)` |
 //! | moved from a value, a slice, a `String` (wiped) | [`take(&mut s)`](Protected::take) | `take_in(opts, &mut s)` | `take_in(&pool, &mut s)` |
 //! | read from a file, stdin, a socket: `[u8]`, `str` | [`read_from(r, limit)`](Protected::read_from) | `read_from_in(opts, r, limit)` | `read_from_in(&pool, r, limit)` |
-//! | read, exactly `size_of::<T>()` bytes | [`read_exact_from(r)`](Protected::read_exact_from) | `read_exact_from_in(opts, r)` | `read_exact_from_in(&pool, r)` |
+//! | read, exactly `size_of::<T>()` bytes (the rest left in the reader) | [`read_exact_from(r)`](Protected::read_exact_from) | `read_exact_from_in(opts, r)` | `read_exact_from_in(&pool, r)` |
+//! | a whole file that must be exactly the key (`[u8; N]`, [`Load`]) | `try_init_with(\|k\| k.load_from(r))` | `try_init_with_in(opts, \|k\| k.load_from(r))` | `try_init_with_in(&pool, \|k\| k.load_from(r))` |
 //! | decoded hex, base64: `[u8]`, `[u8; N]` | [`from_hex(s)`](Protected::from_hex), [`from_base64(e, s)`](Protected::from_base64) | `from_hex_in(opts, s)`, `from_base64_in(opts, e, s)` | `from_hex_in(&pool, s)`, `from_base64_in(&pool, e, s)` |
 //! | an environment variable: `[u8]`, `str` | [`from_env(name)`](Protected::from_env), `unsafe` [`from_env_removed(name)`](Protected::from_env_removed) | `from_env_in(opts, name)`, `from_env_removed_in(opts, name)` | `from_env_in(&pool, name)`, `from_env_removed_in(&pool, name)` |
 //!
@@ -121,7 +124,8 @@
 //!   open is reported as deferred and wiped when that scope closes;
 //! - [`Protected::rotate`]: move a long-lived secret to a fresh mapping (new
 //!   address, new canary), so a leaked address goes stale;
-//! - [`Protected::ct_eq`] and [`ReadGuard::ct_eq`]: comparisons whose timing does
+//! - [`ReadGuard::ct_eq`] (`key.read()?.ct_eq(x)`), [`Text::ct_eq`],
+//!   [`Bytes::ct_eq`]: comparisons whose timing does
 //!   not depend on the secret ([`subtle`]); a slice's length is public.
 //!
 //! siegel does **not** protect against:
@@ -183,6 +187,11 @@
 //!   and `from_env`.
 //! - [`Text<N>`] and [`Bytes<N>`]: fixed-capacity inline strings, usable as
 //!   fields of `#[protected]` structs.
+//! - [`Load`]: the loaders for fields — `[u8; N]`, `Text<N>`, `Bytes<N>` — in
+//!   an initialiser or a write scope: `load_from(reader)`, `load_hex`,
+//!   `load_base64`, `load_env`, straight into the field. A `[u8; N]` takes
+//!   exactly `N` bytes, so a key file with a trailing newline is
+//!   [`Error::TrailingInput`], never silently cut.
 //! - [`Protected::random`], [`Protected::random_slice`] and [`fill_random`]: the
 //!   kernel's random bytes written straight into the region, for
 //!   [`AnyBitPattern`] types only.
@@ -213,10 +222,33 @@
 //! })?;
 //! assert!(login.read()?.password().ct_eq("hunter2"));
 //!
-//! let key = Protected::<[u8; 32]>::random()?;
 //! let token = Protected::<str>::read_from(&b"bearer xyz"[..], 1024)?;
 //! assert_eq!(token.len(), 10);
-//! # let _ = key;
+//! # Ok::<(), siegel::Error>(())
+//! ```
+//!
+//! # Closures that can fail
+//!
+//! [`with_read`](Protected::with_read), [`with_write`](Protected::with_write)
+//! and [`try_init_with`](Protected::try_init_with) return the closure's own
+//! `Result<R, E>`, where `E: From<siegel::Error>` (`siegel::Error`,
+//! `Box<dyn Error>`, `anyhow::Error`, your own enum): one `?` covers a failed
+//! open and the closure's error. Rust infers `E` from the closure's last
+//! expression or from the enclosing function's return type; a closure that
+//! ends in `Ok(..)` after `?`s has neither, so name the error once:
+//!
+//! ```
+//! use siegel::{Load, Protected};
+//!
+//! let key = Protected::<[u8; 4]>::try_init_with(|k| {
+//!     k.load_hex("00ff10aa")?;
+//!     k.reverse();
+//!     Ok::<_, siegel::Error>(())
+//! })?;
+//! // A guard of `[u8; N]` is not a `&[u8]`: a crate that takes one gets
+//! // `&key.read()?[..]`, e.g. `Hmac::<Sha256>::new_from_slice(&key.read()?[..])`.
+//! fn takes_a_slice(key: &[u8]) -> u8 { key[0] } // stands in for that crate
+//! assert_eq!(takes_a_slice(&key.read()?[..]), 0xaa);
 //! # Ok::<(), siegel::Error>(())
 //! ```
 //!
@@ -370,6 +402,7 @@ pub use crate::{
     cpu::{pku_support, PkuSupport},
     error::{Error, Revocation, TransitionError},
     guard::{ReadGuard, WriteGuard},
+    load::Load,
     options::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
     place::Place,
@@ -392,7 +425,7 @@ pub use hex;
 
 #[doc(inline)]
 pub use siegel_macros::protected;
-/// The constant-time comparison traits behind [`Protected::ct_eq`] and
+/// The constant-time comparison traits behind [`CtEq`] and
 /// [`ReadGuard::ct_eq`], re-exported.
 pub use subtle;
 

@@ -85,7 +85,7 @@ impl<T: Plain> Protected<T> {
     /// As [`zeroed_in`](Self::zeroed_in).
     pub fn init_with_in(place: impl Place, init: impl FnOnce(&mut T)) -> Result<Self, Error> {
         let mut handle = Self::zeroed_in(place)?;
-        handle.with_write(init)?;
+        init(&mut *handle.write()?);
         Ok(handle)
     }
 
@@ -101,6 +101,23 @@ impl<T: Plain> Protected<T> {
     /// let password = Protected::<Text<64>>::try_init_with(|t| t.set_from(&mut typed))?;
     /// assert!(typed.is_empty()); // its bytes were wiped
     /// assert_eq!(password.read()?.as_str(), "correct horse");
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
+    /// `init`'s error type `E` is inferred from its last expression (above:
+    /// `set_from`'s `siegel::Error`) or from the function the result is
+    /// returned from. A closure that ends in `Ok(())` after `?`s has neither
+    /// (rustc: E0282/E0283), so name the error once:
+    ///
+    /// ```
+    /// use siegel::{Load, Protected};
+    ///
+    /// let key = Protected::<[u8; 32]>::try_init_with(|k| {
+    ///     k.load_hex("2a".repeat(32))?;
+    ///     k[0] ^= 1;
+    ///     Ok::<_, siegel::Error>(()) // or `Box<dyn std::error::Error>`, your own error
+    /// })?;
+    /// assert_eq!(key.read()?[0], 0x2b);
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///
@@ -126,7 +143,7 @@ impl<T: Plain> Protected<T> {
         init: impl FnOnce(&mut T) -> Result<(), E>,
     ) -> Result<Self, E> {
         let mut handle = Self::zeroed_in(place)?;
-        handle.with_write(init)??;
+        handle.with_write(init)?;
         Ok(handle)
     }
 }
@@ -173,7 +190,7 @@ impl<T: Plain> Protected<[T]> {
         init: impl FnOnce(&mut [T]),
     ) -> Result<Self, Error> {
         let mut handle = Self::zeroed_slice_in(place, len)?;
-        handle.with_write(init)?;
+        init(&mut handle.write()?);
         Ok(handle)
     }
 }
@@ -196,9 +213,7 @@ pub trait Source<T: ?Sized + Secret>: sealed::Source<T> {}
 impl<T: Plain> sealed::Source<T> for T {
     fn take(&mut self, home: Home<'_>) -> Result<Protected<T>, Error> {
         let mut handle = home.zeroed::<T>()?;
-        handle.with_write(|dest| {
-            copy_and_wipe(core::slice::from_mut(self), core::slice::from_mut(dest));
-        })?;
+        copy_and_wipe(core::slice::from_mut(self), core::slice::from_mut(&mut *handle.write()?));
         Ok(handle)
     }
 }
@@ -207,7 +222,7 @@ impl<T: Plain> Source<T> for T {}
 impl<T: Plain> sealed::Source<[T]> for [T] {
     fn take(&mut self, home: Home<'_>) -> Result<Protected<[T]>, Error> {
         let mut handle = home.zeroed_slice::<T>(self.len())?;
-        handle.with_write(|dest| copy_and_wipe(self, dest))?;
+        copy_and_wipe(self, &mut handle.write()?);
         Ok(handle)
     }
 }
@@ -237,7 +252,7 @@ impl<T: ?Sized + Secret> Protected<T> {
     /// let mut typed = String::from("hunter2");
     /// let password = Protected::<str>::take(&mut typed)?;
     /// assert!(typed.is_empty());
-    /// assert!(password.ct_eq("hunter2")?);
+    /// assert!(password.read()?.ct_eq("hunter2"));
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///

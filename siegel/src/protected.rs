@@ -19,7 +19,7 @@ use crate::{
     options::{Mechanism, Memory},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
     place::Home,
-    secret::{CtEq, Plain, Secret},
+    secret::{Plain, Secret},
 };
 
 /// A secret in a guarded region, in permission state `P`.
@@ -242,13 +242,33 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
         Ok(ReadGuard::new(&self.region, self.ptr))
     }
 
-    /// Runs `f` inside a read scope.
+    /// Runs `f`, which can fail, inside a read scope: one `?` handles both a
+    /// failed open and `f`'s own error. `f`'s error type `E` takes a
+    /// [`siegel::Error`](Error) (`E: From<siegel::Error>`): `siegel::Error`
+    /// itself, `Box<dyn std::error::Error>`, `anyhow::Error`, or an error enum of
+    /// yours. For a plain value use the guard: `key.read()?[0]`,
+    /// `f(&key.read()?)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::Protected;
+    ///
+    /// let key = Protected::<[u8; 4]>::from_hex("00ff10aa")?;
+    /// let word: u32 = key.with_read(|k| Ok::<_, siegel::Error>(u32::from_be_bytes(*k)))?;
+    /// assert_eq!(word, 0x00ff_10aa);
+    /// let parsed = key.with_read(|k| -> Result<u8, Box<dyn std::error::Error>> {
+    ///     Ok(std::str::from_utf8(&k[..1])?.len().try_into()?) // foreign errors, one `?`
+    /// })?;
+    /// assert_eq!(parsed, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// As [`read`](Self::read).
-    pub fn with_read<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, Error> {
-        Ok(f(&*self.read()?))
+    /// As [`read`](Self::read), converted into `E`, or what `f` returned.
+    pub fn with_read<R, E: From<Error>>(&self, f: impl FnOnce(&T) -> Result<R, E>) -> Result<R, E> {
+        f(&*self.read()?)
     }
 
     /// Reads a one-time secret: runs `f` in a read scope, then wipes and unmaps
@@ -261,8 +281,8 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
     /// use siegel::Protected;
     ///
     /// let token = Protected::<[u8; 16]>::random()?;
-    /// let first = token.read_once(|t| t[0]).map_err(siegel::Error::from)?;
-    /// # let _ = first;
+    /// let first = token.read_once(|t| t[0])?; // `TransitionError` converts to `siegel::Error`
+    /// println!("the token started with {first:#04x}; it is wiped now");
     /// // token.read()?; // does not compile: `token` was moved
     /// # Ok::<(), siegel::Error>(())
     /// ```
@@ -309,19 +329,6 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
         self.region.is_locked()
     }
 
-    /// Compares the secret with `candidate` in constant time (the time taken does
-    /// not depend on where they differ), inside a read scope.
-    ///
-    /// # Errors
-    ///
-    /// As [`read`](Self::read).
-    pub fn ct_eq(&self, candidate: &T) -> Result<bool, Error>
-    where
-        T: CtEq,
-    {
-        Ok(self.read()?.ct_eq(candidate))
-    }
-
     /// The memory backing the region (see [`MemoryPolicy`](crate::MemoryPolicy)).
     #[must_use]
     pub fn memory(&self) -> Memory {
@@ -363,13 +370,30 @@ impl<T: ?Sized + Secret, P: WriteScope> Protected<T, P> {
         Ok(WriteGuard::new(&self.region, self.ptr))
     }
 
-    /// Runs `f` inside a write scope.
+    /// Runs `f`, which can fail, inside a write scope: one `?` handles both a
+    /// failed open and `f`'s error, as for [`with_read`](Self::with_read). For
+    /// a plain write use the guard: `key.write()?[0] = 1`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::{Load, Protected};
+    ///
+    /// let mut key = Protected::<[u8; 32]>::zeroed()?;
+    /// key.with_write(siegel::fill_random)?; // a siegel::Error: it infers
+    /// key.with_write(|k| k.load_hex("ab".repeat(32)))?;
+    /// assert_eq!(key.read()?[31], 0xab);
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// As [`read`](Self::read).
-    pub fn with_write<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
-        Ok(f(&mut *self.write()?))
+    /// As [`read`](Self::read), converted into `E`, or what `f` returned.
+    pub fn with_write<R, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&mut T) -> Result<R, E>,
+    ) -> Result<R, E> {
+        f(&mut *self.write()?)
     }
 }
 

@@ -152,7 +152,7 @@ impl<T: Plain + AnyBitPattern> Protected<T> {
     /// As [`zeroed_in`](Self::zeroed_in), and [`Error::Random`].
     pub fn random_in(place: impl Place) -> Result<Self, Error> {
         let mut handle = home(&place).zeroed::<T>()?;
-        handle.with_write(fill_random)??;
+        handle.with_write(fill_random)?;
         Ok(handle)
     }
 }
@@ -183,7 +183,7 @@ impl<T: Plain + AnyBitPattern> Protected<[T]> {
     /// As [`zeroed_slice_in`](Self::zeroed_slice_in), and [`Error::Random`].
     pub fn random_slice_in(place: impl Place, len: usize) -> Result<Self, Error> {
         let mut handle = home(&place).zeroed_slice::<T>(len)?;
-        handle.with_write(fill_random)??;
+        handle.with_write(fill_random)?;
         Ok(handle)
     }
 }

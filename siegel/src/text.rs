@@ -20,6 +20,7 @@ use core::fmt;
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::{
+    load::{self, Load},
     secret::{CtEq, Plain},
     wipe::{wipe_bytes, wipe_string, wipe_vec},
     Error,
@@ -37,7 +38,9 @@ use crate::{
 /// `#[derive(Deserialize)]` struct) does not compile. It is filled in place by
 /// its setters, which report input that does not fit, or is not UTF-8, as an
 /// [`Error`] without changing anything. [`set_from`](Self::set_from) takes a
-/// `String` and wipes its buffer; [`clear`](Self::clear) wipes.
+/// `String` and wipes its buffer; [`clear`](Self::clear) wipes. The loaders of
+/// [`Load`](crate::Load) fill it straight from a reader, hex, base64 or an
+/// environment variable (`load_env`), checking UTF-8.
 ///
 /// # Examples
 ///
@@ -74,7 +77,8 @@ pub struct Text<const N: usize> {
 ///
 /// Like a `Text`, it only ever exists inside protected memory: no constructor,
 /// no `Clone`, `Copy`, `Default` or `From`, and (feature `serde`) deserialized
-/// only in place, never by value.
+/// only in place, never by value. The loaders of [`Load`](crate::Load) fill it
+/// from a reader, hex (`load_hex`), base64 or an environment variable.
 ///
 /// # Examples
 ///
@@ -181,16 +185,6 @@ macro_rules! inline_common {
             }
         }
 
-        impl<const N: usize> CtEq for $ty<N> {
-            /// Compares lengths and all `N` bytes: the time taken does not depend on
-            /// either value.
-            fn ct_eq(&self, other: &Self) -> bool {
-                let equal = ConstantTimeEq::ct_eq(&self.len, &other.len)
-                    & ConstantTimeEq::ct_eq(&self.bytes[..], &other.bytes[..]);
-                bool::from(equal)
-            }
-        }
-
         impl<const N: usize> fmt::Debug for $ty<N> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, "{}<{N}>([REDACTED])", stringify!($ty))
@@ -201,6 +195,59 @@ macro_rules! inline_common {
 
 inline_common!(Text);
 inline_common!(Bytes);
+
+impl<const N: usize> CtEq for Text<N> {
+    type Candidate = str;
+
+    /// As [`Text::ct_eq`].
+    fn ct_eq(&self, candidate: &str) -> bool {
+        self.ct_eq_bytes(candidate.as_bytes())
+    }
+}
+
+impl<const N: usize> CtEq for Bytes<N> {
+    type Candidate = [u8];
+
+    /// As [`Bytes::ct_eq`].
+    fn ct_eq(&self, candidate: &[u8]) -> bool {
+        self.ct_eq_bytes(candidate)
+    }
+}
+
+impl<const N: usize> load::sealed::Field for Text<N> {
+    const CAPACITY: usize = N;
+    const EXACT: bool = false;
+
+    fn wiped(&mut self) -> &mut [u8] {
+        self.clear();
+        &mut self.bytes
+    }
+
+    fn set_loaded(&mut self, len: usize) -> Result<(), Error> {
+        let len = Self::check_fits(Some(len))?;
+        core::str::from_utf8(&self.bytes[..len])
+            .map_err(|e| Error::InvalidUtf8 { valid_up_to: e.valid_up_to() })?;
+        self.len = len;
+        Ok(())
+    }
+}
+impl<const N: usize> Load for Text<N> {}
+
+impl<const N: usize> load::sealed::Field for Bytes<N> {
+    const CAPACITY: usize = N;
+    const EXACT: bool = false;
+
+    fn wiped(&mut self) -> &mut [u8] {
+        self.clear();
+        &mut self.bytes
+    }
+
+    fn set_loaded(&mut self, len: usize) -> Result<(), Error> {
+        self.len = Self::check_fits(Some(len))?;
+        Ok(())
+    }
+}
+impl<const N: usize> Load for Bytes<N> {}
 
 impl<const N: usize> Text<N> {
     /// The text.
@@ -376,52 +423,6 @@ impl<const N: usize> Bytes<N> {
         Ok(())
     }
 
-    /// Decodes hex (either case) in place.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Decode`] (malformed input), [`Error::CapacityExceeded`] (more
-    /// than `N` bytes); the contents are then empty (wiped).
-    #[cfg(feature = "hex")]
-    pub fn try_set_hex(&mut self, encoded: impl AsRef<[u8]>) -> Result<(), Error> {
-        let encoded = encoded.as_ref();
-        let result = crate::load::decode_hex_len(encoded.len())
-            .and_then(|len| self.try_set_len(len).map(|_| ()))
-            .and_then(|()| crate::load::decode_hex(encoded, self.as_mut_bytes()));
-        if result.is_err() {
-            self.clear();
-        }
-        result
-    }
-
-    /// Decodes base64 in place, with `engine` (for example
-    /// [`base64::engine::general_purpose::STANDARD`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Decode`] (malformed input, or more than `N` bytes); the contents
-    /// are then empty (wiped).
-    #[cfg(feature = "base64")]
-    pub fn try_set_base64(
-        &mut self,
-        engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,
-    ) -> Result<(), Error> {
-        self.clear();
-        match crate::load::decode_base64(engine, encoded.as_ref(), &mut self.bytes) {
-            Ok(len) => {
-                // Bytes past `len` are still zero: `clear` wiped them and the
-                // decoder writes exactly what it decodes.
-                self.len = len;
-                Ok(())
-            }
-            Err(error) => {
-                self.clear();
-                Err(error)
-            }
-        }
-    }
-
     /// Compares the bytes with `candidate` in constant time: the time taken
     /// depends on `N` and `candidate.len()`, not on the secret.
     #[must_use]
@@ -480,8 +481,7 @@ mod tests {
         assert_eq!(b.bytes, *b"ab\0\0\0\0");
         assert_eq!(b.try_set_len(4).unwrap(), b"ab\0\0");
         assert!(b.try_set_len(7).is_err());
-        let other = Bytes::<6> { len: 4, bytes: *b"ab\0\0\0\0" };
-        assert!(CtEq::ct_eq(&b, &other));
+        assert!(CtEq::ct_eq(&b, b"ab\0\0"));
         assert_eq!(format!("{b:?}"), "Bytes<6>([REDACTED])");
     }
 }

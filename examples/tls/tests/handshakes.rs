@@ -411,11 +411,12 @@ fn ed25519(rt: &Runtime, dir: &Path) -> TestResult<usize> {
         Sha512::new().chain_update(&*seed).finalize_into(Array::cast_from_core_mut(expansion));
     })?;
     let key_file = dir.join("ed25519.der");
-    needles.with_read(|n| -> std::io::Result<()> {
+    {
+        let n = needles.read()?;
         let mut file = File::create(&key_file)?;
         file.write_all(&ED25519_PKCS8_PREFIX)?;
-        file.write_all(&n[..32]) // from the open region, no buffer in between
-    })??;
+        file.write_all(&n[..32])?; // from the open region, no buffer in between
+    }
     let key = ProtectedSigningKey::from_pkcs8_file(&key_file)?;
     std::fs::remove_file(&key_file)?;
     assert_eq!(key.key_algorithm(), Algorithm::Ed25519);
@@ -472,7 +473,8 @@ fn ed25519(rt: &Runtime, dir: &Path) -> TestResult<usize> {
 
     let skip = [key.region().mapping, needles.info().mapping];
     let control = control()?;
-    let scan = needles.with_read(|n| {
+    let scan = {
+        let n = needles.read()?;
         scan_memory(
             &[
                 (CONTROL, &control[..]),
@@ -481,8 +483,8 @@ fn ed25519(rt: &Runtime, dir: &Path) -> TestResult<usize> {
                 ("SHA-512(seed) nonce-prefix half", &n[64..96]),
             ],
             &skip,
-        )
-    })??;
+        )?
+    };
     check_scan("Ed25519", &scan);
     Ok(failed)
 }
@@ -515,9 +517,10 @@ fn p256(rt: &Runtime, dir: &Path) -> TestResult<usize> {
 
     let skip = [key.region().mapping, scalar.info().mapping];
     let control = control()?;
-    let scan = scalar.with_read(|d| {
-        scan_memory(&[(CONTROL, &control[..]), ("the P-256 scalar", &d[..])], &skip)
-    })??;
+    let scan = {
+        let d = scalar.read()?;
+        scan_memory(&[(CONTROL, &control[..]), ("the P-256 scalar", &d[..])], &skip)?
+    };
     check_scan("P-256", &scan);
     Ok(failed)
 }

@@ -60,7 +60,7 @@ mod tests {
         let file_key = Protected::<[u8; 32]>::read_exact_from(&mut key_file)?;
         assert_eq!(file_key.read()?[0], 0xa5);
         let token = Protected::<str>::read_from(&b"bearer-token"[..], 4096)?;
-        assert!(token.ct_eq("bearer-token")?);
+        assert!(token.read()?.ct_eq("bearer-token"));
 
         // serde straight into protected forms.
         let api_key: Protected<[u8; 4]> = serde_json::from_str("[1, 2, 3, 4]")?;
