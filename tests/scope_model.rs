@@ -5,7 +5,7 @@
 //! `admit_with_key`, `wait_for_key`, `admit`, `reclaim_key`), `registry.rs`
 //! (`Seal`; `Entry::{enter, wait_out_maintenance, leave, try_exclusive,
 //! unlock_exclusive, wipe_once, wipe_exclusive_at, set_key, poison}`,
-//! `lockdown`), `region.rs` (`Dedicated::{open_pages, close_pages, check,
+//! `lockdown`), `region.rs` (`RegionScopes::{open_pages, close_pages, check,
 //! reseal_failed}`), `keys.rs` (`steal`, `obtain`) and `pkru.rs` (`open`,
 //! `close`).
 //!
@@ -169,6 +169,7 @@ steps! {
         "Entry::enter",
         "Entry::seal",
         "Seal::key",
+        "Seal::live_key",
         "Seal::is_keyed_and_live",
         "Seal::is_poisoned",
         "Seal::needs_key",
@@ -178,27 +179,25 @@ steps! {
         "scope::admit_with_key",
         "scope::wait_for_key",
     ],
-    /// `scope::open_keyed`: `before_keyed_open` (a dedicated region's is the
-    /// default: `Ok`), `touch` (the LRU epoch), `pkru::open`: this thread's
-    /// PKRU grants the key (`settle`, after an interrupted write, only
+    /// `scope::open_keyed`: `touch` (the LRU epoch), `pkru::open`: this
+    /// thread's PKRU grants the key (`settle`, after an interrupted write, only
     /// repairs other keys).
     KeyedOpen: [
         "scope::open_keyed",
-        "Scoped::before_keyed_open",
         "pkru::open",
         "scope::settled_and_checked",
     ],
     // --- Dedicated::open_pages
-    /// `Dedicated::open_pages`: `lock(&counts)`, `counts.add`.
-    OpenPagesLock: ["Dedicated::open_pages"],
-    /// `Dedicated::open_pages` → `set_pages`: `mprotect` if the protection
+    /// `RegionScopes::open_pages`: `lock(&counts)`, `counts.add`.
+    OpenPagesLock: ["RegionScopes::open_pages"],
+    /// `RegionScopes::open_pages` → `set_pages`: `mprotect` if the protection
     /// changes; on failure the lock drops and `open_slow` leaves.
-    OpenPagesProtect: ["Dedicated::open_pages", "Dedicated::set_pages", "scope::open_slow"],
-    /// `Dedicated::open_pages`: `*counts = next`, unlock.
-    OpenPagesStore: ["Dedicated::open_pages"],
+    OpenPagesProtect: ["RegionScopes::open_pages", "RegionScopes::set_pages", "scope::open_slow"],
+    /// `RegionScopes::open_pages`: `*counts = next`, unlock.
+    OpenPagesStore: ["RegionScopes::open_pages"],
     // --- scope::checked
-    /// `scope::checked` → `Dedicated::check`: reads the canary.
-    Check: ["scope::checked", "Dedicated::check"],
+    /// `scope::checked` → `RegionScopes::check`: reads the canary.
+    Check: ["scope::checked", "RegionScopes::check"],
     /// `scope::check_failed`: `is_poisoned()` before `close`; a region
     /// poisoned since admission answers `Poisoned`, else the check's error.
     CheckFailed: ["scope::check_failed", "Entry::is_poisoned"],
@@ -212,32 +211,35 @@ steps! {
     /// `scope::try_close` → `pkru::close`: this thread's PKRU closes the key;
     /// then `leave`.
     KeyedClose: ["scope::try_close", "pkru::close"],
-    /// `Dedicated::close_pages`: `lock(&counts)`, `counts.sub`.
-    ClosePagesLock: ["Dedicated::close_pages"],
-    /// `Dedicated::close_pages` → `set_pages`: `mprotect` if the protection
+    /// `RegionScopes::close_pages`: `lock(&counts)`, `counts.sub`.
+    ClosePagesLock: ["RegionScopes::close_pages"],
+    /// `RegionScopes::close_pages` → `set_pages`: `mprotect` if the protection
     /// changes; on failure the lock drops, `try_close` returns the error and
     /// `close` → `close_failed` → `reseal_failed`.
     ClosePagesProtect: [
-        "Dedicated::close_pages",
-        "Dedicated::set_pages",
+        "RegionScopes::close_pages",
+        "RegionScopes::set_pages",
         "scope::close",
         "scope::close_failed",
     ],
-    /// `Dedicated::close_pages`: `*counts = next`, unlock; `try_close` leaves.
-    ClosePagesStore: ["Dedicated::close_pages", "scope::try_close"],
+    /// `RegionScopes::close_pages`: `*counts = next`, unlock; `try_close` leaves.
+    ClosePagesStore: ["RegionScopes::close_pages", "scope::try_close"],
     // --- Dedicated::reseal_failed
-    /// `Dedicated::reseal_failed`: `lock(&counts)`, `counts.sub`; other scopes
+    /// `RegionScopes::reseal_failed`: `lock(&counts)`, `counts.sub`; other scopes
     /// counted → store, unlock, `leave`.
-    ResealCountsLock: ["Dedicated::reseal_failed"],
-    /// `Dedicated::reseal_failed`: `entry.poison()`.
-    ResealPoison: ["Dedicated::reseal_failed", "Entry::poison"],
-    /// `Dedicated::reseal_failed`: `protect(READ_WRITE)`.
-    ResealWiden: ["Dedicated::reseal_failed"],
-    /// `Dedicated::reseal_failed`: `pages::wipe`.
-    ResealWipe: ["Dedicated::reseal_failed"],
-    /// `Dedicated::reseal_failed`: `protect(NONE)`, counts zero, unlock, then
+    ResealCountsLock: ["RegionScopes::reseal_failed"],
+    /// `RegionScopes::reseal_failed`: `entry.poison()`.
+    ResealPoison: ["RegionScopes::reseal_failed", "Entry::poison"],
+    /// `RegionScopes::reseal_failed` → `behind_seal::wipe`, where
+    /// `/proc/self/mem` is refused: `protect(READ_WRITE)` (the wipe's re-seal
+    /// to the counted protection is folded into `ResealSeal`).
+    ResealWiden: ["RegionScopes::reseal_failed"],
+    /// `RegionScopes::reseal_failed` → `behind_seal::wipe`: through
+    /// `/proc/self/mem` (the pages stay as they are) or, widened, in place.
+    ResealWipe: ["RegionScopes::reseal_failed"],
+    /// `RegionScopes::reseal_failed`: `protect(NONE)`, counts zero, unlock, then
     /// `leave`.
-    ResealSeal: ["Dedicated::reseal_failed"],
+    ResealSeal: ["RegionScopes::reseal_failed"],
     // --- scope::admit
     /// `scope::admit`: `entry.is_poisoned()` → `Poisoned` (`scope::poisoned`:
     /// not `Forked`, no `fork` here).
@@ -661,7 +663,11 @@ impl State {
             }
             Pc::ResealPoison => {
                 s.poisoned = true;
-                goto(&mut s, Pc::ResealWiden);
+                // The ladder: through the kernel, or (no /proc/self/mem) widen.
+                let mut widen = s.clone();
+                widen.threads[t].pc = Pc::ResealWiden;
+                goto(&mut s, Pc::ResealWipe);
+                return vec![s, widen];
             }
             Pc::ResealWiden => {
                 s.prot = Prot::ReadWrite;
@@ -1191,7 +1197,7 @@ fn key_thief_against_readers_under_fallback() {
     assert_clean("two readers + thief, keyed (no reclaim)");
 }
 
-/// Found by this model (and fixed): `Dedicated::reseal_failed` assumed "this
+/// Found by this model (and fixed): `RegionScopes::reseal_failed` assumed "this
 /// scope was the last one open", but `close_pages` drops the counts lock when its
 /// `mprotect` fails, so another thread could open a read scope in between (no
 /// syscall, the pages are still readable), pass its canary check and hold a
@@ -1281,13 +1287,13 @@ const fn mirrored(
 /// here.
 const MIRRORED: &[Mirrored] = &[
     // scope.rs
-    mirrored("scope::open", "scope.rs", "", 0x07c2_dfa9_8cb1_ec7d),
-    mirrored("scope::open_keyed", "scope.rs", "", 0x146a_44cc_bf50_2433),
+    mirrored("scope::open", "scope.rs", "", 0x0327_ec6d_c9f7_370d),
+    mirrored("scope::open_keyed", "scope.rs", "", 0x896e_7a29_2e83_67a4),
     mirrored("scope::settled_and_checked", "scope.rs", "", 0x2f97_abe6_a1fb_f77b),
     mirrored("scope::checked", "scope.rs", "", 0x8892_dcd3_47b4_39d5),
     mirrored("scope::check_failed", "scope.rs", "", 0x057a_ded4_30e8_2314),
-    mirrored("scope::open_slow", "scope.rs", "", 0xc286_1b6e_7cd8_0a89),
-    mirrored("scope::try_close", "scope.rs", "", 0x814d_845b_5681_f8c1),
+    mirrored("scope::open_slow", "scope.rs", "", 0xf38a_1321_2dad_26b8),
+    mirrored("scope::try_close", "scope.rs", "", 0xf3fe_ec7a_917e_4ce5),
     mirrored("scope::close", "scope.rs", "", 0x918e_e2d9_0333_4790),
     mirrored("scope::close_failed", "scope.rs", "", 0x912d_d8ef_7aa7_e664),
     mirrored("scope::admit_with_key", "scope.rs", "", 0x82f3_c89a_85e9_7dde),
@@ -1295,16 +1301,16 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("scope::admit", "scope.rs", "", 0xd3b4_e35f_92ed_7aaf),
     mirrored("scope::poisoned", "scope.rs", "", 0xdd63_50ba_d6ac_878a),
     mirrored("scope::reclaim_key", "scope.rs", "", 0x9166_a28b_6130_6ec1),
-    mirrored("Scoped::before_keyed_open", "scope.rs", "trait Scoped", 0x6489_84a8_c8f6_ab2a),
     mirrored("Scoped::after_write", "scope.rs", "trait Scoped", 0x8e18_0e00_170f_beee),
     // registry.rs
-    mirrored("Seal::key", "registry.rs", "impl Seal", 0xeaee_1fd1_adf7_8c6e),
+    mirrored("Seal::key", "registry.rs", "impl Seal", 0x029f_fc44_0baf_1552),
+    mirrored("Seal::live_key", "registry.rs", "impl Seal", 0x4402_504b_4520_e534),
     mirrored("Seal::is_keyed_and_live", "registry.rs", "impl Seal", 0xa6b7_3dfb_d7fe_7e6b),
     mirrored("Seal::is_poisoned", "registry.rs", "impl Seal", 0x32e3_7798_a234_ef82),
     mirrored("Seal::needs_key", "registry.rs", "impl Seal", 0xaaeb_b89c_2e47_0d0f),
     mirrored("Entry::seal", "registry.rs", "impl Entry", 0xe0ea_176e_9280_65de),
-    mirrored("Entry::key", "registry.rs", "impl Entry", 0x8031_3408_d41a_bd86),
-    mirrored("Entry::set_key", "registry.rs", "impl Entry", 0x85e3_406b_ca45_54b7),
+    mirrored("Entry::key", "registry.rs", "impl Entry", 0x992f_15fb_fefc_39c8),
+    mirrored("Entry::set_key", "registry.rs", "impl Entry", 0xca19_1fe8_b480_0fec),
     mirrored("Entry::is_poisoned", "registry.rs", "impl Entry", 0x79cf_4a42_04e9_fbbe),
     mirrored("Entry::poison", "registry.rs", "impl Entry", 0xa423_b8d0_62d5_1dfd),
     mirrored("Entry::is_virtualised", "registry.rs", "impl Entry", 0xeb2d_5efd_e5d5_1e98),
@@ -1317,32 +1323,37 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("Entry::unlock_exclusive", "registry.rs", "impl Entry", 0xcdb4_79de_51c7_f2a8),
     mirrored("Entry::wipe_once", "registry.rs", "impl Entry", 0xe467_dc36_f602_f998),
     mirrored("Entry::wipe_exclusive", "registry.rs", "impl Entry", 0xf641_fd55_7b1f_5ccb),
-    mirrored("Entry::wipe_exclusive_at", "registry.rs", "impl Entry", 0x6c93_294d_a811_55c9),
+    mirrored("Entry::wipe_exclusive_at", "registry.rs", "impl Entry", 0x7c45_ad28_3992_1c39),
     mirrored("registry::lockdown", "registry.rs", "", 0x8ca8_8f08_7959_d4a9),
     // region.rs
-    mirrored("Dedicated::set_pages", "region.rs", "impl Dedicated", 0x117a_e0f1_bd6a_61ca),
+    mirrored("RegionScopes::set_pages", "region.rs", "impl RegionScopes", 0xcdb1_6b5d_574f_0a71),
     mirrored(
-        "Dedicated::open_pages",
+        "RegionScopes::open_pages",
         "region.rs",
-        "impl Scoped for Dedicated",
+        "impl Scoped for RegionScopes",
         0x0cc5_e35b_4897_e0a9,
     ),
     mirrored(
-        "Dedicated::close_pages",
+        "RegionScopes::close_pages",
         "region.rs",
-        "impl Scoped for Dedicated",
+        "impl Scoped for RegionScopes",
         0xfa0c_b33c_586e_c66a,
     ),
-    mirrored("Dedicated::check", "region.rs", "impl Scoped for Dedicated", 0x5b4f_4d2b_9300_426f),
     mirrored(
-        "Dedicated::reseal_failed",
+        "RegionScopes::check",
         "region.rs",
-        "impl Scoped for Dedicated",
-        0x738b_2e07_db48_5984,
+        "impl Scoped for RegionScopes",
+        0x5b4f_4d2b_9300_426f,
+    ),
+    mirrored(
+        "RegionScopes::reseal_failed",
+        "region.rs",
+        "impl Scoped for RegionScopes",
+        0x045d_e94d_690f_9b1b,
     ),
     // keys.rs
-    mirrored("keys::obtain", "keys.rs", "", 0x74cd_d4c4_3057_ab80),
-    mirrored("keys::steal", "keys.rs", "", 0x9cb5_a3e5_b98d_cbf5),
+    mirrored("keys::obtain", "keys.rs", "", 0xb02f_6de5_330e_4b52),
+    mirrored("keys::steal", "keys.rs", "", 0x8f3c_6dc2_10af_c70c),
     // pkru.rs
     mirrored("pkru::open", "pkru.rs", "", 0xe827_51e4_d934_39e9),
     mirrored("pkru::close", "pkru.rs", "", 0x1f1e_dbe2_4a89_7282),

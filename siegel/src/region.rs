@@ -440,14 +440,15 @@ impl Scoped for RegionScopes {
         //   narrowing changed nothing), under the counts lock; no reference is
         //   live (see above).
         match unsafe { behind_seal::wipe(sealed) } {
-            // Wiped with the pages open: seal them (holding zeros only, they
-            // may stay open if even that is refused).
-            Ok(Wrote::InPlace | Wrote::Reopened | Wrote::LeftOpen) => {
+            // Fresh inaccessible pages already.
+            Ok(Wrote::Replaced) => {}
+            // Wiped: seal them (holding zeros only, they may stay open if
+            // even that is refused).
+            Ok(Wrote::InPlace | Wrote::ThroughKernel | Wrote::Reopened | Wrote::LeftOpen) => {
                 // SAFETY:
                 // - our data pages; no reference is live (see above).
                 let _ = unsafe { pages.protect(ProtFlags::NONE) };
             }
-            Ok(Wrote::ThroughKernel | Wrote::Replaced) => {}
             Err(_) => {
                 sys::write_stderr(
                     b"siegel: cannot re-seal, wipe or replace a region's pages; aborting\n",
