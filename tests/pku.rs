@@ -98,7 +98,7 @@ fn virtualised_keys_serve_a_hundred_regions_on_several_threads() {
             for t in 0..4usize {
                 let regions = &regions;
                 scope.spawn(move || {
-                    for round in 0..600usize {
+                    for round in 0..support::rounds(600) {
                         let i = (round * 7 + t * 31) % regions.len();
                         let j = (round * 13 + t * 5 + 1) % regions.len();
                         let a = regions[i].read().unwrap();

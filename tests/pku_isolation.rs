@@ -176,7 +176,7 @@ fn a_thread_spawned_during_a_scope_cannot_read_the_next_region_with_that_key() {
             held.push(p);
         }
         drop(held.pop());
-        for round in 0..50 {
+        for round in 0..support::rounds(50) {
             let first = region(1);
             let scope = first.read().unwrap();
             let (tx, rx) = mpsc::channel::<usize>();
@@ -225,7 +225,7 @@ fn a_busy_process_never_opens_a_secret_to_a_thread_that_did_not_open_it() {
             .map(|w| {
                 let (long, pooled, pool) = (Arc::clone(&long), Arc::clone(&pooled), pool.clone());
                 thread::spawn(move || {
-                    for i in 0..200usize {
+                    for i in 0..support::rounds(200) {
                         let a = &long[(w + i) % long.len()];
                         let b = &pooled[(w * 3 + i) % pooled.len()];
                         // Scopes may be refused while keys are scarce: never widened.

@@ -170,7 +170,7 @@ fn repeated_lockdowns_strand_no_arena() {
     in_child("repeated_lockdowns_strand_no_arena", &[], || {
         let pool = pool();
         let baseline = vm_lck_kb();
-        for round in 0..200 {
+        for round in 0..support::rounds(200) {
             let secret = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(1)).unwrap();
             let report = siegel::lockdown();
             assert_eq!(report.deferred, 0, "round {round}");
