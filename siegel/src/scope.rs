@@ -78,7 +78,8 @@ pub(crate) trait Scoped {
 /// [`Error::Poisoned`], [`Error::KeysExhausted`], [`Error::Revocation`], a
 /// failed protection change (nothing changed), or a failed check (the access
 /// is closed again).
-#[inline]
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
 pub(crate) fn open(target: &impl Scoped, access: Access) -> Result<(), Error> {
     let seal = target.entry().enter();
     match seal.live_key() {
@@ -88,7 +89,8 @@ pub(crate) fn open(target: &impl Scoped, access: Access) -> Result<(), Error> {
 }
 
 /// The keyed grant and the check, for a counted scope on a live keyed region.
-#[inline]
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
 fn open_keyed(target: &impl Scoped, access: Access, key: NonZeroU32) -> Result<(), Error> {
     target.entry().touch();
     if !pkru::open(key.get(), access) {
@@ -109,7 +111,8 @@ fn settled_and_checked(target: &impl Scoped, access: Access) -> Result<(), Error
 /// region poisoned since this scope was admitted (a lockdown, or another
 /// thread's refused re-seal that wiped it) answers `Poisoned`: its canaries
 /// went with the rest, which is not an underflow.
-#[inline]
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
 fn checked(target: &impl Scoped, access: Access) -> Result<(), Error> {
     if let Err(err) = target.check() {
         return Err(check_failed(target, access, err));
@@ -155,7 +158,8 @@ fn open_slow(target: &impl Scoped, access: Access, seal: Seal) -> Result<(), Err
 /// # Errors
 ///
 /// The re-seal failed ([`Error::Protect`]); the access is then still open.
-#[inline]
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
 pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Error> {
     let entry = target.entry();
     if access == Access::Write {
@@ -182,7 +186,8 @@ pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Erro
 
 /// Closes `access` on `target` where no error can be returned (drops): if
 /// re-sealing fails, the secret is wiped and poisoned rather than left readable.
-#[inline]
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
 pub(crate) fn close(target: &impl Scoped, access: Access) {
     if try_close(target, access).is_err() {
         close_failed(target, access);
