@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use crate::{
     access::Access,
+    error::Error,
     options::{Mechanism, Memory, Options},
     pool::{PoolInner, PoolSlot},
     region::{Region, RegionScopes},
     registry,
     scope::{self, Scoped as _},
-    Error,
 };
 
 /// The storage behind one `Protected` handle. `held` is the access the owning

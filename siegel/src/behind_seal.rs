@@ -1,7 +1,7 @@
 //! Writing into pages that may be sealed: the one ladder every writer behind a
-//! seal climbs — a lockdown's or a drop's wipe ([`crate::registry`]), a pool
-//! slot's canaries and its wipe at free ([`crate::pool`]), the wipe after a
-//! refused re-seal ([`crate::region`]) and the crash walk — with one failure
+//! seal climbs — a lockdown's or a drop's wipe (`registry.rs`), a pool
+//! slot's canaries and its wipe at free (`pool/arena.rs`), the wipe after a
+//! refused re-seal (`region.rs`) and the crash walk — with one failure
 //! regime:
 //!
 //! ```text

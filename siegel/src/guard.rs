@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// `ptr`, once the secret behind `region` is known to be live — not wiped by a
-/// [`lockdown`](crate::lockdown) or a failed re-seal since it was opened — and,
+/// [`lockdown`](crate::registry::lockdown) or a failed re-seal since it was opened — and,
 /// under Miri, known to be open for `access` (the shim checks every page). The
 /// caller still argues why the pages are open; this is the part every deref
 /// shares.
@@ -110,7 +110,7 @@ impl<T: ?Sized + Secret> Deref for ReadGuard<'_, T> {
 
     /// # Panics
     ///
-    /// If a [`lockdown`](crate::lockdown) ran while the guard was open.
+    /// If a [`lockdown`](crate::registry::lockdown) ran while the guard was open.
     #[inline]
     fn deref(&self) -> &T {
         let ptr = self.scope.ptr(Access::Read);
@@ -128,7 +128,7 @@ impl<T: ?Sized + Secret> Deref for WriteGuard<'_, T> {
 
     /// # Panics
     ///
-    /// If a [`lockdown`](crate::lockdown) ran while the guard was open.
+    /// If a [`lockdown`](crate::registry::lockdown) ran while the guard was open.
     #[inline]
     fn deref(&self) -> &T {
         let ptr = self.scope.ptr(Access::Read);

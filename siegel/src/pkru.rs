@@ -15,7 +15,7 @@
 //! (libmpk, ATC'19, calls this protection-key use-after-free).
 //!
 //! [`revoke`] prevents it. It runs only where a key changes hands (see
-//! [`crate::keys`]: keys are taken once and kept, a region takes a clean key
+//! `keys.rs`: keys are taken once and kept, a region takes a clean key
 //! without a round, and one round closes every dirty key at once), and reaches
 //! only the threads that can hold the keys ([`Reach`]): every thread for fresh
 //! keys, else the threads that ever held a keyed scope and those created since
@@ -380,7 +380,7 @@ pub(crate) fn with_write_access<R>(key: u32, f: impl FnOnce() -> R) -> R {
 ///
 /// A new thread inherits its creator's PKRU: spawned while a scope was open, it
 /// can read that region until it calls this (or until the key moves to another
-/// region, when siegel closes it in every thread). [`crate::thread::spawn`]
+/// region, when siegel closes it in every thread). `siegel::thread::spawn`
 /// calls it first thing; call it at the start of threads made by other
 /// spawners. Without protection keys it does nothing.
 pub fn seal_thread() -> u32 {
