@@ -353,7 +353,7 @@ impl Arena {
     /// Applies `f` to the open counts of slot `index` and its page (page
     /// protection), changing the page's protection when they call for it.
     /// Opening first renews a fresh slot's canary, the fallible steps before the
-    /// bookkeeping; closing never fails (see [`reseal_failed`](Self::reseal_failed)).
+    /// bookkeeping; a refused change (opening or closing) changes no count.
     fn change_page(
         &self,
         index: u32,
@@ -373,8 +373,11 @@ impl Arena {
         } else if opening {
             self.format(&mut meta, index, size)?;
             self.set_page(&mut meta, page, next.prot())?;
-        } else if self.set_page(&mut meta, page, next.prot()).is_err() {
-            self.reseal_failed(&mut meta, page, next);
+        } else {
+            // A refused re-seal changes nothing here: the scope stays counted,
+            // as for a dedicated region, and the caller decides
+            // (`PoolSlot::reseal_failed`, or the error of `try_close`).
+            self.set_page(&mut meta, page, next.prot())?;
         }
         meta.pages[page] = next;
         meta.slots[idx(index)] = f(meta.slots[idx(index)]);
@@ -642,9 +645,19 @@ impl Scoped for PoolSlot {
         }
     }
 
-    /// Unreachable: closing a slot's page never fails ([`Arena::reseal_failed`]
-    /// handles a refused re-seal where it happens).
-    fn reseal_failed(&self, _access: Access) {
+    /// As a dedicated region's: the scope is given back, and with no scope
+    /// left on the page its secrets are wiped and poisoned
+    /// ([`Arena::reseal_failed`]); with scopes left it stays as open as they
+    /// need, and is narrowed at its next change.
+    fn reseal_failed(&self, access: Access) {
+        let arena = &self.arena;
+        let mut meta = lock(&arena.meta);
+        let page = arena.page_of(self.index);
+        let next = meta.pages[page].sub(access);
+        arena.reseal_failed(&mut meta, page, next);
+        meta.pages[page] = next;
+        meta.slots[idx(self.index)] = meta.slots[idx(self.index)].sub(access);
+        drop(meta);
         self.entry().leave();
     }
 }
