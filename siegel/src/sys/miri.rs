@@ -75,6 +75,7 @@ pub(crate) use super::{
         is_no_such_thread, is_queue_full, SigAction, SigInfo, SigInfoHandler, Signal, SIGABRT,
         SIGBUS, SIGFPE, SIGILL, SIGSEGV,
     },
+    write_hex_stderr, Advice,
 };
 
 /// The largest mapping the shim hands out: larger requests fail with `ENOMEM`,
