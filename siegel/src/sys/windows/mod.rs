@@ -51,6 +51,7 @@ pub(crate) const CAN_EXCLUDE_FROM_FORK: bool = true;
 /// # Safety
 ///
 /// None: the call changes nothing. Kept `unsafe` to match the Linux signature.
+#[allow(clippy::unnecessary_wraps, reason = "the Linux signature; a failpoint may fail it")]
 pub(crate) unsafe fn madvise(_ptr: NonNull<u8>, _len: usize, _advice: Advice) -> io::Result<()> {
     failpoint!(Madvise);
     Ok(())
