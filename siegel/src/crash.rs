@@ -47,12 +47,13 @@ use core::{
     ffi::{c_int, c_void},
     sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering},
 };
-use std::{
-    os::fd::RawFd,
-    sync::{Mutex, PoisonError},
-};
+use std::sync::{Mutex, PoisonError};
 
-use crate::{error::Error, registry, sys};
+use crate::{
+    error::Error,
+    registry,
+    sys::{self, RawFd},
+};
 
 /// The signals after which a process cannot sensibly go on.
 pub const FATAL_SIGNALS: [c_int; 5] =

@@ -22,7 +22,8 @@ pub enum Error {
     MemoryLock {
         /// Bytes this region tried to lock.
         requested: usize,
-        /// The soft `RLIMIT_MEMLOCK` in bytes at the time, `None` if unlimited.
+        /// The soft `RLIMIT_MEMLOCK` in bytes at the time, `None` if unlimited
+        /// (on Windows: the minimum working-set size, which bounds `VirtualLock`).
         limit: Option<u64>,
         /// The error `mlock` returned.
         source: io::Error,
@@ -346,16 +347,14 @@ impl fmt::Display for Error {
             Self::MemoryLock { requested, limit, source } => {
                 write!(
                     f,
-                    "cannot lock {requested} bytes in memory ({source}); RLIMIT_MEMLOCK is "
+                    "cannot lock {requested} bytes in memory ({source}); {} is ",
+                    crate::sys::MEMLOCK_LIMIT_NAME
                 )?;
                 match limit {
                     Some(limit) => write!(f, "{limit} bytes")?,
                     None => f.write_str("unlimited")?,
                 }
-                f.write_str(
-                    ": raise it (`ulimit -l`, LimitMEMLOCK= in systemd, limits.conf), grant \
-                     CAP_IPC_LOCK, free other secrets, or opt in to MlockPolicy::BestEffort",
-                )
+                write!(f, ": {}", crate::sys::MEMLOCK_LIMIT_HINT)
             }
             Self::Map { len: 0, source } => write!(
                 f,

@@ -346,14 +346,16 @@
 //!
 //! # Platforms
 //!
-//! Linux, macOS and FreeBSD. Protection keys on Linux x86-64 (Intel since
-//! Skylake-SP, AMD since Zen 3); page protection everywhere else; `memfd_secret`
-//! on Linux 5.14+ (on by default since 6.5). On macOS and FreeBSD a scope opens
-//! the pages to every thread, a pool write or a wipe at free opens a sealed page
-//! for a moment (there is no `/proc/self/mem`), and on macOS nothing keeps
-//! secrets out of core dumps: [`platform()`] says which protections hold where
+//! Linux, macOS, FreeBSD and Windows. Protection keys on Linux x86-64 (Intel
+//! since Skylake-SP, AMD since Zen 3); page protection everywhere else
+//! (`VirtualProtect` on Windows); `memfd_secret` on Linux 5.14+ (on by default
+//! since 6.5). On macOS, FreeBSD and Windows a scope opens the pages to every
+//! thread, a pool write or a wipe at free opens a sealed page for a moment
+//! (there is no `/proc/self/mem`), and on macOS and Windows nothing keeps
+//! secrets out of crash dumps; on Windows the crash wipe is an
+//! unhandled-exception filter: [`platform()`] says which protections hold where
 //! it runs, and the README has the table. macOS and FreeBSD are compiled in CI,
-//! not run.
+//! not run; Windows runs its tests under Wine.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -224,11 +224,11 @@ impl Region {
         if options.memory != MemoryPolicy::Anonymous {
             let secret = || -> std::io::Result<()> {
                 let fd = sys::memfd_secret()?;
-                sys::ftruncate(std::os::fd::AsFd::as_fd(&fd), len)?;
+                sys::ftruncate(&fd, len)?;
                 // SAFETY:
                 // - the range is page-aligned, inside our fresh mapping, and nothing
                 //   references it, so MAP_FIXED replaces only our own reservation.
-                unsafe { sys::mmap_fixed_shared(ptr, len, std::os::fd::AsFd::as_fd(&fd)) }
+                unsafe { sys::mmap_fixed_shared(ptr, len, &fd) }
                 // The mapping keeps the file alive; the descriptor closes here.
             };
             return match secret() {
