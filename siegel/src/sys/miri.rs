@@ -544,25 +544,6 @@ fn swap_action(sig: c_int, action: SigAction) -> SigAction {
     }
 }
 
-/// `sigaction(sig, {handler, …})`, emulated: records the handler, which never
-/// runs (Miri delivers no signals).
-///
-/// # Safety
-///
-/// As the real `sigaction_install`.
-///
-/// # Errors
-///
-/// None.
-pub(crate) unsafe fn sigaction_install(
-    sig: c_int,
-    handler: SigInfoHandler,
-) -> io::Result<SigAction> {
-    // SAFETY:
-    // - forwarded from the caller.
-    unsafe { sigaction_install_with(sig, handler, libc::SA_ONSTACK) }
-}
-
 /// As [`sigaction_install`], with `extra` flags.
 ///
 /// # Safety

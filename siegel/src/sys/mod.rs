@@ -111,6 +111,27 @@ pub(crate) const MEMLOCK_LIMIT_NAME: &str = "RLIMIT_MEMLOCK";
 pub(crate) const MEMLOCK_LIMIT_HINT: &str = "raise it (`ulimit -l`, LimitMEMLOCK= in systemd, \
      limits.conf), grant CAP_IPC_LOCK, free other secrets, or opt in to MlockPolicy::BestEffort";
 
+/// `sigaction(sig, {handler, SA_SIGINFO | SA_ONSTACK | SA_RESTART}, &old)`—installs
+/// `handler` for `sig` and returns the previous disposition
+/// ([`sigaction_install_with`] and `SA_ONSTACK`; emulated under Miri).
+///
+/// # Safety
+///
+/// `handler` must be async-signal-safe.
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man2/sigaction.2.html>
+#[cfg(unix)]
+pub(crate) unsafe fn sigaction_install(
+    sig: c_int,
+    handler: SigInfoHandler,
+) -> io::Result<SigAction> {
+    // SAFETY:
+    // - the caller guarantees `handler` is async-signal-safe.
+    unsafe { sigaction_install_with(sig, handler, libc::SA_ONSTACK) }
+}
+
 /// Maps a `0 / -1 + errno` return value to `io::Result`.
 #[cfg(unix)]
 pub(super) fn ret(rc: c_int) -> io::Result<()> {
