@@ -47,7 +47,7 @@ macro_rules! cells {
                 fn $row() {
                     let _env = ENV.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     let handle = call!($kind, siegel::Protected::<$ty>::$form($($arg),*)).unwrap();
-                    assert!(!handle.is_pooled());
+                    assert!(!handle.info().pooled);
                     let guard = handle.read().unwrap();
                     let $secret = &*guard;
                     $check
@@ -64,8 +64,8 @@ macro_rules! cells {
                     let place = Options::new().backend(Backend::Mprotect);
                     let handle =
                         call!($kind, siegel::Protected::<$ty>::$form_in(place, $($arg),*)).unwrap();
-                    assert!(!handle.is_pooled());
-                    assert_eq!(handle.mechanism(), Mechanism::PageProtection);
+                    assert!(!handle.info().pooled);
+                    assert_eq!(handle.info().mechanism, Mechanism::PageProtection);
                     let guard = handle.read().unwrap();
                     let $secret = &*guard;
                     $check
@@ -82,7 +82,7 @@ macro_rules! cells {
                     let pool = Pool::new();
                     let handle =
                         call!($kind, siegel::Protected::<$ty>::$form_in(&pool, $($arg),*)).unwrap();
-                    assert!(handle.is_pooled());
+                    assert!(handle.info().pooled);
                     assert_eq!(pool.len(), 1);
                     let guard = handle.read().unwrap();
                     let $secret = &*guard;
@@ -103,7 +103,7 @@ cells! {
         4,
         |k: &mut [u16]| k.fill(9)
     ) => |s| assert_eq!(s, [9; 4]);
-    try_init_with: safe Protected<u64>::try_init_with / try_init_with_in(
+    try_init_with: safe Protected<u64>::try_init_with / init_with_in(
         |k: &mut u64| -> Result<(), siegel::Error> {
             *k = 42;
             Ok(())

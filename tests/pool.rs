@@ -139,9 +139,9 @@ fn exhaustion_is_a_typed_error() {
 fn large_secrets_get_a_dedicated_region() {
     let pool = Pool::new();
     let big = Protected::<[u8]>::zeroed_slice_in(&pool, 5000).unwrap();
-    assert!(!big.is_pooled());
+    assert!(!big.info().pooled);
     let small = Protected::<[u8]>::zeroed_slice_in(&pool, 2032).unwrap();
-    assert!(small.is_pooled());
+    assert!(small.info().pooled);
 }
 
 #[cfg_attr(
@@ -190,7 +190,7 @@ fn rotation_and_lockdown_cover_pooled_secrets() {
         let a = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(5)).unwrap();
         let before = a.info().secret.start;
         let a = a.rotate().unwrap();
-        assert!(a.is_pooled());
+        assert!(a.info().pooled);
         assert_ne!(a.info().secret.start, before);
         assert_eq!(*a.read().unwrap(), [5; 32]);
         let report = siegel::lockdown();

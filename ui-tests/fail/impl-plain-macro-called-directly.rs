@@ -23,6 +23,6 @@ siegel::__private::impl_plain! {
 }
 
 fn main() {
-    let key = siegel::Protected::<Key>::zeroed().unwrap();
+    let key = siegel::Protected::<Key>::zeroed_in(Dedicated).unwrap();
     key.read().unwrap().uses.fetch_add(1, Ordering::Relaxed); // a store in a read scope
 }

@@ -3,5 +3,5 @@
 use siegel::Protected;
 
 fn main() {
-    let _ = Protected::<String>::zeroed();
+    let _ = Protected::<String>::zeroed_in(Dedicated);
 }

@@ -8,5 +8,5 @@ struct Session {
 }
 
 fn main() {
-    let _session = siegel::Protected::<Session>::random();
+    let _session = siegel::Protected::<Session>::random_in(Dedicated);
 }

@@ -2,7 +2,7 @@
 // written as bytes (which could break UTF-8) without `unsafe`.
 fn main() -> Result<(), siegel::Error> {
     let mut s = String::from("text");
-    let mut secret = siegel::Protected::<str>::take(&mut s)?;
+    let mut secret = siegel::Protected::<str>::take_in(Dedicated, &mut s)?;
     let mut guard = secret.write()?;
     guard.as_bytes_mut()[0] = 0xff;
     Ok(())

@@ -4,7 +4,7 @@
 use siegel::Protected;
 
 fn main() -> Result<(), siegel::Error> {
-    let key = Protected::<[u8; 4]>::zeroed()?;
+    let key = Protected::<[u8; 4]>::zeroed_in(Dedicated)?;
     let first: u8 = key.with_read(|k| k[0])?;
     assert_eq!(first, 0);
     Ok(())
