@@ -24,7 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use siegel::{pku_support, Backend, Options, Platform, Protected};
+use siegel::{pku_support, Backend, Dedicated, Options, Platform, Protected};
 
 /// Each siegel region of up to this many secret bytes locks one 4 KiB page (the
 /// rest of the page holds the canary).

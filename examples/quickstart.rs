@@ -6,7 +6,7 @@
 
 use std::{os::unix::process::ExitStatusExt, process::Command};
 
-use siegel::{pku_support, Protected};
+use siegel::{pku_support, Dedicated, Protected};
 
 /// The argument that makes this program play the buggy child.
 const STRAY_READ: &str = "--stray-read";

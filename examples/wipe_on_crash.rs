@@ -10,6 +10,7 @@
 
 use std::{os::unix::process::ExitStatusExt, process::Command};
 
+use siegel::Dedicated;
 use siegel::Protected;
 
 const CHILD: &str = "--crash-child";

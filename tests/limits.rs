@@ -4,7 +4,7 @@
 
 mod support;
 
-use siegel::{pku_support, Backend, Error, Mechanism, Options, Protected};
+use siegel::{pku_support, Backend, Dedicated, Error, Mechanism, Options, Protected};
 use support::{drop_cap_ipc_lock, in_child, opts, set_memlock_limit};
 
 const CANARY_LEN: usize = 16;

@@ -14,7 +14,7 @@ use std::{
     io::{self, Read},
 };
 
-use siegel::{Error, Load, Options, Pool, Protected};
+use siegel::{Dedicated, Error, Load, Options, Pool, Protected};
 use support::{backends, opts, read_own_memory};
 
 /// The system allocator, plus per-thread observation while `WATCH` is on.

@@ -10,7 +10,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use siegel::{Backend, Error, Options, Pool, Protected};
+use siegel::{Backend, Dedicated, Error, Options, Pool, Protected};
 
 fn opts() -> Options {
     Options::new().backend(Backend::Mprotect)
@@ -54,7 +54,7 @@ fn lockdown_wipes_sealed_open_and_pooled_regions_and_races_rotation() {
     let report = siegel::lockdown();
     assert!(report.deferred >= 4, "{report:?}");
     assert!(report.wiped > many.len(), "{report:?}");
-    assert!(many.iter().all(Protected::is_poisoned), "the walk reached the second chunk");
+    assert!(many.iter().all(|k| k.info().poisoned), "the walk reached the second chunk");
 
     assert!(matches!(sealed.read(), Err(Error::Poisoned)));
     assert!(matches!(sealed.write(), Err(Error::Poisoned)));

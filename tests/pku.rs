@@ -19,7 +19,7 @@ use std::{
     thread,
 };
 
-use siegel::{Backend, Error, KeyExhaustion, Mechanism, Protected};
+use siegel::{Backend, Dedicated, Error, KeyExhaustion, Mechanism, Protected};
 use support::{
     expect_sigsegv, in_child, is_child, opts, pku_available, report_segv, run_child, SEGV_REPORTED,
 };

@@ -41,14 +41,14 @@ fn a_thousand_small_secrets_share_a_few_arenas() {
                 .unwrap()
             })
             .collect();
-        assert!(keys.iter().all(Protected::is_pooled));
-        assert_eq!(pool.len(), 1000);
-        assert_eq!(pool.arenas(), 1, "1000 slots of 64 bytes fit one 64 KiB arena");
+        assert!(keys.iter().all(|k| k.info().pooled));
+        assert_eq!(pool.info().secrets, 1000);
+        assert_eq!(pool.info().arenas, 1, "1000 slots of 64 bytes fit one 64 KiB arena");
         for (i, key) in (0u32..).zip(&keys) {
             assert_eq!(key.read().unwrap()[..4], i.to_le_bytes());
         }
         drop(keys);
-        assert!(pool.is_empty());
+        assert_eq!(pool.info().secrets, 0);
     }
 }
 
@@ -178,7 +178,7 @@ fn threads_allocate_and_free_concurrently() {
                 });
             }
         });
-        assert!(pool.is_empty());
+        assert_eq!(pool.info().secrets, 0);
     }
 }
 
@@ -233,7 +233,7 @@ fn a_hundred_thousand_32_byte_secrets_fit_the_default_limits() {
         println!(
             "{N} pooled secrets: {} arenas, {per_secret} B resident per secret \
              ({} B of it the caller's Vec of {}-byte handles)",
-            pool.arenas(),
+            pool.info().arenas,
             handles / N,
             core::mem::size_of::<Protected<[u8; 32]>>()
         );

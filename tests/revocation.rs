@@ -24,7 +24,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use siegel::{Backend, Error, KeyExhaustion, Mechanism, Options, Pool, Protected, Revocation};
+use siegel::{
+    Backend, Dedicated, Error, KeyExhaustion, Mechanism, Options, Pool, Protected, Revocation,
+};
 use support::{backends, in_child_within, opts, pku_available};
 
 const LIMIT: Duration = Duration::from_mins(2);

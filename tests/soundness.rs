@@ -13,7 +13,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use siegel::{crash::Order, Backend, Error, Options, Pool, Protected};
+use siegel::{crash::Order, Backend, Dedicated, Error, Options, Pool, Protected};
 use support::{backends, in_child, is_child, opts, read_own_memory, run_child};
 
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]

@@ -6,7 +6,7 @@
 
 mod support;
 
-use siegel::{protected, Bytes, CtEq, Error, Pool, Protected, Text};
+use siegel::{protected, Bytes, CtEq, Dedicated, Error, Pool, Protected, Text};
 use support::{backends, opts, read_own_memory};
 
 #[protected]

@@ -5,7 +5,7 @@
 
 mod support;
 
-use siegel::{Backend, Mechanism, Protected, ReadOnly, ReadWrite};
+use siegel::{Backend, Dedicated, Mechanism, Protected, ReadOnly, ReadWrite};
 use support::{backends, forbid_mprotect, in_child, opts, pku_available};
 
 #[test]

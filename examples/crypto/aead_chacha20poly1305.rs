@@ -31,9 +31,11 @@
 //! cargo run --release --example aead_chacha20poly1305
 //! ```
 
+use siegel::CtEq;
 use std::{error::Error as StdError, process::ExitCode};
 
 use chacha20poly1305::{aead::inout::InOutBuf, AeadInOut, ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use siegel::Dedicated;
 use siegel::Protected;
 
 /// RFC 8439, section 2.8.2.

@@ -79,7 +79,7 @@ mod credentials {
                 // hasher keeps its state and the secret's last partial block
                 // on the stack; `sha2`'s `zeroize` feature wipes both when it
                 // drops.
-                let long = Protected::<[u8]>::from_hex_in(Dedicated, secret_hex)?;
+                let long = Protected::<[u8]>::from_hex_in(siegel::Dedicated, secret_hex)?;
                 let mut c = creds.write()?;
                 let digest: &mut [u8; 32] = (&mut c.secret_mut()[..32]).try_into()?;
                 Sha256::new_with_prefix(&*long.read()?).finalize_into(digest.into());

@@ -28,6 +28,7 @@
 use std::{error::Error as StdError, process::ExitCode};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use siegel::Dedicated;
 use siegel::Protected;
 
 /// RFC 8032, section 7.1: secret key, public key, message, signature (hex).

@@ -485,7 +485,7 @@ impl Output<'_> {
                     -> ::core::result::Result<#krate::Protected<Self>, #krate::Error>
                 {
                     #layout
-                    #krate::Protected::<Self>::zeroed_in(#krate::Dedicated)
+                    #krate::Protected::<Self>::zeroed_in(#krate::__private::Dedicated)
                 }
 
                 #[doc = #with_doc]
@@ -498,7 +498,7 @@ impl Output<'_> {
                     init: impl ::core::ops::FnOnce(&mut Self),
                 ) -> ::core::result::Result<#krate::Protected<Self>, #krate::Error> {
                     #layout
-                    #krate::Protected::<Self>::init_with_in(#krate::Dedicated, init)
+                    #krate::Protected::<Self>::init_with_in(#krate::__private::Dedicated, init)
                 }
             }
         }

@@ -14,6 +14,7 @@ use ed25519_dalek::{
     VerifyingKey,
 };
 use sha2::{digest::array::Array, Digest, Sha512};
+use siegel::Dedicated;
 use siegel::Protected;
 
 use crate::{scrub, Error};

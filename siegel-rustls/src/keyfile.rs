@@ -13,6 +13,7 @@ use pkcs8::{
     ObjectIdentifier, PrivateKeyInfoRef,
 };
 use sec1::EcPrivateKey;
+use siegel::Dedicated;
 use siegel::Protected;
 
 use crate::{ed25519::Ed25519, p256::P256, Error, Inner};

@@ -94,6 +94,7 @@ use rustls::{
     sign::{Signer, SigningKey},
     SignatureAlgorithm, SignatureScheme,
 };
+use siegel::Dedicated;
 use siegel::Protected;
 
 pub use crate::error::Error;

@@ -13,6 +13,7 @@ use p256::{
     NistP256, PublicKey,
 };
 use sha2::{digest::array::Array, Digest, Sha256};
+use siegel::Dedicated;
 use siegel::Protected;
 use zeroize::Zeroizing;
 

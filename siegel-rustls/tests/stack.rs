@@ -12,6 +12,7 @@
 use std::{fs::File, hint::black_box, os::unix::fs::FileExt};
 
 use sha2::{digest::array::Array, Digest, Sha512};
+use siegel::Dedicated;
 use siegel::Protected;
 use siegel_rustls::{Algorithm, ProtectedSigningKey};
 

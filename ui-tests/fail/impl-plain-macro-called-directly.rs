@@ -4,12 +4,13 @@
 #![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicU64, Ordering};
+use siegel::Dedicated;
 
 #[repr(C)]
 pub struct Key {
     bytes: [u8; 8],
     uses: AtomicU64,
-    hidden: siegel::__private::InPlace,
+    hidden: siegel::__private::BuiltOnlyInItsRegion,
 }
 
 impl siegel::__private::PlainFieldAt<0> for Key {

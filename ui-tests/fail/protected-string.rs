@@ -1,5 +1,6 @@
 // `Protected<String>` would keep only the `String`'s pointer in protected memory:
 // the error says so and names `Protected<str>`.
+use siegel::Dedicated;
 use siegel::Protected;
 
 fn main() {

@@ -1,6 +1,7 @@
 // `with_read` is for a closure that can fail (#28 item 5): one returning a
 // plain value is refused, and the error says a `Result` is expected. For a
 // value, read through the guard: `key.read()?[0]`.
+use siegel::Dedicated;
 use siegel::Protected;
 
 fn main() -> Result<(), siegel::Error> {

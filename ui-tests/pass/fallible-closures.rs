@@ -2,7 +2,7 @@
 // `with_write` and `try_init_with` return the closure's own `Result<R, E>`,
 // `E: From<siegel::Error>`), and the field loaders (`siegel::Load`) fill a
 // `#[protected]` struct in place.
-use siegel::{protected, Bytes, Load, Protected, Text};
+use siegel::{protected, Bytes, CtEq, Dedicated, Load, Protected, Text};
 
 #[protected]
 struct Service {

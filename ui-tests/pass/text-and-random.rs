@@ -3,7 +3,7 @@
 #![deny(warnings, missing_docs)]
 //! Text and random secrets.
 
-use siegel::{protected, Bytes, Protected, Text};
+use siegel::{protected, Bytes, CtEq, Dedicated, Protected, Text};
 
 /// A login form's secrets.
 #[protected]

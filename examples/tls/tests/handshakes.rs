@@ -27,6 +27,7 @@ use rustls::{
     SignatureAlgorithm, SignatureScheme,
 };
 use sha2::{digest::array::Array, Digest, Sha512};
+use siegel::Dedicated;
 use siegel::Protected;
 use siegel_examples_tls::{
     check_response, client, get, protected_server, self_signed, serve, server_config, Algorithm,

@@ -3,7 +3,7 @@
 //! `Read`, and a JSON config deserialized into protected memory in one call.
 
 use serde::de::Deserializer;
-use siegel::{protected, DeserializeInPlace, Protected, Text};
+use siegel::{protected, Dedicated, DeserializeInPlace, Protected, Text};
 
 /// Database credentials, deserialized straight into protected memory.
 #[protected(deserialize)]
