@@ -163,7 +163,7 @@ use proc_macro::TokenStream;
 ///   of the struct outside it:
 ///
 ///   ```
-///   use siegel::{protected, Protected, Text};
+///   use siegel::{protected, CtEq, Protected, Text};
 ///
 ///   #[protected(deserialize)]
 ///   struct Config {

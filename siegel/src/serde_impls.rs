@@ -142,7 +142,7 @@ pub(crate) use refuse;
 ///
 /// ```
 /// use serde::{Serialize, Serializer};
-/// use siegel::{protected, Protected, SerializableSecret};
+/// use siegel::{protected, Dedicated, Protected, SerializableSecret};
 ///
 /// #[protected]
 /// struct ApiKey([u8; 4]);
@@ -154,7 +154,7 @@ pub(crate) use refuse;
 /// }
 /// impl SerializableSecret for ApiKey {}
 ///
-/// let key = Protected::<ApiKey>::init_with_in(siegel::Dedicated, |k| k.get_mut().fill(1))?;
+/// let key = Protected::<ApiKey>::init_with_in(Dedicated, |k| k.get_mut().fill(1))?;
 /// assert_eq!(serde_json::to_string(&key).unwrap(), "[1,1,1,1]");
 /// # Ok::<(), siegel::Error>(())
 /// ```
@@ -180,7 +180,7 @@ where
 /// in place), and [`InPlace`] fills a `T` you hold inside a write scope.
 ///
 /// ```
-/// use siegel::{protected, Protected, Text};
+/// use siegel::{protected, CtEq, Protected, Text};
 ///
 /// #[protected(deserialize)]
 /// struct Login {
@@ -244,7 +244,7 @@ pub trait DeserializeInPlace<'de> {
 ///
 /// ```
 /// use serde::de::{Deserializer as _, MapAccess, Visitor};
-/// use siegel::{protected, InPlace, Protected, Text};
+/// use siegel::{protected, CtEq, Dedicated, InPlace, Protected, Text};
 ///
 /// #[protected]
 /// struct Login {
@@ -273,7 +273,7 @@ pub trait DeserializeInPlace<'de> {
 /// }
 ///
 /// let json = r#"{"user": "alice", "password": "correct horse"}"#;
-/// let login = Protected::<Login>::init_with_in(siegel::Dedicated, |l| {
+/// let login = Protected::<Login>::init_with_in(Dedicated, |l| {
 ///     let mut de = serde_json::Deserializer::from_str(json);
 ///     Ok::<_, Box<dyn std::error::Error>>(de.deserialize_map(LoginVisitor(l))?)
 /// })?;
