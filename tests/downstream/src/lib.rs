@@ -32,6 +32,8 @@ pub fn new_signing_key() -> Result<Protected<SigningKey>, siegel::Error> {
 
 #[cfg(test)]
 mod tests {
+    use siegel::CtEq;
+
     use super::*;
 
     #[test]
