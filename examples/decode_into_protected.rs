@@ -27,7 +27,7 @@
 use std::{error::Error as StdError, process::ExitCode};
 
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
-use siegel::{CtEq, protected, Bytes, Dedicated, Load, Protected};
+use siegel::{protected, Bytes, CtEq, Dedicated, Load, Protected};
 
 /// A variable-length secret (a token, a password) of up to 64 bytes.
 type Token = Bytes<64>;

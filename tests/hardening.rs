@@ -12,7 +12,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use siegel::{CtEq, Backend, Dedicated, Error, Memory, MemoryPolicy, Options, Protected};
+use siegel::{Backend, CtEq, Dedicated, Error, Memory, MemoryPolicy, Options, Protected};
 use support::{
     backends, drop_cap_ipc_lock, in_child, is_child, opts, run_child, set_memlock_limit,
 };

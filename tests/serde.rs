@@ -8,7 +8,7 @@ mod support;
 use std::fmt::Write as _;
 
 use serde::de::{value::Error as ValueError, Deserialize, IntoDeserializer};
-use siegel::{CtEq, protected, Bytes, Dedicated, InPlace, Protected, Text};
+use siegel::{protected, Bytes, CtEq, Dedicated, InPlace, Protected, Text};
 use support::read_own_memory;
 
 #[test]

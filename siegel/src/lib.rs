@@ -462,15 +462,16 @@ pub mod __private {
     pub use serde;
 
     pub use crate::{
-        __siegel_assert_layout as assert_layout, __siegel_impl_plain as impl_plain,
-        // The generated `protect_zeroed`/`protect_with` name the place through
-        // here, so that a `crate = "..."` path that re-exports `__private`
-        // needs nothing else.
-        place::Dedicated,
+        __siegel_assert_layout as assert_layout,
+        __siegel_impl_plain as impl_plain,
         macro_support::{
             field_is_plain, is_the_hidden_field, BuiltOnlyInItsRegion, HiddenField, PlainField,
             PlainFieldAt, MAX_ALIGN,
         },
+        // The generated `protect_zeroed`/`protect_with` name the place through
+        // here, so that a `crate = "..."` path that re-exports `__private`
+        // needs nothing else.
+        place::Dedicated,
         secret::Plain,
     };
     pub use crate::{
