@@ -27,7 +27,7 @@
 use std::{error::Error as StdError, process::ExitCode};
 
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
-use siegel::{protected, Bytes, Load, Protected};
+use siegel::{protected, Bytes, CtEq, Dedicated, Load, Protected};
 
 /// A variable-length secret (a token, a password) of up to 64 bytes.
 type Token = Bytes<64>;
@@ -35,12 +35,12 @@ type Token = Bytes<64>;
 /// Decodes standard, padded base64 into a new protected token: too long an
 /// input is an error, never a truncation.
 fn token_from_base64(encoded: &str) -> Result<Protected<Token>, siegel::Error> {
-    Protected::<Token>::try_init_with(|t| t.load_base64(&BASE64, encoded))
+    Protected::<Token>::init_with_in(Dedicated, |t| t.load_base64(&BASE64, encoded))
 }
 
 /// Decodes hex (either case) into a new protected token.
 fn token_from_hex(encoded: &str) -> Result<Protected<Token>, siegel::Error> {
-    Protected::<Token>::try_init_with(|t| t.load_hex(encoded))
+    Protected::<Token>::init_with_in(Dedicated, |t| t.load_hex(encoded))
 }
 
 /// Fixed-size keys of a web service, each arriving in its own encoding.
@@ -56,7 +56,7 @@ impl ServiceKeys {
     /// Each field decoded in place. A `[u8; 32]` takes exactly 32 bytes: a
     /// longer or a shorter key is an error (`siegel::Error::Decode`).
     fn load(cookie_base64: &str, webhook_hex: &str) -> Result<Protected<Self>, siegel::Error> {
-        Protected::<Self>::try_init_with(|k| {
+        Protected::<Self>::init_with_in(Dedicated, |k| {
             k.cookie_key_mut().load_base64(&BASE64, cookie_base64)?;
             k.webhook_secret_mut().load_hex(webhook_hex)
         })
@@ -142,7 +142,7 @@ fn demo() -> Result<(), Box<dyn StdError>> {
 
     // Printing a secret, or any part of it, is exactly what not to do; the
     // Debug output is redacted.
-    println!("loaded {keys:?}, protected by {}", keys.mechanism());
+    println!("loaded {keys:?}, protected by {}", keys.info().mechanism);
     Ok(())
 }
 

@@ -54,7 +54,7 @@ fn sixteen_scopes_never_open_a_secret_to_another_thread() {
             addrs.iter().filter(|&&a| readable_here(a)).count()
         });
         let regions: Vec<_> = (0..16).map(region).collect();
-        let keyless = regions.iter().position(|r| r.mechanism() == Mechanism::PageProtection);
+        let keyless = regions.iter().position(|r| r.info().mechanism == Mechanism::PageProtection);
         let keyless = keyless.expect("16 regions, 15 keys: one is keyless");
         // Open every keyed region first, so no key can be taken back.
         let guards: Vec<_> =
@@ -88,7 +88,7 @@ fn a_signal_handler_cannot_read_the_region_whose_scope_was_refused() {
     pku_child("a_signal_handler_cannot_read_the_region_whose_scope_was_refused", || {
         let regions: Vec<_> = (0..16).map(region).collect();
         let keyless =
-            regions.iter().position(|r| r.mechanism() == Mechanism::PageProtection).unwrap();
+            regions.iter().position(|r| r.info().mechanism == Mechanism::PageProtection).unwrap();
         let _guards: Vec<_> =
             (0..16).filter(|&i| i != keyless).map(|i| regions[i].read().unwrap()).collect();
         assert!(regions[keyless].read().is_err());
@@ -118,9 +118,9 @@ fn threads_that_exit_holding_leaked_guards_pin_no_keys() {
         for r in &fresh {
             assert_eq!(r.read().unwrap()[0], r.read().unwrap()[1]);
             assert!(
-                matches!(r.mechanism(), Mechanism::ProtectionKey { .. }),
+                matches!(r.info().mechanism, Mechanism::ProtectionKey { .. }),
                 "{:?}",
-                r.mechanism()
+                r.info().mechanism
             );
         }
         let report = siegel::lockdown();
@@ -170,7 +170,7 @@ fn a_thread_spawned_during_a_scope_cannot_read_the_next_region_with_that_key() {
                 |s: &mut [u8; 32]| s.fill(3),
             )
             .unwrap();
-            if !matches!(p.mechanism(), Mechanism::ProtectionKey { .. }) {
+            if !matches!(p.info().mechanism, Mechanism::ProtectionKey { .. }) {
                 break;
             }
             held.push(p);
@@ -183,11 +183,11 @@ fn a_thread_spawned_during_a_scope_cannot_read_the_next_region_with_that_key() {
             // std's spawn: the child inherits this thread's PKRU, key open.
             let child = thread::spawn(move || readable_here(rx.recv().unwrap()));
             drop(scope);
-            let Mechanism::ProtectionKey { key } = first.mechanism() else { panic!() };
+            let Mechanism::ProtectionKey { key } = first.info().mechanism else { panic!() };
             drop(first);
             let next = region(2);
             assert_eq!(
-                next.mechanism(),
+                next.info().mechanism,
                 Mechanism::ProtectionKey { key },
                 "round {round}: key reused"
             );

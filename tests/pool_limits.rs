@@ -177,7 +177,7 @@ fn repeated_lockdowns_strand_no_arena() {
             assert!(matches!(secret.read(), Err(Error::Poisoned)));
             drop(secret);
         }
-        assert!(pool.arenas() <= 1, "{} arenas stranded", pool.arenas());
+        assert!(pool.info().arenas <= 1, "{} arenas stranded", pool.info().arenas);
         let locked = vm_lck_kb();
         assert!(locked <= baseline + 64, "VmLck grew from {baseline} kB to {locked} kB");
     });

@@ -8,7 +8,7 @@
 
 use std::process::Command;
 
-use siegel::{crash, Protected};
+use siegel::{crash, Dedicated, Protected};
 
 /// `STATUS_ACCESS_VIOLATION`, as the exit code of a process killed by one.
 const ACCESS_VIOLATION: i32 = 0xC000_0005_u32.cast_signed();
@@ -60,7 +60,7 @@ fn the_platform_says_what_holds_on_windows() {
 #[test]
 fn overflow_by_one_byte_hits_the_guard_page() {
     let code = in_child("overflow_by_one_byte_hits_the_guard_page", || {
-        let mut secret = Protected::<[u8; 32]>::zeroed().unwrap();
+        let mut secret = Protected::<[u8; 32]>::zeroed_in(Dedicated).unwrap();
         let end = secret.info().secret.end;
         let _open = secret.write().unwrap();
         // SAFETY: deliberately faults (trailing guard page).
@@ -72,7 +72,7 @@ fn overflow_by_one_byte_hits_the_guard_page() {
 #[test]
 fn underflow_past_the_data_pages_hits_the_guard_page() {
     let code = in_child("underflow_past_the_data_pages_hits_the_guard_page", || {
-        let mut secret = Protected::<[u8; 32]>::zeroed().unwrap();
+        let mut secret = Protected::<[u8; 32]>::zeroed_in(Dedicated).unwrap();
         let below = secret.info().data_pages.start - 1;
         let _open = secret.write().unwrap();
         // SAFETY: deliberately faults (leading guard page).
@@ -84,7 +84,7 @@ fn underflow_past_the_data_pages_hits_the_guard_page() {
 #[test]
 fn reading_a_sealed_region_faults() {
     let code = in_child("reading_a_sealed_region_faults", || {
-        let secret = Protected::init_with(|s: &mut [u8; 32]| s.fill(7)).unwrap();
+        let secret = Protected::init_with_in(Dedicated, |s: &mut [u8; 32]| s.fill(7)).unwrap();
         let start = secret.info().secret.start;
         // SAFETY: deliberately faults (sealed region).
         let byte = unsafe { peek(start) };
@@ -96,7 +96,7 @@ fn reading_a_sealed_region_faults() {
 #[test]
 fn writing_under_a_read_scope_faults() {
     let code = in_child("writing_under_a_read_scope_faults", || {
-        let secret = Protected::<[u8; 32]>::zeroed().unwrap();
+        let secret = Protected::<[u8; 32]>::zeroed_in(Dedicated).unwrap();
         let guard = secret.read().unwrap();
         let start = guard.as_ptr().addr();
         // SAFETY: deliberately faults (read-only scope).
@@ -108,7 +108,7 @@ fn writing_under_a_read_scope_faults() {
 
 #[test]
 fn a_scope_reads_and_writes_and_a_pool_works() {
-    let mut secret = Protected::init_with(|s: &mut [u8; 32]| s.fill(3)).unwrap();
+    let mut secret = Protected::init_with_in(Dedicated, |s: &mut [u8; 32]| s.fill(3)).unwrap();
     assert_eq!(secret.read().unwrap()[31], 3);
     secret.write().unwrap()[0] = 9;
     assert_eq!(secret.read().unwrap()[0], 9);
@@ -132,9 +132,9 @@ fn the_crash_wipe_runs_before_an_access_violation_kills_the_process() {
             libc::open(c_path.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_BINARY, 0o600)
         };
         assert!(fd >= 0, "open {}", path.display());
-        crash::wipe_on_fatal_signal().unwrap();
+        crash::wipe_on_fatal_signal(crash::Order::WipeFirst).unwrap();
         crash::notify_fd(Some(fd));
-        let secret = Protected::init_with(|s: &mut [u8; 32]| s.fill(7)).unwrap();
+        let secret = Protected::init_with_in(Dedicated, |s: &mut [u8; 32]| s.fill(7)).unwrap();
         let start = secret.info().secret.start;
         // SAFETY: deliberately faults (sealed region): the filter wipes, then
         // the process dies.

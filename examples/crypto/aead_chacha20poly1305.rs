@@ -31,9 +31,11 @@
 //! cargo run --release --example aead_chacha20poly1305
 //! ```
 
+use siegel::CtEq;
 use std::{error::Error as StdError, process::ExitCode};
 
 use chacha20poly1305::{aead::inout::InOutBuf, AeadInOut, ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use siegel::Dedicated;
 use siegel::Protected;
 
 /// RFC 8439, section 2.8.2.
@@ -54,7 +56,7 @@ mod rfc8439 {
 
 /// A key decoded from hex straight into protected memory (exactly 64 digits).
 fn load_key(key_hex: &str) -> Result<Protected<[u8; 32]>, siegel::Error> {
-    Protected::<[u8; 32]>::from_hex(key_hex)
+    Protected::<[u8; 32]>::from_hex_in(Dedicated, key_hex)
 }
 
 /// Encrypts the protected `plaintext` into a new `Vec`: ciphertext and tag.
@@ -81,9 +83,10 @@ fn decrypt(
     ciphertext: &[u8],
     tag: &Tag,
 ) -> Result<Protected<[u8]>, Box<dyn StdError>> {
-    let mut plaintext = Protected::<[u8]>::init_slice_with(ciphertext.len(), |buffer| {
-        buffer.copy_from_slice(ciphertext);
-    })?;
+    let mut plaintext =
+        Protected::<[u8]>::init_slice_with_in(Dedicated, ciphertext.len(), |buffer| {
+            buffer.copy_from_slice(ciphertext);
+        })?;
     {
         let key = key.read()?;
         let cipher = ChaCha20Poly1305::new_from_slice(&key[..])?;
@@ -108,7 +111,7 @@ fn known_answers() -> Result<(), Box<dyn StdError>> {
     // Encrypt: the test plaintext stands in for a secret, so it goes into
     // protected memory first (a real secret would be generated or decoded
     // there).
-    let secret = Protected::<[u8]>::init_slice_with(rfc8439::PLAINTEXT.len(), |p| {
+    let secret = Protected::<[u8]>::init_slice_with_in(Dedicated, rfc8439::PLAINTEXT.len(), |p| {
         p.copy_from_slice(rfc8439::PLAINTEXT);
     })?;
     let (ciphertext, tag) = encrypt(&key, &nonce, &aad, &secret)?;

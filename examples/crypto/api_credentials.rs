@@ -79,7 +79,7 @@ mod credentials {
                 // hasher keeps its state and the secret's last partial block
                 // on the stack; `sha2`'s `zeroize` feature wipes both when it
                 // drops.
-                let long = Protected::<[u8]>::from_hex(secret_hex)?;
+                let long = Protected::<[u8]>::from_hex_in(siegel::Dedicated, secret_hex)?;
                 let mut c = creds.write()?;
                 let digest: &mut [u8; 32] = (&mut c.secret_mut()[..32]).try_into()?;
                 Sha256::new_with_prefix(&*long.read()?).finalize_into(digest.into());
@@ -194,7 +194,7 @@ fn demo() -> Result<(), Box<dyn StdError>> {
     // frees the String without wiping it).
     drop(secret_hex);
 
-    println!("loaded {creds:?}, protected by {}", creds.mechanism());
+    println!("loaded {creds:?}, protected by {}", creds.info().mechanism);
 
     // A sealed handle is `Send + Sync`: share it, and let each worker open its
     // own read scope. Under protection keys, only the thread holding a guard can

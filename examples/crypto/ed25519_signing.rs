@@ -28,6 +28,7 @@
 use std::{error::Error as StdError, process::ExitCode};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use siegel::Dedicated;
 use siegel::Protected;
 
 /// RFC 8032, section 7.1: secret key, public key, message, signature (hex).
@@ -67,7 +68,7 @@ const RFC_8032: [(&str, &str, &str, &str, &str); 4] = [
 /// Decodes a hex seed straight into a new protected region (no copy on the
 /// stack: the decoder writes into the open pages).
 fn load_seed(seed_hex: &str) -> Result<Protected<[u8; 32]>, siegel::Error> {
-    Protected::<[u8; 32]>::from_hex(seed_hex)
+    Protected::<[u8; 32]>::from_hex_in(Dedicated, seed_hex)
 }
 
 /// The public key: not secret, so it may live anywhere once derived.
@@ -116,7 +117,7 @@ fn demo() -> Result<(), Box<dyn StdError>> {
     // A real seed comes from a CSPRNG or a key file, decoded into protected
     // memory as `load_seed` does; the RFC's TEST 1 seed stands in for it here.
     let seed = load_seed(RFC_8032[0].1)?;
-    println!("seed {seed:?}, protected by {}", seed.mechanism());
+    println!("seed {seed:?}, protected by {}", seed.info().mechanism);
 
     let public_key = verifying_key(&seed)?;
     let release =

@@ -14,6 +14,7 @@ use ed25519_dalek::{
     VerifyingKey,
 };
 use sha2::{digest::array::Array, Digest, Sha512};
+use siegel::Dedicated;
 use siegel::Protected;
 
 use crate::{scrub, Error};
@@ -28,7 +29,7 @@ pub(crate) struct Ed25519 {
 impl Ed25519 {
     /// Expands `seed` (read inside the caller's scope) into a new region.
     pub(crate) fn from_seed(seed: &[u8; 32]) -> Result<Self, Error> {
-        let expanded = Protected::<[u8; 64]>::init_with(|out| {
+        let expanded = Protected::<[u8; 64]>::init_with_in(Dedicated, |out| {
             // `finalize_into` writes the digest straight into the open region;
             // the SHA-512 state (the seed in its block buffer) is wiped on
             // drop with sha2's `zeroize` feature.

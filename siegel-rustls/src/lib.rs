@@ -94,6 +94,7 @@ use rustls::{
     sign::{Signer, SigningKey},
     SignatureAlgorithm, SignatureScheme,
 };
+use siegel::Dedicated;
 use siegel::Protected;
 
 pub use crate::error::Error;
@@ -155,7 +156,7 @@ impl ProtectedSigningKey {
     /// [`Error::Siegel`] if a region cannot be made.
     pub fn generate(algorithm: Algorithm) -> Result<Self, Error> {
         loop {
-            let secret = Protected::<[u8; 32]>::try_init_with(siegel::fill_random)?;
+            let secret = Protected::<[u8; 32]>::init_with_in(Dedicated, siegel::fill_random)?;
             match Self::from_raw(&secret, algorithm) {
                 // A P-256 scalar of 0 or >= n: probability ~2^-32; draw again.
                 Err(Error::InvalidKey(_)) => {}

@@ -13,6 +13,7 @@ use p256::{
     NistP256, PublicKey,
 };
 use sha2::{digest::array::Array, Digest, Sha256};
+use siegel::Dedicated;
 use siegel::Protected;
 use zeroize::Zeroizing;
 
@@ -30,7 +31,7 @@ impl P256 {
     /// a new region, after checking that `0 < d < n`.
     pub(crate) fn from_scalar(d: &[u8; 32]) -> Result<Self, Error> {
         let public = public_of(d).ok_or(Error::InvalidKey("P-256 scalar is 0 or not below n"))?;
-        let scalar = Protected::<[u8; 32]>::init_with(|s| s.copy_from_slice(d))?;
+        let scalar = Protected::<[u8; 32]>::init_with_in(Dedicated, |s| s.copy_from_slice(d))?;
         Ok(Self { scalar, public })
     }
 

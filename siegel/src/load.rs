@@ -22,7 +22,7 @@ use crate::{
     random::{bytes_of_mut, AnyBitPattern},
     secret::Plain,
     wipe::{wipe_bytes, wipe_string, wipe_vec},
-    Error, Options, Protected,
+    Error, Protected,
 };
 
 /// The first region a reader load makes, in bytes, unless the limit is lower.
@@ -329,8 +329,8 @@ pub(crate) mod sealed {
     }
 }
 
-/// What a loader of unknown length builds — [`read_from`](Protected::read_from),
-/// [`from_env`](Protected::from_env): bytes, `[u8]`, or text, `str` (checked to
+/// What a loader of unknown length builds — [`read_from_in`](Protected::read_from_in),
+/// [`from_env_in`](Protected::from_env_in): bytes, `[u8]`, or text, `str` (checked to
 /// be UTF-8 before the handle exposes it). Sealed.
 pub trait Loadable: sealed::Loadable {}
 
@@ -348,8 +348,8 @@ impl sealed::Loadable for str {
 }
 impl Loadable for str {}
 
-/// What [`from_hex`](Protected::from_hex) and
-/// [`from_base64`](Protected::from_base64) decode into: `[u8]` (as long as the
+/// What [`from_hex_in`](Protected::from_hex_in) and
+/// [`from_base64_in`](Protected::from_base64_in) decode into: `[u8]` (as long as the
 /// input decodes to) or `[u8; N]` (exactly `N` bytes). Sealed.
 pub trait Decodable: sealed::Decodable {}
 
@@ -387,9 +387,9 @@ impl<const N: usize> Decodable for [u8; N] {}
 
 /// Loaders for a field of fixed capacity — `[u8; N]`, [`Text<N>`](crate::Text),
 /// [`Bytes<N>`](crate::Bytes) — held in a write scope or an initialiser: the
-/// same sources as the constructors ([`read_from`](Protected::read_from),
-/// [`from_hex`](Protected::from_hex), [`from_base64`](Protected::from_base64),
-/// [`from_env`](Protected::from_env)), written straight into the field. Sealed.
+/// same sources as the constructors ([`read_from_in`](Protected::read_from_in),
+/// [`from_hex_in`](Protected::from_hex_in), [`from_base64_in`](Protected::from_base64_in),
+/// [`from_env_in`](Protected::from_env_in)), written straight into the field. Sealed.
 ///
 /// Each loader wipes the field first and writes the decoded or read bytes
 /// straight into it: no copy of the secret is made outside protected memory,
@@ -404,7 +404,7 @@ impl<const N: usize> Decodable for [u8; N] {}
 /// One struct of secrets, each field loaded from where it lives:
 ///
 /// ```
-/// use siegel::{protected, Bytes, Load, Protected, Text};
+/// use siegel::{protected, Bytes, Dedicated, Load, Protected, Text};
 ///
 /// #[protected]
 /// struct Service {
@@ -415,7 +415,7 @@ impl<const N: usize> Decodable for [u8; N] {}
 ///
 /// # std::env::set_var("API_TOKEN", "bearer 42");
 /// # let key_file: &[u8] = &[7; 32];
-/// let service = Protected::<Service>::try_init_with(|s| {
+/// let service = Protected::<Service>::init_with_in(Dedicated, |s| {
 ///     s.api_token_mut().load_env("API_TOKEN")?;
 ///     s.hmac_key_mut().load_from(key_file)?; // exactly 32 bytes, or an error
 ///     s.salt_mut().load_hex("00ff10")
@@ -424,7 +424,7 @@ impl<const N: usize> Decodable for [u8; N] {}
 ///
 /// // A standalone key the same way: the whole file must be the key.
 /// let with_newline: &[u8] = &[7; 33];
-/// let err = Protected::<[u8; 32]>::try_init_with(|k| k.load_from(with_newline));
+/// let err = Protected::<[u8; 32]>::init_with_in(Dedicated, |k| k.load_from(with_newline));
 /// assert!(matches!(err, Err(siegel::Error::TrailingInput { expected: 32 })));
 /// # Ok::<(), siegel::Error>(())
 /// ```
@@ -435,7 +435,7 @@ pub trait Load: sealed::Field {
     /// told by reading one more byte (kept on the stack, then wiped).
     ///
     /// For a prefix of a longer stream, see
-    /// [`read_exact_from`](Protected::read_exact_from).
+    /// [`read_exact_from_in`](Protected::read_exact_from_in).
     ///
     /// # Errors
     ///
@@ -512,7 +512,7 @@ pub trait Load: sealed::Field {
     /// on success and on error. The environment's own copy is outside siegel's
     /// reach (and `/proc/self/environ` shows the value the process started
     /// with): prefer a file or stdin ([`load_from`](Self::load_from)) for
-    /// secrets, or see [`Protected::from_env_removed`].
+    /// secrets, or see [`Protected::from_env_removed_in`].
     ///
     /// # Errors
     ///
@@ -608,40 +608,29 @@ impl<const N: usize> sealed::Field for [u8; N] {
 impl<const N: usize> Load for [u8; N] {}
 
 impl<T: ?Sized + Loadable> Protected<T> {
-    /// Reads `reader` to its end straight into protected memory, at most
-    /// `limit` bytes, with [`Options::default`]; see
-    /// [`read_from_in`](Self::read_from_in).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use siegel::Protected;
-    ///
-    /// # let dir = std::env::temp_dir().join(format!("siegel-doc-{}", std::process::id()));
-    /// # std::fs::write(&dir, b"key material").unwrap();
-    /// let file = std::fs::File::open(&dir)?;
-    /// let key = Protected::<[u8]>::read_from(file, 4096)?;
-    /// assert_eq!(&*key.read()?, b"key material");
-    /// # std::fs::remove_file(&dir).unwrap();
-    ///
-    /// let stdin_like: &[u8] = b"passphrase";
-    /// let pass = Protected::<str>::read_from(stdin_like, 1024)?;
-    /// assert_eq!(&*pass.read()?, "passphrase");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`read_from_in`](Self::read_from_in).
-    pub fn read_from(reader: impl Read, limit: usize) -> Result<Self, Error> {
-        Self::read_from_in(Options::default(), reader, limit)
-    }
-
     /// Reads `reader` to its end straight into a new secret in `place`, at
     /// most `limit` bytes, with no intermediate buffer: the secret grows by
     /// reallocation in `place` (a larger one, a copy with both open, the old one
     /// wiped) and is trimmed to the exact length at the end. Text (`str`) is
     /// checked to be UTF-8 before the handle exposes it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::{Dedicated, Protected};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("siegel-doc-{}", std::process::id()));
+    /// # std::fs::write(&dir, b"key material").unwrap();
+    /// let file = std::fs::File::open(&dir)?;
+    /// let key = Protected::<[u8]>::read_from_in(Dedicated, file, 4096)?;
+    /// assert_eq!(&*key.read()?, b"key material");
+    /// # std::fs::remove_file(&dir).unwrap();
+    ///
+    /// let stdin_like: &[u8] = b"passphrase";
+    /// let pass = Protected::<str>::read_from_in(Dedicated, stdin_like, 1024)?;
+    /// assert_eq!(&*pass.read()?, "passphrase");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -652,34 +641,27 @@ impl<T: ?Sized + Loadable> Protected<T> {
         T::from_bytes(read_slice(home(&place), reader, limit)?)
     }
 
-    /// The value of environment variable `name`, as bytes or text, with
-    /// [`Options::default`]; see [`from_env_in`](Self::from_env_in).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # std::env::set_var("DOC_SIEGEL_KEY", "s3cret");
-    /// let key = siegel::Protected::<[u8]>::from_env("DOC_SIEGEL_KEY")?;
-    /// assert_eq!(&*key.read()?, b"s3cret");
-    /// let text = siegel::Protected::<str>::from_env("DOC_SIEGEL_KEY")?;
-    /// assert_eq!(&*text.read()?, "s3cret");
-    /// # Ok::<(), siegel::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`from_env_in`](Self::from_env_in).
-    pub fn from_env(name: &str) -> Result<Self, Error> {
-        Self::from_env_in(Options::default(), name)
-    }
-
     /// The value of environment variable `name`, as bytes or text, in `place`.
     ///
     /// The environment's own copy is outside siegel's reach: the process keeps
     /// it (and `/proc/self/environ` shows the value the process started with)
     /// whatever happens here. siegel wipes the copy `std::env::var_os` hands it.
-    /// Prefer a file or stdin ([`read_from`](Self::read_from)) for secrets; see
-    /// [`from_env_removed`](Self::from_env_removed) to unset the variable.
+    /// Prefer a file or stdin ([`read_from_in`](Self::read_from_in)) for
+    /// secrets; see [`from_env_removed_in`](Self::from_env_removed_in) to unset
+    /// the variable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::{Dedicated, Protected};
+    ///
+    /// # std::env::set_var("DOC_SIEGEL_KEY", "s3cret");
+    /// let key = Protected::<[u8]>::from_env_in(Dedicated, "DOC_SIEGEL_KEY")?;
+    /// assert_eq!(&*key.read()?, b"s3cret");
+    /// let text = Protected::<str>::from_env_in(Dedicated, "DOC_SIEGEL_KEY")?;
+    /// assert_eq!(&*text.read()?, "s3cret");
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -687,22 +669,6 @@ impl<T: ?Sized + Loadable> Protected<T> {
     /// error of [`Protected::zeroed_slice_in`].
     pub fn from_env_in(place: impl Place, name: &str) -> Result<Self, Error> {
         T::from_bytes(env_slice(home(&place), name)?)
-    }
-
-    /// As [`from_env`](Self::from_env), then removes the variable from the
-    /// environment; see [`from_env_removed_in`](Self::from_env_removed_in).
-    ///
-    /// # Safety
-    ///
-    /// As for [`from_env_removed_in`](Self::from_env_removed_in).
-    ///
-    /// # Errors
-    ///
-    /// As [`from_env`](Self::from_env); the variable is removed only on success.
-    pub unsafe fn from_env_removed(name: &str) -> Result<Self, Error> {
-        // SAFETY:
-        // - the caller upholds `from_env_removed_in`'s contract: it is this one's.
-        unsafe { Self::from_env_removed_in(Options::default(), name) }
     }
 
     /// As [`from_env_in`](Self::from_env_in), then removes the variable from
@@ -742,30 +708,21 @@ fn remove_env(name: &str) {
 }
 
 impl<T: ?Sized + Decodable> Protected<T> {
-    /// Decodes hex (either case) straight into protected memory, with
-    /// [`Options::default`]; see [`from_hex_in`](Self::from_hex_in).
+    /// Decodes hex (either case) straight into a new secret in `place`: any
+    /// even number of digits for `[u8]`, exactly `2 * N` for `[u8; N]`.
     ///
     /// # Examples
     ///
     /// ```
-    /// let key = siegel::Protected::<[u8]>::from_hex("00ff10")?;
+    /// use siegel::{Dedicated, Protected};
+    ///
+    /// let key = Protected::<[u8]>::from_hex_in(Dedicated, "00ff10")?;
     /// assert_eq!(&*key.read()?, &[0x00, 0xff, 0x10]);
-    /// let array = siegel::Protected::<[u8; 4]>::from_hex("DEADbeef")?;
+    /// let array = Protected::<[u8; 4]>::from_hex_in(Dedicated, "DEADbeef")?;
     /// assert_eq!(*array.read()?, [0xde, 0xad, 0xbe, 0xef]);
-    /// assert!(siegel::Protected::<[u8; 4]>::from_hex("dead").is_err());
+    /// assert!(Protected::<[u8; 4]>::from_hex_in(Dedicated, "dead").is_err());
     /// # Ok::<(), siegel::Error>(())
     /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`from_hex_in`](Self::from_hex_in).
-    #[cfg(feature = "hex")]
-    pub fn from_hex(encoded: impl AsRef<[u8]>) -> Result<Self, Error> {
-        Self::from_hex_in(Options::default(), encoded)
-    }
-
-    /// Decodes hex (either case) straight into a new secret in `place`: any
-    /// even number of digits for `[u8]`, exactly `2 * N` for `[u8; N]`.
     ///
     /// # Errors
     ///
@@ -776,36 +733,22 @@ impl<T: ?Sized + Decodable> Protected<T> {
         T::hex(home(&place), encoded.as_ref())
     }
 
-    /// Decodes base64 straight into protected memory, with `engine` (for example
+    /// Decodes base64 with `engine` (for example
     /// [`base64::engine::general_purpose::STANDARD`], re-exported as
-    /// `siegel::base64`) and [`Options::default`]; see
-    /// [`from_base64_in`](Self::from_base64_in).
+    /// `siegel::base64`) straight into a new secret in `place`: as many bytes
+    /// as it decodes to for `[u8]`, exactly `N` for `[u8; N]`.
     ///
     /// # Examples
     ///
     /// ```
-    /// use siegel::base64::engine::general_purpose::STANDARD;
+    /// use siegel::{base64::engine::general_purpose::STANDARD, Dedicated, Protected};
     ///
-    /// let token = siegel::Protected::<[u8]>::from_base64(&STANDARD, "Zm9vYmFy")?;
+    /// let token = Protected::<[u8]>::from_base64_in(Dedicated, &STANDARD, "Zm9vYmFy")?;
     /// assert_eq!(&*token.read()?, b"foobar");
-    /// let key = siegel::Protected::<[u8; 6]>::from_base64(&STANDARD, "Zm9vYmFy")?;
+    /// let key = Protected::<[u8; 6]>::from_base64_in(Dedicated, &STANDARD, "Zm9vYmFy")?;
     /// assert_eq!(&*key.read()?, b"foobar");
     /// # Ok::<(), siegel::Error>(())
     /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`from_base64_in`](Self::from_base64_in).
-    #[cfg(feature = "base64")]
-    pub fn from_base64(
-        engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,
-    ) -> Result<Self, Error> {
-        Self::from_base64_in(Options::default(), engine, encoded)
-    }
-
-    /// Decodes base64 with `engine` straight into a new secret in `place`: as
-    /// many bytes as it decodes to for `[u8]`, exactly `N` for `[u8; N]`.
     ///
     /// # Errors
     ///
@@ -823,16 +766,18 @@ impl<T: ?Sized + Decodable> Protected<T> {
 
 impl<T: Plain + AnyBitPattern> Protected<T> {
     /// Reads exactly `size_of::<T>()` bytes from `reader` straight into a new
-    /// region (a key file, a fixed-size handshake secret), with
-    /// [`Options::default`]; see [`read_exact_from_in`](Self::read_exact_from_in).
+    /// secret in `place` (a fixed-size handshake secret from a stream); the
+    /// rest is left in the reader.
     ///
     /// # Examples
     ///
     /// ```
-    /// let mut key_file: &[u8] = &[7; 40];
-    /// let key = siegel::Protected::<[u8; 32]>::read_exact_from(&mut key_file)?;
+    /// use siegel::{Dedicated, Protected};
+    ///
+    /// let mut stream: &[u8] = &[7; 40];
+    /// let key = Protected::<[u8; 32]>::read_exact_from_in(Dedicated, &mut stream)?;
     /// assert_eq!(key.read()?[31], 7);
-    /// assert_eq!(key_file.len(), 8); // the rest is left in the reader
+    /// assert_eq!(stream.len(), 8); // the rest is left in the reader
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///
@@ -841,23 +786,13 @@ impl<T: Plain + AnyBitPattern> Protected<T> {
     /// ([`Load::load_from`]):
     ///
     /// ```
-    /// use siegel::{Load, Protected};
+    /// use siegel::{Dedicated, Load, Protected};
     ///
     /// let key_file: &[u8] = &[7; 33]; // 32 bytes and a newline
-    /// let key = Protected::<[u8; 32]>::try_init_with(|k| k.load_from(key_file));
+    /// let key = Protected::<[u8; 32]>::init_with_in(Dedicated, |k| k.load_from(key_file));
     /// assert!(matches!(key, Err(siegel::Error::TrailingInput { expected: 32 })));
     /// # Ok::<(), siegel::Error>(())
     /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`read_exact_from_in`](Self::read_exact_from_in).
-    pub fn read_exact_from(reader: impl Read) -> Result<Self, Error> {
-        Self::read_exact_from_in(Options::default(), reader)
-    }
-
-    /// Reads exactly `size_of::<T>()` bytes from `reader` straight into a new
-    /// secret in `place`.
     ///
     /// # Errors
     ///

@@ -605,7 +605,7 @@ pub struct Lockdown {
 /// # Examples
 ///
 /// ```
-/// let key = siegel::Protected::<[u8; 32]>::init_with(|k| k.fill(1))?;
+/// let key = siegel::Protected::<[u8; 32]>::init_with_in(siegel::Dedicated, |k| k.fill(1))?;
 /// # if false {
 /// let report = siegel::lockdown();
 /// assert!(report.wiped >= 1);

@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot live in protected memory: it is not `siegel::Plain`",
     label = "not plain bytes: a pointer, heap buffer or drop glue would leave the secret outside its region",
-    note = "for text use `Protected<str>` (`Protected::<str>::take(&mut string)` copies a `String` in and wipes it; `Protected::<str>::from_env(..)`, `read_from(..)`) or a `siegel::Text<N>` field; for bytes `Protected<[u8]>` or `[u8; N]`",
+    note = "for text use `Protected<str>` (`Protected::<str>::take_in(place, &mut string)` copies a `String` in and wipes it; `from_env_in(place, ..)`, `read_from_in(place, ..)`) or a `siegel::Text<N>` field; for bytes `Protected<[u8]>` or `[u8; N]`",
     note = "a struct of secrets: put `#[siegel::protected]` on it"
 )]
 pub unsafe trait Plain: Sized + Send + Sync + 'static {}

@@ -60,6 +60,7 @@ use serde::{
 
 use crate::{
     load::{copy_slice, into_text, Grower},
+    place::Dedicated,
     place::Home,
     secret::{Plain, Secret},
     text::{Bytes, Text},
@@ -141,7 +142,7 @@ pub(crate) use refuse;
 ///
 /// ```
 /// use serde::{Serialize, Serializer};
-/// use siegel::{protected, Protected, SerializableSecret};
+/// use siegel::{protected, Dedicated, Protected, SerializableSecret};
 ///
 /// #[protected]
 /// struct ApiKey([u8; 4]);
@@ -153,7 +154,7 @@ pub(crate) use refuse;
 /// }
 /// impl SerializableSecret for ApiKey {}
 ///
-/// let key = Protected::<ApiKey>::init_with(|k| k.get_mut().fill(1))?;
+/// let key = Protected::<ApiKey>::init_with_in(Dedicated, |k| k.get_mut().fill(1))?;
 /// assert_eq!(serde_json::to_string(&key).unwrap(), "[1,1,1,1]");
 /// # Ok::<(), siegel::Error>(())
 /// ```
@@ -179,7 +180,7 @@ where
 /// in place), and [`InPlace`] fills a `T` you hold inside a write scope.
 ///
 /// ```
-/// use siegel::{protected, Protected, Text};
+/// use siegel::{protected, CtEq, Protected, Text};
 ///
 /// #[protected(deserialize)]
 /// struct Login {
@@ -243,7 +244,7 @@ pub trait DeserializeInPlace<'de> {
 ///
 /// ```
 /// use serde::de::{Deserializer as _, MapAccess, Visitor};
-/// use siegel::{protected, InPlace, Protected, Text};
+/// use siegel::{protected, CtEq, Dedicated, InPlace, Protected, Text};
 ///
 /// #[protected]
 /// struct Login {
@@ -272,7 +273,7 @@ pub trait DeserializeInPlace<'de> {
 /// }
 ///
 /// let json = r#"{"user": "alice", "password": "correct horse"}"#;
-/// let login = Protected::<Login>::try_init_with(|l| {
+/// let login = Protected::<Login>::init_with_in(Dedicated, |l| {
 ///     let mut de = serde_json::Deserializer::from_str(json);
 ///     Ok::<_, Box<dyn std::error::Error>>(de.deserialize_map(LoginVisitor(l))?)
 /// })?;
@@ -294,7 +295,7 @@ impl<'de, T: DeserializeInPlace<'de>> DeserializeSeed<'de> for InPlace<'_, T> {
 /// error the handle is dropped, which wipes what was written.
 impl<'de, T: Plain + DeserializeInPlace<'de>> Deserialize<'de> for Protected<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut handle = Protected::<T>::zeroed().map_err(custom)?;
+        let mut handle = Protected::<T>::zeroed_in(Dedicated).map_err(custom)?;
         let mut guard = handle.write().map_err(custom)?;
         T::deserialize_in_place(deserializer, &mut *guard)?;
         drop(guard);

@@ -45,7 +45,7 @@ use crate::{
 /// # Examples
 ///
 /// ```
-/// use siegel::{protected, Protected, Text};
+/// use siegel::{protected, CtEq, Dedicated, Protected, Text};
 ///
 /// #[protected]
 /// struct Login {
@@ -54,7 +54,7 @@ use crate::{
 /// }
 ///
 /// let mut typed = String::from("correct horse battery staple");
-/// let login = Protected::<Login>::try_init_with(|l| {
+/// let login = Protected::<Login>::init_with_in(Dedicated, |l| {
 ///     l.user_mut().try_set("alice")?;
 ///     l.password_mut().set_from(&mut typed) // copies, then wipes `typed`
 /// })?;
@@ -83,9 +83,9 @@ pub struct Text<const N: usize> {
 /// # Examples
 ///
 /// ```
-/// use siegel::{Bytes, Protected};
+/// use siegel::{Bytes, Dedicated, Protected};
 ///
-/// let token = Protected::<Bytes<64>>::try_init_with(|b| {
+/// let token = Protected::<Bytes<64>>::init_with_in(Dedicated, |b| {
 ///     siegel::fill_random(b.try_set_len(24)?) // 24 random bytes, in place
 /// })?;
 /// assert_eq!(token.read()?.len(), 24);
@@ -199,7 +199,9 @@ inline_common!(Bytes);
 impl<const N: usize> CtEq for Text<N> {
     type Candidate = str;
 
-    /// As [`Text::ct_eq`].
+    /// Compares the text with `candidate` in constant time: the time taken
+    /// depends on `N` and `candidate.len()`, not on the secret's length or
+    /// contents.
     fn ct_eq(&self, candidate: &str) -> bool {
         self.ct_eq_bytes(candidate.as_bytes())
     }
@@ -208,7 +210,8 @@ impl<const N: usize> CtEq for Text<N> {
 impl<const N: usize> CtEq for Bytes<N> {
     type Candidate = [u8];
 
-    /// As [`Bytes::ct_eq`].
+    /// Compares the bytes with `candidate` in constant time: the time taken
+    /// depends on `N` and `candidate.len()`, not on the secret.
     fn ct_eq(&self, candidate: &[u8]) -> bool {
         self.ct_eq_bytes(candidate)
     }
@@ -256,7 +259,7 @@ impl<const N: usize> Text<N> {
     /// to a scope). They are always valid when written through this type's
     /// methods; should they have been changed behind its back, the longest valid
     /// prefix is returned. Validation time depends on the bytes (as any UTF-8
-    /// check's does); compare with [`ct_eq`](Self::ct_eq), not with `==`.
+    /// check's does); compare with [`CtEq::ct_eq`], not with `==`.
     #[must_use]
     pub fn as_str(&self) -> &str {
         let bytes = self.as_bytes();
@@ -343,14 +346,6 @@ impl<const N: usize> Text<N> {
         self.replace(text.as_bytes());
         Ok(())
     }
-
-    /// Compares the text with `candidate` in constant time: the time taken
-    /// depends on `N` and `candidate.len()`, not on the secret's length or
-    /// contents.
-    #[must_use]
-    pub fn ct_eq(&self, candidate: &str) -> bool {
-        self.ct_eq_bytes(candidate.as_bytes())
-    }
 }
 
 impl<const N: usize> Bytes<N> {
@@ -422,13 +417,6 @@ impl<const N: usize> Bytes<N> {
         wipe_vec(source);
         Ok(())
     }
-
-    /// Compares the bytes with `candidate` in constant time: the time taken
-    /// depends on `N` and `candidate.len()`, not on the secret.
-    #[must_use]
-    pub fn ct_eq(&self, candidate: &[u8]) -> bool {
-        self.ct_eq_bytes(candidate)
-    }
 }
 
 #[cfg(test)]
@@ -463,9 +451,9 @@ mod tests {
         assert_eq!(t.bytes, *b"xy\0\0\0\0\0\0");
         t.try_push('é').unwrap();
         assert_eq!(t.as_str(), "xyé");
-        assert!(t.ct_eq("xyé"));
-        assert!(!t.ct_eq("xy"));
-        assert!(!t.ct_eq("xyéxyéxyé"));
+        assert!(CtEq::ct_eq(&t, "xyé"));
+        assert!(!CtEq::ct_eq(&t, "xy"));
+        assert!(!CtEq::ct_eq(&t, "xyéxyéxyé"));
         assert!(matches!(t.try_set_utf8(b"\xc3"), Err(Error::InvalidUtf8 { valid_up_to: 0 })));
         assert_eq!(t.as_str(), "xyé");
         t.clear();

@@ -2,7 +2,7 @@
 // `with_write` and `try_init_with` return the closure's own `Result<R, E>`,
 // `E: From<siegel::Error>`), and the field loaders (`siegel::Load`) fill a
 // `#[protected]` struct in place.
-use siegel::{protected, Bytes, Load, Protected, Text};
+use siegel::{protected, Bytes, CtEq, Dedicated, Load, Protected, Text};
 
 #[protected]
 struct Service {
@@ -37,13 +37,13 @@ fn port(service: &Protected<Service>) -> Result<u16, AppError> {
 fn main() -> Result<(), AppError> {
     std::env::set_var("UI_API_TOKEN", "bearer 1");
     // Ends with a siegel call: `E` is `siegel::Error`, no annotation.
-    let mut service = Protected::<Service>::try_init_with(|s| {
+    let mut service = Protected::<Service>::init_with_in(Dedicated, |s| {
         s.api_token_mut().load_env("UI_API_TOKEN")?;
         s.hmac_key_mut().load_hex("00ff10aa")?;
         s.salt_mut().load_from(&b"salt"[..])
     })?;
     // Ends with `Ok(())` after `?`s: name the error once.
-    let other = Protected::<[u8; 4]>::try_init_with(|k| {
+    let other = Protected::<[u8; 4]>::init_with_in(Dedicated, |k| {
         k.load_hex("01020304")?;
         Ok::<(), siegel::Error>(())
     })?;

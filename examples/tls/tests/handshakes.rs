@@ -27,6 +27,7 @@ use rustls::{
     SignatureAlgorithm, SignatureScheme,
 };
 use sha2::{digest::array::Array, Digest, Sha512};
+use siegel::Dedicated;
 use siegel::Protected;
 use siegel_examples_tls::{
     check_response, client, get, protected_server, self_signed, serve, server_config, Algorithm,
@@ -404,7 +405,7 @@ const ED25519_PKCS8_PREFIX: [u8; 16] = [
 /// key's throughput; the scan for the seed and both halves of SHA-512(seed).
 fn ed25519(rt: &Runtime, dir: &Path) -> TestResult<usize> {
     // The needles: seed || SHA-512(seed), made and kept in siegel only.
-    let needles = Protected::<[u8; 96]>::init_with(|n| {
+    let needles = Protected::<[u8; 96]>::init_with_in(Dedicated, |n| {
         let (seed, expansion) = n.split_at_mut(32);
         siegel::fill_random(seed).expect("random seed");
         let expansion: &mut [u8; 64] = expansion.try_into().expect("64 bytes");
@@ -493,7 +494,7 @@ fn ed25519(rt: &Runtime, dir: &Path) -> TestResult<usize> {
 /// rustls (TLS 1.3 and 1.2) and curl handshakes; the scan for the scalar.
 fn p256(rt: &Runtime, dir: &Path) -> TestResult<usize> {
     let (scalar, key) = loop {
-        let scalar = Protected::<[u8; 32]>::try_init_with(siegel::fill_random)?;
+        let scalar = Protected::<[u8; 32]>::init_with_in(Dedicated, siegel::fill_random)?;
         match ProtectedSigningKey::from_raw(&scalar, Algorithm::EcdsaP256) {
             Ok(key) => break (scalar, key),
             Err(siegel_rustls::Error::InvalidKey(_)) => {}
