@@ -328,6 +328,41 @@ pub trait DeserializeByValue<T: ?Sized> {}
 #[derive(Debug)]
 pub enum InPlaceOnly {}
 
+/// `DeserializeInPlace` for a fixed-capacity field through `$visitor` (binary
+/// formats are asked for `$method`), and its `Deserialize`, which the
+/// `InPlaceOnly` bound keeps from ever being used: a field is only ever
+/// deserialized where it lives.
+macro_rules! field_in_place {
+    ($ty:ident: $visitor:ident, $method:ident) => {
+        impl<'de, const N: usize> DeserializeInPlace<'de> for $ty<N> {
+            fn deserialize_in_place<D: Deserializer<'de>>(
+                deserializer: D,
+                place: &mut Self,
+            ) -> Result<(), D::Error> {
+                if deserializer.is_human_readable() {
+                    deserializer.deserialize_any($visitor(place))
+                } else {
+                    deserializer.$method($visitor(place))
+                }
+            }
+        }
+
+        impl<'de, const N: usize> Deserialize<'de> for $ty<N>
+        where
+            InPlaceOnly: DeserializeByValue<Self>,
+        {
+            /// Unreachable: `DeserializeByValue` is implemented for nothing.
+            fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> Result<Self, D::Error> {
+                Err(de::Error::custom(concat!(
+                    "siegel: a `",
+                    stringify!($ty),
+                    "` cannot be deserialized by value"
+                )))
+            }
+        }
+    };
+}
+
 /// Fills a [`Text`] in place from a string.
 struct TextVisitor<'a, const N: usize>(&'a mut Text<N>);
 
@@ -372,28 +407,7 @@ impl<'de, const N: usize> Visitor<'de> for TextVisitor<'_, N> {
     refuse!(bool, integer, float, seq);
 }
 
-impl<'de, const N: usize> DeserializeInPlace<'de> for Text<N> {
-    fn deserialize_in_place<D: Deserializer<'de>>(
-        deserializer: D,
-        place: &mut Self,
-    ) -> Result<(), D::Error> {
-        if deserializer.is_human_readable() {
-            deserializer.deserialize_any(TextVisitor(place))
-        } else {
-            deserializer.deserialize_str(TextVisitor(place))
-        }
-    }
-}
-
-impl<'de, const N: usize> Deserialize<'de> for Text<N>
-where
-    InPlaceOnly: DeserializeByValue<Self>,
-{
-    /// Unreachable: `DeserializeByValue` is implemented for nothing.
-    fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> Result<Self, D::Error> {
-        Err(de::Error::custom("siegel: a `Text` cannot be deserialized by value"))
-    }
-}
+field_in_place!(Text: TextVisitor, deserialize_str);
 
 /// Fills a [`Bytes`] in place from bytes, a string (its UTF-8 bytes) or a
 /// sequence of `u8`.
@@ -449,28 +463,7 @@ impl<'de, const N: usize> Visitor<'de> for BytesVisitor<'_, N> {
     refuse!(bool, integer, float);
 }
 
-impl<'de, const N: usize> DeserializeInPlace<'de> for Bytes<N> {
-    fn deserialize_in_place<D: Deserializer<'de>>(
-        deserializer: D,
-        place: &mut Self,
-    ) -> Result<(), D::Error> {
-        if deserializer.is_human_readable() {
-            deserializer.deserialize_any(BytesVisitor(place))
-        } else {
-            deserializer.deserialize_bytes(BytesVisitor(place))
-        }
-    }
-}
-
-impl<'de, const N: usize> Deserialize<'de> for Bytes<N>
-where
-    InPlaceOnly: DeserializeByValue<Self>,
-{
-    /// Unreachable: `DeserializeByValue` is implemented for nothing.
-    fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> Result<Self, D::Error> {
-        Err(de::Error::custom("siegel: a `Bytes` cannot be deserialized by value"))
-    }
-}
+field_in_place!(Bytes: BytesVisitor, deserialize_bytes);
 
 /// Fills a primitive in place: an integer, a float or a `bool`.
 struct PrimitiveVisitor<'a, T>(&'a mut T);
@@ -480,38 +473,38 @@ fn out_of_range<E: de::Error>(expected: &dyn de::Expected) -> E {
     E::custom(format_args!("invalid value: an integer out of range, expected {expected}"))
 }
 
-/// `DeserializeInPlace` for the integer types: any integer the format reports
-/// that fits.
-macro_rules! integer_in_place {
-    ($($t:ident => $method:ident),* $(,)?) => { $(
+/// `DeserializeInPlace` for one primitive through [`PrimitiveVisitor`]: `$what`
+/// names it in errors; each `visit_*` listed stores `$convert` of the value the
+/// format reports (with `$s` the visitor, for errors), every other kind is
+/// refused; binary formats are asked for `$method`; `$extra` are more items of
+/// the `DeserializeInPlace` impl.
+macro_rules! primitive_in_place {
+    (
+        $(#[$attr:meta])*
+        $t:ident => $method:ident, $what:literal,
+        |$s:ident, $v:ident| $convert:expr,
+        visit($($visit:ident: $vt:ty),*), refuse($($refused:ident),*)
+        $(, $extra:item)?
+    ) => {
+        $(#[$attr])*
         impl<'de> Visitor<'de> for PrimitiveVisitor<'_, $t> {
             type Value = ();
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(concat!("an integer (", stringify!($t), ")"))
+                f.write_str(concat!($what, " (", stringify!($t), ")"))
             }
 
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-                *self.0 = $t::try_from(v).map_err(|_| out_of_range(&self))?;
-                Ok(())
-            }
+            $(
+                fn $visit<E: de::Error>(self, $v: $vt) -> Result<(), E> {
+                    *self.0 = {
+                        let $s = &self;
+                        $convert
+                    };
+                    Ok(())
+                }
+            )*
 
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-                *self.0 = $t::try_from(v).map_err(|_| out_of_range(&self))?;
-                Ok(())
-            }
-
-            fn visit_i128<E: de::Error>(self, v: i128) -> Result<(), E> {
-                *self.0 = $t::try_from(v).map_err(|_| out_of_range(&self))?;
-                Ok(())
-            }
-
-            fn visit_u128<E: de::Error>(self, v: u128) -> Result<(), E> {
-                *self.0 = $t::try_from(v).map_err(|_| out_of_range(&self))?;
-                Ok(())
-            }
-
-            refuse!(bool, float, string, bytes, seq);
+            refuse!($($refused),*);
         }
 
         impl<'de> DeserializeInPlace<'de> for $t {
@@ -526,70 +519,50 @@ macro_rules! integer_in_place {
                 }
             }
 
-            integer_in_place!(@bytes $t);
-        }
-    )* };
-    (@bytes u8) => {
-        fn __as_bytes_mut(places: &mut [u8]) -> Option<&mut [u8]> {
-            Some(places)
+            $($extra)?
         }
     };
-    (@bytes $t:ident) => {};
+}
+
+/// `DeserializeInPlace` for the integer types: any integer the format reports
+/// that fits.
+macro_rules! integer_in_place {
+    ($($t:ident => $method:ident $(, $extra:item)?;)*) => { $(
+        primitive_in_place!(
+            $t => $method, "an integer",
+            |s, v| $t::try_from(v).map_err(|_| out_of_range(s))?,
+            visit(visit_i64: i64, visit_u64: u64, visit_i128: i128, visit_u128: u128),
+            refuse(bool, float, string, bytes, seq)
+            $(, $extra)?
+        );
+    )* };
 }
 integer_in_place!(
-    u8 => deserialize_u8, u16 => deserialize_u16, u32 => deserialize_u32,
-    u64 => deserialize_u64, u128 => deserialize_u128, usize => deserialize_u64,
-    i8 => deserialize_i8, i16 => deserialize_i16, i32 => deserialize_i32,
-    i64 => deserialize_i64, i128 => deserialize_i128, isize => deserialize_i64,
+    u8 => deserialize_u8, fn __as_bytes_mut(places: &mut [u8]) -> Option<&mut [u8]> {
+        Some(places)
+    };
+    u16 => deserialize_u16; u32 => deserialize_u32; u64 => deserialize_u64;
+    u128 => deserialize_u128; usize => deserialize_u64;
+    i8 => deserialize_i8; i16 => deserialize_i16; i32 => deserialize_i32;
+    i64 => deserialize_i64; i128 => deserialize_i128; isize => deserialize_i64;
 );
 
 /// `DeserializeInPlace` for `f32` and `f64`: any number (integers converted as
 /// serde's own impls convert them).
 macro_rules! float_in_place {
     ($($t:ident => $method:ident),* $(,)?) => { $(
-        #[allow(
-            clippy::as_conversions,
-            clippy::cast_possible_truncation,
-            clippy::cast_precision_loss,
-            reason = "a number into a float, rounded as serde's `Deserialize` for floats rounds"
-        )]
-        impl<'de> Visitor<'de> for PrimitiveVisitor<'_, $t> {
-            type Value = ();
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(concat!("a number (", stringify!($t), ")"))
-            }
-
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-                *self.0 = v as $t;
-                Ok(())
-            }
-
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-                *self.0 = v as $t;
-                Ok(())
-            }
-
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-                *self.0 = v as $t;
-                Ok(())
-            }
-
-            refuse!(bool, string, bytes, seq);
-        }
-
-        impl<'de> DeserializeInPlace<'de> for $t {
-            fn deserialize_in_place<D: Deserializer<'de>>(
-                deserializer: D,
-                place: &mut Self,
-            ) -> Result<(), D::Error> {
-                if deserializer.is_human_readable() {
-                    deserializer.deserialize_any(PrimitiveVisitor(place))
-                } else {
-                    deserializer.$method(PrimitiveVisitor(place))
-                }
-            }
-        }
+        primitive_in_place!(
+            #[allow(
+                clippy::as_conversions,
+                clippy::cast_possible_truncation,
+                clippy::cast_precision_loss,
+                reason = "a number into a float, rounded as serde's `Deserialize` for floats rounds"
+            )]
+            $t => $method, "a number",
+            |_s, v| v as $t,
+            visit(visit_f64: f64, visit_i64: i64, visit_u64: u64),
+            refuse(bool, string, bytes, seq)
+        );
     )* };
 }
 float_in_place!(f32 => deserialize_f32, f64 => deserialize_f64);
