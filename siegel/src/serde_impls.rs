@@ -329,9 +329,9 @@ pub trait DeserializeByValue<T: ?Sized> {}
 pub enum InPlaceOnly {}
 
 /// `DeserializeInPlace` for a fixed-capacity field through `$visitor` (binary
-/// formats are asked for `$method`), and its `Deserialize`, which the
-/// `InPlaceOnly` bound keeps from ever being used: a field is only ever
-/// deserialized where it lives.
+/// formats are asked for `$method`). Its by-value `Deserialize` is written out
+/// beside each use: a user's compile error points at it, and should read as
+/// plain code, not as a macro's.
 macro_rules! field_in_place {
     ($ty:ident: $visitor:ident, $method:ident) => {
         impl<'de, const N: usize> DeserializeInPlace<'de> for $ty<N> {
@@ -344,20 +344,6 @@ macro_rules! field_in_place {
                 } else {
                     deserializer.$method($visitor(place))
                 }
-            }
-        }
-
-        impl<'de, const N: usize> Deserialize<'de> for $ty<N>
-        where
-            InPlaceOnly: DeserializeByValue<Self>,
-        {
-            /// Unreachable: `DeserializeByValue` is implemented for nothing.
-            fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> Result<Self, D::Error> {
-                Err(de::Error::custom(concat!(
-                    "siegel: a `",
-                    stringify!($ty),
-                    "` cannot be deserialized by value"
-                )))
             }
         }
     };
@@ -408,6 +394,16 @@ impl<'de, const N: usize> Visitor<'de> for TextVisitor<'_, N> {
 }
 
 field_in_place!(Text: TextVisitor, deserialize_str);
+
+impl<'de, const N: usize> Deserialize<'de> for Text<N>
+where
+    InPlaceOnly: DeserializeByValue<Self>,
+{
+    /// Unreachable: `DeserializeByValue` is implemented for nothing.
+    fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> Result<Self, D::Error> {
+        Err(de::Error::custom("siegel: a `Text` cannot be deserialized by value"))
+    }
+}
 
 /// Fills a [`Bytes`] in place from bytes, a string (its UTF-8 bytes) or a
 /// sequence of `u8`.
@@ -464,6 +460,16 @@ impl<'de, const N: usize> Visitor<'de> for BytesVisitor<'_, N> {
 }
 
 field_in_place!(Bytes: BytesVisitor, deserialize_bytes);
+
+impl<'de, const N: usize> Deserialize<'de> for Bytes<N>
+where
+    InPlaceOnly: DeserializeByValue<Self>,
+{
+    /// Unreachable: `DeserializeByValue` is implemented for nothing.
+    fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> Result<Self, D::Error> {
+        Err(de::Error::custom("siegel: a `Bytes` cannot be deserialized by value"))
+    }
+}
 
 /// Fills a primitive in place: an integer, a float or a `bool`.
 struct PrimitiveVisitor<'a, T>(&'a mut T);
