@@ -1,14 +1,15 @@
-//! Hex and base64 decoded straight into protected memory (the `hex` and
-//! `base64` crates), through the `_mut` accessors of `#[protected]` structs.
+//! Hex and base64 decoded straight into protected memory: into the fields of
+//! a `#[protected]` struct and into a `Bytes<N>`, with siegel's field loaders
+//! ([`siegel::Load`]: `load_hex`, `load_base64`, `load_env`, `load_from`).
 //!
 //! Keys usually arrive encoded — in an environment variable, a config file, a
 //! secrets manager's response. Decoding them into a `Vec` first leaves a
-//! plaintext copy on the heap that nothing wipes. `hex::decode_to_slice` and
-//! base64's `Engine::decode_slice` write into a slice you hand them, so hand
-//! them the protected field, inside a write scope: the decoded bytes exist
-//! only in the region's pages. (The *encoded* input is as secret as the key;
-//! where it comes from — the environment, a file read into a `String` — is
-//! outside siegel's reach. Drop or wipe it as soon as it is decoded.)
+//! plaintext copy on the heap that nothing wipes. The loaders decode into the
+//! field you hold in a write scope (or an initialiser), so the decoded bytes
+//! exist only in the region's pages; a `[u8; N]` takes exactly `N` bytes, and
+//! on any error the field is wiped. (The *encoded* input is as secret as the
+//! key; where it comes from — the environment, a file read into a `String` —
+//! is outside siegel's reach. Drop or wipe it as soon as it is decoded.)
 //!
 //! Both decoders use lookup tables, so their timing depends on the input: fine
 //! for loading a key once, not for decoding secrets an attacker can time over
@@ -26,43 +27,20 @@
 use std::{error::Error as StdError, process::ExitCode};
 
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
-use siegel::{protected, CtEq, Protected};
+use siegel::{protected, Bytes, CtEq, Dedicated, Load, Protected};
 
 /// A variable-length secret (a token, a password) of up to 64 bytes.
-#[protected]
-struct Token {
-    bytes: [u8; 64],
-    len: usize,
+type Token = Bytes<64>;
+
+/// Decodes standard, padded base64 into a new protected token: too long an
+/// input is an error, never a truncation.
+fn token_from_base64(encoded: &str) -> Result<Protected<Token>, siegel::Error> {
+    Protected::<Token>::init_with_in(Dedicated, |t| t.load_base64(&BASE64, encoded))
 }
 
-impl Token {
-    /// Decodes standard, padded base64 into a new protected token.
-    fn from_base64(encoded: &str) -> Result<Protected<Self>, Box<dyn StdError>> {
-        let mut token = Self::protect_zeroed()?;
-        token.with_write(|t| {
-            // `decode_slice` writes into the protected field and returns how
-            // many bytes it wrote; too long an input is an error, never a
-            // truncation.
-            *t.len_mut() = BASE64.decode_slice(encoded, t.bytes_mut())?;
-            Ok::<_, base64::DecodeSliceError>(())
-        })??;
-        Ok(token)
-    }
-
-    /// Decodes hex (either case) into a new protected token.
-    fn from_hex(encoded: &str) -> Result<Protected<Self>, Box<dyn StdError>> {
-        let len = encoded.len() / 2;
-        if len > 64 {
-            return Err(format!("a token is at most 64 bytes, not {len}").into());
-        }
-        let mut token = Self::protect_zeroed()?;
-        token.with_write(|t| {
-            hex::decode_to_slice(encoded, &mut t.bytes_mut()[..len])?;
-            *t.len_mut() = len;
-            Ok::<_, hex::FromHexError>(())
-        })??;
-        Ok(token)
-    }
+/// Decodes hex (either case) into a new protected token.
+fn token_from_hex(encoded: &str) -> Result<Protected<Token>, siegel::Error> {
+    Protected::<Token>::init_with_in(Dedicated, |t| t.load_hex(encoded))
 }
 
 /// Fixed-size keys of a web service, each arriving in its own encoding.
@@ -75,20 +53,13 @@ struct ServiceKeys {
 }
 
 impl ServiceKeys {
-    fn load(cookie_base64: &str, webhook_hex: &str) -> Result<Protected<Self>, Box<dyn StdError>> {
-        let mut keys = Self::protect_zeroed()?;
-        keys.with_write(|k| {
-            // A 32-byte field takes exactly 32 bytes: base64 of a longer key
-            // fails (`OutputSliceTooSmall`), a shorter one is caught here.
-            let n = BASE64.decode_slice(cookie_base64, k.cookie_key_mut())?;
-            if n != 32 {
-                return Err(format!("the cookie key is {n} bytes, not 32").into());
-            }
-            // `decode_to_slice` insists on exactly 64 hex digits for 32 bytes.
-            hex::decode_to_slice(webhook_hex, k.webhook_secret_mut())?;
-            Ok::<_, Box<dyn StdError>>(())
-        })??;
-        Ok(keys)
+    /// Each field decoded in place. A `[u8; 32]` takes exactly 32 bytes: a
+    /// longer or a shorter key is an error (`siegel::Error::Decode`).
+    fn load(cookie_base64: &str, webhook_hex: &str) -> Result<Protected<Self>, siegel::Error> {
+        Protected::<Self>::init_with_in(Dedicated, |k| {
+            k.cookie_key_mut().load_base64(&BASE64, cookie_base64)?;
+            k.webhook_secret_mut().load_hex(webhook_hex)
+        })
     }
 }
 
@@ -105,25 +76,25 @@ const RFC_4648: [(&str, &str, &str); 7] = [
 ];
 
 /// `true` if the protected token holds exactly `expected`, compared in
-/// constant time (`siegel::CtEq`; a length mismatch is simply `false`).
+/// constant time (`Bytes::ct_eq`; a length mismatch is simply `false`).
 fn holds(token: &Protected<Token>, expected: &[u8]) -> Result<bool, siegel::Error> {
-    token.with_read(|t| CtEq::ct_eq(&t.bytes()[..*t.len()], expected))
+    Ok(token.read()?.ct_eq(expected))
 }
 
 fn known_answers() -> Result<(), Box<dyn StdError>> {
     for (plain, base64, base16) in RFC_4648 {
-        if !holds(&Token::from_base64(base64)?, plain.as_bytes())? {
+        if !holds(&token_from_base64(base64)?, plain.as_bytes())? {
             return Err(
                 format!("RFC 4648: BASE64(\"{plain}\") = \"{base64}\" decoded wrong").into()
             );
         }
-        if !holds(&Token::from_hex(base16)?, plain.as_bytes())? {
+        if !holds(&token_from_hex(base16)?, plain.as_bytes())? {
             return Err(
                 format!("RFC 4648: BASE16(\"{plain}\") = \"{base16}\" decoded wrong").into()
             );
         }
         // Lowercase hex decodes to the same bytes.
-        if !holds(&Token::from_hex(&base16.to_lowercase())?, plain.as_bytes())? {
+        if !holds(&token_from_hex(&base16.to_lowercase())?, plain.as_bytes())? {
             return Err(format!("RFC 4648: lowercase \"{base16}\" decoded wrong").into());
         }
         println!("RFC 4648 \"{plain}\": base64 {base64:?} and base16 {base16:?} ok");
@@ -131,12 +102,12 @@ fn known_answers() -> Result<(), Box<dyn StdError>> {
 
     // Malformed and oversized input is an error, not a silently shorter key.
     let rejected = [
-        ("base64 with a bad character", Token::from_base64("Zm9v!").is_err()),
-        ("base64 with bad padding", Token::from_base64("Zg=").is_err()),
-        ("odd-length hex", Token::from_hex("666").is_err()),
-        ("hex with a bad digit", Token::from_hex("66zz").is_err()),
-        ("base64 of 65 bytes", Token::from_base64(&BASE64.encode([1; 65])).is_err()),
-        ("hex of 65 bytes", Token::from_hex(&"01".repeat(65)).is_err()),
+        ("base64 with a bad character", token_from_base64("Zm9v!").is_err()),
+        ("base64 with bad padding", token_from_base64("Zg=").is_err()),
+        ("odd-length hex", token_from_hex("666").is_err()),
+        ("hex with a bad digit", token_from_hex("66zz").is_err()),
+        ("base64 of 65 bytes", token_from_base64(&BASE64.encode([1; 65])).is_err()),
+        ("hex of 65 bytes", token_from_hex(&"01".repeat(65)).is_err()),
         (
             "a 33-byte cookie key",
             ServiceKeys::load(&BASE64.encode([1; 33]), &"00".repeat(32)).is_err(),
@@ -171,7 +142,7 @@ fn demo() -> Result<(), Box<dyn StdError>> {
 
     // Printing a secret, or any part of it, is exactly what not to do; the
     // Debug output is redacted.
-    println!("loaded {keys:?}, protected by {}", keys.mechanism());
+    println!("loaded {keys:?}, protected by {}", keys.info().mechanism);
     Ok(())
 }
 

@@ -24,7 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use siegel::{pku_support, Backend, Options, Platform, Protected};
+use siegel::{pku_support, Backend, Dedicated, Options, Platform, Protected};
 
 /// Each siegel region of up to this many secret bytes locks one 4 KiB page (the
 /// rest of the page holds the canary).
@@ -98,7 +98,7 @@ struct Choice {
     /// `pku`, `mprotect` or `none` (every allocation fails).
     backend: &'static str,
     reason: String,
-    /// `Protected::zeroed()` with the default options, as a user would call it.
+    /// `Protected::zeroed_in(siegel::Dedicated)` with the default options, as a user would call it.
     mechanism: Result<String, String>,
 }
 
@@ -288,8 +288,8 @@ impl Report {
         line(Backend::ENV, self.backend_env.as_deref().unwrap_or("(unset: auto)"));
         line("new regions get", &format!("{}: {}", self.choice.backend, self.choice.reason));
         match &self.choice.mechanism {
-            Ok(mechanism) => line("Protected::zeroed() got", mechanism),
-            Err(err) => line("Protected::zeroed() failed", err),
+            Ok(mechanism) => line("Protected::zeroed_in(Dedicated) got", mechanism),
+            Err(err) => line("Protected::zeroed_in(Dedicated) failed", err),
         }
 
         println!(
@@ -463,8 +463,8 @@ fn backend_choice() -> Choice {
         ),
         Ok(_) => ("mprotect", format!("no protection keys: {pku}")),
     };
-    let mechanism = Protected::<[u8; 32]>::zeroed()
-        .map(|secret| secret.mechanism().to_string())
+    let mechanism = Protected::<[u8; 32]>::zeroed_in(Dedicated)
+        .map(|secret| secret.info().mechanism.to_string())
         .map_err(|err| err.to_string());
     Choice { backend, reason, mechanism }
 }

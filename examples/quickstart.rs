@@ -6,14 +6,14 @@
 
 use std::{os::unix::process::ExitStatusExt, process::Command};
 
-use siegel::{pku_support, Protected};
+use siegel::{pku_support, Dedicated, Protected};
 
 /// The argument that makes this program play the buggy child.
 const STRAY_READ: &str = "--stray-read";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The secret is initialised in place, inside its guarded region.
-    let mut api_key = Protected::<[u8; 32]>::init_with(|key| {
+    let mut api_key = Protected::<[u8; 32]>::init_with_in(Dedicated, |key| {
         key.copy_from_slice(b"sk_live_0123456789abcdef01234567");
     })?;
 
@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("PKU on this machine: {}", pku_support());
-    println!("the key is protected by {}", api_key.mechanism());
+    println!("the key is protected by {}", api_key.info().mechanism);
     println!("Debug output never shows it: {api_key:?}");
 
     // A read scope: readable until the guard drops, sealed again afterwards.
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // A write scope (needs `&mut`): rotate the last bytes in place.
     api_key.write()?[24..].copy_from_slice(b"rotated!");
-    let tail = api_key.with_read(|key| key[24..].to_vec())?;
+    let tail = api_key.read()?[24..].to_vec();
     println!("write scope: the key now ends with {:?}", String::from_utf8(tail)?);
 
     // Outside a scope the pages are sealed. A bug that reads them anyway dies:

@@ -10,6 +10,7 @@
 
 use std::{os::unix::process::ExitStatusExt, process::Command};
 
+use siegel::Dedicated;
 use siegel::Protected;
 
 const CHILD: &str = "--crash-child";
@@ -40,9 +41,9 @@ fn crash_holding_a_secret() -> Result<(), siegel::Error> {
         libc::setrlimit(libc::RLIMIT_CORE, &raw const no_core)
     };
 
-    siegel::crash::wipe_on_fatal_signal()?;
+    siegel::crash::wipe_on_fatal_signal(siegel::crash::Order::WipeFirst)?;
     siegel::crash::notify_fd(Some(1)); // one 'W' on stdout after the wipe
-    let key = Protected::<[u8; 32]>::init_with(|k| {
+    let key = Protected::<[u8; 32]>::init_with_in(Dedicated, |k| {
         k.copy_from_slice(b"a signing key worth protecting!!");
     })?;
     let scope = key.read()?;

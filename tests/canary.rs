@@ -11,19 +11,22 @@ mod support;
 use siegel::{Backend, Error, Plain, Pool, Protected};
 use support::{backends, opts};
 
-/// Fresh secrets per case.
-const ROUNDS: usize = 1000;
+/// Fresh secrets per case (see `support::rounds`).
+fn rounds() -> usize {
+    support::rounds(1000)
+}
 
 fn poke(addr: usize, value: u8) {
     // SAFETY: the tests point this at a byte of a page open for writing.
     unsafe { core::ptr::with_exposed_provenance_mut::<u8>(addr).write_volatile(value) };
 }
 
-/// Writes a zero just below each of `ROUNDS` fresh secrets made by `make`, and
+/// Writes a zero just below each of `rounds()` fresh secrets made by `make`, and
 /// expects every one of them to fail its next open with `CanaryCorrupted`.
 fn zero_underflows<T: Plain>(what: &str, mut make: impl FnMut() -> Protected<T>) {
     let mut missed = 0;
-    for _ in 0..ROUNDS {
+    let rounds = rounds();
+    for _ in 0..rounds {
         let mut secret = make();
         let below = secret.info().secret.start - 1;
         {
@@ -34,7 +37,7 @@ fn zero_underflows<T: Plain>(what: &str, mut make: impl FnMut() -> Protected<T>)
             missed += 1;
         }
     }
-    assert_eq!(missed, 0, "{what}: {missed}/{ROUNDS} zero underflows missed");
+    assert_eq!(missed, 0, "{what}: {missed}/{rounds} zero underflows missed");
 }
 
 #[repr(C, align(64))]
@@ -107,7 +110,8 @@ fn a_zero_overflow_past_a_pooled_secret_fails_the_writer_not_the_next_allocation
         backends("a_zero_overflow_past_a_pooled_secret_fails_the_writer_not_the_next_allocation")
     {
         let mut caught = 0;
-        for _ in 0..300 {
+        let rounds = support::rounds(300);
+        for _ in 0..rounds {
             let pool = Pool::with_options(opts(backend));
             let mut writer = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
             let end = writer.info().secret.end;
@@ -123,7 +127,7 @@ fn a_zero_overflow_past_a_pooled_secret_fails_the_writer_not_the_next_allocation
             assert_eq!(next.info().secret.start, end + 32, "{backend:?}: the slot after");
             assert_eq!(*next.read().unwrap(), [9; 32], "{backend:?}: an unrelated secret failed");
         }
-        assert_eq!(caught, 300, "{backend:?}: overflows caught at the writer's next open");
+        assert_eq!(caught, rounds, "{backend:?}: overflows caught at the writer's next open");
     }
 }
 

@@ -124,7 +124,7 @@ impl Ctx {
 
     fn verify_one(&self, when: &str, t: &Tracked) {
         let name = &t.name;
-        if t.handle.is_poisoned() {
+        if t.handle.info().poisoned {
             if !t.may_poison {
                 self.violation(format!(
                     "after {when}: {name} was poisoned though no operation on it failed"
@@ -329,11 +329,11 @@ fn pattern(name: &str, len: usize) -> Vec<u8> {
 fn may_poison(secrets: &mut [Tracked], index: usize) {
     let page = page_size();
     let target = secrets[index].handle.info();
-    let pooled = secrets[index].handle.is_pooled();
+    let pooled = secrets[index].handle.info().pooled;
     for t in secrets.iter_mut() {
         let info = t.handle.info();
         let same = if pooled {
-            t.handle.is_pooled() && info.secret.start / page == target.secret.start / page
+            t.handle.info().pooled && info.secret.start / page == target.secret.start / page
         } else {
             info.secret.start == target.secret.start
         };
@@ -370,13 +370,13 @@ fn dedicated(ctx: &Ctx) {
             let fired = ctx.inj.hits() > before;
             // A documented degradation is allowed only when a call failed.
             let want_secret = memory != MemoryPolicy::Anonymous;
-            if want_secret && t.handle.memory() != Memory::Secret && !fired {
+            if want_secret && t.handle.info().memory != Memory::Secret && !fired {
                 ctx.violation(format!("{name}: anonymous memory though memfd_secret works"));
             }
-            if memory == MemoryPolicy::RequireSecret && t.handle.memory() != Memory::Secret {
+            if memory == MemoryPolicy::RequireSecret && t.handle.info().memory != Memory::Secret {
                 ctx.violation(format!("{name}: RequireSecret gave anonymous memory"));
             }
-            if !t.handle.is_locked() && (mlock == MlockPolicy::Required || !fired) {
+            if !t.handle.info().locked && (mlock == MlockPolicy::Required || !fired) {
                 ctx.violation(format!("{name}: not locked"));
             }
         }
@@ -447,7 +447,7 @@ fn scopes(ctx: &Ctx) {
     // A write scope on s2.
     let new = pattern("s2-new", secrets[2].value.len());
     let (wrote, fired) =
-        ctx.step("write s2", || secrets[2].handle.with_write(|s| s.copy_from_slice(&new)));
+        ctx.step("write s2", || secrets[2].handle.write().map(|mut s| s.copy_from_slice(&new)));
     if wrote.is_ok() {
         secrets[2].value = new;
     }
@@ -486,7 +486,7 @@ fn scopes(ctx: &Ctx) {
                                 "{what}: a live guard panicked (its secret was wiped under it)"
                             )),
                         }
-                        if fired || inj.fired() && s.handle.is_poisoned() {
+                        if fired || inj.fired() && s.handle.info().poisoned {
                             found.1.push(i);
                         }
                     }
@@ -558,7 +558,7 @@ fn cycle(ctx: &Ctx, t: Tracked) -> Option<Tracked> {
     may_poison |= fired;
     let ro: Protected<[u8], ReadOnly> = match rw {
         Ok(mut rw) => {
-            if !rw.is_poisoned() {
+            if !rw.info().poisoned {
                 value = pattern(&format!("{name}-rw"), value.len());
                 paused(|| rw.copy_from_slice(&value));
             }
@@ -637,7 +637,7 @@ fn check_open(
     may_poison: bool,
 ) {
     paused(|| {
-        if h.is_poisoned() {
+        if h.info().poisoned {
             if !may_poison {
                 ctx.violation(format!("{name}: read-only handle poisoned"));
             }
@@ -682,8 +682,9 @@ fn pool(ctx: &Ctx) {
             continue;
         }
         let new = pattern(&format!("{}-new", secrets[index].name), secrets[index].value.len());
-        let (wrote, fired) = ctx
-            .step("pool write", || secrets[index].handle.with_write(|s| s.copy_from_slice(&new)));
+        let (wrote, fired) = ctx.step("pool write", || {
+            secrets[index].handle.write().map(|mut s| s.copy_from_slice(&new))
+        });
         if wrote.is_ok() {
             secrets[index].value = new;
         }
@@ -722,7 +723,7 @@ fn lockdown_workload(ctx: &Ctx) {
     drop(guard);
     paused(|| {
         for t in &secrets {
-            if !t.handle.is_poisoned() {
+            if !t.handle.info().poisoned {
                 ctx.violation(format!("{}: not poisoned by lockdown", t.name));
             }
             if !matches!(t.handle.read(), Err(Error::Poisoned)) {
@@ -989,6 +990,14 @@ fn sweep(test: &str, workload: Workload, backend: Backend) -> Summary {
                 String::from_utf8_lossy(&out.stderr)
             );
         };
+        // Killed at the time limit while running a point after its first: the
+        // child ran out of time for its run of points (a loaded host, the
+        // emulator), which says nothing of that point; it runs again first in
+        // a fresh child. A point that alone outlasts the limit is a hang.
+        if out.status.signal() == Some(libc::SIGKILL) && i > from {
+            from = i;
+            continue;
+        }
         let stderr = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
         summary.violations.push(format!(

@@ -42,7 +42,7 @@ fn check_mechanism(backend: Backend, mechanism: Mechanism) {
 fn overflow_by_one_byte(test: &str, backend: Backend) {
     expect_sigsegv(test, || {
         let mut secret = Protected::<[u8; 32]>::zeroed_in(opts(backend)).unwrap();
-        check_mechanism(backend, secret.mechanism());
+        check_mechanism(backend, secret.info().mechanism);
         let end = secret.info().secret.end;
         let _open = secret.write().unwrap();
         // SAFETY: deliberately faults (trailing guard page).

@@ -18,7 +18,7 @@ fn has(flags: &[String], flag: &str) -> bool {
 fn data_pages_are_locked_undumpable_and_not_forked() {
     for backend in backends("data_pages_are_locked_undumpable_and_not_forked") {
         let secret = Protected::<[u8; 64]>::zeroed_in(opts(backend)).unwrap();
-        assert!(secret.is_locked());
+        assert!(secret.info().locked);
         let flags = vm_flags(secret.info().secret.start);
         for flag in ["lo", "dd", "dc"] {
             assert!(has(&flags, flag), "{backend:?}: data pages lack {flag}: {flags:?}");
@@ -71,7 +71,7 @@ fn best_effort_mlock_leaves_an_unlocked_region_when_the_limit_is_hit() {
             opts(Backend::Mprotect).mlock(MlockPolicy::BestEffort),
         )
         .unwrap();
-        assert!(!secret.is_locked());
+        assert!(!secret.info().locked);
         let flags = vm_flags(secret.info().secret.start);
         assert!(!has(&flags, "lo") && has(&flags, "dd") && has(&flags, "dc"), "{flags:?}");
     });

@@ -12,7 +12,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use siegel::{Backend, Error, Memory, MemoryPolicy, Options, Protected};
+use siegel::{Backend, CtEq, Dedicated, Error, Memory, MemoryPolicy, Options, Protected};
 use support::{
     backends, drop_cap_ipc_lock, in_child, is_child, opts, run_child, set_memlock_limit,
 };
@@ -57,7 +57,7 @@ fn a_fatal_signal_wipes_every_region_then_chains_to_the_previous_handler() {
             if is_child(test) {
                 if std::env::var("VARIANT").as_deref() == Ok(variant.as_str()) {
                     support::install_sigsegv_handler(inspect_after_wipe);
-                    siegel::crash::wipe_on_fatal_signal().unwrap();
+                    siegel::crash::wipe_on_fatal_signal(siegel::crash::Order::WipeFirst).unwrap();
                     crash_with_secret(backend, scope_open);
                     std::process::exit(0);
                 }
@@ -75,7 +75,7 @@ fn without_a_previous_handler_the_crash_still_happens_and_notifies() {
     let test = "without_a_previous_handler_the_crash_still_happens_and_notifies";
     if is_child(test) {
         support::no_core_dumps();
-        siegel::crash::wipe_on_fatal_signal().unwrap();
+        siegel::crash::wipe_on_fatal_signal(siegel::crash::Order::WipeFirst).unwrap();
         siegel::crash::notify_fd(Some(1));
         println!("armed");
         crash_with_secret(Backend::Mprotect, false);
@@ -91,17 +91,17 @@ fn without_a_previous_handler_the_crash_still_happens_and_notifies() {
 #[test]
 fn lockdown_wipes_live_regions_and_poisons_their_handles() {
     in_child("lockdown_wipes_live_regions_and_poisons_their_handles", &[], || {
-        let mut a = Protected::<[u8; 16]>::init_with(|s| s.fill(1)).unwrap();
+        let mut a = Protected::<[u8; 16]>::init_with_in(Dedicated, |s| s.fill(1)).unwrap();
         let b = Protected::init_with_in(
             Options::new().backend(Backend::Mprotect),
             |s: &mut [u8; 16]| s.fill(2),
         )
         .unwrap();
-        let open = Protected::<[u8; 16]>::init_with(|s| s.fill(3)).unwrap();
+        let open = Protected::<[u8; 16]>::init_with_in(Dedicated, |s| s.fill(3)).unwrap();
         let scope = open.read().unwrap();
         let report = siegel::lockdown();
         assert_eq!((report.wiped, report.deferred), (2, 1), "{report:?}");
-        assert!(a.is_poisoned() && b.is_poisoned() && open.is_poisoned());
+        assert!(a.info().poisoned && b.info().poisoned && open.info().poisoned);
         assert!(matches!(a.read(), Err(Error::Poisoned)));
         assert!(matches!(a.write(), Err(Error::Poisoned)));
         assert!(matches!(b.into_read_only().map_err(|e| e.into_parts().0), Err(Error::Poisoned)));
@@ -112,7 +112,7 @@ fn lockdown_wipes_live_regions_and_poisons_their_handles() {
         drop(scope);
         assert!(matches!(open.read(), Err(Error::Poisoned)));
         // New regions are unaffected.
-        let fresh = Protected::<u8>::init_with(|v| *v = 9).unwrap();
+        let fresh = Protected::<u8>::init_with_in(Dedicated, |v| *v = 9).unwrap();
         assert_eq!(*fresh.read().unwrap(), 9);
     });
 }
@@ -169,12 +169,13 @@ fn failed_rotation_keeps_the_secret() {
 
 #[test]
 fn constant_time_comparison() {
-    let token = Protected::<[u8; 32]>::init_with(|t| t.fill(0xAB)).unwrap();
-    assert!(token.ct_eq(&[0xAB; 32]).unwrap());
+    let token = Protected::<[u8; 32]>::init_with_in(Dedicated, |t| t.fill(0xAB)).unwrap();
+    assert!(token.read().unwrap().ct_eq(&[0xAB; 32]));
     let mut wrong = [0xAB; 32];
     wrong[31] = 0;
-    assert!(!token.ct_eq(&wrong).unwrap());
-    let bytes = Protected::<[u8]>::init_slice_with(3, |b| b.copy_from_slice(b"pin")).unwrap();
+    assert!(!token.read().unwrap().ct_eq(&wrong));
+    let bytes =
+        Protected::<[u8]>::init_slice_with_in(Dedicated, 3, |b| b.copy_from_slice(b"pin")).unwrap();
     assert!(bytes.read().unwrap().ct_eq(b"pin"));
     assert!(!bytes.read().unwrap().ct_eq(b"pun"));
 }
@@ -216,8 +217,8 @@ fn secret_memory_variant(test: &str, backend: Backend) {
     let plain =
         Protected::init_with_in(Options::new().backend(backend), |s: &mut [u8; 32]| s.fill(0x5A))
             .unwrap();
-    assert_eq!(secret.memory(), Memory::Secret);
-    assert_eq!(plain.memory(), Memory::Anonymous);
+    assert_eq!(secret.info().memory, Memory::Secret);
+    assert_eq!(plain.info().memory, Memory::Anonymous);
     assert_eq!(*secret.read().unwrap(), [0x5A; 32], "works with {backend:?}");
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
     let start = secret.info().data_pages.start;
@@ -255,7 +256,7 @@ fn prefer_secret_memory_falls_back_or_uses_it() {
     let available =
         Protected::<u64>::zeroed_in(Options::new().memory(MemoryPolicy::RequireSecret)).is_ok();
     let expected = if available { Memory::Secret } else { Memory::Anonymous };
-    assert_eq!(secret.memory(), expected);
+    assert_eq!(secret.info().memory, expected);
 }
 
 /// Forks, runs `child` in the child (its exit status: 0 for success), waits
@@ -297,10 +298,11 @@ fn a_fork_child_is_told_the_parents_secrets_are_not_here_and_makes_its_own() {
     for backend in backends(test) {
         let env = [("SIEGEL_BACKEND", if backend == Backend::Pku { "pku" } else { "mprotect" })];
         in_child(test, &env, || {
-            let mut dedicated = Protected::<[u8; 32]>::init_with(|s| s.fill(4)).unwrap();
+            let mut dedicated =
+                Protected::<[u8; 32]>::init_with_in(Dedicated, |s| s.fill(4)).unwrap();
             let pool = siegel::Pool::new();
             let pooled = Protected::init_with_in(&pool, |s: &mut [u8; 32]| s.fill(5)).unwrap();
-            let open = Protected::<[u8; 32]>::init_with(|s| s.fill(6)).unwrap();
+            let open = Protected::<[u8; 32]>::init_with_in(Dedicated, |s| s.fill(6)).unwrap();
             let open = open.into_read_only().map_err(|e| e.into_parts().0).unwrap();
             in_fork("the parent's secrets in the child", move || {
                 let forked = |r: Result<u8, Error>| matches!(r, Err(Error::Forked));
@@ -309,12 +311,12 @@ fn a_fork_child_is_told_the_parents_secrets_are_not_here_and_makes_its_own() {
                 assert!(forked(dedicated.read().map(|g| g[0])));
                 assert!(forked(pooled.read().map(|g| g[0])));
                 assert!(forked(dedicated.write().map(|g| g[0])));
-                assert!(forked(dedicated.with_read(|s| s[0])));
+                assert!(forked(dedicated.with_read(|s| Ok(s[0]))));
                 let refused = dedicated.rotate().map(|_| ()).map_err(|e| e.into_parts().0);
                 assert!(matches!(refused, Err(Error::Forked)), "{refused:?}");
                 let deref = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open[0]));
                 assert!(deref.is_err(), "an open handle that crossed the fork gave bytes");
-                let own = Protected::<[u8; 32]>::init_with(|s| s.fill(8)).unwrap();
+                let own = Protected::<[u8; 32]>::init_with_in(Dedicated, |s| s.fill(8)).unwrap();
                 let own_pooled =
                     Protected::init_with_in(&pool, |s: &mut [u8; 32]| s.fill(9)).unwrap();
                 own.read().unwrap()[0] == 8 && own_pooled.read().unwrap()[0] == 9
@@ -330,7 +332,7 @@ fn a_fork_child_drops_its_handles_without_touching_the_parents_pages() {
     // pooled handle there must neither fault nor unmap anything; siegel knows it
     // is in a child by its pid, cached per process and reset on fork.
     in_child("a_fork_child_drops_its_handles_without_touching_the_parents_pages", &[], || {
-        let dedicated = Protected::<[u8; 32]>::init_with(|s| s.fill(4)).unwrap();
+        let dedicated = Protected::<[u8; 32]>::init_with_in(Dedicated, |s| s.fill(4)).unwrap();
         let pool = siegel::Pool::new();
         let pooled = Protected::init_with_in(&pool, |s: &mut [u8; 32]| s.fill(5)).unwrap();
         // SAFETY: the child only drops the handles and exits with _exit.

@@ -4,7 +4,7 @@
 
 mod support;
 
-use siegel::{pku_support, Backend, Error, Mechanism, Options, Protected};
+use siegel::{pku_support, Backend, Dedicated, Error, Mechanism, Options, Protected};
 use support::{drop_cap_ipc_lock, in_child, opts, set_memlock_limit};
 
 const CANARY_LEN: usize = 16;
@@ -61,20 +61,23 @@ fn regions_larger_than_a_mebibyte_work() {
 
 #[test]
 fn tiny_and_empty_secrets_work() {
-    let mut one = Protected::<u8>::zeroed().unwrap();
+    let mut one = Protected::<u8>::zeroed_in(Dedicated).unwrap();
     *one.write().unwrap() = 5;
     assert_eq!(*one.read().unwrap(), 5);
-    let empty = Protected::<[u64]>::zeroed_slice(0).unwrap();
+    let empty = Protected::<[u64]>::zeroed_slice_in(Dedicated, 0).unwrap();
     assert!(empty.read().unwrap().is_empty());
 }
 
 #[test]
 fn absurd_sizes_are_rejected() {
     assert!(matches!(
-        Protected::<[u64]>::zeroed_slice(usize::MAX / 4),
+        Protected::<[u64]>::zeroed_slice_in(Dedicated, usize::MAX / 4),
         Err(Error::TooLarge { .. })
     ));
-    assert!(matches!(Protected::<[u8]>::zeroed_slice(usize::MAX - 4), Err(Error::TooLarge { .. })));
+    assert!(matches!(
+        Protected::<[u8]>::zeroed_slice_in(Dedicated, usize::MAX - 4),
+        Err(Error::TooLarge { .. })
+    ));
 }
 
 #[test]
@@ -83,7 +86,7 @@ fn forced_pku_errors_where_pku_is_missing() {
     let result = Protected::<[u8; 32]>::zeroed_in(Options::new().backend(Backend::Pku));
     if support.is_available() {
         let secret = result.expect("PKU is available");
-        assert!(matches!(secret.mechanism(), Mechanism::ProtectionKey { .. }));
+        assert!(matches!(secret.info().mechanism, Mechanism::ProtectionKey { .. }));
     } else {
         match result {
             Err(Error::PkuUnavailable { support: reported }) => assert_eq!(reported, support),
@@ -97,8 +100,8 @@ fn forced_pku_errors_where_pku_is_missing() {
 fn siegel_backend_env_mprotect_selects_page_protection() {
     let test = "siegel_backend_env_mprotect_selects_page_protection";
     in_child(test, &[("SIEGEL_BACKEND", "mprotect")], || {
-        let secret = Protected::<u64>::zeroed().unwrap();
-        assert_eq!(secret.mechanism(), Mechanism::PageProtection);
+        let secret = Protected::<u64>::zeroed_in(Dedicated).unwrap();
+        assert_eq!(secret.info().mechanism, Mechanism::PageProtection);
     });
 }
 
@@ -106,7 +109,7 @@ fn siegel_backend_env_mprotect_selects_page_protection() {
 #[test]
 fn siegel_backend_env_rejects_unknown_values() {
     in_child("siegel_backend_env_rejects_unknown_values", &[("SIEGEL_BACKEND", "bogus")], || {
-        match Protected::<u64>::zeroed() {
+        match Protected::<u64>::zeroed_in(Dedicated) {
             Err(Error::InvalidBackend { value }) => assert_eq!(value, "bogus"),
             other => panic!("expected Error::InvalidBackend, got {other:?}"),
         }
@@ -121,10 +124,10 @@ fn siegel_backend_env_pku_is_honoured_or_an_error() {
     in_child(
         "siegel_backend_env_pku_is_honoured_or_an_error",
         &[("SIEGEL_BACKEND", "pku")],
-        || match Protected::<u64>::zeroed() {
+        || match Protected::<u64>::zeroed_in(Dedicated) {
             Ok(secret) => {
                 assert!(pku_support().is_available());
-                assert!(matches!(secret.mechanism(), Mechanism::ProtectionKey { .. }));
+                assert!(matches!(secret.info().mechanism, Mechanism::ProtectionKey { .. }));
             }
             Err(Error::PkuUnavailable { .. }) => assert!(!pku_support().is_available()),
             Err(other) => panic!("unexpected {other:?}"),

@@ -10,7 +10,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use siegel::{Backend, Error, Options, Pool, Protected};
+use siegel::{Backend, Dedicated, Error, Options, Pool, Protected};
 
 fn opts() -> Options {
     Options::new().backend(Backend::Mprotect)
@@ -32,7 +32,7 @@ fn lockdown_wipes_sealed_open_and_pooled_regions_and_races_rotation() {
         });
         match rotated {
             Ok(new) => assert!(matches!(new.read(), Err(Error::Poisoned)), "round {round}"),
-            Err(err) => assert!(err.into_handle().is_poisoned(), "round {round}"),
+            Err(err) => assert!(err.into_handle().info().poisoned, "round {round}"),
         }
     }
 
@@ -54,7 +54,7 @@ fn lockdown_wipes_sealed_open_and_pooled_regions_and_races_rotation() {
     let report = siegel::lockdown();
     assert!(report.deferred >= 4, "{report:?}");
     assert!(report.wiped > many.len(), "{report:?}");
-    assert!(many.iter().all(Protected::is_poisoned), "the walk reached the second chunk");
+    assert!(many.iter().all(|k| k.info().poisoned), "the walk reached the second chunk");
 
     assert!(matches!(sealed.read(), Err(Error::Poisoned)));
     assert!(matches!(sealed.write(), Err(Error::Poisoned)));
@@ -77,7 +77,7 @@ fn lockdown_wipes_sealed_open_and_pooled_regions_and_races_rotation() {
     drop((resealed, rw, pooled_open, pooled_sealed, open, sealed, many));
 
     // New regions are unaffected, pooled ones from a fresh arena.
-    let fresh = Protected::<u8>::init_with(|v| *v = 9).unwrap();
+    let fresh = Protected::<u8>::init_with_in(Dedicated, |v| *v = 9).unwrap();
     assert_eq!(*fresh.read().unwrap(), 9);
     let again = Protected::init_with_in(&pool, |s: &mut [u8; 24]| s.fill(6)).unwrap();
     assert_eq!(*again.read().unwrap(), [6; 24]);

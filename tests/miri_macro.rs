@@ -64,7 +64,7 @@ fn generated_structs_in_a_pool() {
         })
         .collect();
     for (n, w) in (0u8..).zip(&mut wallets) {
-        assert!(w.is_pooled());
+        assert!(w.info().pooled);
         *w.write().unwrap().nonce_mut() = u64::from(n) * 3;
     }
     for (n, w) in (0u8..).zip(&wallets) {

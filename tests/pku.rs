@@ -19,7 +19,7 @@ use std::{
     thread,
 };
 
-use siegel::{Backend, Error, KeyExhaustion, Mechanism, Protected};
+use siegel::{Backend, Dedicated, Error, KeyExhaustion, Mechanism, Protected};
 use support::{
     expect_sigsegv, in_child, is_child, opts, pku_available, report_segv, run_child, SEGV_REPORTED,
 };
@@ -27,7 +27,7 @@ use support::{
 fn keyed(regions: &[Protected<[u8; 32]>]) -> Vec<u32> {
     regions
         .iter()
-        .filter_map(|r| match r.mechanism() {
+        .filter_map(|r| match r.info().mechanism {
             Mechanism::ProtectionKey { key } => Some(key),
             Mechanism::PageProtection => None,
         })
@@ -53,8 +53,8 @@ fn with_the_fallback_policy_region_16_gets_page_protection() {
         assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 15, "distinct keys");
         assert!(regions[..15]
             .iter()
-            .all(|r| matches!(r.mechanism(), Mechanism::ProtectionKey { .. })));
-        assert!(regions[15..].iter().all(|r| r.mechanism() == Mechanism::PageProtection));
+            .all(|r| matches!(r.info().mechanism, Mechanism::ProtectionKey { .. })));
+        assert!(regions[15..].iter().all(|r| r.info().mechanism == Mechanism::PageProtection));
         // Every region works, whatever protects it, and fallback is for good.
         for (i, region) in (0u8..).zip(regions.iter_mut()) {
             assert_eq!(region.read().unwrap()[31], i);
@@ -68,7 +68,7 @@ fn with_the_fallback_policy_region_16_gets_page_protection() {
         // Freeing a region returns its key.
         drop(regions.remove(0));
         let again = Protected::<u64>::zeroed_in(strict).unwrap();
-        assert_eq!(again.mechanism(), Mechanism::ProtectionKey { key: keys[0] });
+        assert_eq!(again.info().mechanism, Mechanism::ProtectionKey { key: keys[0] });
     });
 }
 
@@ -90,15 +90,15 @@ fn virtualised_keys_serve_a_hundred_regions_on_several_threads() {
         assert_eq!(keys.len(), 15, "every key in use: {keys:?}");
         assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 15, "no key shared");
         // The first region lost its key long ago; opening it takes one back.
-        assert_eq!(regions[0].mechanism(), Mechanism::PageProtection);
+        assert_eq!(regions[0].info().mechanism, Mechanism::PageProtection);
         assert_eq!(regions[0].read().unwrap()[0], 0);
-        assert!(matches!(regions[0].mechanism(), Mechanism::ProtectionKey { .. }));
+        assert!(matches!(regions[0].info().mechanism, Mechanism::ProtectionKey { .. }));
         // Four threads open overlapping scopes on regions in different orders.
         thread::scope(|scope| {
             for t in 0..4usize {
                 let regions = &regions;
                 scope.spawn(move || {
-                    for round in 0..600usize {
+                    for round in 0..support::rounds(600) {
                         let i = (round * 7 + t * 31) % regions.len();
                         let j = (round * 13 + t * 5 + 1) % regions.len();
                         let a = regions[i].read().unwrap();
@@ -128,7 +128,8 @@ fn a_region_that_lost_its_key_stays_sealed() {
                 Protected::init_with_in(opts(Backend::Pku), |s: &mut [u8; 32]| s.fill(i)).unwrap()
             })
             .collect();
-        let evicted = regions.iter().find(|r| r.mechanism() == Mechanism::PageProtection).unwrap();
+        let evicted =
+            regions.iter().find(|r| r.info().mechanism == Mechanism::PageProtection).unwrap();
         let addr = evicted.info().secret.start;
         #[allow(unsafe_code, reason = "simulates a stray read")]
         // SAFETY: deliberately faults: the evicted region is sealed by page protection.
@@ -177,7 +178,7 @@ fn an_illegal_access_faults_with_segv_pkuerr_and_the_region_key() {
     }
     if is_child(test) {
         let secret = Protected::<[u8; 32]>::zeroed_in(opts(Backend::Pku)).unwrap();
-        let Mechanism::ProtectionKey { key } = secret.mechanism() else { panic!("no key") };
+        let Mechanism::ProtectionKey { key } = secret.info().mechanism else { panic!("no key") };
         println!("key={key}");
         report_segv();
         let addr = secret.info().secret.start;
@@ -374,11 +375,12 @@ fn no_secret_in_a_core_dump() {
         unsafe {
             libc::setrlimit(libc::RLIMIT_CORE, &raw const core)
         };
-        let sealed = Protected::<[u8; 64]>::init_with(|s| *s = pattern(SEALED)).unwrap();
-        let open = Protected::<[u8; 64]>::init_with(|s| *s = pattern(OPEN)).unwrap();
+        let sealed =
+            Protected::<[u8; 64]>::init_with_in(Dedicated, |s| *s = pattern(SEALED)).unwrap();
+        let open = Protected::<[u8; 64]>::init_with_in(Dedicated, |s| *s = pattern(OPEN)).unwrap();
         let plain = Box::new(pattern(PLAIN));
         let _scope = open.read().unwrap();
-        println!("mechanisms: {} / {}", sealed.mechanism(), open.mechanism());
+        println!("mechanisms: {} / {}", sealed.info().mechanism, open.info().mechanism);
         std::hint::black_box(&plain);
         std::process::abort();
     }

@@ -54,7 +54,7 @@ fn sixteen_scopes_never_open_a_secret_to_another_thread() {
             addrs.iter().filter(|&&a| readable_here(a)).count()
         });
         let regions: Vec<_> = (0..16).map(region).collect();
-        let keyless = regions.iter().position(|r| r.mechanism() == Mechanism::PageProtection);
+        let keyless = regions.iter().position(|r| r.info().mechanism == Mechanism::PageProtection);
         let keyless = keyless.expect("16 regions, 15 keys: one is keyless");
         // Open every keyed region first, so no key can be taken back.
         let guards: Vec<_> =
@@ -88,7 +88,7 @@ fn a_signal_handler_cannot_read_the_region_whose_scope_was_refused() {
     pku_child("a_signal_handler_cannot_read_the_region_whose_scope_was_refused", || {
         let regions: Vec<_> = (0..16).map(region).collect();
         let keyless =
-            regions.iter().position(|r| r.mechanism() == Mechanism::PageProtection).unwrap();
+            regions.iter().position(|r| r.info().mechanism == Mechanism::PageProtection).unwrap();
         let _guards: Vec<_> =
             (0..16).filter(|&i| i != keyless).map(|i| regions[i].read().unwrap()).collect();
         assert!(regions[keyless].read().is_err());
@@ -118,9 +118,9 @@ fn threads_that_exit_holding_leaked_guards_pin_no_keys() {
         for r in &fresh {
             assert_eq!(r.read().unwrap()[0], r.read().unwrap()[1]);
             assert!(
-                matches!(r.mechanism(), Mechanism::ProtectionKey { .. }),
+                matches!(r.info().mechanism, Mechanism::ProtectionKey { .. }),
                 "{:?}",
-                r.mechanism()
+                r.info().mechanism
             );
         }
         let report = siegel::lockdown();
@@ -170,24 +170,24 @@ fn a_thread_spawned_during_a_scope_cannot_read_the_next_region_with_that_key() {
                 |s: &mut [u8; 32]| s.fill(3),
             )
             .unwrap();
-            if !matches!(p.mechanism(), Mechanism::ProtectionKey { .. }) {
+            if !matches!(p.info().mechanism, Mechanism::ProtectionKey { .. }) {
                 break;
             }
             held.push(p);
         }
         drop(held.pop());
-        for round in 0..50 {
+        for round in 0..support::rounds(50) {
             let first = region(1);
             let scope = first.read().unwrap();
             let (tx, rx) = mpsc::channel::<usize>();
             // std's spawn: the child inherits this thread's PKRU, key open.
             let child = thread::spawn(move || readable_here(rx.recv().unwrap()));
             drop(scope);
-            let Mechanism::ProtectionKey { key } = first.mechanism() else { panic!() };
+            let Mechanism::ProtectionKey { key } = first.info().mechanism else { panic!() };
             drop(first);
             let next = region(2);
             assert_eq!(
-                next.mechanism(),
+                next.info().mechanism,
                 Mechanism::ProtectionKey { key },
                 "round {round}: key reused"
             );
@@ -225,7 +225,7 @@ fn a_busy_process_never_opens_a_secret_to_a_thread_that_did_not_open_it() {
             .map(|w| {
                 let (long, pooled, pool) = (Arc::clone(&long), Arc::clone(&pooled), pool.clone());
                 thread::spawn(move || {
-                    for i in 0..200usize {
+                    for i in 0..support::rounds(200) {
                         let a = &long[(w + i) % long.len()];
                         let b = &pooled[(w * 3 + i) % pooled.len()];
                         // Scopes may be refused while keys are scarce: never widened.

@@ -41,14 +41,14 @@ fn a_thousand_small_secrets_share_a_few_arenas() {
                 .unwrap()
             })
             .collect();
-        assert!(keys.iter().all(Protected::is_pooled));
-        assert_eq!(pool.len(), 1000);
-        assert_eq!(pool.arenas(), 1, "1000 slots of 64 bytes fit one 64 KiB arena");
+        assert!(keys.iter().all(|k| k.info().pooled));
+        assert_eq!(pool.info().secrets, 1000);
+        assert_eq!(pool.info().arenas, 1, "1000 slots of 64 bytes fit one 64 KiB arena");
         for (i, key) in (0u32..).zip(&keys) {
             assert_eq!(key.read().unwrap()[..4], i.to_le_bytes());
         }
         drop(keys);
-        assert!(pool.is_empty());
+        assert_eq!(pool.info().secrets, 0);
     }
 }
 
@@ -139,9 +139,9 @@ fn exhaustion_is_a_typed_error() {
 fn large_secrets_get_a_dedicated_region() {
     let pool = Pool::new();
     let big = Protected::<[u8]>::zeroed_slice_in(&pool, 5000).unwrap();
-    assert!(!big.is_pooled());
+    assert!(!big.info().pooled);
     let small = Protected::<[u8]>::zeroed_slice_in(&pool, 2032).unwrap();
-    assert!(small.is_pooled());
+    assert!(small.info().pooled);
 }
 
 #[cfg_attr(
@@ -178,7 +178,7 @@ fn threads_allocate_and_free_concurrently() {
                 });
             }
         });
-        assert!(pool.is_empty());
+        assert_eq!(pool.info().secrets, 0);
     }
 }
 
@@ -190,7 +190,7 @@ fn rotation_and_lockdown_cover_pooled_secrets() {
         let a = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(5)).unwrap();
         let before = a.info().secret.start;
         let a = a.rotate().unwrap();
-        assert!(a.is_pooled());
+        assert!(a.info().pooled);
         assert_ne!(a.info().secret.start, before);
         assert_eq!(*a.read().unwrap(), [5; 32]);
         let report = siegel::lockdown();
@@ -233,7 +233,7 @@ fn a_hundred_thousand_32_byte_secrets_fit_the_default_limits() {
         println!(
             "{N} pooled secrets: {} arenas, {per_secret} B resident per secret \
              ({} B of it the caller's Vec of {}-byte handles)",
-            pool.arenas(),
+            pool.info().arenas,
             handles / N,
             core::mem::size_of::<Protected<[u8; 32]>>()
         );

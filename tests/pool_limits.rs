@@ -170,14 +170,14 @@ fn repeated_lockdowns_strand_no_arena() {
     in_child("repeated_lockdowns_strand_no_arena", &[], || {
         let pool = pool();
         let baseline = vm_lck_kb();
-        for round in 0..200 {
+        for round in 0..support::rounds(200) {
             let secret = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(1)).unwrap();
             let report = siegel::lockdown();
             assert_eq!(report.deferred, 0, "round {round}");
             assert!(matches!(secret.read(), Err(Error::Poisoned)));
             drop(secret);
         }
-        assert!(pool.arenas() <= 1, "{} arenas stranded", pool.arenas());
+        assert!(pool.info().arenas <= 1, "{} arenas stranded", pool.info().arenas);
         let locked = vm_lck_kb();
         assert!(locked <= baseline + 64, "VmLck grew from {baseline} kB to {locked} kB");
     });

@@ -24,7 +24,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use siegel::{Backend, Error, KeyExhaustion, Mechanism, Options, Pool, Protected, Revocation};
+use siegel::{
+    Backend, Dedicated, Error, KeyExhaustion, Mechanism, Options, Pool, Protected, Revocation,
+};
 use support::{backends, in_child_within, opts, pku_available};
 
 const LIMIT: Duration = Duration::from_mins(2);
@@ -38,7 +40,7 @@ fn secret(fill: u8) -> Protected<[u8; 32]> {
 }
 
 fn key_of(p: &Protected<[u8; 32]>) -> Option<u32> {
-    match p.mechanism() {
+    match p.info().mechanism {
         Mechanism::ProtectionKey { key } => Some(key),
         Mechanism::PageProtection => None,
     }
@@ -363,8 +365,9 @@ fn a_scope_opened_in_a_signal_handler_never_deadlocks() {
     for backend in backends(test) {
         in_child_within(test, &[("SIEGEL_BACKEND", backend_env(backend))], LIMIT, || {
             let pool = Pool::new();
-            HANDLER_SECRET
-                .get_or_init(|| Protected::init_with(|k: &mut [u8; 32]| k.fill(0x5A)).unwrap());
+            HANDLER_SECRET.get_or_init(|| {
+                Protected::init_with_in(Dedicated, |k: &mut [u8; 32]| k.fill(0x5A)).unwrap()
+            });
             HANDLER_POOLED.get_or_init(|| {
                 Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(0x5A)).unwrap()
             });
@@ -437,7 +440,7 @@ fn a_fork_child_makes_its_own_secrets_whatever_a_round_was_doing() {
             // SAFETY: the child only makes a secret, reads it and _exits.
             let pid = unsafe { libc::fork() };
             if pid == 0 {
-                let ok = Protected::<[u8; 32]>::init_with(|k| k.fill(4))
+                let ok = Protected::<[u8; 32]>::init_with_in(Dedicated, |k| k.fill(4))
                     .and_then(|p| p.read().map(|g| g[0] == 4))
                     .unwrap_or(false);
                 // SAFETY: _exit is async-signal-safe.

@@ -1,31 +1,61 @@
 //! The scope protocol checked exhaustively: a deterministic interleaving
-//! explorer over a step-for-step model of `siegel/src/scope.rs` (`open`,
-//! `try_close`, `close`, `admit`, `reclaim_key`), `registry.rs`
-//! (`Entry::{enter, leave, try_exclusive, unlock_exclusive, wipe_once,
-//! wipe_exclusive}`, `lockdown`), `region.rs` (`Dedicated::{open_pages,
-//! close_pages, check, reseal_failed}`) and `keys.rs::steal`.
+//! explorer over a step-for-step model of the source that runs a scope on a
+//! dedicated region: `siegel/src/scope.rs` (`open`, `open_keyed`, `checked`,
+//! `check_failed`, `open_slow`, `try_close`, `close`, `close_failed`,
+//! `admit_with_key`, `wait_for_key`, `admit`, `reclaim_key`), `registry.rs`
+//! (`Seal`; `Entry::{enter, wait_out_maintenance, leave, try_exclusive,
+//! unlock_exclusive, wipe_once, wipe_exclusive_at, set_key, poison}`,
+//! `lockdown`), `region.rs` (`RegionScopes::{open_pages, close_pages, check,
+//! reseal_failed}`), `keys.rs` (`steal`, `obtain`) and `pkru.rs` (`open`,
+//! `close`).
 //!
 //! Why not `loom`: the real code would need `cfg(loom)` atomics and mutexes in
 //! the registry and the scope protocol (the hot path), and its system calls
 //! and page protection cannot run under loom anyway. The model instead keeps
-//! one atomic operation, lock operation or system call per step, exactly in
-//! the order of the source, and the explorer runs every interleaving of the
-//! threads (depth-first, with a visited set), plus every placement of one
-//! failing `mprotect` where a configuration allows it (what the fault
-//! injection sweep injects). At every state it checks:
+//! one atomic operation, lock operation or system call per step, in the order
+//! of the source (a decision on values a step just read is part of that
+//! step), and the explorer runs every interleaving of the threads
+//! (depth-first, with a visited set), plus every placement of one failing
+//! `mprotect` where a configuration allows it (what the fault injection sweep
+//! injects), and, where a configuration allows them, a key that cannot be had
+//! and a revocation round that fails. At every state it checks:
 //!
 //! - a thread holding a reference into the secret (between a passed canary
 //!   check and its guard's drop) can read it: the pages or its key allow it,
 //!   and the bytes are not wiped;
+//! - a scope's key does not change while the scope is open (`try_close` reads
+//!   it again), and a region that wants a key never opens with page
+//!   protection (that would open it to every thread);
 //! - at the end: no scope counted, the pages sealed (`PROT_NONE`, or the key
-//!   closed), a poisoned region wiped, an unpoisoned one intact.
+//!   closed), the entry's key the pages' key, a poisoned region wiped, an
+//!   unpoisoned one intact, every open answered, and none answered
+//!   `CanaryCorrupted`: nothing here corrupts a canary, so a check that finds
+//!   the region wiped (a poisoned region) must answer `Poisoned`.
+//!
+//! # Keeping the model in step with the source
+//!
+//! The model is a hand-kept copy, so the source it mirrors is pinned: each
+//! step (`Pc`, declared with `steps!`) names the source functions it mirrors,
+//! and `MIRRORED` records each of those functions with a fingerprint of its
+//! code — FNV-1a over the function (signature and body, found by brace
+//! matching in the file read with `include_str!`) with comments, whitespace
+//! and trailing commas left out, so that only a change to the code counts.
+//! `the_model_matches_the_source` fails when a function changed, moved out of
+//! its block or went away, naming it, the steps that mirror it and its new
+//! fingerprint: re-read the function, update the model's steps for it, then
+//! update the fingerprint. It also fails when a step names a function
+//! `MIRRORED` does not list, or a listed function no step names, and
+//! `every_step_is_reached` fails when the scenarios leave a step unexplored.
 
 #![allow(
     clippy::struct_excessive_bools,
     reason = "the model mirrors the entry's atomic flags one to one"
 )]
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    hash::{BuildHasherDefault, Hasher},
+};
 
 /// Page protection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,7 +79,8 @@ fn prot_for(reads: u8, writes: u8) -> Prot {
 /// What a thread runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Role {
-    /// `Protected::read` on the region, then the guard's drop.
+    /// `Protected::read` on the region (`scope::open`), then the guard's drop
+    /// (`scope::close`).
     Reader,
     /// `lockdown()`.
     Lockdown,
@@ -57,54 +88,237 @@ enum Role {
     Thief,
 }
 
-/// Where a thread is; each variant is one step of the source.
+/// What a reader's open answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Pc {
-    // scope::admit
-    AdmitPoisoned,
-    WantsKeyBack,
-    ReclaimTryExclusive,
-    ReclaimObtain,
-    ReclaimUnlock,
-    Enter,
-    AdmitPoisonedAgain,
-    // scope::open
-    ReadKey,
-    OpenPagesLock,
-    OpenPagesProtect,
-    OpenPagesStore,
-    Check,
-    /// The guard is live: the thread may read the secret.
-    Use,
-    // scope::try_close
-    ClosePagesLock,
-    ClosePagesProtect,
-    ClosePagesStore,
-    KeyedClose,
-    Leave,
-    // Dedicated::reseal_failed
-    ResealPoison,
-    ResealWiden,
-    ResealWipe,
-    ResealSeal,
-    ResealCountsLock,
-    ResealLeave,
-    // Entry::wipe_once / wipe_exclusive (from leave or lockdown)
-    WipeOnceCheck,
-    WipeTryExclusive,
-    WipeMark,
-    WipeLock,
-    WipeDo,
-    WipeUnlockExclusive,
-    // lockdown
-    LockdownPoison,
-    // keys::steal
-    StealIsOpen,
-    StealTryExclusive,
-    StealSeal,
-    StealSetKey,
-    StealUnlock,
-    Done,
+enum Answer {
+    /// Not yet.
+    Pending,
+    /// `Ok`: a guard.
+    Guard,
+    Poisoned,
+    CanaryCorrupted,
+    KeysExhausted,
+    /// A refused protection change or a failed key grant (`Protect`,
+    /// `Revocation`).
+    Failed,
+}
+
+/// `registry::Seal`: the entry's key, wants-key and poison bits as one load
+/// returned them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Seal {
+    key: u8,
+    wants_key: bool,
+    poisoned: bool,
+}
+
+impl Seal {
+    /// `Seal::is_keyed_and_live`.
+    fn is_keyed_and_live(self) -> bool {
+        self.key != 0 && !self.poisoned
+    }
+
+    /// `Seal::needs_key`.
+    fn needs_key(self) -> bool {
+        self.wants_key && self.key == 0
+    }
+}
+
+/// Declares the steps (`Pc`), each with the source functions it mirrors (see
+/// the module docs): `Pc::ALL` lists them, `Pc::mirrors` names the functions.
+macro_rules! steps {
+    ($( $(#[doc = $doc:literal])* $pc:ident: [$($function:literal),* $(,)?], )*) => {
+        /// Where a thread is: each variant is one step of the source, named
+        /// after the function it runs in (and, in the brackets, every function
+        /// whose code the step mirrors).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        enum Pc {
+            $( $(#[doc = $doc])* $pc, )*
+        }
+
+        impl Pc {
+            const ALL: &'static [Pc] = &[$(Pc::$pc),*];
+
+            /// The source functions this step mirrors (names in `MIRRORED`).
+            fn mirrors(self) -> &'static [&'static str] {
+                match self {
+                    $( Pc::$pc => &[$($function),*], )*
+                }
+            }
+        }
+    };
+}
+
+steps! {
+    // --- scope::open → Entry::enter
+    /// `Entry::enter`: `open.fetch_add(1)`. While the maintenance lock is held
+    /// the thread spins in `wait_out_maintenance` (blocked here); the moments
+    /// its `fetch_add` counts it are explored where the lock is released
+    /// (`State::release`).
+    EnterAdd: ["Entry::enter"],
+    /// `Entry::wait_out_maintenance`: `open.fetch_sub(1)` (no wipe check),
+    /// then the next `fetch_add`.
+    EnterBackOff: ["Entry::wait_out_maintenance"],
+    /// `Entry::enter`: `self.seal()`, one load; then the caller's decision on
+    /// it. `scope::open`: keyed and live → `open_keyed`, else `open_slow`:
+    /// poisoned or needs a key → `leave`, `admit_with_key`; else the key.
+    /// `scope::admit`: poisoned → `leave`, `Poisoned`; `admit_with_key` /
+    /// `wait_for_key`: needs a key → `leave`, wait; else `open_slow`'s match
+    /// on the key (0 → `open_pages`, else `open_keyed`).
+    EnterSeal: [
+        "Entry::enter",
+        "Entry::seal",
+        "Seal::key",
+        "Seal::live_key",
+        "Seal::is_keyed_and_live",
+        "Seal::is_poisoned",
+        "Seal::needs_key",
+        "scope::open",
+        "scope::open_slow",
+        "scope::admit",
+        "scope::admit_with_key",
+        "scope::wait_for_key",
+    ],
+    /// `scope::open_keyed`: `touch` (the LRU epoch), `pkru::open`: this
+    /// thread's PKRU grants the key (`settle`, after an interrupted write, only
+    /// repairs other keys).
+    KeyedOpen: [
+        "scope::open_keyed",
+        "pkru::open",
+        "scope::settled_and_checked",
+    ],
+    // --- Dedicated::open_pages
+    /// `RegionScopes::open_pages`: `lock(&counts)`, `counts.add`.
+    OpenPagesLock: ["RegionScopes::open_pages"],
+    /// `RegionScopes::open_pages` → `set_pages`: `mprotect` if the protection
+    /// changes; on failure the lock drops and `open_slow` leaves.
+    OpenPagesProtect: ["RegionScopes::open_pages", "RegionScopes::set_pages", "scope::open_slow"],
+    /// `RegionScopes::open_pages`: `*counts = next`, unlock.
+    OpenPagesStore: ["RegionScopes::open_pages"],
+    // --- scope::checked
+    /// `scope::checked` → `RegionScopes::check`: reads the canary.
+    Check: ["scope::checked", "RegionScopes::check"],
+    /// `scope::check_failed`: `is_poisoned()` before `close`; a region
+    /// poisoned since admission answers `Poisoned`, else the check's error.
+    CheckFailed: ["scope::check_failed", "Entry::is_poisoned"],
+    /// The guard is live: the thread may read the secret. Its drop runs
+    /// `scope::close`.
+    Use: ["scope::close"],
+    // --- scope::try_close
+    /// `scope::try_close`: `after_write` (reads only here), `entry.key()`: 0 →
+    /// `close_pages`, else `pkru::close`.
+    CloseKey: ["scope::try_close", "Scoped::after_write", "Entry::key"],
+    /// `scope::try_close` → `pkru::close`: this thread's PKRU closes the key;
+    /// then `leave`.
+    KeyedClose: ["scope::try_close", "pkru::close"],
+    /// `RegionScopes::close_pages`: `lock(&counts)`, `counts.sub`.
+    ClosePagesLock: ["RegionScopes::close_pages"],
+    /// `RegionScopes::close_pages` → `set_pages`: `mprotect` if the protection
+    /// changes; on failure the lock drops, `try_close` returns the error and
+    /// `close` → `close_failed` → `reseal_failed`.
+    ClosePagesProtect: [
+        "RegionScopes::close_pages",
+        "RegionScopes::set_pages",
+        "scope::close",
+        "scope::close_failed",
+    ],
+    /// `RegionScopes::close_pages`: `*counts = next`, unlock; `try_close` leaves.
+    ClosePagesStore: ["RegionScopes::close_pages", "scope::try_close"],
+    // --- Dedicated::reseal_failed
+    /// `RegionScopes::reseal_failed`: `lock(&counts)`, `counts.sub`; other scopes
+    /// counted → store, unlock, `leave`.
+    ResealCountsLock: ["RegionScopes::reseal_failed"],
+    /// `RegionScopes::reseal_failed`: `entry.poison()`.
+    ResealPoison: ["RegionScopes::reseal_failed", "Entry::poison"],
+    /// `RegionScopes::reseal_failed` → `behind_seal::wipe`, where
+    /// `/proc/self/mem` is refused: `protect(READ_WRITE)` (the wipe's re-seal
+    /// to the counted protection is folded into `ResealSeal`).
+    ResealWiden: ["RegionScopes::reseal_failed"],
+    /// `RegionScopes::reseal_failed` → `behind_seal::wipe`: through
+    /// `/proc/self/mem` (the pages stay as they are) or, widened, in place.
+    ResealWipe: ["RegionScopes::reseal_failed"],
+    /// `RegionScopes::reseal_failed`: `protect(NONE)`, counts zero, unlock, then
+    /// `leave`.
+    ResealSeal: ["RegionScopes::reseal_failed"],
+    // --- scope::admit
+    /// `scope::admit`: `entry.is_poisoned()` → `Poisoned` (`scope::poisoned`:
+    /// not `Forked`, no `fork` here).
+    AdmitPoisoned: ["scope::admit", "Entry::is_poisoned", "scope::poisoned"],
+    /// `scope::admit`: `entry.needs_key()` → `reclaim_key`; then `enter`.
+    AdmitNeedsKey: ["scope::admit", "Entry::needs_key"],
+    /// `scope::reclaim_key`: `try_exclusive`; taken elsewhere → `Ok` (admit
+    /// enters).
+    ReclaimTryExclusive: ["scope::reclaim_key", "Entry::try_exclusive"],
+    /// `scope::reclaim_key` → `keys::obtain`: a key (`pkey_alloc` or another
+    /// region's, revoked everywhere), then `pkey_mprotect(RW, key)`; where a
+    /// configuration allows it, no key (`Ok(None)`) or an error.
+    ReclaimObtain: ["scope::reclaim_key", "keys::obtain"],
+    /// `scope::reclaim_key`: `entry.set_key(key)`, then `unlock_exclusive`.
+    ReclaimSetKey: ["scope::reclaim_key", "Entry::set_key"],
+    /// `scope::wait_for_key`: sleeps, then `admit` again; gives up
+    /// (`KeysExhausted`) after one retry here (the source retries while some
+    /// keyed scope is open, up to a time limit).
+    WaitForKey: ["scope::wait_for_key"],
+    // --- Entry::leave
+    /// `Entry::leave`: `open.fetch_sub(1)`; was 1 → the poison check.
+    LeaveSub: ["Entry::leave"],
+    /// `Entry::leave`: `is_poisoned()` → `wipe_once`.
+    LeavePoisoned: ["Entry::leave", "Entry::is_poisoned"],
+    // --- Entry::unlock_exclusive
+    /// `Entry::unlock_exclusive`: `open.fetch_sub(EXCLUSIVE)`; was exactly
+    /// `EXCLUSIVE` → the poison check.
+    UnlockSub: ["Entry::unlock_exclusive"],
+    /// `Entry::unlock_exclusive`: `is_poisoned()` → `wipe_once`.
+    UnlockPoisoned: ["Entry::unlock_exclusive", "Entry::is_poisoned"],
+    // --- Entry::wipe_once → wipe_exclusive → wipe_exclusive_at
+    /// `Entry::wipe_once`: `wipe == WIPED` → done (`is_inherited`: no `fork`
+    /// here).
+    WipeOnceCheck: ["Entry::wipe_once"],
+    /// `Entry::wipe_once`: `try_exclusive`; held elsewhere → deferred.
+    WipeTryExclusive: ["Entry::wipe_once", "Entry::try_exclusive"],
+    /// `Entry::wipe_exclusive_at`: `wipe` CAS `NOT_WIPED → WIPING`.
+    WipeMark: ["Entry::wipe_exclusive", "Entry::wipe_exclusive_at"],
+    /// `Entry::wipe_exclusive_at`: `self.key()`.
+    WipeKey: ["Entry::wipe_exclusive_at", "Entry::key"],
+    /// `Entry::wipe_exclusive_at`: `lock(&counts)` (page protection).
+    WipeLock: ["Entry::wipe_exclusive_at"],
+    /// `Entry::wipe_exclusive_at`: the wipe (page protection: open for writing
+    /// → directly, else through /proc/self/mem, else widen, wipe, re-seal;
+    /// keyed: `with_write_access` in this thread only), the counts lock drops.
+    WipeDo: ["Entry::wipe_exclusive_at"],
+    /// `Entry::wipe_exclusive_at`: `wipe.store(WIPED)`.
+    WipeStore: ["Entry::wipe_exclusive_at"],
+    /// `Entry::wipe_once`: the plain release, `open.fetch_sub(EXCLUSIVE)`.
+    WipeRelease: ["Entry::wipe_once"],
+    // --- registry::lockdown
+    /// `lockdown`: `entry.poison()`, then `wipe_once`.
+    LockdownPoison: ["registry::lockdown", "Entry::poison"],
+    // --- keys::steal (the region is the only candidate victim)
+    /// `keys::steal`: `entry.is_virtualised()`; not → no victim.
+    StealVirtualised: ["keys::steal", "Entry::is_virtualised"],
+    /// `keys::steal`: `entry.key() == 0` → no victim.
+    StealKey: ["keys::steal", "Entry::key"],
+    /// `keys::steal`: `entry.is_open()` → no victim.
+    StealIsOpen: ["keys::steal", "Entry::is_open"],
+    /// `keys::steal`: `victim.try_exclusive()`; held → scan again (once here).
+    StealTryExclusive: ["keys::steal", "Entry::try_exclusive"],
+    /// `keys::steal`: `victim.key()` again; 0 → unlock, scan again.
+    StealKeyAgain: ["keys::steal", "Entry::key"],
+    /// `keys::steal`: `pkey_mprotect(NONE, 0)`; refused (where a configuration
+    /// allows it) → unlock, scan again.
+    StealSeal: ["keys::steal"],
+    /// `keys::steal`: `victim.set_key(0)`.
+    StealSetKey: ["keys::steal", "Entry::set_key"],
+    /// `keys::steal`: `pkru::revoke`; ok → `unlock_exclusive`, the key is
+    /// the thief's; failed (where a configuration allows it) → give it back.
+    StealRevoke: ["keys::steal"],
+    /// `keys::steal`: `pkey_mprotect(RW, key)`; refused → it stays sealed
+    /// (and asks for a key at its next open): unlock.
+    StealGiveBack: ["keys::steal"],
+    /// `keys::steal`: `victim.set_key(key)`, then unlock.
+    StealSetKeyBack: ["keys::steal", "Entry::set_key"],
+    /// Finished.
+    Done: [],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -115,17 +329,27 @@ struct Thread {
     next: (u8, u8),
     /// This thread's PKRU grants the region's key.
     granted: bool,
-    /// The key this scope opened under (0: page protection).
+    /// The key this scope opened under (0: page protection); the thief's
+    /// victim's key.
     key: u8,
-    /// Where `wipe_once` returns to.
-    after_wipe: Pc,
+    /// What `Entry::enter` returned.
+    seal: Seal,
+    /// Whether `enter` runs for `admit` (else for `open`).
+    admitting: bool,
+    /// Where `leave`, `unlock_exclusive` and `wipe_once` return to.
+    ret: Pc,
+    /// `wait_for_key`'s retries; `steal`'s scans after the first.
+    tries: u8,
+    answer: Answer,
 }
 
 /// One region under the protocol, and the threads.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct State {
     // registry::Entry
+    /// Scopes counted (and spinning openers counted for a moment).
     open: u8,
+    /// `EXCLUSIVE` added to `open`: the maintenance lock.
     exclusive: bool,
     poisoned: bool,
     wipe: u8,
@@ -136,12 +360,16 @@ struct State {
     writes: u8,
     // the pages
     prot: Prot,
+    /// The pages' protection key.
     tag: u8,
     wiped: bool,
     /// `mprotect` failures still to inject.
     failures: u8,
     /// Whether a re-seal (a close's `mprotect`) may fail, or only opens.
     closes_fail: bool,
+    /// Whether `keys::obtain` may find no key or fail, and a steal's
+    /// revocation round fail.
+    key_failures: bool,
     threads: Vec<Thread>,
     /// A step found the protocol broken (a fault).
     broken: Option<&'static str>,
@@ -151,6 +379,9 @@ const NOT_WIPED: u8 = 0;
 const WIPING: u8 = 1;
 const WIPED: u8 = 2;
 
+/// The key `keys::obtain` hands a region that takes one back.
+const RECLAIMED_KEY: u8 = 2;
+
 impl State {
     fn new(roles: &[Role], key: u8, wants_key: bool, failures: u8) -> Self {
         let threads = roles
@@ -158,14 +389,18 @@ impl State {
             .map(|&role| Thread {
                 role,
                 pc: match role {
-                    Role::Reader => Pc::AdmitPoisoned,
+                    Role::Reader => Pc::EnterAdd,
                     Role::Lockdown => Pc::LockdownPoison,
-                    Role::Thief => Pc::StealIsOpen,
+                    Role::Thief => Pc::StealVirtualised,
                 },
                 next: (0, 0),
                 granted: false,
                 key: 0,
-                after_wipe: Pc::Done,
+                seal: Seal { key: 0, wants_key: false, poisoned: false },
+                admitting: false,
+                ret: Pc::Done,
+                tries: 0,
+                answer: Answer::Pending,
             })
             .collect();
         Self {
@@ -183,6 +418,7 @@ impl State {
             wiped: false,
             failures,
             closes_fail: true,
+            key_failures: false,
             threads,
             broken: None,
         }
@@ -197,6 +433,62 @@ impl State {
         }
     }
 
+    /// Thread `t` calls a function that returns to `ret` (`leave`,
+    /// `unlock_exclusive`, `wipe_once`).
+    fn call(&mut self, t: usize, pc: Pc, ret: Pc) {
+        self.threads[t].ret = ret;
+        self.threads[t].pc = pc;
+    }
+
+    /// Thread `t` returns from `leave`, `unlock_exclusive` or `wipe_once`.
+    fn ret(&mut self, t: usize) {
+        self.threads[t].pc = self.threads[t].ret;
+    }
+
+    /// `scope::open_slow`'s match on the seal's key: 0 → `open_pages`, else
+    /// `open_keyed`.
+    fn grant(&mut self, t: usize, key: u8) {
+        self.threads[t].key = key;
+        self.threads[t].pc = if key == 0 { Pc::OpenPagesLock } else { Pc::KeyedOpen };
+    }
+
+    /// `keys::steal`'s `continue`: scan again (once here), or give up.
+    fn rescan(&mut self, t: usize) -> Pc {
+        if self.threads[t].tries == 0 {
+            self.threads[t].tries = 1;
+            Pc::StealVirtualised
+        } else {
+            Pc::Done
+        }
+    }
+
+    /// Releases the maintenance lock: `open.fetch_sub(EXCLUSIVE)`. A thread
+    /// spinning in `Entry::enter` (at `EnterAdd` while the lock is held) may be
+    /// between a `fetch_add` and its `fetch_sub` (`wait_out_maintenance`), so
+    /// counted at this moment: one successor per set of such threads, each
+    /// with whether the count was exactly `EXCLUSIVE` (no scope, nobody
+    /// spinning counted). Spinning anywhere else shows nobody anything: while
+    /// the lock is held, every reader of the count sees it taken anyway.
+    fn release(mut self) -> Vec<(Self, bool)> {
+        let held = std::mem::replace(&mut self.exclusive, false);
+        let spinning: Vec<usize> = (0..self.threads.len())
+            .filter(|&t| held && self.threads[t].pc == Pc::EnterAdd)
+            .collect();
+        (0..1u32 << spinning.len())
+            .map(|set| {
+                let mut s = self.clone();
+                for (i, &t) in spinning.iter().enumerate() {
+                    if set & (1 << i) != 0 {
+                        s.open += 1;
+                        s.threads[t].pc = Pc::EnterBackOff;
+                    }
+                }
+                let alone = s.open == 0;
+                (s, alone)
+            })
+            .collect()
+    }
+
     /// The states thread `t` can reach in one step (empty: done or blocked).
     #[allow(clippy::too_many_lines, reason = "one arm per step of the source")]
     fn step(&self, t: usize) -> Vec<Self> {
@@ -206,73 +498,54 @@ impl State {
         let goto = |s: &mut Self, pc: Pc| s.threads[t].pc = pc;
         match th.pc {
             Pc::Done => return vec![],
-            // --- scope::admit
-            Pc::AdmitPoisoned => {
-                let pc = if s.poisoned { Pc::Done } else { Pc::WantsKeyBack };
-                goto(&mut s, pc);
-            }
-            Pc::WantsKeyBack => {
-                let pc =
-                    if s.key == 0 && s.wants_key { Pc::ReclaimTryExclusive } else { Pc::Enter };
-                goto(&mut s, pc);
-            }
-            Pc::ReclaimTryExclusive => {
-                if s.open == 0 && !s.exclusive {
-                    s.exclusive = true;
-                    goto(&mut s, Pc::ReclaimObtain);
-                } else {
-                    goto(&mut s, Pc::Enter);
-                }
-            }
-            Pc::ReclaimObtain => {
-                // keys::obtain: a key (pkey_alloc or another region's), revoked
-                // everywhere, then pkey_mprotect(RW, key); set_key.
-                s.tag = 2;
-                s.prot = Prot::ReadWrite;
-                s.key = 2;
-                goto(&mut s, Pc::ReclaimUnlock);
-            }
-            Pc::ReclaimUnlock => {
-                // `unlock_exclusive`: a lockdown deferred meanwhile wipes now.
-                s.exclusive = false;
-                if s.open == 0 && s.poisoned {
-                    s.threads[t].after_wipe = Pc::Enter;
-                    goto(&mut s, Pc::WipeOnceCheck);
-                } else {
-                    goto(&mut s, Pc::Enter);
-                }
-            }
-            Pc::Enter => {
-                // fetch_add; at EXCLUSIVE: fetch_sub and yield (blocked here).
+            // --- Entry::enter
+            Pc::EnterAdd => {
                 if s.exclusive {
                     return vec![];
                 }
                 s.open += 1;
-                goto(&mut s, Pc::AdmitPoisonedAgain);
+                goto(&mut s, Pc::EnterSeal);
             }
-            Pc::AdmitPoisonedAgain => {
-                if s.poisoned {
-                    s.threads[t].after_wipe = Pc::Done;
-                    goto(&mut s, Pc::Leave);
+            Pc::EnterBackOff => {
+                s.open -= 1;
+                goto(&mut s, Pc::EnterAdd);
+            }
+            Pc::EnterSeal => {
+                let seal = Seal { key: s.key, wants_key: s.wants_key, poisoned: s.poisoned };
+                s.threads[t].seal = seal;
+                if !th.admitting {
+                    // scope::open
+                    if seal.is_keyed_and_live() {
+                        s.threads[t].key = seal.key;
+                        goto(&mut s, Pc::KeyedOpen);
+                    } else if seal.poisoned || seal.needs_key() {
+                        // open_slow: leave, admit_with_key.
+                        s.threads[t].admitting = true;
+                        s.call(t, Pc::LeaveSub, Pc::AdmitPoisoned);
+                    } else {
+                        s.grant(t, seal.key);
+                    }
+                } else if seal.poisoned {
+                    // admit
+                    s.threads[t].answer = Answer::Poisoned;
+                    s.call(t, Pc::LeaveSub, Pc::Done);
+                } else if seal.needs_key() {
+                    // admit_with_key / wait_for_key
+                    s.call(t, Pc::LeaveSub, Pc::WaitForKey);
                 } else {
-                    goto(&mut s, Pc::ReadKey);
+                    s.grant(t, seal.key);
                 }
             }
-            // --- scope::open
-            Pc::ReadKey => {
-                s.threads[t].key = s.key;
-                if s.key == 0 && s.wants_key {
-                    // KeysExhausted
-                    goto(&mut s, Pc::Leave);
-                } else if s.key == 0 {
-                    goto(&mut s, Pc::OpenPagesLock);
-                } else {
-                    // touch; pkru::update(key, add)
-                    s.threads[t].granted = true;
-                    goto(&mut s, Pc::Check);
-                }
+            // --- scope::open_keyed
+            Pc::KeyedOpen => {
+                s.threads[t].granted = true;
+                goto(&mut s, Pc::Check);
             }
+            // --- Dedicated::open_pages
             Pc::OpenPagesLock => {
+                if s.wants_key {
+                    return vec![s.fail("a region that wants a key opened with page protection")];
+                }
                 if s.counts_lock.is_some() {
                     return vec![];
                 }
@@ -292,10 +565,12 @@ impl State {
                 ok.threads[t].pc = Pc::OpenPagesStore;
                 let mut out = vec![ok];
                 if s.failures > 0 {
-                    // Failed: nothing changed; unlock, leave, return the error.
+                    // Failed: nothing changed; the lock drops, open_slow
+                    // leaves and returns the error.
                     s.failures -= 1;
                     s.counts_lock = None;
-                    goto(&mut s, Pc::Leave);
+                    s.threads[t].answer = Answer::Failed;
+                    s.call(t, Pc::LeaveSub, Pc::Done);
                     out.push(s);
                 }
                 return out;
@@ -305,28 +580,35 @@ impl State {
                 s.counts_lock = None;
                 goto(&mut s, Pc::Check);
             }
+            // --- scope::checked
             Pc::Check => {
                 if !s.readable_by(t) {
                     return vec![s.fail("the canary check faults: the pages are not readable")];
                 }
                 if s.wiped {
-                    // CanaryCorrupted: close again.
-                    let pc = if th.key == 0 { Pc::ClosePagesLock } else { Pc::KeyedClose };
-                    goto(&mut s, pc);
+                    goto(&mut s, Pc::CheckFailed);
                 } else {
+                    s.threads[t].answer = Answer::Guard;
                     goto(&mut s, Pc::Use);
                 }
             }
-            Pc::Use => {
-                // The guard drops: try_close.
-                let pc = if th.key == 0 { Pc::ClosePagesLock } else { Pc::KeyedClose };
+            Pc::CheckFailed => {
+                s.threads[t].answer =
+                    if s.poisoned { Answer::Poisoned } else { Answer::CanaryCorrupted };
+                goto(&mut s, Pc::CloseKey);
+            }
+            Pc::Use => goto(&mut s, Pc::CloseKey),
+            // --- scope::try_close
+            Pc::CloseKey => {
+                if s.key != th.key {
+                    return vec![s.fail("the region's key changed under an open scope")];
+                }
+                let pc = if s.key == 0 { Pc::ClosePagesLock } else { Pc::KeyedClose };
                 goto(&mut s, pc);
             }
-            // --- scope::try_close
             Pc::KeyedClose => {
                 s.threads[t].granted = false;
-                s.threads[t].after_wipe = Pc::Done;
-                goto(&mut s, Pc::Leave);
+                s.call(t, Pc::LeaveSub, Pc::Done);
             }
             Pc::ClosePagesLock => {
                 if s.counts_lock.is_some() {
@@ -361,18 +643,7 @@ impl State {
             Pc::ClosePagesStore => {
                 (s.reads, s.writes) = th.next;
                 s.counts_lock = None;
-                s.threads[t].after_wipe = Pc::Done;
-                goto(&mut s, Pc::Leave);
-            }
-            Pc::Leave => {
-                let was = s.open;
-                s.open -= 1;
-                if was == 1 && s.poisoned {
-                    goto(&mut s, Pc::WipeOnceCheck);
-                } else {
-                    let pc = s.threads[t].after_wipe;
-                    goto(&mut s, pc);
-                }
+                s.call(t, Pc::LeaveSub, Pc::Done);
             }
             // --- Dedicated::reseal_failed: under the counts lock, give this
             // scope back; only if it was the last one, poison, wipe and seal.
@@ -387,12 +658,16 @@ impl State {
                 } else {
                     (s.reads, s.writes) = next;
                     s.counts_lock = None;
-                    goto(&mut s, Pc::ResealLeave);
+                    s.call(t, Pc::LeaveSub, Pc::Done);
                 }
             }
             Pc::ResealPoison => {
                 s.poisoned = true;
-                goto(&mut s, Pc::ResealWiden);
+                // The ladder: through the kernel, or (no /proc/self/mem) widen.
+                let mut widen = s.clone();
+                widen.threads[t].pc = Pc::ResealWiden;
+                goto(&mut s, Pc::ResealWipe);
+                return vec![s, widen];
             }
             Pc::ResealWiden => {
                 s.prot = Prot::ReadWrite;
@@ -407,17 +682,103 @@ impl State {
                 s.prot = Prot::None;
                 (s.reads, s.writes) = (0, 0);
                 s.counts_lock = None;
-                goto(&mut s, Pc::ResealLeave);
+                s.call(t, Pc::LeaveSub, Pc::Done);
             }
-            Pc::ResealLeave => {
-                s.threads[t].after_wipe = Pc::Done;
-                goto(&mut s, Pc::Leave);
+            // --- scope::admit
+            Pc::AdmitPoisoned => {
+                if s.poisoned {
+                    s.threads[t].answer = Answer::Poisoned;
+                    goto(&mut s, Pc::Done);
+                } else {
+                    goto(&mut s, Pc::AdmitNeedsKey);
+                }
             }
-            // --- Entry::wipe_once / wipe_exclusive
+            Pc::AdmitNeedsKey => {
+                let pc =
+                    if s.key == 0 && s.wants_key { Pc::ReclaimTryExclusive } else { Pc::EnterAdd };
+                goto(&mut s, pc);
+            }
+            // --- scope::reclaim_key
+            Pc::ReclaimTryExclusive => {
+                if s.open == 0 && !s.exclusive {
+                    s.exclusive = true;
+                    goto(&mut s, Pc::ReclaimObtain);
+                } else {
+                    goto(&mut s, Pc::EnterAdd);
+                }
+            }
+            Pc::ReclaimObtain => {
+                let mut out = Vec::new();
+                if s.key_failures {
+                    // Ok(None): every key pinned; admit enters all the same.
+                    let mut none = s.clone();
+                    none.call(t, Pc::UnlockSub, Pc::EnterAdd);
+                    out.push(none);
+                    // Err: the open fails with it.
+                    let mut err = s.clone();
+                    err.threads[t].answer = Answer::Failed;
+                    err.call(t, Pc::UnlockSub, Pc::Done);
+                    out.push(err);
+                }
+                s.tag = RECLAIMED_KEY;
+                s.prot = Prot::ReadWrite;
+                goto(&mut s, Pc::ReclaimSetKey);
+                out.push(s);
+                return out;
+            }
+            Pc::ReclaimSetKey => {
+                s.key = RECLAIMED_KEY;
+                s.call(t, Pc::UnlockSub, Pc::EnterAdd);
+            }
+            // --- scope::wait_for_key
+            Pc::WaitForKey => {
+                if th.tries == 0 {
+                    s.threads[t].tries = 1;
+                    goto(&mut s, Pc::AdmitPoisoned);
+                } else {
+                    s.threads[t].answer = Answer::KeysExhausted;
+                    goto(&mut s, Pc::Done);
+                }
+            }
+            // --- Entry::leave
+            Pc::LeaveSub => {
+                let Some(open) = s.open.checked_sub(1) else {
+                    return vec![s.fail("leave without a counted scope")];
+                };
+                s.open = open;
+                // `fetch_sub(1) == 1`: the last scope, and no maintenance.
+                if open == 0 && !s.exclusive {
+                    goto(&mut s, Pc::LeavePoisoned);
+                } else {
+                    s.ret(t);
+                }
+            }
+            Pc::LeavePoisoned | Pc::UnlockPoisoned => {
+                if s.poisoned {
+                    goto(&mut s, Pc::WipeOnceCheck);
+                } else {
+                    s.ret(t);
+                }
+            }
+            // --- Entry::unlock_exclusive
+            Pc::UnlockSub => {
+                return s
+                    .release()
+                    .into_iter()
+                    .map(|(mut s, alone)| {
+                        if alone {
+                            goto(&mut s, Pc::UnlockPoisoned);
+                        } else {
+                            s.ret(t);
+                        }
+                        s
+                    })
+                    .collect();
+            }
+            // --- Entry::wipe_once / wipe_exclusive_at
             Pc::WipeOnceCheck => {
                 if s.wipe == WIPED {
-                    let pc = th.after_wipe;
-                    goto(&mut s, pc);
+                    s.ret(t);
                 } else {
                     goto(&mut s, Pc::WipeTryExclusive);
                 }
@@ -427,18 +788,20 @@ impl State {
                     s.exclusive = true;
                     goto(&mut s, Pc::WipeMark);
                 } else {
-                    let pc = th.after_wipe;
-                    goto(&mut s, pc);
+                    s.ret(t);
                 }
             }
             Pc::WipeMark => {
                 if s.wipe == NOT_WIPED {
                     s.wipe = WIPING;
-                    let pc = if s.key == 0 { Pc::WipeLock } else { Pc::WipeDo };
-                    goto(&mut s, pc);
+                    goto(&mut s, Pc::WipeKey);
                 } else {
-                    goto(&mut s, Pc::WipeUnlockExclusive);
+                    goto(&mut s, Pc::WipeRelease);
                 }
+            }
+            Pc::WipeKey => {
+                let pc = if s.key == 0 { Pc::WipeLock } else { Pc::WipeDo };
+                goto(&mut s, pc);
             }
             Pc::WipeLock => {
                 if s.counts_lock.is_some() {
@@ -448,59 +811,113 @@ impl State {
                 goto(&mut s, Pc::WipeDo);
             }
             Pc::WipeDo => {
-                // Page protection: open for writing → direct; else through
-                // /proc/self/mem. Keyed: with_write_access. Never opens the
-                // pages to another thread.
+                // Never opens the pages to another thread.
                 s.wiped = true;
                 if s.counts_lock == Some(me) {
                     s.counts_lock = None;
                 }
-                s.wipe = WIPED;
-                goto(&mut s, Pc::WipeUnlockExclusive);
+                goto(&mut s, Pc::WipeStore);
             }
-            Pc::WipeUnlockExclusive => {
-                s.exclusive = false;
-                let pc = th.after_wipe;
-                goto(&mut s, pc);
+            Pc::WipeStore => {
+                s.wipe = WIPED;
+                goto(&mut s, Pc::WipeRelease);
+            }
+            Pc::WipeRelease => {
+                return s
+                    .release()
+                    .into_iter()
+                    .map(|(mut s, _)| {
+                        s.ret(t);
+                        s
+                    })
+                    .collect();
             }
             // --- lockdown
             Pc::LockdownPoison => {
                 s.poisoned = true;
-                s.threads[t].after_wipe = Pc::Done;
-                goto(&mut s, Pc::WipeOnceCheck);
+                s.call(t, Pc::WipeOnceCheck, Pc::Done);
             }
-            // --- keys::steal (the region is the only candidate victim)
+            // --- keys::steal
+            Pc::StealVirtualised => {
+                let pc = if s.wants_key { Pc::StealKey } else { Pc::Done };
+                goto(&mut s, pc);
+            }
+            Pc::StealKey => {
+                let pc = if s.key == 0 { Pc::Done } else { Pc::StealIsOpen };
+                goto(&mut s, pc);
+            }
             Pc::StealIsOpen => {
-                let pc = if s.key == 0 || s.open != 0 { Pc::Done } else { Pc::StealTryExclusive };
+                let pc = if s.open != 0 || s.exclusive { Pc::Done } else { Pc::StealTryExclusive };
                 goto(&mut s, pc);
             }
             Pc::StealTryExclusive => {
                 if s.open == 0 && !s.exclusive {
                     s.exclusive = true;
-                    goto(&mut s, Pc::StealSeal);
+                    goto(&mut s, Pc::StealKeyAgain);
                 } else {
-                    goto(&mut s, Pc::Done);
+                    let pc = s.rescan(t);
+                    goto(&mut s, pc);
+                }
+            }
+            Pc::StealKeyAgain => {
+                s.threads[t].key = s.key;
+                if s.key == 0 {
+                    let pc = s.rescan(t);
+                    s.call(t, Pc::UnlockSub, pc);
+                } else {
+                    goto(&mut s, Pc::StealSeal);
                 }
             }
             Pc::StealSeal => {
+                let mut out = Vec::new();
+                if s.failures > 0 {
+                    let mut refused = s.clone();
+                    refused.failures -= 1;
+                    let pc = refused.rescan(t);
+                    refused.call(t, Pc::UnlockSub, pc);
+                    out.push(refused);
+                }
                 // pkey_mprotect(NONE, 0)
                 s.tag = 0;
                 s.prot = Prot::None;
                 goto(&mut s, Pc::StealSetKey);
+                out.push(s);
+                return out;
             }
             Pc::StealSetKey => {
                 s.key = 0;
-                goto(&mut s, Pc::StealUnlock);
+                goto(&mut s, Pc::StealRevoke);
             }
-            Pc::StealUnlock => {
-                // `unlock_exclusive`: a lockdown deferred meanwhile wipes now.
-                s.exclusive = false;
-                if s.open == 0 && s.poisoned {
-                    s.threads[t].after_wipe = Pc::Done;
-                    goto(&mut s, Pc::WipeOnceCheck);
-                } else {
-                    goto(&mut s, Pc::Done);
+            Pc::StealRevoke => {
+                let mut out = Vec::new();
+                if s.key_failures {
+                    let mut failed = s.clone();
+                    failed.threads[t].pc = Pc::StealGiveBack;
+                    out.push(failed);
                 }
+                s.call(t, Pc::UnlockSub, Pc::Done);
+                out.push(s);
+                return out;
+            }
+            Pc::StealGiveBack => {
+                let mut out = Vec::new();
+                if s.failures > 0 {
+                    // Stays sealed (key 0), asks for a key at its next open.
+                    let mut refused = s.clone();
+                    refused.failures -= 1;
+                    refused.call(t, Pc::UnlockSub, Pc::Done);
+                    out.push(refused);
+                }
+                // pkey_mprotect(RW, key)
+                s.tag = th.key;
+                s.prot = Prot::ReadWrite;
+                goto(&mut s, Pc::StealSetKeyBack);
+                out.push(s);
+                return out;
+            }
+            Pc::StealSetKeyBack => {
+                s.key = th.key;
+                s.call(t, Pc::UnlockSub, Pc::Done);
             }
         }
         vec![s]
@@ -547,8 +964,28 @@ impl State {
         if open {
             return Some(format!("region left open: {:?}, key {}", self.prot, self.tag));
         }
+        if self.key != self.tag {
+            return Some(format!(
+                "the entry says key {}, the pages have key {}",
+                self.key, self.tag
+            ));
+        }
         if self.poisoned != self.wiped {
             return Some(format!("poisoned {} but wiped {}", self.poisoned, self.wiped));
+        }
+        for (t, th) in self.threads.iter().enumerate() {
+            match (th.role, th.answer) {
+                (Role::Reader, Answer::Pending) => {
+                    return Some(format!("thread {t}'s open never answered"));
+                }
+                (_, Answer::CanaryCorrupted) => {
+                    return Some(format!(
+                        "thread {t}'s check found the region wiped and answered CanaryCorrupted, \
+                         not Poisoned"
+                    ));
+                }
+                _ => {}
+            }
         }
         None
     }
@@ -562,27 +999,57 @@ struct Report {
     /// looping, so the graph is acyclic).
     executions: u128,
     violation: Option<(String, Vec<(usize, Pc)>)>,
+    /// The steps some thread was at in some state.
+    reached: HashSet<Pc>,
+    /// The answers of opens in final states.
+    answers: HashSet<Answer>,
 }
+
+/// The states explored, each with the number of complete interleavings from
+/// it, hashed with FNV-1a (cheaper than `SipHash` for these small keys).
+type Paths = HashMap<State, u128, BuildHasherDefault<Fnv>>;
+
+/// FNV-1a as a `Hasher`.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(FNV_OFFSET)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv1a_from(self.0, bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `dfs`'s mark of a state whose successors are being explored.
+const ON_STACK: u128 = u128::MAX;
 
 /// Every interleaving from `init`.
 fn explore(init: &State) -> Report {
     let mut report = Report::default();
-    let mut paths: HashMap<State, u128> = HashMap::new();
+    let mut paths = Paths::default();
     let mut trace = Vec::new();
-    let mut on_stack = HashSet::new();
-    report.executions = dfs(init, &mut paths, &mut on_stack, &mut trace, &mut report);
+    report.executions = dfs(init, &mut paths, &mut trace, &mut report);
     report.states = paths.len();
+    for s in paths.keys() {
+        report.reached.extend(s.threads.iter().map(|t| t.pc));
+        if s.threads.iter().all(|t| t.pc == Pc::Done) {
+            report.answers.extend(s.threads.iter().map(|t| t.answer));
+        }
+    }
     report
 }
 
-fn dfs(
-    s: &State,
-    paths: &mut HashMap<State, u128>,
-    on_stack: &mut HashSet<State>,
-    trace: &mut Vec<(usize, Pc)>,
-    report: &mut Report,
-) -> u128 {
+fn dfs(s: &State, paths: &mut Paths, trace: &mut Vec<(usize, Pc)>, report: &mut Report) -> u128 {
     if let Some(&n) = paths.get(s) {
+        assert!(n != ON_STACK, "the model has a cycle");
         return n;
     }
     if report.violation.is_some() {
@@ -592,18 +1059,17 @@ fn dfs(
         report.violation = Some((why, trace.clone()));
         return 0;
     }
-    assert!(on_stack.insert(s.clone()), "the model has a cycle");
+    paths.insert(s.clone(), ON_STACK);
     let mut total = 0u128;
     let mut any = false;
     for t in 0..s.threads.len() {
         for next in s.step(t) {
             any = true;
             trace.push((t, s.threads[t].pc));
-            total += dfs(&next, paths, on_stack, trace, report);
+            total += dfs(&next, paths, trace, report);
             trace.pop();
         }
     }
-    on_stack.remove(s);
     if !any {
         if s.threads.iter().any(|t| t.pc != Pc::Done) {
             report.violation.get_or_insert_with(|| ("deadlock".to_owned(), trace.clone()));
@@ -612,7 +1078,7 @@ fn dfs(
         }
         total = 1;
     }
-    paths.insert(s.clone(), total);
+    *paths.get_mut(s).expect("inserted above") = total;
     total
 }
 
@@ -621,9 +1087,10 @@ fn check(name: &str, init: &State) -> Report {
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
         format!(
-            "{name}: {} states, {} interleavings, violation: {:?}\n",
+            "{name}: {} states, {} interleavings, {} steps reached, violation: {:?}\n",
             report.states,
             report.executions,
+            report.reached.len(),
             report.violation.as_ref().map(|v| &v.0)
         )
         .as_bytes(),
@@ -631,53 +1098,86 @@ fn check(name: &str, init: &State) -> Report {
     report
 }
 
-#[allow(clippy::needless_pass_by_value, reason = "callers build the state inline")]
-fn assert_clean(name: &str, init: State) {
-    let report = check(name, &init);
+fn assert_clean(name: &str) -> Report {
+    let report = check(name, &scenario(name));
     if let Some((why, trace)) = report.violation {
         panic!("{name}: {why}\ninterleaving (thread, step):\n{trace:?}");
     }
     assert!(report.executions > 1, "{name}: nothing explored");
+    report
 }
 
 use Role::{Lockdown, Reader, Thief};
 
+/// The configurations the tests explore, by name.
+const SCENARIOS: &[&str] = &[
+    "three readers, mprotect",
+    "two readers + lockdown, mprotect",
+    "reader + lockdown with one failing mprotect",
+    "two readers + thief, keyed, reclaim",
+    "two readers + lockdown, keyed",
+    "reader + thief + lockdown, keyed",
+    "two readers + thief, keyed (no reclaim)",
+    "two readers, one failing re-seal",
+    "two readers + thief, keyed, keys failing",
+    "reader + thief + lockdown, keyed, keys failing",
+];
+
+fn scenario(name: &str) -> State {
+    match name {
+        "three readers, mprotect" => State::new(&[Reader, Reader, Reader], 0, false, 0),
+        "two readers + lockdown, mprotect" => State::new(&[Reader, Reader, Lockdown], 0, false, 0),
+        "reader + lockdown with one failing mprotect" => {
+            // One reader's mprotect may fail where it opens; no close fails
+            // (see `a_failed_reseal_never_wipes_under_another_threads_guard`).
+            let mut init = State::new(&[Reader, Reader, Lockdown], 0, false, 1);
+            init.closes_fail = false;
+            init
+        }
+        "two readers + thief, keyed, reclaim" => State::new(&[Reader, Reader, Thief], 1, true, 0),
+        "two readers + lockdown, keyed" => State::new(&[Reader, Reader, Lockdown], 1, true, 0),
+        "reader + thief + lockdown, keyed" => State::new(&[Reader, Thief, Lockdown], 1, true, 0),
+        "two readers + thief, keyed (no reclaim)" => {
+            State::new(&[Reader, Reader, Thief], 1, false, 0)
+        }
+        "two readers, one failing re-seal" => State::new(&[Reader, Reader], 0, false, 1),
+        "two readers + thief, keyed, keys failing" => {
+            let mut init = State::new(&[Reader, Reader, Thief], 1, true, 1);
+            init.key_failures = true;
+            init
+        }
+        "reader + thief + lockdown, keyed, keys failing" => {
+            let mut init = State::new(&[Reader, Thief, Lockdown], 1, true, 1);
+            init.key_failures = true;
+            init
+        }
+        _ => panic!("no scenario {name:?}"),
+    }
+}
+
 #[test]
 fn three_readers_on_page_protection() {
-    assert_clean("three readers, mprotect", State::new(&[Reader, Reader, Reader], 0, false, 0));
+    assert_clean("three readers, mprotect");
 }
 
 #[test]
 fn readers_and_a_lockdown_on_page_protection() {
-    assert_clean(
-        "two readers + lockdown, mprotect",
-        State::new(&[Reader, Reader, Lockdown], 0, false, 0),
-    );
+    assert_clean("two readers + lockdown, mprotect");
 }
 
 #[test]
 fn one_failing_open_among_readers_and_a_lockdown() {
-    // One reader's mprotect may fail where it opens; no close fails (see the
-    // ignored test below for that).
-    let mut init = State::new(&[Reader, Reader, Lockdown], 0, false, 1);
-    init.closes_fail = false;
-    assert_clean("reader + lockdown with one failing mprotect", init);
+    assert_clean("reader + lockdown with one failing mprotect");
 }
 
 #[test]
 fn readers_and_a_key_thief_under_virtualised_keys() {
-    assert_clean(
-        "two readers + thief, keyed, reclaim",
-        State::new(&[Reader, Reader, Thief], 1, true, 0),
-    );
+    assert_clean("two readers + thief, keyed, reclaim");
 }
 
 #[test]
 fn readers_and_a_lockdown_under_a_key() {
-    assert_clean(
-        "two readers + lockdown, keyed",
-        State::new(&[Reader, Reader, Lockdown], 1, true, 0),
-    );
+    assert_clean("two readers + lockdown, keyed");
 }
 
 /// Bug: `lockdown` counts a region whose maintenance lock is held as
@@ -687,21 +1187,17 @@ fn readers_and_a_lockdown_under_a_key() {
 /// `unlock_exclusive` now wipes a poisoned region that no scope holds.
 #[test]
 fn a_lockdown_during_a_key_steal_still_wipes() {
-    assert_clean(
-        "reader + thief + lockdown, keyed",
-        State::new(&[Reader, Thief, Lockdown], 1, true, 0),
-    );
+    assert_clean("reader + thief + lockdown, keyed");
 }
 
+/// `steal` takes keys from virtualised regions only: under the fallback policy
+/// the thief passes the region by.
 #[test]
 fn key_thief_against_readers_under_fallback() {
-    assert_clean(
-        "two readers + thief, keyed (no reclaim)",
-        State::new(&[Reader, Reader, Thief], 1, false, 0),
-    );
+    assert_clean("two readers + thief, keyed (no reclaim)");
 }
 
-/// Found by this model (and fixed): `Dedicated::reseal_failed` assumed "this
+/// Found by this model (and fixed): `RegionScopes::reseal_failed` assumed "this
 /// scope was the last one open", but `close_pages` drops the counts lock when its
 /// `mprotect` fails, so another thread could open a read scope in between (no
 /// syscall, the pages are still readable), pass its canary check and hold a
@@ -709,7 +1205,29 @@ fn key_thief_against_readers_under_fallback() {
 /// decides under the counts lock.
 #[test]
 fn a_failed_reseal_never_wipes_under_another_threads_guard() {
-    assert_clean("two readers, one failing re-seal", State::new(&[Reader, Reader], 0, false, 1));
+    assert_clean("two readers, one failing re-seal");
+}
+
+/// A scope admitted before another thread's refused re-seal wiped and poisoned
+/// the region finds its canary gone: `check_failed` reads the poison before it
+/// closes and answers `Poisoned` (the final check fails on a
+/// `CanaryCorrupted`).
+#[test]
+fn a_check_that_finds_the_region_wiped_answers_poisoned() {
+    let report = assert_clean("two readers, one failing re-seal");
+    assert!(report.reached.contains(&Pc::CheckFailed), "no check found the region wiped");
+    assert!(report.answers.contains(&Answer::Poisoned), "no open answered Poisoned");
+}
+
+/// Keys that cannot be had (`obtain` finds none, or fails), a steal whose seal
+/// is refused, a revocation round that fails and gives the key back: readers
+/// wait, retry, answer `KeysExhausted` or the error, and never open the
+/// region with page protection.
+#[test]
+fn keys_that_cannot_be_had_or_revoked() {
+    let report = assert_clean("two readers + thief, keyed, keys failing");
+    assert!(report.answers.contains(&Answer::KeysExhausted), "no open ran out of keys");
+    assert_clean("reader + thief + lockdown, keyed, keys failing");
 }
 
 #[test]
@@ -719,5 +1237,406 @@ fn the_explorer_finds_a_broken_protocol() {
     let mut init = State::new(&[Reader, Thief], 1, false, 0);
     init.threads[1].pc = Pc::StealSeal;
     let report = check("thief without the maintenance lock", &init);
-    assert!(report.violation.is_some(), "the explorer missed a key stolen from under a guard");
+    let (why, _) = report.violation.expect("the explorer missed a key stolen from under a guard");
+    assert!(
+        why.contains("cannot read the secret") || why.contains("key changed under an open scope"),
+        "found another violation: {why}"
+    );
+}
+
+/// Every step is reached by some scenario: a step no scenario reaches checks
+/// nothing.
+#[test]
+fn every_step_is_reached() {
+    let mut reached = HashSet::new();
+    for name in SCENARIOS {
+        reached.extend(assert_clean(name).reached);
+    }
+    let missed: Vec<Pc> = Pc::ALL.iter().copied().filter(|pc| !reached.contains(pc)).collect();
+    assert!(missed.is_empty(), "no scenario reaches these steps: {missed:?}");
+}
+
+// --- The source the model mirrors (see the module docs).
+
+/// One source function the model mirrors.
+struct Mirrored {
+    /// How the steps name it (`Pc::mirrors`): `module::function` or
+    /// `Type::method`.
+    name: &'static str,
+    /// Its file in `siegel/src/`.
+    file: &'static str,
+    /// The block it is defined in (`impl Entry`), or "" at the top level.
+    within: &'static str,
+    /// The fingerprint of its code when the model was last brought in line
+    /// with it.
+    fingerprint: u64,
+}
+
+const fn mirrored(
+    name: &'static str,
+    file: &'static str,
+    within: &'static str,
+    fingerprint: u64,
+) -> Mirrored {
+    Mirrored { name, file, within, fingerprint }
+}
+
+/// Every function the steps mirror, with the fingerprint of its code. A
+/// change to one of them fails `the_model_matches_the_source`: re-read the
+/// function, update the model's steps for it, then update its fingerprint
+/// here.
+const MIRRORED: &[Mirrored] = &[
+    // scope.rs
+    mirrored("scope::open", "scope.rs", "", 0x0327_ec6d_c9f7_370d),
+    mirrored("scope::open_keyed", "scope.rs", "", 0x896e_7a29_2e83_67a4),
+    mirrored("scope::settled_and_checked", "scope.rs", "", 0x2f97_abe6_a1fb_f77b),
+    mirrored("scope::checked", "scope.rs", "", 0x8892_dcd3_47b4_39d5),
+    mirrored("scope::check_failed", "scope.rs", "", 0x057a_ded4_30e8_2314),
+    mirrored("scope::open_slow", "scope.rs", "", 0xf38a_1321_2dad_26b8),
+    mirrored("scope::try_close", "scope.rs", "", 0xf3fe_ec7a_917e_4ce5),
+    mirrored("scope::close", "scope.rs", "", 0x918e_e2d9_0333_4790),
+    mirrored("scope::close_failed", "scope.rs", "", 0x912d_d8ef_7aa7_e664),
+    mirrored("scope::admit_with_key", "scope.rs", "", 0x82f3_c89a_85e9_7dde),
+    mirrored("scope::wait_for_key", "scope.rs", "", 0x405b_39fb_519e_b2ef),
+    mirrored("scope::admit", "scope.rs", "", 0xd3b4_e35f_92ed_7aaf),
+    mirrored("scope::poisoned", "scope.rs", "", 0xdd63_50ba_d6ac_878a),
+    mirrored("scope::reclaim_key", "scope.rs", "", 0x9166_a28b_6130_6ec1),
+    mirrored("Scoped::after_write", "scope.rs", "trait Scoped", 0x8e18_0e00_170f_beee),
+    // registry.rs
+    mirrored("Seal::key", "registry.rs", "impl Seal", 0x029f_fc44_0baf_1552),
+    mirrored("Seal::live_key", "registry.rs", "impl Seal", 0x4402_504b_4520_e534),
+    mirrored("Seal::is_keyed_and_live", "registry.rs", "impl Seal", 0xa6b7_3dfb_d7fe_7e6b),
+    mirrored("Seal::is_poisoned", "registry.rs", "impl Seal", 0x32e3_7798_a234_ef82),
+    mirrored("Seal::needs_key", "registry.rs", "impl Seal", 0xaaeb_b89c_2e47_0d0f),
+    mirrored("Entry::seal", "registry.rs", "impl Entry", 0xe0ea_176e_9280_65de),
+    mirrored("Entry::key", "registry.rs", "impl Entry", 0x992f_15fb_fefc_39c8),
+    mirrored("Entry::set_key", "registry.rs", "impl Entry", 0xca19_1fe8_b480_0fec),
+    mirrored("Entry::is_poisoned", "registry.rs", "impl Entry", 0x79cf_4a42_04e9_fbbe),
+    mirrored("Entry::poison", "registry.rs", "impl Entry", 0xa423_b8d0_62d5_1dfd),
+    mirrored("Entry::is_virtualised", "registry.rs", "impl Entry", 0xeb2d_5efd_e5d5_1e98),
+    mirrored("Entry::needs_key", "registry.rs", "impl Entry", 0x6095_935a_0024_fd28),
+    mirrored("Entry::is_open", "registry.rs", "impl Entry", 0x9d6d_ec71_5d83_183e),
+    mirrored("Entry::enter", "registry.rs", "impl Entry", 0xbe36_1401_daef_8343),
+    mirrored("Entry::wait_out_maintenance", "registry.rs", "impl Entry", 0xbe50_e979_12d8_8913),
+    mirrored("Entry::leave", "registry.rs", "impl Entry", 0xfd2f_195e_978f_9d01),
+    mirrored("Entry::try_exclusive", "registry.rs", "impl Entry", 0x26bf_23d9_465d_4f96),
+    mirrored("Entry::unlock_exclusive", "registry.rs", "impl Entry", 0xcdb4_79de_51c7_f2a8),
+    mirrored("Entry::wipe_once", "registry.rs", "impl Entry", 0xe467_dc36_f602_f998),
+    mirrored("Entry::wipe_exclusive", "registry.rs", "impl Entry", 0xf641_fd55_7b1f_5ccb),
+    mirrored("Entry::wipe_exclusive_at", "registry.rs", "impl Entry", 0x7c45_ad28_3992_1c39),
+    mirrored("registry::lockdown", "registry.rs", "", 0x8ca8_8f08_7959_d4a9),
+    // region.rs
+    mirrored("RegionScopes::set_pages", "region.rs", "impl RegionScopes", 0xcdb1_6b5d_574f_0a71),
+    mirrored(
+        "RegionScopes::open_pages",
+        "region.rs",
+        "impl Scoped for RegionScopes",
+        0x0cc5_e35b_4897_e0a9,
+    ),
+    mirrored(
+        "RegionScopes::close_pages",
+        "region.rs",
+        "impl Scoped for RegionScopes",
+        0xfa0c_b33c_586e_c66a,
+    ),
+    mirrored(
+        "RegionScopes::check",
+        "region.rs",
+        "impl Scoped for RegionScopes",
+        0x5b4f_4d2b_9300_426f,
+    ),
+    mirrored(
+        "RegionScopes::reseal_failed",
+        "region.rs",
+        "impl Scoped for RegionScopes",
+        0x045d_e94d_690f_9b1b,
+    ),
+    // keys.rs
+    mirrored("keys::obtain", "keys.rs", "", 0xb02f_6de5_330e_4b52),
+    mirrored("keys::steal", "keys.rs", "", 0x8f3c_6dc2_10af_c70c),
+    // pkru.rs
+    mirrored("pkru::open", "pkru.rs", "", 0xe827_51e4_d934_39e9),
+    mirrored("pkru::close", "pkru.rs", "", 0x1f1e_dbe2_4a89_7282),
+];
+
+/// The source files the model mirrors, as compiled into this test: a change to
+/// one rebuilds it.
+fn source_file(file: &str) -> &'static str {
+    match file {
+        "scope.rs" => include_str!("../siegel/src/scope.rs"),
+        "registry.rs" => include_str!("../siegel/src/registry.rs"),
+        "region.rs" => include_str!("../siegel/src/region.rs"),
+        "keys.rs" => include_str!("../siegel/src/keys.rs"),
+        "pkru.rs" => include_str!("../siegel/src/pkru.rs"),
+        _ => panic!("no source file {file} here: add it to `source_file`"),
+    }
+}
+
+/// Braces inside string and character literals, masked so that brace matching
+/// skips them.
+const OPEN_IN_LITERAL: char = '\u{1}';
+const CLOSE_IN_LITERAL: char = '\u{2}';
+
+fn mask(c: char) -> char {
+    match c {
+        '{' => OPEN_IN_LITERAL,
+        '}' => CLOSE_IN_LITERAL,
+        c => c,
+    }
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Rust source as the compiler reads it, in a canonical spelling: no comments
+/// (doc comments included), a space only between two words, no comma before a
+/// closing bracket (rustfmt adds them to vertical lists), braces in literals
+/// masked. Formatting and comments then leave a fingerprint as it was. Raw
+/// string literals are not recognised (the mirrored files have none).
+fn normalise(text: &str) -> String {
+    let c: Vec<char> = text.chars().collect();
+    let at = |i: usize| c.get(i).copied().unwrap_or('\0');
+    let mut out = String::new();
+    let (mut i, mut space, mut comma) = (0, false, false);
+    while i < c.len() {
+        let ch = c[i];
+        if ch.is_whitespace() {
+            space = true;
+            i += 1;
+            continue;
+        }
+        if ch == '/' && at(i + 1) == '/' {
+            while i < c.len() && c[i] != '\n' {
+                i += 1;
+            }
+            space = true;
+            continue;
+        }
+        if ch == '/' && at(i + 1) == '*' {
+            let mut depth = 0;
+            loop {
+                if at(i) == '/' && at(i + 1) == '*' {
+                    depth += 1;
+                    i += 2;
+                } else if at(i) == '*' && at(i + 1) == '/' {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else if i >= c.len() {
+                    break;
+                } else {
+                    i += 1;
+                }
+            }
+            space = true;
+            continue;
+        }
+        if std::mem::take(&mut comma) && !matches!(ch, ')' | ']' | '}') {
+            out.push(',');
+        }
+        if std::mem::take(&mut space) && out.ends_with(is_word) && is_word(ch) {
+            out.push(' ');
+        }
+        match ch {
+            ',' => {
+                comma = true;
+                i += 1;
+            }
+            '"' => {
+                // A string literal, escapes included, verbatim.
+                out.push('"');
+                i += 1;
+                while i < c.len() && c[i] != '"' {
+                    if c[i] == '\\' {
+                        out.push('\\');
+                        i += 1;
+                    }
+                    out.push(mask(at(i)));
+                    i += 1;
+                }
+                out.push('"');
+                i += 1;
+            }
+            '\'' if at(i + 1) == '\\' => {
+                // An escaped character literal: '\n', '\'', '\u{7f}'.
+                out.extend([ch, '\\', mask(at(i + 2))]);
+                i += 3;
+                while i < c.len() && c[i] != '\'' {
+                    out.push(mask(c[i]));
+                    i += 1;
+                }
+                out.push('\'');
+                i += 1;
+            }
+            '\'' if at(i + 2) == '\'' => {
+                // A character literal ('{'); else a lifetime ('a, 'static).
+                out.extend([ch, mask(at(i + 1)), '\'']);
+                i += 3;
+            }
+            _ => {
+                out.push(ch);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Where `needle` starts in `hay` (normalised), if it is there exactly once at
+/// the start of a word.
+fn find_once(hay: &str, needle: &str) -> Result<usize, String> {
+    let found: Vec<usize> = hay
+        .match_indices(needle)
+        .map(|(at, _)| at)
+        .filter(|&at| !hay[..at].ends_with(is_word))
+        .collect();
+    match found[..] {
+        [at] => Ok(at),
+        [] => Err(format!("`{needle}` not found")),
+        _ => Err(format!("`{needle}` found {} times", found.len())),
+    }
+}
+
+/// The text from `from` through the end of the first block that opens after it
+/// (or an error if a `;` ends the item first: a declaration without a body).
+fn through_block(text: &str, from: usize) -> Result<&str, String> {
+    let rest = &text[from..];
+    let open = rest.find(['{', ';']).filter(|&at| rest[at..].starts_with('{'));
+    let open = open.ok_or_else(|| "no body".to_owned())?;
+    let mut depth = 0usize;
+    for (at, ch) in rest[open..].char_indices() {
+        match ch {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(&rest[..=open + at]);
+                }
+            }
+            _ => {}
+        }
+    }
+    Err("unbalanced braces".to_owned())
+}
+
+/// The code of `fn name` in `within` (a block such as `impl Entry`, or "" for
+/// the whole file) of `source`, normalised.
+fn function_code(source: &str, within: &str, name: &str) -> Result<String, String> {
+    let text = normalise(source);
+    let block = if within.is_empty() {
+        &text[..]
+    } else {
+        let header = normalise(within) + "{";
+        through_block(&text, find_once(&text, &header)?)?
+    };
+    let by_params = find_once(block, &format!("fn {name}("));
+    let by_generics = find_once(block, &format!("fn {name}<"));
+    let start = by_params.or(by_generics).map_err(|_| format!("no single `fn {name}`"))?;
+    Ok(through_block(block, start)?.to_owned())
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, 64 bits.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    fnv1a_from(FNV_OFFSET, bytes)
+}
+
+/// FNV-1a, 64 bits, going on from `hash`.
+fn fnv1a_from(hash: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(hash, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// The fingerprint of `m`'s code. With `SIEGEL_SCOPE_MODEL_SHOW` set to its
+/// name (or `all`), also prints the code as fingerprinted.
+fn fingerprint(m: &Mirrored) -> Result<u64, String> {
+    let name = m.name.rsplit("::").next().unwrap_or(m.name);
+    let code = function_code(source_file(m.file), m.within, name)?;
+    if std::env::var("SIEGEL_SCOPE_MODEL_SHOW").is_ok_and(|show| show == m.name || show == "all") {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("{}: {code}\n", m.name).as_bytes(),
+        );
+    }
+    Ok(fnv1a(code.as_bytes()))
+}
+
+/// The model cannot drift from the source unnoticed: every function a step
+/// mirrors still has the code the model was written against.
+#[test]
+fn the_model_matches_the_source() {
+    let mut problems = Vec::new();
+    for &pc in Pc::ALL {
+        for name in pc.mirrors() {
+            if !MIRRORED.iter().any(|m| m.name == *name) {
+                problems.push(format!("step {pc:?} names `{name}`, which MIRRORED does not list"));
+            }
+        }
+    }
+    for m in MIRRORED {
+        let steps: Vec<Pc> =
+            Pc::ALL.iter().copied().filter(|pc| pc.mirrors().contains(&m.name)).collect();
+        if steps.is_empty() {
+            problems.push(format!("`{}` is in MIRRORED, but no step names it", m.name));
+        }
+        let place = if m.within.is_empty() {
+            format!("siegel/src/{}", m.file)
+        } else {
+            format!("siegel/src/{} (`{}`)", m.file, m.within)
+        };
+        match fingerprint(m) {
+            Err(why) => problems.push(format!(
+                "`{}` in {place}: {why} (renamed, moved or removed?); mirrored by steps \
+                 {steps:?}",
+                m.name
+            )),
+            Ok(now) if now != m.fingerprint => problems.push(format!(
+                "`{}` in {place} changed: fingerprint now {now:#018x} (the model was written \
+                 against {:#018x}); mirrored by steps {steps:?}",
+                m.name, m.fingerprint
+            )),
+            Ok(_) => {}
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "the scope model (tests/scope_model.rs) is out of step with the source it mirrors:\n  \
+         {}\nFor each function: re-read this function, update the model's steps for it, then \
+         update the fingerprint in MIRRORED.",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn fingerprints_ignore_comments_and_formatting_but_not_code() {
+    let code = |text: &str| function_code(text, "", "f").expect("found");
+    let plain = code("fn f(x: u8) -> u8 { if x > 1 { g(x, \"}\") } else { 0 } }");
+    let formatted = code(
+        "/// Docs.\nfn f(\n    x: u8, // the input\n) -> u8 {\n    /* a /* nested */ note */\n    \
+         if x > 1 {\n        g(\n            x,\n            \"}\",\n        )\n    } else {\n        \
+         0\n    }\n}\nfn after() {}",
+    );
+    assert_eq!(plain, formatted);
+    assert_ne!(plain, code("fn f(x: u8) -> u8 { if x >= 1 { g(x, \"}\") } else { 0 } }"));
+    let block = function_code(
+        "impl A { fn f(&self) { a() } }\nimpl B { fn f(&self) { b('{') } }",
+        "impl B",
+        "f",
+    );
+    assert_eq!(block.expect("found"), "fn f(&self){b('\u{1}')}");
+    assert!(function_code("trait T { fn f(&self); }", "trait T", "f").is_err());
+    // The same on the real source: a comment and a blank line in `scope::open`
+    // leave its fingerprint, one more statement changes it.
+    let real = source_file("scope.rs");
+    let body = real.find("fn open(").and_then(|at| real[at..].find('{').map(|b| at + b + 1));
+    let body = body.expect("scope::open has a body");
+    let with = |insert: &str| format!("{}{insert}{}", &real[..body], &real[body..]);
+    let open = |source: &str| function_code(source, "", "open").expect("found");
+    assert_eq!(open(real), open(&with("\n    // A note.\n\n")));
+    assert_ne!(open(real), open(&with("let _ = 0;")));
 }

@@ -8,7 +8,7 @@ mod support;
 use std::fmt::Write as _;
 
 use serde::de::{value::Error as ValueError, Deserialize, IntoDeserializer};
-use siegel::{protected, Bytes, InPlace, Protected, Text};
+use siegel::{protected, Bytes, CtEq, Dedicated, InPlace, Protected, Text};
 use support::read_own_memory;
 
 #[test]
@@ -106,7 +106,7 @@ struct Login {
 
 #[test]
 fn fields_deserialize_in_place() {
-    let login = Protected::<Login>::try_init_with(|l| {
+    let login = Protected::<Login>::init_with_in(Dedicated, |l| {
         let mut de = serde_json::Deserializer::from_str(r#""alice""#);
         serde::de::DeserializeSeed::deserialize(InPlace(l.user_mut()), &mut de)?;
         let mut de = serde_json::Deserializer::from_str(r#""s3cret""#);

@@ -13,7 +13,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use siegel::{crash::Order, Backend, Error, Options, Pool, Protected};
+use siegel::{crash::Order, Backend, Dedicated, Error, Options, Pool, Protected};
 use support::{backends, in_child, is_child, opts, read_own_memory, run_child};
 
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
@@ -104,7 +104,7 @@ fn recovered_fault(order: Order, backend: Backend) -> Result<[u8; 32], Error> {
     let page = runtime_page();
     RECOVER_PAGE.store(page, Ordering::SeqCst);
     support::install_sigsegv_handler(recovering_handler);
-    siegel::crash::wipe_on_fatal_signal_with(order).unwrap();
+    siegel::crash::wipe_on_fatal_signal(order).unwrap();
     let secret = Protected::init_with_in(opts(backend), |s: &mut [u8; 32]| s.fill(0x5A)).unwrap();
     // SAFETY: faults once; the runtime's handler recovers.
     unsafe { core::ptr::with_exposed_provenance_mut::<u8>(page).write_volatile(1) };
@@ -157,7 +157,7 @@ fn previous_first_still_wipes_when_the_fault_is_fatal() {
         support::no_core_dumps();
         // The previous handler is Rust's own (stack overflow detection): it gives
         // up its disposition and lets the fault recur.
-        siegel::crash::wipe_on_fatal_signal_with(Order::PreviousFirst).unwrap();
+        siegel::crash::wipe_on_fatal_signal(Order::PreviousFirst).unwrap();
         siegel::crash::notify_fd(Some(1));
         let secret =
             Protected::<[u8; 32]>::zeroed_in(Options::new().backend(Backend::Mprotect)).unwrap();
@@ -178,7 +178,7 @@ fn previous_first_still_wipes_when_the_fault_is_fatal() {
 fn a_rotation_racing_lockdown_leaves_no_unpoisoned_copy() {
     in_child("a_rotation_racing_lockdown_leaves_no_unpoisoned_copy", &[], || {
         for round in 0..200 {
-            let secret = Protected::<[u8; 32]>::init_with(|s| s.fill(3)).unwrap();
+            let secret = Protected::<[u8; 32]>::init_with_in(Dedicated, |s| s.fill(3)).unwrap();
             let rotated = std::thread::scope(|s| {
                 let rotation = s.spawn(move || secret.rotate());
                 if round % 2 == 0 {
@@ -191,7 +191,7 @@ fn a_rotation_racing_lockdown_leaves_no_unpoisoned_copy() {
             // lockdown began before `rotate` returned.
             match rotated {
                 Ok(new) => assert!(matches!(new.read(), Err(Error::Poisoned)), "round {round}"),
-                Err(err) => assert!(err.into_handle().is_poisoned(), "round {round}"),
+                Err(err) => assert!(err.into_handle().info().poisoned, "round {round}"),
             }
         }
     });

@@ -6,7 +6,7 @@
 
 mod support;
 
-use siegel::{protected, Bytes, CtEq, Error, Pool, Protected, Text};
+use siegel::{protected, Bytes, CtEq, Dedicated, Error, Pool, Protected, Text};
 use support::{backends, opts, read_own_memory};
 
 #[protected]
@@ -33,14 +33,14 @@ fn take_string_moves_the_text_and_wipes_the_source() {
         assert!(guard.ct_eq("pässword"));
         assert!(!guard.ct_eq("password"));
         drop(guard);
-        assert!(password.ct_eq("pässword").unwrap());
+        assert!(password.read().unwrap().ct_eq("pässword"));
     }
 }
 
 #[test]
 fn a_write_scope_on_text_hands_out_mut_str() {
     let mut s = String::from("Hunter2");
-    let mut secret = Protected::<str>::take(&mut s).unwrap();
+    let mut secret = Protected::<str>::take_in(Dedicated, &mut s).unwrap();
     secret.write().unwrap().make_ascii_uppercase();
     assert_eq!(&*secret.read().unwrap(), "HUNTER2");
     let rotated = secret.rotate().unwrap();
@@ -63,7 +63,7 @@ fn text_that_is_not_utf8_is_an_error_and_the_bytes_are_gone() {
         }
     }
     let mut spy = Spy { data: b"ok so far \xff\xfe tail", seen: None };
-    let err = Protected::<str>::read_from(&mut spy, 1024).unwrap_err();
+    let err = Protected::<str>::read_from_in(Dedicated, &mut spy, 1024).unwrap_err();
     assert!(matches!(err, Error::InvalidUtf8 { valid_up_to: 10 }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("not valid UTF-8") && !msg.contains("so far"), "{msg}");
@@ -76,7 +76,7 @@ fn text_that_is_not_utf8_is_an_error_and_the_bytes_are_gone() {
 #[test]
 fn text_fields_in_a_protected_struct() {
     let mut typed = String::from("correct horse battery staple");
-    let mut login = Protected::<Login>::try_init_with(|l| {
+    let mut login = Protected::<Login>::init_with_in(Dedicated, |l| {
         l.user_mut().try_set("alice")?;
         l.password_mut().set_from(&mut typed)?;
         l.otp_seed_mut().try_set(b"12345678901234567890")
@@ -103,31 +103,39 @@ fn text_fields_in_a_protected_struct() {
 #[test]
 fn an_oversized_string_is_refused_and_left_untouched() {
     let mut long = "x".repeat(33);
-    let err = Protected::<Text<32>>::try_init_with(|t| t.set_from(&mut long)).unwrap_err();
+    let err =
+        Protected::<Text<32>>::init_with_in(Dedicated, |t| t.set_from(&mut long)).unwrap_err();
     assert!(matches!(err, Error::CapacityExceeded { len: 33, capacity: 32 }), "{err:?}");
     assert_eq!(long.len(), 33, "the source is left alone on error");
 }
 
 #[test]
 fn text_compares_in_constant_time_as_a_whole() {
-    let a = Protected::<Text<8>>::try_init_with(|t| t.try_set("abc")).unwrap();
-    let b = Protected::<Text<8>>::try_init_with(|t| t.try_set("abc")).unwrap();
-    let c = Protected::<Text<8>>::try_init_with(|t| t.try_set("abd")).unwrap();
+    let a = Protected::<Text<8>>::init_with_in(Dedicated, |t| t.try_set("abc")).unwrap();
+    let b = Protected::<Text<8>>::init_with_in(Dedicated, |t| t.try_set("abc")).unwrap();
+    let c = Protected::<Text<8>>::init_with_in(Dedicated, |t| t.try_set("abd")).unwrap();
     let (a, b, c) = (a.read().unwrap(), b.read().unwrap(), c.read().unwrap());
-    assert!(CtEq::ct_eq(&*a, &*b));
-    assert!(!CtEq::ct_eq(&*a, &*c));
+    assert!(CtEq::ct_eq(&*a, b.as_str()));
+    assert!(!CtEq::ct_eq(&*a, c.as_str()));
+    // A guard of a `Text` compares with a `&str`, as the `Text` itself does
+    // (#28: every `ct_eq` is a method of an open secret and returns `bool`).
+    assert!(a.ct_eq("abc"));
+    assert!(!a.ct_eq("abd"));
+    let mut bytes = Protected::<Bytes<8>>::init_with_in(Dedicated, |b| b.try_set(b"pin")).unwrap();
+    assert!(bytes.read().unwrap().ct_eq(b"pin"));
+    assert!(!bytes.write().unwrap().ct_eq(b"pun"));
 }
 
 #[test]
 fn newtype_keys_and_pooled_text() {
     let pool = Pool::new();
     let key =
-        Protected::try_init_with_in(&pool, |k: &mut Key| siegel::fill_random(k.get_mut())).unwrap();
-    assert!(key.is_pooled());
+        Protected::init_with_in(&pool, |k: &mut Key| siegel::fill_random(k.get_mut())).unwrap();
+    assert!(key.info().pooled);
     assert_ne!(key.read().unwrap().get(), &[0; 32]);
     let mut s = String::from("pooled token");
     let token = Protected::<str>::take_in(&pool, &mut s).unwrap();
-    assert!(token.is_pooled() && s.is_empty());
+    assert!(token.info().pooled && s.is_empty());
     assert_eq!(&*token.read().unwrap(), "pooled token");
 }
 
@@ -153,7 +161,7 @@ fn read_once_consumes_and_wipes() {
 #[test]
 fn read_once_wipes_when_the_closure_panics() {
     const PATTERN: [u8; 16] = *b"panicking-reader";
-    let secret = Protected::<[u8; 16]>::init_with(|k| *k = PATTERN).unwrap();
+    let secret = Protected::<[u8; 16]>::init_with_in(Dedicated, |k| *k = PATTERN).unwrap();
     let at = secret.info().secret;
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         secret.read_once(|_| panic!("siegel: test panic inside read_once")).ok();
@@ -163,6 +171,6 @@ fn read_once_wipes_when_the_closure_panics() {
         assert_ne!(bytes, PATTERN, "still in memory after a panic in read_once");
     }
     // The scope was closed on unwinding: a new secret opens normally.
-    let other = Protected::<[u8; 16]>::zeroed().unwrap();
+    let other = Protected::<[u8; 16]>::zeroed_in(Dedicated).unwrap();
     assert_eq!(*other.read().unwrap(), [0; 16]);
 }

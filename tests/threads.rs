@@ -38,7 +38,7 @@ fn stress_overlapping_read_scopes(backend: Backend) {
                         sum += u64::from(outer[0]);
                         drop(outer);
                     }
-                    let byte = secret.with_read(|s| s[round % 64]).unwrap();
+                    let byte = secret.read().unwrap()[round % 64];
                     assert_eq!(usize::from(byte), round % 64 + 1);
                 }
                 sum

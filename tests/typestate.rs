@@ -5,7 +5,7 @@
 
 mod support;
 
-use siegel::{Backend, Mechanism, Protected, ReadOnly, ReadWrite};
+use siegel::{Backend, Dedicated, Mechanism, Protected, ReadOnly, ReadWrite};
 use support::{backends, forbid_mprotect, in_child, opts, pku_available};
 
 #[test]
@@ -22,8 +22,11 @@ fn transitions_keep_the_secret() {
         let sealed = rw.seal().unwrap();
         let ro = sealed.into_read_only().unwrap();
         let mut sealed = ro.seal().unwrap();
-        sealed.with_write(|s| s[2] = 4).unwrap();
-        assert_eq!(sealed.with_read(|s| s[..3].to_vec()).unwrap(), [2, 3, 4]);
+        sealed.write().unwrap()[2] = 4;
+        assert_eq!(
+            sealed.with_read(|s| Ok::<_, siegel::Error>(s[..3].to_vec())).unwrap(),
+            [2, 3, 4]
+        );
     }
 }
 
@@ -45,18 +48,19 @@ fn slices_and_in_place_initialisation() {
 #[test]
 fn take_moves_the_secret_and_wipes_the_source() {
     let mut source = [0xABu8; 48];
-    let secret = Protected::take(&mut source).unwrap();
+    let secret = Protected::take_in(Dedicated, &mut source).unwrap();
     assert_eq!(source, [0; 48]);
     assert_eq!(*secret.read().unwrap(), [0xAB; 48]);
     let mut buffer = vec![0x5Au8; 20];
-    let secret = Protected::<[u8]>::take(&mut buffer[..]).unwrap();
+    let secret = Protected::<[u8]>::take_in(Dedicated, &mut buffer[..]).unwrap();
     assert_eq!(buffer, [0; 20]);
     assert_eq!(*secret.read().unwrap(), [0x5A; 20]);
 }
 
 #[test]
 fn debug_never_shows_the_secret() {
-    let secret = Protected::<[u8; 4]>::init_with(|s| *s = *b"\xDE\xAD\xBE\xEF").unwrap();
+    let secret =
+        Protected::<[u8; 4]>::init_with_in(Dedicated, |s| *s = *b"\xDE\xAD\xBE\xEF").unwrap();
     let guard = secret.read().unwrap();
     for text in [format!("{secret:?}"), format!("{guard:?}"), format!("{secret:#?}")] {
         assert!(text.contains("[REDACTED]"), "{text}");
@@ -89,7 +93,7 @@ fn failed_transition_hands_the_handle_back() {
     let err = secret.into_read_write().unwrap_err();
     assert!(matches!(err.error(), siegel::Error::CanaryCorrupted));
     let handle = err.into_handle();
-    assert_eq!(handle.mechanism(), Mechanism::PageProtection);
+    assert_eq!(handle.info().mechanism, Mechanism::PageProtection);
 }
 
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn (seccomp)")]
@@ -124,7 +128,7 @@ fn pku_scopes_make_no_syscall() {
         let mut secret =
             Protected::init_with_in(opts(Backend::Pku), |s: &mut [u8; 32]| s.fill(5)).unwrap();
         let page = Protected::<[u8; 32]>::zeroed_in(opts(Backend::Mprotect)).unwrap();
-        assert!(matches!(secret.mechanism(), Mechanism::ProtectionKey { .. }));
+        assert!(matches!(secret.info().mechanism, Mechanism::ProtectionKey { .. }));
         forbid_mprotect();
         for round in 0..10_000u32 {
             assert_eq!(secret.read().unwrap()[0], 5);

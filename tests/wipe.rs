@@ -97,7 +97,7 @@ fn a_slot_freed_while_its_arena_lost_its_key_is_wiped() {
     let at = secret.info().secret;
     // Make keyed regions until one of them takes the arena's key.
     let mut others = Vec::new();
-    while secret.mechanism() != Mechanism::PageProtection {
+    while secret.info().mechanism != Mechanism::PageProtection {
         assert!(others.len() < 200, "the arena never lost its key");
         others
             .push(Protected::<[u8; 32]>::zeroed_in(Options::new().backend(Backend::Pku)).unwrap());

@@ -9,7 +9,11 @@
 //!   decrypted in place there. The tag is checked first; a forged message is
 //!   rejected before a single byte is decrypted.
 //!
-//! Copies `chacha20poly1305` makes, outside siegel: `ChaCha20Poly1305::new`
+//! The key goes to the cipher as `&key[..]` of a read guard — the form for any
+//! crate that takes a key as `&[u8]` (`new_from_slice(&key.read()?[..])`): a
+//! guard derefs to `[u8; 32]`, and indexing it gives the slice.
+//!
+//! Copies `chacha20poly1305` makes, outside siegel: `ChaCha20Poly1305::new_from_slice`
 //! copies the 32-byte key into the cipher value, and each call builds a
 //! `ChaCha20` state from it and derives a one-time Poly1305 key — all on the
 //! stack. The cipher value is built and dropped inside the key's read scope;
@@ -27,9 +31,11 @@
 //! cargo run --release --example aead_chacha20poly1305
 //! ```
 
+use siegel::CtEq;
 use std::{error::Error as StdError, process::ExitCode};
 
 use chacha20poly1305::{aead::inout::InOutBuf, AeadInOut, ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use siegel::Dedicated;
 use siegel::Protected;
 
 /// RFC 8439, section 2.8.2.
@@ -48,11 +54,9 @@ mod rfc8439 {
     pub(crate) const TAG: &str = "1ae10b594f09e26a7e902ecbd0600691";
 }
 
-/// A key decoded from hex straight into protected memory.
-fn load_key(key_hex: &str) -> Result<Protected<[u8; 32]>, Box<dyn StdError>> {
-    let mut key = Protected::<[u8; 32]>::zeroed()?;
-    key.with_write(|k| hex::decode_to_slice(key_hex, k))??;
-    Ok(key)
+/// A key decoded from hex straight into protected memory (exactly 64 digits).
+fn load_key(key_hex: &str) -> Result<Protected<[u8; 32]>, siegel::Error> {
+    Protected::<[u8; 32]>::from_hex_in(Dedicated, key_hex)
 }
 
 /// Encrypts the protected `plaintext` into a new `Vec`: ciphertext and tag.
@@ -62,15 +66,12 @@ fn encrypt(
     aad: &[u8],
     plaintext: &Protected<[u8]>,
 ) -> Result<(Vec<u8>, Tag), Box<dyn StdError>> {
-    key.with_read(|k| {
-        let cipher = ChaCha20Poly1305::new(k.into()); // copies the key; wiped on drop
-        plaintext.with_read(|p| {
-            let mut ciphertext = vec![0; p.len()];
-            let tag =
-                cipher.encrypt_inout_detached(nonce, aad, InOutBuf::new(p, &mut ciphertext)?)?;
-            Ok((ciphertext, tag))
-        })?
-    })?
+    let key = key.read()?; // the read scope: until `key` drops, after `cipher`
+    let cipher = ChaCha20Poly1305::new_from_slice(&key[..])?; // copies the key; wiped on drop
+    let p = plaintext.read()?;
+    let mut ciphertext = vec![0; p.len()];
+    let tag = cipher.encrypt_inout_detached(nonce, aad, InOutBuf::new(&p, &mut ciphertext)?)?;
+    Ok((ciphertext, tag))
 }
 
 /// Decrypts `ciphertext` into a new protected slice, in place, after checking
@@ -82,15 +83,16 @@ fn decrypt(
     ciphertext: &[u8],
     tag: &Tag,
 ) -> Result<Protected<[u8]>, Box<dyn StdError>> {
-    let mut plaintext = Protected::<[u8]>::init_slice_with(ciphertext.len(), |buffer| {
-        buffer.copy_from_slice(ciphertext);
-    })?;
-    key.with_read(|k| {
-        let cipher = ChaCha20Poly1305::new(k.into());
-        plaintext.with_write(|buffer| {
-            cipher.decrypt_inout_detached(nonce, aad, InOutBuf::from(buffer), tag)
-        })
-    })???;
+    let mut plaintext =
+        Protected::<[u8]>::init_slice_with_in(Dedicated, ciphertext.len(), |buffer| {
+            buffer.copy_from_slice(ciphertext);
+        })?;
+    {
+        let key = key.read()?;
+        let cipher = ChaCha20Poly1305::new_from_slice(&key[..])?;
+        let mut buffer = plaintext.write()?;
+        cipher.decrypt_inout_detached(nonce, aad, InOutBuf::from(&mut buffer[..]), tag)?;
+    } // the scopes close here, the cipher's key copy wiped first
     Ok(plaintext)
 }
 
@@ -109,7 +111,7 @@ fn known_answers() -> Result<(), Box<dyn StdError>> {
     // Encrypt: the test plaintext stands in for a secret, so it goes into
     // protected memory first (a real secret would be generated or decoded
     // there).
-    let secret = Protected::<[u8]>::init_slice_with(rfc8439::PLAINTEXT.len(), |p| {
+    let secret = Protected::<[u8]>::init_slice_with_in(Dedicated, rfc8439::PLAINTEXT.len(), |p| {
         p.copy_from_slice(rfc8439::PLAINTEXT);
     })?;
     let (ciphertext, tag) = encrypt(&key, &nonce, &aad, &secret)?;
@@ -134,7 +136,7 @@ fn known_answers() -> Result<(), Box<dyn StdError>> {
     // Decrypt the RFC's ciphertext (not ours) into protected memory, and
     // compare in constant time.
     let decrypted = decrypt(&key, &nonce, &aad, &hex::decode(rfc8439::CIPHERTEXT)?, &expected_tag)?;
-    if !decrypted.ct_eq(rfc8439::PLAINTEXT)? {
+    if !decrypted.read()?.ct_eq(rfc8439::PLAINTEXT) {
         return Err("RFC 8439 2.8.2: decryption does not give the plaintext".into());
     }
     println!("RFC 8439 2.8.2 decrypt: plaintext ok ({decrypted:?})");

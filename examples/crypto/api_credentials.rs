@@ -72,22 +72,17 @@ mod credentials {
             let len = secret_hex.len() / 2;
             if len <= BLOCK {
                 // Decoded in place; the rest of the field stays zero.
-                creds.with_write(|c| {
-                    hex::decode_to_slice(secret_hex, &mut c.secret_mut()[..len])
-                })??;
+                hex::decode_to_slice(secret_hex, &mut creds.write()?.secret_mut()[..len])?;
             } else {
                 // A secret longer than a block: decode it into a protected
                 // scratch slice, then hash it straight into the field. The
                 // hasher keeps its state and the secret's last partial block
                 // on the stack; `sha2`'s `zeroize` feature wipes both when it
                 // drops.
-                let mut long = Protected::<[u8]>::zeroed_slice(len)?;
-                long.with_write(|l| hex::decode_to_slice(secret_hex, l))??;
-                creds.with_write(|c| {
-                    let digest: &mut [u8; 32] = (&mut c.secret_mut()[..32]).try_into()?;
-                    long.with_read(|l| Sha256::new_with_prefix(l).finalize_into(digest.into()))?;
-                    Ok::<_, Box<dyn StdError>>(())
-                })??;
+                let long = Protected::<[u8]>::from_hex_in(siegel::Dedicated, secret_hex)?;
+                let mut c = creds.write()?;
+                let digest: &mut [u8; 32] = (&mut c.secret_mut()[..32]).try_into()?;
+                Sha256::new_with_prefix(&*long.read()?).finalize_into(digest.into());
             } // the scratch slice is wiped and unmapped here
             Ok(creds)
         }
@@ -110,11 +105,10 @@ mod credentials {
             creds: &Protected<Self>,
             message: &[u8],
         ) -> Result<[u8; 32], siegel::Error> {
-            creds.with_read(|c| {
-                let mut mac = Hmac::<Sha256>::new(c.secret().into());
-                mac.update(message);
-                mac.finalize().into_bytes().into()
-            })
+            let c = creds.read()?;
+            let mut mac = Hmac::<Sha256>::new(c.secret().into());
+            mac.update(message);
+            Ok(mac.finalize().into_bytes().into())
         }
     }
 }
@@ -200,7 +194,7 @@ fn demo() -> Result<(), Box<dyn StdError>> {
     // frees the String without wiping it).
     drop(secret_hex);
 
-    println!("loaded {creds:?}, protected by {}", creds.mechanism());
+    println!("loaded {creds:?}, protected by {}", creds.info().mechanism);
 
     // A sealed handle is `Send + Sync`: share it, and let each worker open its
     // own read scope. Under protection keys, only the thread holding a guard can
@@ -211,9 +205,9 @@ fn demo() -> Result<(), Box<dyn StdError>> {
             let creds = Arc::clone(&shared);
             thread::spawn(move || -> Result<String, siegel::Error> {
                 let request = format!("GET /v1/orders?page={worker}");
-                let key_id = creds.with_read(|c| {
-                    String::from_utf8_lossy(c.key_id()).trim_end_matches('\0').to_owned()
-                })?;
+                let key_id = String::from_utf8_lossy(creds.read()?.key_id())
+                    .trim_end_matches('\0')
+                    .to_owned();
                 let tag = ApiCredentials::sign(&creds, request.as_bytes())?;
                 Ok(format!("{request}  key={key_id}  hmac-sha256={}", hex::encode(tag)))
             })

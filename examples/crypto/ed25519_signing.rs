@@ -28,6 +28,7 @@
 use std::{error::Error as StdError, process::ExitCode};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use siegel::Dedicated;
 use siegel::Protected;
 
 /// RFC 8032, section 7.1: secret key, public key, message, signature (hex).
@@ -65,25 +66,22 @@ const RFC_8032: [(&str, &str, &str, &str, &str); 4] = [
 ];
 
 /// Decodes a hex seed straight into a new protected region (no copy on the
-/// stack: `hex::decode_to_slice` writes into the open pages).
-fn load_seed(seed_hex: &str) -> Result<Protected<[u8; 32]>, Box<dyn StdError>> {
-    let mut seed = Protected::<[u8; 32]>::zeroed()?;
-    seed.with_write(|s| hex::decode_to_slice(seed_hex, s))??;
-    Ok(seed)
+/// stack: the decoder writes into the open pages).
+fn load_seed(seed_hex: &str) -> Result<Protected<[u8; 32]>, siegel::Error> {
+    Protected::<[u8; 32]>::from_hex_in(Dedicated, seed_hex)
 }
 
 /// The public key: not secret, so it may live anywhere once derived.
 fn verifying_key(seed: &Protected<[u8; 32]>) -> Result<VerifyingKey, siegel::Error> {
-    seed.with_read(|s| SigningKey::from_bytes(s).verifying_key())
+    Ok(SigningKey::from_bytes(&*seed.read()?).verifying_key())
 }
 
 /// Signs `message` in a read scope; the `SigningKey` (a copy of the seed, see
 /// the module docs) is dropped — and zeroized by dalek — before the scope ends.
 fn sign(seed: &Protected<[u8; 32]>, message: &[u8]) -> Result<Signature, siegel::Error> {
-    seed.with_read(|s| {
-        let key = SigningKey::from_bytes(s);
-        key.sign(message)
-    })
+    let seed = seed.read()?;
+    let key = SigningKey::from_bytes(&seed);
+    Ok(key.sign(message))
 }
 
 fn known_answers() -> Result<(), Box<dyn StdError>> {
@@ -119,7 +117,7 @@ fn demo() -> Result<(), Box<dyn StdError>> {
     // A real seed comes from a CSPRNG or a key file, decoded into protected
     // memory as `load_seed` does; the RFC's TEST 1 seed stands in for it here.
     let seed = load_seed(RFC_8032[0].1)?;
-    println!("seed {seed:?}, protected by {}", seed.mechanism());
+    println!("seed {seed:?}, protected by {}", seed.info().mechanism);
 
     let public_key = verifying_key(&seed)?;
     let release =

@@ -212,7 +212,7 @@ impl Output<'_> {
     }
 
     /// The struct: `repr(C)`, the accepted derives and attributes, the fields
-    /// without our attributes, and the hidden `InPlace` field last.
+    /// without our attributes, and the hidden `BuiltOnlyInItsRegion` field last.
     fn item(&self) -> TokenStream {
         let input = self.input;
         let krate = &input.krate;
@@ -248,7 +248,7 @@ impl Output<'_> {
                     body.extend(quote! {
                         #(#fields,)*
                         #hidden_doc
-                        __siegel_in_place: #krate::__private::InPlace,
+                        __siegel_in_place: #krate::__private::BuiltOnlyInItsRegion,
                     });
                 });
                 quote! {
@@ -263,7 +263,7 @@ impl Output<'_> {
                     body.extend(quote! {
                         #(#fields,)*
                         #hidden_doc
-                        #krate::__private::InPlace,
+                        #krate::__private::BuiltOnlyInItsRegion,
                     });
                 });
                 quote! {
@@ -465,9 +465,9 @@ impl Output<'_> {
              so the secret never passes through the stack. The handle is sealed \
              (`NoAccess`) when it is returned."
         );
-        let errors_doc = " As `siegel::Protected::zeroed`: the region could not be mapped, \
-                          locked or protected. Use `siegel::Options` to choose the backend or \
-                          the `mlock` policy.";
+        let errors_doc = " As `siegel::Protected::zeroed_in`: the region could not be mapped, \
+                          locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` \
+                          with `siegel::Options` or a `siegel::Pool` to choose where it goes.";
         // No field bounds: a field that is not plain fails in its `PlainFieldAt`
         // impl, which still exists for rustc, so `Self: Plain` holds here and the
         // error is not repeated.
@@ -485,7 +485,7 @@ impl Output<'_> {
                     -> ::core::result::Result<#krate::Protected<Self>, #krate::Error>
                 {
                     #layout
-                    #krate::Protected::<Self>::zeroed()
+                    #krate::Protected::<Self>::zeroed_in(#krate::__private::Dedicated)
                 }
 
                 #[doc = #with_doc]
@@ -498,7 +498,7 @@ impl Output<'_> {
                     init: impl ::core::ops::FnOnce(&mut Self),
                 ) -> ::core::result::Result<#krate::Protected<Self>, #krate::Error> {
                     #layout
-                    #krate::Protected::<Self>::init_with(init)
+                    #krate::Protected::<Self>::init_with_in(#krate::__private::Dedicated, init)
                 }
             }
         }

@@ -83,9 +83,10 @@ use proc_macro::TokenStream;
 ///   - `fn protect_with(init: impl FnOnce(&mut Wallet)) -> Result<Protected<Wallet>,
 ///     siegel::Error>`: a new region initialised in place by `init`, then sealed.
 ///
-///   The runtime's own constructors work too: `Protected::<Wallet>::init_with`,
-///   and `Protected::<Wallet>::init_with_in(place, …)` to choose where it goes
-///   (`siegel::Options` for the backend or the `mlock` policy, or `&pool`).
+///   They are `Protected::<Wallet>::zeroed_in(Dedicated)` and
+///   `Protected::<Wallet>::init_with_in(Dedicated, init)`; call those with
+///   another place to choose where it goes (`siegel::Options` for the backend
+///   or the `mlock` policy, or `&pool`), or with an initialiser that can fail.
 ///
 /// Accessors and constructors take **the struct's visibility**, whatever the
 /// fields' visibility: keep the fields private (the default) and use the
@@ -162,7 +163,7 @@ use proc_macro::TokenStream;
 ///   of the struct outside it:
 ///
 ///   ```
-///   use siegel::{protected, Protected, Text};
+///   use siegel::{protected, CtEq, Protected, Text};
 ///
 ///   #[protected(deserialize)]
 ///   struct Config {

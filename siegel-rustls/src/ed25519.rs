@@ -14,6 +14,7 @@ use ed25519_dalek::{
     VerifyingKey,
 };
 use sha2::{digest::array::Array, Digest, Sha512};
+use siegel::Dedicated;
 use siegel::Protected;
 
 use crate::{scrub, Error};
@@ -28,17 +29,18 @@ pub(crate) struct Ed25519 {
 impl Ed25519 {
     /// Expands `seed` (read inside the caller's scope) into a new region.
     pub(crate) fn from_seed(seed: &[u8; 32]) -> Result<Self, Error> {
-        let expanded = Protected::<[u8; 64]>::init_with(|out| {
+        let expanded = Protected::<[u8; 64]>::init_with_in(Dedicated, |out| {
             // `finalize_into` writes the digest straight into the open region;
             // the SHA-512 state (the seed in its block buffer) is wiped on
             // drop with sha2's `zeroize` feature.
             Sha512::new().chain_update(seed).finalize_into(Array::cast_from_core_mut(out));
         })?;
-        let public = expanded.with_read(|e| {
-            let public = derive_public(e);
+        let public = {
+            let e = expanded.read()?;
+            let public = derive_public(&e);
             scrub::stack();
             public
-        })?;
+        };
         Ok(Self { expanded, public })
     }
 
@@ -49,11 +51,10 @@ impl Ed25519 {
 
     /// The 64-byte signature over `message`, made inside one read scope.
     pub(crate) fn sign(&self, message: &[u8]) -> Result<[u8; 64], Error> {
-        Ok(self.expanded.with_read(|e| {
-            let signature = sign_with(e, message, &self.public);
-            scrub::stack();
-            signature
-        })?)
+        let e = self.expanded.read()?;
+        let signature = sign_with(&e, message, &self.public);
+        scrub::stack();
+        Ok(signature)
     }
 
     /// The region holding the expansion.

@@ -13,6 +13,7 @@ use pkcs8::{
     ObjectIdentifier, PrivateKeyInfoRef,
 };
 use sec1::EcPrivateKey;
+use siegel::Dedicated;
 use siegel::Protected;
 
 use crate::{ed25519::Ed25519, p256::P256, Error, Inner};
@@ -30,7 +31,7 @@ const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.
 /// Reads the whole file at `path` into a new region.
 pub(crate) fn read(path: &Path) -> Result<Protected<[u8]>, Error> {
     let file = File::open(path).map_err(|source| Error::Open { path: path.to_owned(), source })?;
-    Ok(Protected::<[u8]>::read_from(file, MAX_KEY_FILE)?)
+    Ok(Protected::<[u8]>::read_from_in(Dedicated, file, MAX_KEY_FILE)?)
 }
 
 /// `bytes` as exactly 32 bytes.
@@ -50,11 +51,9 @@ pub(crate) fn parse_document(document: &[u8]) -> Result<Inner, Error> {
         });
     }
     // Decoded DER is never longer than its PEM.
-    let mut der = Protected::<[u8]>::zeroed_slice(document.len())?;
-    let (label, len) = der
-        .with_write(|buf| {
-            pem_rfc7468::decode(document, buf).map(|(label, der)| (label, der.len()))
-        })?
+    let mut der = Protected::<[u8]>::zeroed_slice_in(Dedicated, document.len())?;
+    let (label, len) = pem_rfc7468::decode(document, &mut der.write()?)
+        .map(|(label, der)| (label, der.len()))
         .map_err(|e| Error::Pem(e.to_string()))?;
     der.with_read(|buf| {
         let der = buf.get(..len).unwrap_or_default();
@@ -65,7 +64,7 @@ pub(crate) fn parse_document(document: &[u8]) -> Result<Inner, Error> {
                 "label {other:?}, expected \"PRIVATE KEY\" (PKCS#8) or \"EC PRIVATE KEY\" (SEC1)"
             ))),
         }
-    })?
+    })
 }
 
 /// A DER PKCS#8 `PrivateKeyInfo` / `OneAsymmetricKey` (RFC 5208, 5958); bytes

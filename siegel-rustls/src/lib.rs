@@ -94,6 +94,7 @@ use rustls::{
     sign::{Signer, SigningKey},
     SignatureAlgorithm, SignatureScheme,
 };
+use siegel::Dedicated;
 use siegel::Protected;
 
 pub use crate::error::Error;
@@ -155,7 +156,7 @@ impl ProtectedSigningKey {
     /// [`Error::Siegel`] if a region cannot be made.
     pub fn generate(algorithm: Algorithm) -> Result<Self, Error> {
         loop {
-            let secret = Protected::<[u8; 32]>::try_init_with(siegel::fill_random)?;
+            let secret = Protected::<[u8; 32]>::init_with_in(Dedicated, siegel::fill_random)?;
             match Self::from_raw(&secret, algorithm) {
                 // A P-256 scalar of 0 or >= n: probability ~2^-32; draw again.
                 Err(Error::InvalidKey(_)) => {}
@@ -173,7 +174,7 @@ impl ProtectedSigningKey {
     /// [`Error::InvalidKey`] (a P-256 scalar that is 0 or not below the group
     /// order), [`Error::Siegel`].
     pub fn from_raw(secret: &Protected<[u8; 32]>, algorithm: Algorithm) -> Result<Self, Error> {
-        secret.with_read(|s| Self::from_raw_bytes(s, algorithm))?
+        secret.with_read(|s| Self::from_raw_bytes(s, algorithm))
     }
 
     fn from_raw_bytes(secret: &[u8; 32], algorithm: Algorithm) -> Result<Self, Error> {
@@ -194,7 +195,7 @@ impl ProtectedSigningKey {
         let file = keyfile::read(path.as_ref())?;
         file.with_read(|bytes| {
             Self::from_raw_bytes(keyfile::exact_32("raw key file", bytes)?, algorithm)
-        })?
+        })
     }
 
     /// A key from a PKCS#8 file (PEM `PRIVATE KEY` or DER; Ed25519 or P-256)
@@ -219,7 +220,7 @@ impl ProtectedSigningKey {
     ///
     /// As [`from_pkcs8_file`](Self::from_pkcs8_file), without `Open`.
     pub fn from_pkcs8(document: &Protected<[u8]>) -> Result<Self, Error> {
-        Ok(Self::new(document.with_read(keyfile::parse_document)??))
+        Ok(Self::new(document.with_read(keyfile::parse_document)?))
     }
 
     /// Which algorithm this key signs with.

@@ -13,6 +13,7 @@ use p256::{
     NistP256, PublicKey,
 };
 use sha2::{digest::array::Array, Digest, Sha256};
+use siegel::Dedicated;
 use siegel::Protected;
 use zeroize::Zeroizing;
 
@@ -30,7 +31,7 @@ impl P256 {
     /// a new region, after checking that `0 < d < n`.
     pub(crate) fn from_scalar(d: &[u8; 32]) -> Result<Self, Error> {
         let public = public_of(d).ok_or(Error::InvalidKey("P-256 scalar is 0 or not below n"))?;
-        let scalar = Protected::<[u8; 32]>::init_with(|s| s.copy_from_slice(d))?;
+        let scalar = Protected::<[u8; 32]>::init_with_in(Dedicated, |s| s.copy_from_slice(d))?;
         Ok(Self { scalar, public })
     }
 
@@ -42,13 +43,10 @@ impl P256 {
     /// The DER-encoded signature over `message`, made inside one read scope.
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         let digest = Sha256::digest(message);
-        self.scalar
-            .with_read(|d| {
-                let signature = sign_with(d, &digest);
-                scrub::stack();
-                signature
-            })?
-            .ok_or(Error::InvalidKey("P-256 scalar is 0 or not below n"))
+        let d = self.scalar.read()?;
+        let signature = sign_with(&d, &digest);
+        scrub::stack();
+        signature.ok_or(Error::InvalidKey("P-256 scalar is 0 or not below n"))
     }
 
     /// The region holding the scalar.

@@ -12,6 +12,7 @@
 use std::{fs::File, hint::black_box, os::unix::fs::FileExt};
 
 use sha2::{digest::array::Array, Digest, Sha512};
+use siegel::Dedicated;
 use siegel::Protected;
 use siegel_rustls::{Algorithm, ProtectedSigningKey};
 
@@ -49,20 +50,20 @@ fn stack_of(probe: usize) -> Vec<u8> {
 
 #[test]
 fn signing_leaves_no_expanded_key_on_the_stack() {
-    let seed = Protected::<[u8; 32]>::try_init_with(siegel::fill_random).expect("seed");
+    let seed = Protected::<[u8; 32]>::init_with_in(Dedicated, siegel::fill_random).expect("seed");
     let key = ProtectedSigningKey::from_raw(&seed, Algorithm::Ed25519).expect("key");
     let expansion = seed
         .with_read(|s| {
-            Protected::<[u8; 64]>::init_with(|e| {
+            Protected::<[u8; 64]>::init_with_in(Dedicated, |e| {
                 Sha512::new().chain_update(s).finalize_into(Array::cast_from_core_mut(e));
             })
         })
-        .expect("scope")
-        .expect("region");
+        .expect("scope and region");
     drop(seed);
 
     let hits = hits_after_signing(key, move |stack| {
-        expansion.with_read(|e| count(stack, &[&e[1..31], &e[32..64]])).expect("scope")
+        let e = expansion.read().expect("scope");
+        count(stack, &[&e[1..31], &e[32..64]])
     });
     assert_eq!(hits, 0, "expanded-key bytes left on the signing thread's stack");
 }
@@ -70,14 +71,14 @@ fn signing_leaves_no_expanded_key_on_the_stack() {
 #[test]
 fn signing_leaves_no_p256_scalar_on_the_stack() {
     let (scalar, key) = loop {
-        let scalar = Protected::<[u8; 32]>::try_init_with(siegel::fill_random).expect("scalar");
+        let scalar =
+            Protected::<[u8; 32]>::init_with_in(Dedicated, siegel::fill_random).expect("scalar");
         if let Ok(key) = ProtectedSigningKey::from_raw(&scalar, Algorithm::EcdsaP256) {
             break (scalar, key);
         }
     };
-    let hits = hits_after_signing(key, move |stack| {
-        scalar.with_read(|d| count(stack, &[&d[..]])).expect("scope")
-    });
+    let hits =
+        hits_after_signing(key, move |stack| count(stack, &[&scalar.read().expect("scope")[..]]));
     assert_eq!(hits, 0, "scalar bytes left on the signing thread's stack");
 }
 

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use crate::{
     access::Access,
+    error::Error,
     options::{Mechanism, Memory, Options},
     pool::{PoolInner, PoolSlot},
-    region::{Dedicated, Region},
+    region::{Region, RegionScopes},
     registry,
     scope::{self, Scoped as _},
-    Error,
 };
 
 /// The storage behind one `Protected` handle. `held` is the access the owning
@@ -29,7 +29,7 @@ enum Kind {
     /// reach it without touching the boxed `Region` (a heap page fewer per scope).
     Dedicated {
         region: Box<Region>,
-        scopes: Dedicated,
+        scopes: RegionScopes,
         held: Option<Access>,
     },
     Pooled {
@@ -166,7 +166,7 @@ impl Backing {
         crate::sync::enter_siegel()?;
         match &self.kind {
             Kind::Dedicated { scopes, .. } => scope::open(scopes, access),
-            Kind::Pooled { slot, .. } => scope::open(slot.scopes(), access),
+            Kind::Pooled { slot, .. } => scope::open(slot, access),
         }
     }
 
@@ -174,7 +174,7 @@ impl Backing {
     fn try_close(&self, access: Access) -> Result<(), Error> {
         match &self.kind {
             Kind::Dedicated { scopes, .. } => scope::try_close(scopes, access),
-            Kind::Pooled { slot, .. } => scope::try_close(slot.scopes(), access),
+            Kind::Pooled { slot, .. } => scope::try_close(slot, access),
         }
     }
 
@@ -183,7 +183,7 @@ impl Backing {
     pub(crate) fn close(&self, access: Access) {
         match &self.kind {
             Kind::Dedicated { scopes, .. } => scope::close(scopes, access),
-            Kind::Pooled { slot, .. } => scope::close(slot.scopes(), access),
+            Kind::Pooled { slot, .. } => scope::close(slot, access),
         }
     }
 
@@ -261,7 +261,7 @@ impl Drop for Backing {
         // A region's drop forgets held access itself; a pool slot must give its
         // page or key count back before the slot is freed.
         if let Kind::Pooled { slot, held: Some(access) } = &self.kind {
-            scope::close(slot.scopes(), *access);
+            scope::close(slot, *access);
         }
     }
 }

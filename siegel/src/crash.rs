@@ -35,8 +35,8 @@
 //! # Examples
 //!
 //! ```no_run
-//! siegel::crash::wipe_on_fatal_signal()?;
-//! let key = siegel::Protected::<[u8; 32]>::init_with(|k| k.fill(1))?;
+//! siegel::crash::wipe_on_fatal_signal(siegel::crash::Order::WipeFirst)?;
+//! let key = siegel::Protected::<[u8; 32]>::init_with_in(siegel::Dedicated, |k| k.fill(1))?;
 //! // ... if anything now crashes the process, `key` is zeroed before it dies.
 //! # Ok::<(), siegel::Error>(())
 //! ```
@@ -47,12 +47,13 @@ use core::{
     ffi::{c_int, c_void},
     sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering},
 };
-use std::{
-    os::fd::RawFd,
-    sync::{Mutex, PoisonError},
-};
+use std::sync::{Mutex, PoisonError};
 
-use crate::{error::Error, registry, sys};
+use crate::{
+    error::Error,
+    registry,
+    sys::{self, RawFd},
+};
 
 /// The signals after which a process cannot sensibly go on.
 pub const FATAL_SIGNALS: [c_int; 5] =
@@ -90,18 +91,10 @@ pub enum Order {
     PreviousFirst,
 }
 
-/// Installs the wipe-on-fatal-signal handler with [`Order::WipeFirst`] (see the
-/// module docs). Idempotent: later calls do nothing.
-///
-/// # Errors
-///
-/// [`Error::Signal`] if `sigaction` fails (it does not for these signals).
-pub fn wipe_on_fatal_signal() -> Result<(), Error> {
-    wipe_on_fatal_signal_with(Order::WipeFirst)
-}
-
-/// Installs the wipe-on-fatal-signal handler with the given [`Order`]. The first
-/// call installs; later calls only change the order.
+/// Installs the wipe-on-fatal-signal handler (see the module docs), wiping
+/// before or after a handler installed earlier as `order` says
+/// ([`Order::WipeFirst`], the default, unless you know you need the other).
+/// The first call installs; later calls only change the order.
 ///
 /// # Errors
 ///
@@ -110,11 +103,14 @@ pub fn wipe_on_fatal_signal() -> Result<(), Error> {
 /// # Examples
 ///
 /// ```no_run
-/// // After the runtime (say wasmtime) installed its own SIGSEGV handler:
-/// siegel::crash::wipe_on_fatal_signal_with(siegel::crash::Order::PreviousFirst)?;
+/// use siegel::crash::{wipe_on_fatal_signal, Order};
+///
+/// wipe_on_fatal_signal(Order::WipeFirst)?;
+/// // Or, after a runtime (say wasmtime) installed its own SIGSEGV handler:
+/// wipe_on_fatal_signal(Order::PreviousFirst)?;
 /// # Ok::<(), siegel::Error>(())
 /// ```
-pub fn wipe_on_fatal_signal_with(order: Order) -> Result<(), Error> {
+pub fn wipe_on_fatal_signal(order: Order) -> Result<(), Error> {
     PREVIOUS_FIRST.store(order == Order::PreviousFirst, Ordering::Release);
     let mut installed = INSTALL.lock().unwrap_or_else(PoisonError::into_inner);
     if *installed {

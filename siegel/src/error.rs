@@ -22,7 +22,8 @@ pub enum Error {
     MemoryLock {
         /// Bytes this region tried to lock.
         requested: usize,
-        /// The soft `RLIMIT_MEMLOCK` in bytes at the time, `None` if unlimited.
+        /// The soft `RLIMIT_MEMLOCK` in bytes at the time, `None` if unlimited
+        /// (on Windows: the minimum working-set size, which bounds `VirtualLock`).
         limit: Option<u64>,
         /// The error `mlock` returned.
         source: io::Error,
@@ -158,6 +159,18 @@ pub enum Error {
         expected: usize,
         /// Bytes the reader gave before it ended.
         read: usize,
+    },
+    /// The input goes on past the `expected` bytes of a fixed-size secret (a
+    /// `[u8; N]` loaded with [`Load`](crate::Load)), which must be the whole
+    /// input: a key file with a trailing newline, or the wrong file. Nothing is
+    /// truncated; what was read has been wiped.
+    ///
+    /// Strip the input to exactly the secret (`printf '%s'`, not `echo`; `head
+    /// -c`), or load input of variable length into a `Bytes<N>` or a
+    /// `Protected<[u8]>`.
+    TrailingInput {
+        /// Bytes the secret takes.
+        expected: usize,
     },
     /// Encoded input (hex, base64) is malformed, or decodes to a length the
     /// secret cannot take. The partially decoded bytes were wiped and unmapped.
@@ -334,16 +347,14 @@ impl fmt::Display for Error {
             Self::MemoryLock { requested, limit, source } => {
                 write!(
                     f,
-                    "cannot lock {requested} bytes in memory ({source}); RLIMIT_MEMLOCK is "
+                    "cannot lock {requested} bytes in memory ({source}); {} is ",
+                    crate::sys::MEMLOCK_LIMIT_NAME
                 )?;
                 match limit {
                     Some(limit) => write!(f, "{limit} bytes")?,
                     None => f.write_str("unlimited")?,
                 }
-                f.write_str(
-                    ": raise it (`ulimit -l`, LimitMEMLOCK= in systemd, limits.conf), grant \
-                     CAP_IPC_LOCK, free other secrets, or opt in to MlockPolicy::BestEffort",
-                )
+                write!(f, ": {}", crate::sys::MEMLOCK_LIMIT_HINT)
             }
             Self::Map { len: 0, source } => write!(
                 f,
@@ -438,6 +449,12 @@ impl fmt::Display for Error {
                 f,
                 "the input ended after {read} of the {expected} bytes the secret needs \
                  (truncated file or closed stream); what was read has been wiped"
+            ),
+            Self::TrailingInput { expected } => write!(
+                f,
+                "the input goes on past the {expected} bytes the secret takes (a trailing \
+                 newline in a key file, or the wrong file?); nothing was truncated and what \
+                 was read has been wiped. The input must be exactly the secret"
             ),
             Self::Decode { encoding, offset, reason } => {
                 write!(f, "invalid {encoding} input: {reason}")?;

@@ -11,14 +11,10 @@ use core::{
     ptr::NonNull,
 };
 
-use crate::{
-    access::Access,
-    backing::Backing,
-    secret::{CtEq, Secret},
-};
+use crate::{access::Access, backing::Backing, secret::Secret};
 
-/// `ptr`, once the secret behind `region` is known to be live — not wiped by a
-/// [`lockdown`](crate::lockdown) or a failed re-seal since it was opened — and,
+/// `ptr`, once the secret behind `backing` is known to be live — not wiped by a
+/// [`lockdown`](crate::registry::lockdown) or a failed re-seal since it was opened — and,
 /// under Miri, known to be open for `access` (the shim checks every page). The
 /// caller still argues why the pages are open; this is the part every deref
 /// shares.
@@ -27,10 +23,10 @@ use crate::{
 ///
 /// If the secret was wiped: no secret is handed out after that.
 #[inline]
-pub(crate) fn checked<T: ?Sized>(region: &Backing, ptr: NonNull<T>, access: Access) -> NonNull<T> {
-    region.assert_live();
+pub(crate) fn checked<T: ?Sized>(backing: &Backing, ptr: NonNull<T>, access: Access) -> NonNull<T> {
+    backing.assert_live();
     #[cfg(miri)]
-    crate::sys::assert_accessible(region.data(), region.data_len(), access == Access::Write);
+    crate::sys::assert_accessible(backing.data(), backing.data_len(), access == Access::Write);
     #[cfg(not(miri))]
     let _ = access;
     ptr
@@ -40,7 +36,7 @@ pub(crate) fn checked<T: ?Sized>(region: &Backing, ptr: NonNull<T>, access: Acce
 /// scope when it drops is the one thing the two guards do alike, so it lives
 /// here; `WRITE` picks the access to close.
 struct Scope<'a, T: ?Sized, const WRITE: bool> {
-    region: &'a Backing,
+    backing: &'a Backing,
     ptr: NonNull<T>,
 }
 
@@ -49,13 +45,13 @@ impl<T: ?Sized, const WRITE: bool> Scope<'_, T, WRITE> {
 
     #[inline]
     fn ptr(&self, access: Access) -> NonNull<T> {
-        checked(self.region, self.ptr, access)
+        checked(self.backing, self.ptr, access)
     }
 }
 
 impl<T: ?Sized, const WRITE: bool> Drop for Scope<'_, T, WRITE> {
     fn drop(&mut self) {
-        self.region.close(Self::ACCESS);
+        self.backing.close(Self::ACCESS);
     }
 }
 
@@ -90,18 +86,18 @@ pub struct WriteGuard<'a, T: ?Sized + Secret> {
 }
 
 impl<'a, T: ?Sized + Secret> ReadGuard<'a, T> {
-    /// A guard over `ptr` in `region`, whose read access the caller has just
+    /// A guard over `ptr` in `backing`, whose read access the caller has just
     /// opened; the guard closes it.
-    pub(crate) fn new(region: &'a Backing, ptr: NonNull<T>) -> Self {
-        Self { scope: Scope { region, ptr }, marker: PhantomData }
+    pub(crate) fn new(backing: &'a Backing, ptr: NonNull<T>) -> Self {
+        Self { scope: Scope { backing, ptr }, marker: PhantomData }
     }
 }
 
 impl<'a, T: ?Sized + Secret> WriteGuard<'a, T> {
-    /// A guard over `ptr` in `region`, whose write access the caller has just
+    /// A guard over `ptr` in `backing`, whose write access the caller has just
     /// opened through `&mut Protected`; the guard closes it.
-    pub(crate) fn new(region: &'a Backing, ptr: NonNull<T>) -> Self {
-        Self { scope: Scope { region, ptr }, marker: PhantomData }
+    pub(crate) fn new(backing: &'a Backing, ptr: NonNull<T>) -> Self {
+        Self { scope: Scope { backing, ptr }, marker: PhantomData }
     }
 }
 
@@ -110,7 +106,7 @@ impl<T: ?Sized + Secret> Deref for ReadGuard<'_, T> {
 
     /// # Panics
     ///
-    /// If a [`lockdown`](crate::lockdown) ran while the guard was open.
+    /// If a [`lockdown`](crate::registry::lockdown) ran while the guard was open.
     #[inline]
     fn deref(&self) -> &T {
         let ptr = self.scope.ptr(Access::Read);
@@ -128,7 +124,7 @@ impl<T: ?Sized + Secret> Deref for WriteGuard<'_, T> {
 
     /// # Panics
     ///
-    /// If a [`lockdown`](crate::lockdown) ran while the guard was open.
+    /// If a [`lockdown`](crate::registry::lockdown) ran while the guard was open.
     #[inline]
     fn deref(&self) -> &T {
         let ptr = self.scope.ptr(Access::Read);
@@ -148,20 +144,6 @@ impl<T: ?Sized + Secret> DerefMut for WriteGuard<'_, T> {
         // - the guard was made from `&mut Protected`, so it is the only path to the
         //   secret, and `&mut self` makes this borrow exclusive.
         unsafe { ptr.as_mut() }
-    }
-}
-
-impl<T: ?Sized + Secret + CtEq> ReadGuard<'_, T> {
-    /// Compares the secret with `candidate` in constant time.
-    pub fn ct_eq(&self, candidate: &T) -> bool {
-        CtEq::ct_eq(&**self, candidate)
-    }
-}
-
-impl<T: ?Sized + Secret + CtEq> WriteGuard<'_, T> {
-    /// Compares the secret with `candidate` in constant time.
-    pub fn ct_eq(&self, candidate: &T) -> bool {
-        CtEq::ct_eq(&**self, candidate)
     }
 }
 

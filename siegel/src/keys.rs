@@ -37,7 +37,7 @@
 
 #![allow(unsafe_code)]
 
-use core::sync::atomic::Ordering;
+use core::{num::NonZeroU32, sync::atomic::Ordering};
 use std::sync::Mutex;
 
 use crate::{
@@ -48,7 +48,7 @@ use crate::{
     pkru::{self, Reach, RoundLock, LIVE_KEYS},
     registry::{self, Entry},
     sync::lock,
-    sys::{self, PkeyRights, ProtFlags},
+    sys::{self, PkeyRights, ProtFlags, ProtectCall},
 };
 
 /// siegel's protection keys, by state (bit `k` for key `k`; see the module docs).
@@ -204,17 +204,18 @@ pub(crate) fn obtain(
     entry: &'static Entry,
     pages: Pages,
     policy: KeyExhaustion,
-) -> Result<Option<u32>, Error> {
+) -> Result<Option<NonZeroU32>, Error> {
     let Some(key) = take(entry, policy)? else { return Ok(None) };
+    let key_nz = NonZeroU32::new(key).expect("siegel: key 0 is the default key, never taken");
     pkru::set_owner(key, Some(entry));
     // SAFETY:
     // - the data pages are ours and page-aligned; no scope is open on them (see
     //   above), so the protection change strands no reference.
     if let Err(source) = unsafe { pages.protect_with_key(ProtFlags::READ_WRITE, key) } {
         release(key);
-        return Err(protect_error("pkey_mprotect", source));
+        return Err(protect_error(ProtectCall::PkeyMprotect, source));
     }
-    Ok(Some(key))
+    Ok(Some(key_nz))
 }
 
 fn take(entry: &'static Entry, policy: KeyExhaustion) -> Result<Option<u32>, Error> {
@@ -275,7 +276,7 @@ fn steal(round: &RoundLock, thief: &Entry) -> Result<Option<u32>, Error> {
         registry::for_each_live(|entry| {
             if core::ptr::eq(entry, thief)
                 || !entry.is_virtualised()
-                || entry.key() == 0
+                || entry.key().is_none()
                 || entry.is_open()
             {
                 return;
@@ -289,10 +290,12 @@ fn steal(round: &RoundLock, thief: &Entry) -> Result<Option<u32>, Error> {
         if !victim.try_exclusive() {
             continue;
         }
-        let key = victim.key();
-        let sealed = if key == 0 {
-            false
-        } else {
+        let Some(victim_key) = victim.key() else {
+            victim.unlock_exclusive();
+            continue;
+        };
+        let key = victim_key.get();
+        let sealed = {
             // SAFETY:
             // - the victim's data pages (published entry); no scope is open on
             //   them (maintenance lock), so sealing strands no reference.
@@ -300,7 +303,7 @@ fn steal(round: &RoundLock, thief: &Entry) -> Result<Option<u32>, Error> {
             match seal {
                 Ok(()) => true,
                 Err(source) => {
-                    refused = Some(protect_error("pkey_mprotect", source));
+                    refused = Some(protect_error(ProtectCall::PkeyMprotect, source));
                     false
                 }
             }
@@ -309,7 +312,7 @@ fn steal(round: &RoundLock, thief: &Entry) -> Result<Option<u32>, Error> {
             victim.unlock_exclusive();
             continue;
         }
-        victim.set_key(0);
+        victim.clear_key();
         let since = lock(&TABLE).given_at[index(key)];
         // The victim stays locked through the round, so that a failed round
         // can hand its key back as if nothing had happened.
@@ -320,7 +323,7 @@ fn steal(round: &RoundLock, thief: &Entry) -> Result<Option<u32>, Error> {
             let back =
                 unsafe { victim.pages().protect_with_key(ProtFlags::READ_WRITE, key) }.is_ok();
             if back {
-                victim.set_key(key);
+                victim.set_key(victim_key);
             } else {
                 // It stays sealed, and asks for a key at its next open.
                 release(key);

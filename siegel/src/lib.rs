@@ -10,53 +10,62 @@
 //! have them, and with `mprotect` everywhere else.
 //!
 //! ```
-//! use siegel::Protected;
+//! use siegel::{Dedicated, Protected};
 //!
-//! // Initialised in place: the seed never sits on the stack.
-//! let mut seed = Protected::<[u8; 64]>::init_with(|s| s.fill(7))?;
+//! // Initialised in place, in a region of its own: the seed never sits on the stack.
+//! let mut seed = Protected::<[u8; 64]>::init_with_in(Dedicated, |s| s.fill(7))?;
 //! let first = seed.read()?[0]; // a read scope, re-sealed at the end of the statement
 //! seed.write()?[0] = first + 1; // a write scope
-//! seed.with_read(|s| assert_eq!(s[0], 8))?;
-//! println!("{seed:?} is protected by {}", seed.mechanism()); // never prints the secret
+//! assert_eq!(seed.read()?[0], 8);
+//! // A closure that can fail: one `?` covers the open and the closure's error.
+//! seed.with_write(siegel::fill_random)?;
+//! println!("{seed:?} is protected by {}", seed.info().mechanism); // never prints the secret
 //! # Ok::<(), siegel::Error>(())
 //! ```
 //!
 //! # Constructors: what to build × where
 //!
-//! Every constructor is an associated function of [`Protected`], and each comes
-//! in two forms, as `Box::new` and `Box::new_in` do: `x(..)` makes a region of
-//! its own with [`Options::default`]; `x_in(place, ..)` puts the secret in a
-//! [`Place`] — [`Options`] of your choosing (a region of its own made with
-//! them), or `&pool` (a slot of a [`Pool`]; a secret larger than a slot gets a
-//! region of its own with the pool's options). Every row works in every column.
+//! Every constructor is an associated function of [`Protected`], once, and
+//! takes as its first argument the [`Place`] the secret goes to, as
+//! `Box::new_in` takes an allocator: [`Dedicated`] (a region of its own with
+//! [`Options::default`]), [`Options`] of your choosing (a region of its own
+//! made with them), or `&pool` (a slot of a [`Pool`]; a secret larger than a
+//! slot gets a region of its own with the pool's options). Every row works in
+//! every column; the type says what comes out.
 //!
-//! | what to build | a region of its own | with [`Options`] (`opts`) | in a [`Pool`] |
+//! | what to build | a region of its own: [`Dedicated`] | with [`Options`] (`opts`) | in a [`Pool`] (`&pool`) |
 //! |---|---|---|---|
-//! | all-zero value, slice | [`zeroed()`](Protected::zeroed), [`zeroed_slice(n)`](Protected::zeroed_slice) | `zeroed_in(opts)`, `zeroed_slice_in(opts, n)` | `zeroed_in(&pool)`, `zeroed_slice_in(&pool, n)` |
-//! | computed in place: never on the stack | [`init_with(f)`](Protected::init_with), [`init_slice_with(n, f)`](Protected::init_slice_with) | `init_with_in(opts, f)`, `init_slice_with_in(opts, n, f)` | `init_with_in(&pool, f)`, `init_slice_with_in(&pool, n, f)` |
-//! | computed in place, may fail | [`try_init_with(f)`](Protected::try_init_with) | `try_init_with_in(opts, f)` | `try_init_with_in(&pool, f)` |
-//! | random ([`AnyBitPattern`]) | [`random()`](Protected::random), [`random_slice(n)`](Protected::random_slice) | `random_in(opts)`, `random_slice_in(opts, n)` | `random_in(&pool)`, `random_slice_in(&pool, n)` |
-//! | moved from a value, a slice, a `String` (wiped) | [`take(&mut s)`](Protected::take) | `take_in(opts, &mut s)` | `take_in(&pool, &mut s)` |
-//! | read from a file, stdin, a socket: `[u8]`, `str` | [`read_from(r, limit)`](Protected::read_from) | `read_from_in(opts, r, limit)` | `read_from_in(&pool, r, limit)` |
-//! | read, exactly `size_of::<T>()` bytes | [`read_exact_from(r)`](Protected::read_exact_from) | `read_exact_from_in(opts, r)` | `read_exact_from_in(&pool, r)` |
-//! | decoded hex, base64: `[u8]`, `[u8; N]` | [`from_hex(s)`](Protected::from_hex), [`from_base64(e, s)`](Protected::from_base64) | `from_hex_in(opts, s)`, `from_base64_in(opts, e, s)` | `from_hex_in(&pool, s)`, `from_base64_in(&pool, e, s)` |
-//! | an environment variable: `[u8]`, `str` | [`from_env(name)`](Protected::from_env), `unsafe` [`from_env_removed(name)`](Protected::from_env_removed) | `from_env_in(opts, name)`, `from_env_removed_in(opts, name)` | `from_env_in(&pool, name)`, `from_env_removed_in(&pool, name)` |
+//! | all-zero value | [`zeroed_in(Dedicated)`](Protected::zeroed_in) | `zeroed_in(opts)` | `zeroed_in(&pool)` |
+//! | all-zero slice of `n` | [`zeroed_slice_in(Dedicated, n)`](Protected::zeroed_slice_in) | `zeroed_slice_in(opts, n)` | `zeroed_slice_in(&pool, n)` |
+//! | computed in place, never on the stack (`f` may fail) | [`init_with_in(Dedicated, f)`](Protected::init_with_in) | `init_with_in(opts, f)` | `init_with_in(&pool, f)` |
+//! | a slice of `n` computed in place (`f` may fail) | [`init_slice_with_in(Dedicated, n, f)`](Protected::init_slice_with_in) | `init_slice_with_in(opts, n, f)` | `init_slice_with_in(&pool, n, f)` |
+//! | random (integers and arrays of them) | [`random_in(Dedicated)`](Protected::random_in) | `random_in(opts)` | `random_in(&pool)` |
+//! | a random slice of `n` | [`random_slice_in(Dedicated, n)`](Protected::random_slice_in) | `random_slice_in(opts, n)` | `random_slice_in(&pool, n)` |
+//! | moved from a value, a slice, a `String` (wiped) | [`take_in(Dedicated, &mut s)`](Protected::take_in) | `take_in(opts, &mut s)` | `take_in(&pool, &mut s)` |
+//! | read from a file, stdin, a socket: `[u8]`, `str` | [`read_from_in(Dedicated, r, limit)`](Protected::read_from_in) | `read_from_in(opts, r, limit)` | `read_from_in(&pool, r, limit)` |
+//! | exactly `size_of::<T>()` bytes of a reader (the rest left in it) | [`read_exact_from_in(Dedicated, r)`](Protected::read_exact_from_in) | `read_exact_from_in(opts, r)` | `read_exact_from_in(&pool, r)` |
+//! | a whole file that must be exactly the key (`[u8; N]`, [`Load`]) | [`init_with_in(Dedicated, \|k\| k.load_from(r))`](Protected::init_with_in) | `init_with_in(opts, \|k\| k.load_from(r))` | `init_with_in(&pool, \|k\| k.load_from(r))` |
+//! | decoded hex: `[u8]`, `[u8; N]` | [`from_hex_in(Dedicated, s)`](Protected::from_hex_in) | `from_hex_in(opts, s)` | `from_hex_in(&pool, s)` |
+//! | decoded base64: `[u8]`, `[u8; N]` | [`from_base64_in(Dedicated, e, s)`](Protected::from_base64_in) | `from_base64_in(opts, e, s)` | `from_base64_in(&pool, e, s)` |
+//! | an environment variable: `[u8]`, `str` | [`from_env_in(Dedicated, name)`](Protected::from_env_in) | `from_env_in(opts, name)` | `from_env_in(&pool, name)` |
+//! | the same, then unset (`unsafe`: no other thread may touch the environment) | [`from_env_removed_in(Dedicated, name)`](Protected::from_env_removed_in) | `from_env_removed_in(opts, name)` | `from_env_removed_in(&pool, name)` |
 //!
-//! The type says what comes out: `Protected::<[u8; 32]>::random()`,
-//! `Protected::<str>::take(&mut string)`, `Protected::<[u8]>::from_hex(..)`. A
-//! [`#[protected]`](protected) struct of several secrets is built with the same
-//! constructors (`Protected::<Creds>::init_with_in(&pool, |c| ..)`), or with its
-//! own shortcuts `Creds::protect_with(|c| ..)` and `Creds::protect_zeroed()`.
+//! A [`#[protected]`](protected) struct of several secrets is built with the
+//! same constructors (`Protected::<Creds>::init_with_in(&pool, |c| ..)`), or
+//! with its own shortcuts for a region of its own, `Creds::protect_with(|c| ..)`
+//! and `Creds::protect_zeroed()`.
 //!
 //! ```
-//! use siegel::{Backend, Options, Pool, Protected};
+//! use siegel::{Backend, Dedicated, Options, Pool, Protected};
 //!
+//! let key = Protected::<[u8; 32]>::random_in(Dedicated)?; // a region of its own
 //! let pool = Pool::new();
 //! let session = Protected::<[u8; 32]>::random_in(&pool)?; // one of many small secrets
 //! let paged = Protected::<[u8]>::from_hex_in(Options::new().backend(Backend::Mprotect), "00ff")?;
 //! let mut typed = String::from("hunter2");
 //! let password = Protected::<str>::take_in(&pool, &mut typed)?; // `typed` is wiped
-//! assert!(session.is_pooled() && password.is_pooled() && !paged.is_pooled());
+//! assert!(session.info().pooled && password.info().pooled);
+//! assert!(!key.info().pooled && !paged.info().pooled);
 //! # Ok::<(), siegel::Error>(())
 //! ```
 //!
@@ -121,8 +130,9 @@
 //!   open is reported as deferred and wiped when that scope closes;
 //! - [`Protected::rotate`]: move a long-lived secret to a fresh mapping (new
 //!   address, new canary), so a leaked address goes stale;
-//! - [`Protected::ct_eq`] and [`ReadGuard::ct_eq`]: comparisons whose timing does
-//!   not depend on the secret ([`subtle`]); a slice's length is public.
+//! - [`CtEq::ct_eq`] (`key.read()?.ct_eq(x)`, for arrays, slices, `str`,
+//!   [`Text`] and [`Bytes`]): comparisons whose timing does not depend on the
+//!   secret ([`subtle`]); a slice's length is public.
 //!
 //! siegel does **not** protect against:
 //!
@@ -156,9 +166,9 @@
 //! the same way. [`KeyExhaustion::Fallback`] keeps region 16 and later on page
 //! protection for good, and [`KeyExhaustion::Error`] fails with
 //! [`Error::KeysExhausted`]. A region made under `Error` or `Fallback` that got a
-//! key keeps it until it drops: no steal takes it, and its
-//! [`mechanism`](Protected::mechanism) never changes.
-//! [`Protected::mechanism`] says what protects a handle right now. The choice is
+//! key keeps it until it drops: no steal takes it, and its mechanism never
+//! changes. [`Protected::info`] says what protects a handle right now
+//! ([`RegionInfo::mechanism`]). The choice is
 //! overridable with `SIEGEL_BACKEND=auto|pku|mprotect` or [`Options::backend`]; a
 //! forced `pku` where it is unavailable is an [`Error::PkuUnavailable`], never a
 //! silent downgrade.
@@ -178,16 +188,21 @@
 //! # Text, generated and loaded secrets
 //!
 //! - [`Protected<str>`](Protected): text whose bytes are checked to be UTF-8
-//!   before the handle exposes `&str`; built by [`Protected::<str>::take`](Protected::take)
-//!   (wiping the `String`), [`Protected::<str>::read_from`](Protected::read_from)
-//!   and `from_env`.
+//!   before the handle exposes `&str`; built by [`take_in`](Protected::take_in)
+//!   (wiping the `String`), [`read_from_in`](Protected::read_from_in) and
+//!   [`from_env_in`](Protected::from_env_in).
 //! - [`Text<N>`] and [`Bytes<N>`]: fixed-capacity inline strings, usable as
 //!   fields of `#[protected]` structs.
-//! - [`Protected::random`], [`Protected::random_slice`] and [`fill_random`]: the
+//! - [`Load`]: the loaders for fields — `[u8; N]`, `Text<N>`, `Bytes<N>` — in
+//!   an initialiser or a write scope: `load_from(reader)`, `load_hex`,
+//!   `load_base64`, `load_env`, straight into the field. A `[u8; N]` takes
+//!   exactly `N` bytes, so a key file with a trailing newline is
+//!   [`Error::TrailingInput`], never silently cut.
+//! - [`Protected::random_in`], [`Protected::random_slice_in`] and [`fill_random`]: the
 //!   kernel's random bytes written straight into the region, for
 //!   [`AnyBitPattern`] types only.
-//! - `read_from(reader, limit)`, [`Protected::read_exact_from`], `from_hex`,
-//!   `from_base64`: loaded straight into protected memory; the region grows by
+//! - `read_from_in(place, reader, limit)`, `read_exact_from_in`, `from_hex_in`,
+//!   `from_base64_in`: loaded straight into protected memory; the region grows by
 //!   reallocation (the outgrown one wiped), never through a heap buffer.
 //! - [`Protected::read_once`]: a one-time secret, wiped after one read.
 //! - With the `serde` feature: `#[protected(deserialize)]`, after which
@@ -198,7 +213,7 @@
 //!   `Serialize` only for types that opt in (`SerializableSecret`).
 //!
 //! ```
-//! use siegel::{protected, Protected, Text};
+//! use siegel::{protected, CtEq, Dedicated, Protected, Text};
 //!
 //! #[protected]
 //! struct Login {
@@ -207,16 +222,39 @@
 //! }
 //!
 //! let mut typed = String::from("hunter2");
-//! let login = Protected::<Login>::try_init_with(|l| {
+//! let login = Protected::<Login>::init_with_in(Dedicated, |l| {
 //!     l.user_mut().try_set("alice")?;
 //!     l.password_mut().set_from(&mut typed) // copies, then wipes `typed`
 //! })?;
 //! assert!(login.read()?.password().ct_eq("hunter2"));
 //!
-//! let key = Protected::<[u8; 32]>::random()?;
-//! let token = Protected::<str>::read_from(&b"bearer xyz"[..], 1024)?;
+//! let token = Protected::<str>::read_from_in(Dedicated, &b"bearer xyz"[..], 1024)?;
 //! assert_eq!(token.len(), 10);
-//! # let _ = key;
+//! # Ok::<(), siegel::Error>(())
+//! ```
+//!
+//! # Closures that can fail
+//!
+//! [`with_read`](Protected::with_read), [`with_write`](Protected::with_write)
+//! and [`init_with_in`](Protected::init_with_in) (whose initialiser may also
+//! return `()`: [`InitResult`]) return the closure's own `Result<R, E>`, where `E: From<siegel::Error>` (`siegel::Error`,
+//! `Box<dyn Error>`, `anyhow::Error`, your own enum): one `?` covers a failed
+//! open and the closure's error. Rust infers `E` from the closure's last
+//! expression or from the enclosing function's return type; a closure that
+//! ends in `Ok(..)` after `?`s has neither, so name the error once:
+//!
+//! ```
+//! use siegel::{Dedicated, Load, Protected};
+//!
+//! let key = Protected::<[u8; 4]>::init_with_in(Dedicated, |k| {
+//!     k.load_hex("00ff10aa")?;
+//!     k.reverse();
+//!     Ok::<_, siegel::Error>(())
+//! })?;
+//! // A guard of `[u8; N]` is not a `&[u8]`: a crate that takes one gets
+//! // `&key.read()?[..]`, e.g. `Hmac::<Sha256>::new_from_slice(&key.read()?[..])`.
+//! fn takes_a_slice(key: &[u8]) -> u8 { key[0] } // stands in for that crate
+//! assert_eq!(takes_a_slice(&key.read()?[..]), 0xaa);
 //! # Ok::<(), siegel::Error>(())
 //! ```
 //!
@@ -314,14 +352,16 @@
 //!
 //! # Platforms
 //!
-//! Linux, macOS and FreeBSD. Protection keys on Linux x86-64 (Intel since
-//! Skylake-SP, AMD since Zen 3); page protection everywhere else; `memfd_secret`
-//! on Linux 5.14+ (on by default since 6.5). On macOS and FreeBSD a scope opens
-//! the pages to every thread, a pool write or a wipe at free opens a sealed page
-//! for a moment (there is no `/proc/self/mem`), and on macOS nothing keeps
-//! secrets out of core dumps: [`platform()`] says which protections hold where
+//! Linux, macOS, FreeBSD and Windows. Protection keys on Linux x86-64 (Intel
+//! since Skylake-SP, AMD since Zen 3); page protection everywhere else
+//! (`VirtualProtect` on Windows); `memfd_secret` on Linux 5.14+ (on by default
+//! since 6.5). On macOS, FreeBSD and Windows a scope opens the pages to every
+//! thread, a pool write or a wipe at free opens a sealed page for a moment
+//! (there is no `/proc/self/mem`), and on macOS and Windows nothing keeps
+//! secrets out of crash dumps; on Windows the crash wipe is an
+//! unhandled-exception filter: [`platform()`] says which protections hold where
 //! it runs, and the README has the table. macOS and FreeBSD are compiled in CI,
-//! not run.
+//! not run; Windows runs its tests under Wine.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -333,6 +373,7 @@
 mod access;
 mod arch;
 mod backing;
+mod behind_seal;
 mod cpu;
 pub mod crash;
 mod error;
@@ -369,11 +410,13 @@ pub use crate::{
     cpu::{pku_support, PkuSupport},
     error::{Error, Revocation, TransitionError},
     guard::{ReadGuard, WriteGuard},
+    load::Load,
+    new::InitResult,
     options::{Backend, KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
-    place::Place,
+    place::{Dedicated, Place},
     platform::{platform, Platform},
-    pool::Pool,
+    pool::{Pool, PoolInfo},
     protected::{Protected, RegionInfo},
     random::{fill_random, AnyBitPattern},
     registry::{lockdown, Lockdown},
@@ -382,7 +425,7 @@ pub use crate::{
 };
 /// The `base64` crate, re-exported for its engines
 /// ([`base64::engine::general_purpose::STANDARD`]) used by
-/// [`Protected::<[u8]>::from_base64`](Protected::from_base64).
+/// [`Protected::<[u8]>::from_base64_in`](Protected::from_base64_in).
 #[cfg(feature = "base64")]
 pub use base64;
 /// The `hex` crate, re-exported.
@@ -391,8 +434,8 @@ pub use hex;
 
 #[doc(inline)]
 pub use siegel_macros::protected;
-/// The constant-time comparison traits behind [`Protected::ct_eq`] and
-/// [`ReadGuard::ct_eq`], re-exported.
+/// The constant-time comparison traits behind [`CtEq`] and
+/// `key.read()?.ct_eq(x)`, re-exported.
 pub use subtle;
 
 /// Fault injection into the syscall layer, for the crate's own tests (feature
@@ -421,12 +464,16 @@ pub mod __private {
     pub use serde;
 
     pub use crate::{
-        __siegel_assert_layout as assert_layout, __siegel_impl_plain as impl_plain,
-        access::Access,
+        __siegel_assert_layout as assert_layout,
+        __siegel_impl_plain as impl_plain,
         macro_support::{
-            field_is_plain, hidden_field_is_in_place, HiddenField, InPlace, PlainField,
+            field_is_plain, is_the_hidden_field, BuiltOnlyInItsRegion, HiddenField, PlainField,
             PlainFieldAt, MAX_ALIGN,
         },
+        // The generated `protect_zeroed`/`protect_with` name the place through
+        // here, so that a `crate = "..."` path that re-exports `__private`
+        // needs nothing else.
+        place::Dedicated,
         secret::Plain,
     };
     pub use crate::{

@@ -21,8 +21,8 @@ use crate::{
     place::{home, Home, Place},
     random::{bytes_of_mut, AnyBitPattern},
     secret::Plain,
-    wipe::{wipe_string, wipe_vec},
-    Error, Options, Protected,
+    wipe::{wipe_bytes, wipe_string, wipe_vec},
+    Error, Protected,
 };
 
 /// The first region a reader load makes, in bytes, unless the limit is lower.
@@ -119,9 +119,8 @@ fn read_slice<R: Read>(
 
 /// Retypes a byte secret as text once its bytes are checked to be UTF-8.
 pub(crate) fn into_text(bytes: Protected<[u8]>) -> Result<Protected<str>, Error> {
-    if let Some(valid_up_to) =
-        bytes.with_read(|b| core::str::from_utf8(b).err().map(|e| e.valid_up_to()))?
-    {
+    let invalid = core::str::from_utf8(&bytes.read()?).err().map(|e| e.valid_up_to());
+    if let Some(valid_up_to) = invalid {
         // `bytes` drops here: wiped and unmapped.
         return Err(Error::InvalidUtf8 { valid_up_to });
     }
@@ -134,7 +133,7 @@ pub(crate) fn into_text(bytes: Protected<[u8]>) -> Result<Protected<str>, Error>
 /// A new byte secret in `home` holding a copy of `source`.
 pub(crate) fn copy_slice(home: Home<'_>, source: &[u8]) -> Result<Protected<[u8]>, Error> {
     let mut handle = home.zeroed_slice::<u8>(source.len())?;
-    handle.with_write(|dest| dest.copy_from_slice(source))?;
+    handle.write()?.copy_from_slice(source);
     Ok(handle)
 }
 
@@ -167,7 +166,7 @@ fn read_exact<T: Plain + AnyBitPattern, R: Read>(
             }
         }
         Ok(())
-    })??;
+    })?;
     Ok(handle)
 }
 
@@ -253,21 +252,14 @@ pub(crate) fn decode_base64(
 #[cfg(feature = "hex")]
 fn hex_slice(home: Home<'_>, encoded: &[u8]) -> Result<Protected<[u8]>, Error> {
     let mut handle = home.zeroed_slice::<u8>(decode_hex_len(encoded.len())?)?;
-    handle.with_write(|out| decode_hex(encoded, out))??;
+    handle.with_write(|out| decode_hex(encoded, out))?;
     Ok(handle)
 }
 
 #[cfg(feature = "hex")]
 fn hex_array<const N: usize>(home: Home<'_>, encoded: &[u8]) -> Result<Protected<[u8; N]>, Error> {
-    if decode_hex_len(encoded.len())? != N {
-        return Err(Error::Decode {
-            encoding: "hex",
-            offset: None,
-            reason: "a length that does not match the secret's (two digits per byte)",
-        });
-    }
     let mut handle = home.zeroed::<[u8; N]>()?;
-    handle.with_write(|out| decode_hex(encoded, out))??;
+    handle.write()?.load_hex(encoded)?;
     Ok(handle)
 }
 
@@ -280,7 +272,7 @@ fn base64_slice(
     // The estimate is exact or up to two bytes over; trim to what was decoded.
     let estimate = base64::decoded_len_estimate(encoded.len());
     let mut handle = home.zeroed_slice::<u8>(estimate)?;
-    let len = handle.with_write(|out| decode_base64(engine, encoded, out))??;
+    let len = handle.with_write(|out| decode_base64(engine, encoded, out))?;
     if len == estimate {
         Ok(handle)
     } else {
@@ -295,20 +287,28 @@ fn base64_array<const N: usize>(
     encoded: &[u8],
 ) -> Result<Protected<[u8; N]>, Error> {
     let mut handle = home.zeroed::<[u8; N]>()?;
-    let len = handle.with_write(|out| decode_base64(engine, encoded, out))??;
-    if len == N {
-        Ok(handle)
-    } else {
-        Err(Error::Decode {
-            encoding: "base64",
-            offset: None,
-            reason: "it decodes to fewer bytes than the secret holds",
-        })
-    }
+    handle.write()?.load_base64(engine, encoded)?;
+    Ok(handle)
 }
 
-mod sealed {
+pub(crate) mod sealed {
     use crate::{Error, Protected, Secret};
+
+    /// The hidden half of [`Load`](super::Load): how a loader writes into a
+    /// field of fixed capacity, `CAPACITY` bytes.
+    pub trait Field {
+        /// The field's size in bytes.
+        const CAPACITY: usize;
+        /// Whether the input must fill the field exactly (`[u8; N]`); else it
+        /// may be shorter (`Text<N>`, `Bytes<N>`: the length is kept).
+        const EXACT: bool;
+        /// Wipes the field (volatile zeros, length 0) and returns all of its
+        /// `CAPACITY` bytes for a loader to write at the start of.
+        fn wiped(&mut self) -> &mut [u8];
+        /// Takes the first `len` bytes the loader wrote as the value, checking
+        /// what the type needs (`Text`: UTF-8). On error the caller wipes.
+        fn set_loaded(&mut self, len: usize) -> Result<(), Error>;
+    }
 
     /// The hidden half of [`Loadable`](super::Loadable).
     pub trait Loadable: Secret {
@@ -329,8 +329,8 @@ mod sealed {
     }
 }
 
-/// What a loader of unknown length builds — [`read_from`](Protected::read_from),
-/// [`from_env`](Protected::from_env): bytes, `[u8]`, or text, `str` (checked to
+/// What a loader of unknown length builds — [`read_from_in`](Protected::read_from_in),
+/// [`from_env_in`](Protected::from_env_in): bytes, `[u8]`, or text, `str` (checked to
 /// be UTF-8 before the handle exposes it). Sealed.
 pub trait Loadable: sealed::Loadable {}
 
@@ -348,8 +348,8 @@ impl sealed::Loadable for str {
 }
 impl Loadable for str {}
 
-/// What [`from_hex`](Protected::from_hex) and
-/// [`from_base64`](Protected::from_base64) decode into: `[u8]` (as long as the
+/// What [`from_hex_in`](Protected::from_hex_in) and
+/// [`from_base64_in`](Protected::from_base64_in) decode into: `[u8]` (as long as the
 /// input decodes to) or `[u8; N]` (exactly `N` bytes). Sealed.
 pub trait Decodable: sealed::Decodable {}
 
@@ -385,41 +385,252 @@ impl<const N: usize> sealed::Decodable for [u8; N] {
 }
 impl<const N: usize> Decodable for [u8; N] {}
 
-impl<T: ?Sized + Loadable> Protected<T> {
-    /// Reads `reader` to its end straight into protected memory, at most
-    /// `limit` bytes, with [`Options::default`]; see
-    /// [`read_from_in`](Self::read_from_in).
+/// Loaders for a field of fixed capacity — `[u8; N]`, [`Text<N>`](crate::Text),
+/// [`Bytes<N>`](crate::Bytes) — held in a write scope or an initialiser: the
+/// same sources as the constructors ([`read_from_in`](Protected::read_from_in),
+/// [`from_hex_in`](Protected::from_hex_in), [`from_base64_in`](Protected::from_base64_in),
+/// [`from_env_in`](Protected::from_env_in)), written straight into the field. Sealed.
+///
+/// Each loader wipes the field first and writes the decoded or read bytes
+/// straight into it: no copy of the secret is made outside protected memory,
+/// and on any error the field is left wiped (all zero: `[0; N]`, or empty). A
+/// `[u8; N]` takes exactly `N` bytes — a shorter or a longer input (a key file
+/// with a trailing newline) is an error, never truncated or zero-padded; a
+/// `Text<N>` or `Bytes<N>` takes up to `N` and keeps the length, and a `Text`
+/// checks UTF-8.
+///
+/// # Examples
+///
+/// One struct of secrets, each field loaded from where it lives:
+///
+/// ```
+/// use siegel::{protected, Bytes, Dedicated, Load, Protected, Text};
+///
+/// #[protected]
+/// struct Service {
+///     api_token: Text<128>,
+///     hmac_key: [u8; 32],
+///     salt: Bytes<16>,
+/// }
+///
+/// # std::env::set_var("API_TOKEN", "bearer 42");
+/// # let key_file: &[u8] = &[7; 32];
+/// let service = Protected::<Service>::init_with_in(Dedicated, |s| {
+///     s.api_token_mut().load_env("API_TOKEN")?;
+///     s.hmac_key_mut().load_from(key_file)?; // exactly 32 bytes, or an error
+///     s.salt_mut().load_hex("00ff10")
+/// })?;
+/// assert_eq!(service.read()?.api_token().as_str(), "bearer 42");
+///
+/// // A standalone key the same way: the whole file must be the key.
+/// let with_newline: &[u8] = &[7; 33];
+/// let err = Protected::<[u8; 32]>::init_with_in(Dedicated, |k| k.load_from(with_newline));
+/// assert!(matches!(err, Err(siegel::Error::TrailingInput { expected: 32 })));
+/// # Ok::<(), siegel::Error>(())
+/// ```
+pub trait Load: sealed::Field {
+    /// Reads `reader` to its end into the field: exactly `N` bytes for a
+    /// `[u8; N]` (the whole input must be the secret), up to `N` for a
+    /// `Text<N>` or `Bytes<N>`. Whether the input goes on past `N` bytes is
+    /// told by reading one more byte (kept on the stack, then wiped).
     ///
-    /// # Examples
-    ///
-    /// ```
-    /// use siegel::Protected;
-    ///
-    /// # let dir = std::env::temp_dir().join(format!("siegel-doc-{}", std::process::id()));
-    /// # std::fs::write(&dir, b"key material").unwrap();
-    /// let file = std::fs::File::open(&dir)?;
-    /// let key = Protected::<[u8]>::read_from(file, 4096)?;
-    /// assert_eq!(&*key.read()?, b"key material");
-    /// # std::fs::remove_file(&dir).unwrap();
-    ///
-    /// let stdin_like: &[u8] = b"passphrase";
-    /// let pass = Protected::<str>::read_from(stdin_like, 1024)?;
-    /// assert_eq!(&*pass.read()?, "passphrase");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// For a prefix of a longer stream, see
+    /// [`read_exact_from_in`](Protected::read_exact_from_in).
     ///
     /// # Errors
     ///
-    /// As [`read_from_in`](Self::read_from_in).
-    pub fn read_from(reader: impl Read, limit: usize) -> Result<Self, Error> {
-        Self::read_from_in(Options::default(), reader, limit)
+    /// [`Error::ShortRead`] (`[u8; N]`: the input ended first),
+    /// [`Error::TrailingInput`] (`[u8; N]`: there is more),
+    /// [`Error::LimitExceeded`] (`Text`, `Bytes`: more than `N` bytes),
+    /// [`Error::InvalidUtf8`] (`Text`), [`Error::Read`]. The field is then wiped.
+    fn load_from(&mut self, reader: impl Read) -> Result<(), Error> {
+        load(self, |buf| read_all(reader, buf, Self::CAPACITY, Self::EXACT))
     }
 
+    /// Decodes hex (either case) into the field: `2 * N` digits for a
+    /// `[u8; N]`, any even number up to `2 * N` for a `Text<N>` or `Bytes<N>`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] (odd length, a non-hex character, not `N` bytes for an
+    /// array), [`Error::CapacityExceeded`] (`Text`, `Bytes`: more than `N`
+    /// bytes), [`Error::InvalidUtf8`] (`Text`). The field is then wiped.
+    #[cfg(feature = "hex")]
+    fn load_hex(&mut self, encoded: impl AsRef<[u8]>) -> Result<(), Error> {
+        let encoded = encoded.as_ref();
+        load(self, |buf| {
+            let len = decode_hex_len(encoded.len())?;
+            if Self::EXACT && len != Self::CAPACITY {
+                return Err(Error::Decode {
+                    encoding: "hex",
+                    offset: None,
+                    reason: "a length that does not match the secret's (two digits per byte)",
+                });
+            }
+            let out = buf
+                .get_mut(..len)
+                .ok_or(Error::CapacityExceeded { len, capacity: Self::CAPACITY })?;
+            decode_hex(encoded, out)?;
+            Ok(len)
+        })
+    }
+
+    /// Decodes base64 with `engine` (for example
+    /// [`base64::engine::general_purpose::STANDARD`]) into the field: exactly
+    /// `N` bytes for a `[u8; N]`, up to `N` for a `Text<N>` or `Bytes<N>`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] (malformed, more than `N` bytes, or fewer than `N`
+    /// for an array), [`Error::InvalidUtf8`] (`Text`). The field is then wiped.
+    #[cfg(feature = "base64")]
+    fn load_base64(
+        &mut self,
+        engine: &impl base64::Engine,
+        encoded: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
+        let encoded = encoded.as_ref();
+        load(self, |buf| {
+            let len = decode_base64(engine, encoded, buf)?;
+            if Self::EXACT && len != Self::CAPACITY {
+                return Err(Error::Decode {
+                    encoding: "base64",
+                    offset: None,
+                    reason: "it decodes to fewer bytes than the secret holds",
+                });
+            }
+            Ok(len)
+        })
+    }
+
+    /// The value of environment variable `name`, into the field: exactly `N`
+    /// bytes for a `[u8; N]`, up to `N` for a `Text<N>` or `Bytes<N>`.
+    ///
+    /// What is copied where: `std::env::var_os` copies the value out of the
+    /// environment into a heap buffer it hands siegel; siegel copies it into
+    /// the field and wipes that buffer (its whole capacity) before returning,
+    /// on success and on error. The environment's own copy is outside siegel's
+    /// reach (and `/proc/self/environ` shows the value the process started
+    /// with): prefer a file or stdin ([`load_from`](Self::load_from)) for
+    /// secrets, or see [`Protected::from_env_removed_in`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EnvVarMissing`]; for a `[u8; N]` [`Error::ShortRead`] or
+    /// [`Error::TrailingInput`] (not `N` bytes); for a `Text` or `Bytes`
+    /// [`Error::CapacityExceeded`]; [`Error::InvalidUtf8`] (`Text`). The field
+    /// is then wiped.
+    fn load_env(&mut self, name: &str) -> Result<(), Error> {
+        let value =
+            std::env::var_os(name).ok_or_else(|| Error::EnvVarMissing { name: name.to_owned() })?;
+        let mut bytes = value.into_encoded_bytes();
+        let result = load(self, |buf| {
+            let len = bytes.len();
+            let expected = Self::CAPACITY;
+            match buf.get_mut(..len) {
+                Some(out) if !Self::EXACT || len == expected => {
+                    out.copy_from_slice(&bytes);
+                    Ok(len)
+                }
+                Some(_) => Err(Error::ShortRead { expected, read: len }),
+                None if Self::EXACT => Err(Error::TrailingInput { expected }),
+                None => Err(Error::CapacityExceeded { len, capacity: expected }),
+            }
+        });
+        wipe_vec(&mut bytes);
+        result
+    }
+}
+
+/// Wipes `field`, lets `write` fill the start of it and say how many bytes it
+/// wrote, and takes them as the value; on any error the field is wiped again.
+fn load<F: ?Sized + sealed::Field>(
+    field: &mut F,
+    write: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
+) -> Result<(), Error> {
+    let result = write(field.wiped()).and_then(|len| field.set_loaded(len));
+    if result.is_err() {
+        field.wiped();
+    }
+    result
+}
+
+/// Reads `reader` to its end into `buf`: exactly `capacity` bytes if `exact`,
+/// else up to `capacity`; returns how many.
+fn read_all(
+    mut reader: impl Read,
+    buf: &mut [u8],
+    capacity: usize,
+    exact: bool,
+) -> Result<usize, Error> {
+    let mut read = 0;
+    while read < buf.len() {
+        match reader.read(&mut buf[read..]) {
+            Ok(0) if exact => return Err(Error::ShortRead { expected: capacity, read }),
+            Ok(0) => return Ok(read),
+            Ok(n) => read += n.min(buf.len() - read),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(Error::Read { read, source }),
+        }
+    }
+    // Full: the input must end here. One more byte tells, and is wiped.
+    let mut probe = [0u8; 1];
+    let more = loop {
+        match reader.read(&mut probe) {
+            Ok(n) => break n > 0,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(Error::Read { read, source }),
+        }
+    };
+    wipe_bytes(&mut probe);
+    match (more, exact) {
+        (false, _) => Ok(read),
+        (true, true) => Err(Error::TrailingInput { expected: capacity }),
+        (true, false) => Err(Error::LimitExceeded { limit: capacity }),
+    }
+}
+
+impl<const N: usize> sealed::Field for [u8; N] {
+    const CAPACITY: usize = N;
+    const EXACT: bool = true;
+
+    fn wiped(&mut self) -> &mut [u8] {
+        wipe_bytes(self);
+        self
+    }
+
+    fn set_loaded(&mut self, len: usize) -> Result<(), Error> {
+        // Every loader checks an array's length before it reports success.
+        debug_assert_eq!(len, N);
+        Ok(())
+    }
+}
+impl<const N: usize> Load for [u8; N] {}
+
+impl<T: ?Sized + Loadable> Protected<T> {
     /// Reads `reader` to its end straight into a new secret in `place`, at
     /// most `limit` bytes, with no intermediate buffer: the secret grows by
     /// reallocation in `place` (a larger one, a copy with both open, the old one
     /// wiped) and is trimmed to the exact length at the end. Text (`str`) is
     /// checked to be UTF-8 before the handle exposes it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::{Dedicated, Protected};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("siegel-doc-{}", std::process::id()));
+    /// # std::fs::write(&dir, b"key material").unwrap();
+    /// let file = std::fs::File::open(&dir)?;
+    /// let key = Protected::<[u8]>::read_from_in(Dedicated, file, 4096)?;
+    /// assert_eq!(&*key.read()?, b"key material");
+    /// # std::fs::remove_file(&dir).unwrap();
+    ///
+    /// let stdin_like: &[u8] = b"passphrase";
+    /// let pass = Protected::<str>::read_from_in(Dedicated, stdin_like, 1024)?;
+    /// assert_eq!(&*pass.read()?, "passphrase");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -430,34 +641,27 @@ impl<T: ?Sized + Loadable> Protected<T> {
         T::from_bytes(read_slice(home(&place), reader, limit)?)
     }
 
-    /// The value of environment variable `name`, as bytes or text, with
-    /// [`Options::default`]; see [`from_env_in`](Self::from_env_in).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # std::env::set_var("DOC_SIEGEL_KEY", "s3cret");
-    /// let key = siegel::Protected::<[u8]>::from_env("DOC_SIEGEL_KEY")?;
-    /// assert_eq!(&*key.read()?, b"s3cret");
-    /// let text = siegel::Protected::<str>::from_env("DOC_SIEGEL_KEY")?;
-    /// assert_eq!(&*text.read()?, "s3cret");
-    /// # Ok::<(), siegel::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`from_env_in`](Self::from_env_in).
-    pub fn from_env(name: &str) -> Result<Self, Error> {
-        Self::from_env_in(Options::default(), name)
-    }
-
     /// The value of environment variable `name`, as bytes or text, in `place`.
     ///
     /// The environment's own copy is outside siegel's reach: the process keeps
     /// it (and `/proc/self/environ` shows the value the process started with)
     /// whatever happens here. siegel wipes the copy `std::env::var_os` hands it.
-    /// Prefer a file or stdin ([`read_from`](Self::read_from)) for secrets; see
-    /// [`from_env_removed`](Self::from_env_removed) to unset the variable.
+    /// Prefer a file or stdin ([`read_from_in`](Self::read_from_in)) for
+    /// secrets; see [`from_env_removed_in`](Self::from_env_removed_in) to unset
+    /// the variable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::{Dedicated, Protected};
+    ///
+    /// # std::env::set_var("DOC_SIEGEL_KEY", "s3cret");
+    /// let key = Protected::<[u8]>::from_env_in(Dedicated, "DOC_SIEGEL_KEY")?;
+    /// assert_eq!(&*key.read()?, b"s3cret");
+    /// let text = Protected::<str>::from_env_in(Dedicated, "DOC_SIEGEL_KEY")?;
+    /// assert_eq!(&*text.read()?, "s3cret");
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -465,22 +669,6 @@ impl<T: ?Sized + Loadable> Protected<T> {
     /// error of [`Protected::zeroed_slice_in`].
     pub fn from_env_in(place: impl Place, name: &str) -> Result<Self, Error> {
         T::from_bytes(env_slice(home(&place), name)?)
-    }
-
-    /// As [`from_env`](Self::from_env), then removes the variable from the
-    /// environment; see [`from_env_removed_in`](Self::from_env_removed_in).
-    ///
-    /// # Safety
-    ///
-    /// As for [`from_env_removed_in`](Self::from_env_removed_in).
-    ///
-    /// # Errors
-    ///
-    /// As [`from_env`](Self::from_env); the variable is removed only on success.
-    pub unsafe fn from_env_removed(name: &str) -> Result<Self, Error> {
-        // SAFETY:
-        // - the caller upholds `from_env_removed_in`'s contract: it is this one's.
-        unsafe { Self::from_env_removed_in(Options::default(), name) }
     }
 
     /// As [`from_env_in`](Self::from_env_in), then removes the variable from
@@ -520,30 +708,21 @@ fn remove_env(name: &str) {
 }
 
 impl<T: ?Sized + Decodable> Protected<T> {
-    /// Decodes hex (either case) straight into protected memory, with
-    /// [`Options::default`]; see [`from_hex_in`](Self::from_hex_in).
+    /// Decodes hex (either case) straight into a new secret in `place`: any
+    /// even number of digits for `[u8]`, exactly `2 * N` for `[u8; N]`.
     ///
     /// # Examples
     ///
     /// ```
-    /// let key = siegel::Protected::<[u8]>::from_hex("00ff10")?;
+    /// use siegel::{Dedicated, Protected};
+    ///
+    /// let key = Protected::<[u8]>::from_hex_in(Dedicated, "00ff10")?;
     /// assert_eq!(&*key.read()?, &[0x00, 0xff, 0x10]);
-    /// let array = siegel::Protected::<[u8; 4]>::from_hex("DEADbeef")?;
+    /// let array = Protected::<[u8; 4]>::from_hex_in(Dedicated, "DEADbeef")?;
     /// assert_eq!(*array.read()?, [0xde, 0xad, 0xbe, 0xef]);
-    /// assert!(siegel::Protected::<[u8; 4]>::from_hex("dead").is_err());
+    /// assert!(Protected::<[u8; 4]>::from_hex_in(Dedicated, "dead").is_err());
     /// # Ok::<(), siegel::Error>(())
     /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`from_hex_in`](Self::from_hex_in).
-    #[cfg(feature = "hex")]
-    pub fn from_hex(encoded: impl AsRef<[u8]>) -> Result<Self, Error> {
-        Self::from_hex_in(Options::default(), encoded)
-    }
-
-    /// Decodes hex (either case) straight into a new secret in `place`: any
-    /// even number of digits for `[u8]`, exactly `2 * N` for `[u8; N]`.
     ///
     /// # Errors
     ///
@@ -554,36 +733,22 @@ impl<T: ?Sized + Decodable> Protected<T> {
         T::hex(home(&place), encoded.as_ref())
     }
 
-    /// Decodes base64 straight into protected memory, with `engine` (for example
+    /// Decodes base64 with `engine` (for example
     /// [`base64::engine::general_purpose::STANDARD`], re-exported as
-    /// `siegel::base64`) and [`Options::default`]; see
-    /// [`from_base64_in`](Self::from_base64_in).
+    /// `siegel::base64`) straight into a new secret in `place`: as many bytes
+    /// as it decodes to for `[u8]`, exactly `N` for `[u8; N]`.
     ///
     /// # Examples
     ///
     /// ```
-    /// use siegel::base64::engine::general_purpose::STANDARD;
+    /// use siegel::{base64::engine::general_purpose::STANDARD, Dedicated, Protected};
     ///
-    /// let token = siegel::Protected::<[u8]>::from_base64(&STANDARD, "Zm9vYmFy")?;
+    /// let token = Protected::<[u8]>::from_base64_in(Dedicated, &STANDARD, "Zm9vYmFy")?;
     /// assert_eq!(&*token.read()?, b"foobar");
-    /// let key = siegel::Protected::<[u8; 6]>::from_base64(&STANDARD, "Zm9vYmFy")?;
+    /// let key = Protected::<[u8; 6]>::from_base64_in(Dedicated, &STANDARD, "Zm9vYmFy")?;
     /// assert_eq!(&*key.read()?, b"foobar");
     /// # Ok::<(), siegel::Error>(())
     /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`from_base64_in`](Self::from_base64_in).
-    #[cfg(feature = "base64")]
-    pub fn from_base64(
-        engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,
-    ) -> Result<Self, Error> {
-        Self::from_base64_in(Options::default(), engine, encoded)
-    }
-
-    /// Decodes base64 with `engine` straight into a new secret in `place`: as
-    /// many bytes as it decodes to for `[u8]`, exactly `N` for `[u8; N]`.
     ///
     /// # Errors
     ///
@@ -601,28 +766,33 @@ impl<T: ?Sized + Decodable> Protected<T> {
 
 impl<T: Plain + AnyBitPattern> Protected<T> {
     /// Reads exactly `size_of::<T>()` bytes from `reader` straight into a new
-    /// region (a key file, a fixed-size handshake secret), with
-    /// [`Options::default`]; see [`read_exact_from_in`](Self::read_exact_from_in).
+    /// secret in `place` (a fixed-size handshake secret from a stream); the
+    /// rest is left in the reader.
     ///
     /// # Examples
     ///
     /// ```
-    /// let mut key_file: &[u8] = &[7; 40];
-    /// let key = siegel::Protected::<[u8; 32]>::read_exact_from(&mut key_file)?;
+    /// use siegel::{Dedicated, Protected};
+    ///
+    /// let mut stream: &[u8] = &[7; 40];
+    /// let key = Protected::<[u8; 32]>::read_exact_from_in(Dedicated, &mut stream)?;
     /// assert_eq!(key.read()?[31], 7);
-    /// assert_eq!(key_file.len(), 8); // the rest is left in the reader
+    /// assert_eq!(stream.len(), 8); // the rest is left in the reader
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///
-    /// # Errors
+    /// For a key file that must be exactly the key — a trailing newline is an
+    /// error, not ignored — load the whole input into the array
+    /// ([`Load::load_from`]):
     ///
-    /// As [`read_exact_from_in`](Self::read_exact_from_in).
-    pub fn read_exact_from(reader: impl Read) -> Result<Self, Error> {
-        Self::read_exact_from_in(Options::default(), reader)
-    }
-
-    /// Reads exactly `size_of::<T>()` bytes from `reader` straight into a new
-    /// secret in `place`.
+    /// ```
+    /// use siegel::{Dedicated, Load, Protected};
+    ///
+    /// let key_file: &[u8] = &[7; 33]; // 32 bytes and a newline
+    /// let key = Protected::<[u8; 32]>::init_with_in(Dedicated, |k| k.load_from(key_file));
+    /// assert!(matches!(key, Err(siegel::Error::TrailingInput { expected: 32 })));
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

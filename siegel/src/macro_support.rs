@@ -74,29 +74,32 @@ pub trait PlainFieldAt<const I: usize> {
 pub const fn field_is_plain<S: ?Sized + PlainFieldAt<I, Field = T>, const I: usize, T>(_field: &T) {
 }
 
-/// Requires `field` to be the hidden [`InPlace`] field (as [`field_is_plain`]
-/// does for the others).
+/// Requires `field` to be the hidden [`BuiltOnlyInItsRegion`] field (as
+/// [`field_is_plain`] does for the others).
 #[inline]
-pub const fn hidden_field_is_in_place<T: HiddenField>(_field: &T) {}
+pub const fn is_the_hidden_field<T: HiddenField>(_field: &T) {}
 
 /// The type of the hidden last field a `#[protected]` struct must have:
-/// implemented for [`InPlace`] only, and sealed.
+/// implemented for [`BuiltOnlyInItsRegion`] only, and sealed.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not the hidden field of a #[protected] struct",
-    label = "not siegel's `InPlace`",
+    label = "not siegel's `BuiltOnlyInItsRegion`",
     note = "#[protected] names the hidden field's type through the path of its \
             `crate = \"...\"` argument, which must lead to siegel's own items"
 )]
 pub trait HiddenField: PlainField + sealed::Sealed {}
 
-impl HiddenField for InPlace {}
+impl HiddenField for BuiltOnlyInItsRegion {}
 
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for super::InPlace {}
+    impl Sealed for super::BuiltOnlyInItsRegion {}
 }
 
-/// The type of the hidden last field of every `#[protected]` struct.
+/// The type of the hidden last field of every `#[protected]` struct. Its name
+/// is what a user reads in the compiler's error for a struct literal of one
+/// ("argument of type `siegel::__private::BuiltOnlyInItsRegion` is missing"),
+/// so it says the rule.
 ///
 /// Zero-sized, so it changes neither size nor alignment under `repr(C)`. Its field
 /// is private to siegel, so no code outside siegel can build one — and therefore
@@ -104,20 +107,20 @@ mod sealed {
 /// module that defines it: a protected struct only ever exists zero-filled in a
 /// region and initialised in place. It implements no `Clone`, `Copy` or
 /// `Default`, so neither can the struct that holds it.
-pub struct InPlace(());
+pub struct BuiltOnlyInItsRegion(());
 
-impl core::fmt::Debug for InPlace {
+impl core::fmt::Debug for BuiltOnlyInItsRegion {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("InPlace")
+        f.write_str("BuiltOnlyInItsRegion")
     }
 }
 
-impl PlainField for InPlace {}
+impl PlainField for BuiltOnlyInItsRegion {}
 
 // SAFETY:
-// - `InPlace` is zero-sized: all-zero (no bytes at all) is its only bit pattern and
+// - `BuiltOnlyInItsRegion` is zero-sized: all-zero (no bytes at all) is its only bit pattern and
 //   is valid; it holds no pointer, has no drop glue and no interior mutability.
-unsafe impl Plain for InPlace {}
+unsafe impl Plain for BuiltOnlyInItsRegion {}
 
 /// The `Plain` impl of a `#[protected]` struct, with the checks that justify it.
 ///
@@ -161,7 +164,7 @@ macro_rules! __siegel_impl_plain {
         //   trait's own bound) provides, and `PlainField: Plain`: each field is
         //   valid all-zero, holds no pointer, has no drop glue and no interior
         //   mutability;
-        // - the field `$hidden` is `InPlace` (`HiddenField` is sealed): `Plain`
+        // - the field `$hidden` is `BuiltOnlyInItsRegion` (`HiddenField` is sealed): `Plain`
         //   and zero-sized;
         // - so all-zero is valid for the struct (padding may hold anything) and it
         //   adds no pointer or interior mutability of its own; it has no drop glue,
@@ -186,7 +189,7 @@ macro_rules! __siegel_impl_plain {
                         $crate::__private::field_is_plain::<Self, $index, _>(field);
                     })*
                     let Self { $hidden: hidden, .. } = self;
-                    $crate::__private::hidden_field_is_in_place(hidden);
+                    $crate::__private::is_the_hidden_field(hidden);
                 }
             }
 
@@ -670,23 +673,23 @@ mod tests {
     struct Sample {
         a: [u8; 3],
         b: u64,
-        _in_place: InPlace,
+        _in_place: BuiltOnlyInItsRegion,
     }
 
-    const _: () = crate::__siegel_assert_layout!(Sample; [u8; 3], u64, InPlace);
+    const _: () = crate::__siegel_assert_layout!(Sample; [u8; 3], u64, BuiltOnlyInItsRegion);
 
     #[test]
     fn in_place_is_zero_sized() {
-        assert_eq!(core::mem::size_of::<InPlace>(), 0);
-        assert_eq!(core::mem::align_of::<InPlace>(), 1);
+        assert_eq!(core::mem::size_of::<BuiltOnlyInItsRegion>(), 0);
+        assert_eq!(core::mem::align_of::<BuiltOnlyInItsRegion>(), 1);
         assert_eq!(core::mem::size_of::<Sample>(), 16);
-        assert_eq!(format!("{:?}", InPlace(())), "InPlace");
+        assert_eq!(format!("{:?}", BuiltOnlyInItsRegion(())), "BuiltOnlyInItsRegion");
     }
 
     #[test]
     fn plain_field_covers_plain() {
         fn is_plain_field<T: PlainField>() {}
         is_plain_field::<[u64; 4]>();
-        is_plain_field::<InPlace>();
+        is_plain_field::<BuiltOnlyInItsRegion>();
     }
 }

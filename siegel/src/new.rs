@@ -1,7 +1,7 @@
-//! The constructors of a value or a slice: zeroed, initialised in place, or
-//! taken from a variable, a slice or a `String` (which is wiped; [`Source`]). Each has a `…_in(place, …)` form
-//! (see [`Place`]); the form without `_in` is that one with
-//! [`Options::default`].
+//! The constructors of a value or a slice: zeroed, initialised in place (by an
+//! initialiser that may fail: [`InitResult`]), or taken from a variable, a
+//! slice or a `String` (which is wiped; [`Source`]). Each takes the
+//! [`Place`] the secret goes to first.
 
 #![allow(unsafe_code)]
 
@@ -9,36 +9,66 @@ use core::ptr::NonNull;
 
 use crate::{
     error::Error,
-    options::Options,
     place::{home, Home, Place},
     protected::Protected,
     secret::{Plain, Secret},
 };
 
-impl<T: Plain> Protected<T> {
-    /// A new region holding an all-zero `T`, with [`Options::default`]; see
-    /// [`zeroed_in`](Self::zeroed_in).
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed_in`](Self::zeroed_in).
-    pub fn zeroed() -> Result<Self, Error> {
-        Self::zeroed_in(Options::default())
+mod init {
+    use crate::Error;
+
+    /// The hidden half of [`InitResult`](super::InitResult).
+    pub trait Sealed {
+        /// The error a constructor returns.
+        type Error: From<Error>;
+        /// `Ok` if the initialiser succeeded.
+        fn into_result(self) -> Result<(), Self::Error>;
     }
 
-    /// A new secret holding an all-zero `T`, in `place`: a dedicated region made
-    /// with these [`Options`], or a slot of a [`Pool`](crate::Pool) (`&pool`; a
-    /// `T` larger than the largest slot, 2032 bytes, gets a dedicated region).
+    impl Sealed for () {
+        type Error = Error;
+        fn into_result(self) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+
+    impl<E: From<Error>> Sealed for Result<(), E> {
+        type Error = E;
+        fn into_result(self) -> Result<(), E> {
+            self
+        }
+    }
+}
+
+/// What an initialiser passed to [`init_with_in`](Protected::init_with_in) or
+/// [`init_slice_with_in`](Protected::init_slice_with_in) returns: `()` (it
+/// cannot fail; the constructor returns a [`siegel::Error`](Error)), or
+/// `Result<(), E>` for any `E: From<siegel::Error>` (on `Err` the new secret is
+/// wiped and `E` returned) — as `main` may return `()` or a `Result`. Sealed.
+pub trait InitResult: init::Sealed {}
+impl InitResult for () {}
+impl<E: From<Error>> InitResult for Result<(), E> {}
+
+/// The error type of a constructor whose initialiser returns `R`.
+type InitError<R> = <R as init::Sealed>::Error;
+
+impl<T: Plain> Protected<T> {
+    /// A new secret in `place` holding an all-zero `T`: a region of its own
+    /// ([`Dedicated`](crate::Dedicated), or one made with [`Options`](crate::Options)), or a slot of a
+    /// [`Pool`](crate::Pool) (`&pool`; a `T` larger than the largest slot, 2032
+    /// bytes, gets a region of its own).
     ///
     /// # Examples
     ///
     /// ```
-    /// use siegel::{Backend, Mechanism, Options, Pool, Protected};
+    /// use siegel::{Backend, Dedicated, Mechanism, Options, Pool, Protected};
     ///
+    /// let counter = Protected::<u64>::zeroed_in(Dedicated)?;
     /// let key = Protected::<[u8; 32]>::zeroed_in(Options::new().backend(Backend::Mprotect))?;
-    /// assert_eq!(key.mechanism(), Mechanism::PageProtection);
+    /// assert_eq!(key.info().mechanism, Mechanism::PageProtection);
     /// let pool = Pool::new();
-    /// assert!(Protected::<u64>::zeroed_in(&pool)?.is_pooled());
+    /// assert!(Protected::<u64>::zeroed_in(&pool)?.info().pooled);
+    /// # let _ = counter;
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///
@@ -53,96 +83,74 @@ impl<T: Plain> Protected<T> {
         home(&place).zeroed()
     }
 
-    /// A new region whose `T` is initialised in place by `init` (it starts
-    /// zeroed), so the secret need not pass through the stack; see
-    /// [`init_with_in`](Self::init_with_in).
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed_in`](Self::zeroed_in).
-    pub fn init_with(init: impl FnOnce(&mut T)) -> Result<Self, Error> {
-        Self::init_with_in(Options::default(), init)
-    }
-
     /// A new secret in `place` whose `T` is initialised in place by `init`, in
-    /// a write scope (it starts zeroed).
+    /// a write scope (it starts zeroed), so the secret need not pass through
+    /// the stack. `init` returns `()`, or a `Result` if it can fail (see
+    /// [`InitResult`]): on `Err` the secret is wiped (its region unmapped or its
+    /// slot freed) and the error returned.
     ///
     /// # Examples
     ///
     /// ```
-    /// use siegel::{Pool, Protected};
+    /// use siegel::{Dedicated, Pool, Protected, Text};
     ///
     /// let pool = Pool::new();
     /// let keys: Vec<Protected<[u8; 32]>> = (0..100u8)
     ///     .map(|i| Protected::init_with_in(&pool, |k: &mut [u8; 32]| k[0] = i))
     ///     .collect::<Result<_, _>>()?;
     /// assert_eq!(keys[7].read()?[0], 7);
-    /// # Ok::<(), siegel::Error>(())
-    /// ```
     ///
-    /// # Errors
-    ///
-    /// As [`zeroed_in`](Self::zeroed_in).
-    pub fn init_with_in(place: impl Place, init: impl FnOnce(&mut T)) -> Result<Self, Error> {
-        let mut handle = Self::zeroed_in(place)?;
-        handle.with_write(init)?;
-        Ok(handle)
-    }
-
-    /// As [`init_with`](Self::init_with), for an initialiser that can fail: on
-    /// `Err` the region is wiped and unmapped and the error returned.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use siegel::{Protected, Text};
-    ///
+    /// // An initialiser that can fail:
     /// let mut typed = String::from("correct horse");
-    /// let password = Protected::<Text<64>>::try_init_with(|t| t.set_from(&mut typed))?;
+    /// let password = Protected::<Text<64>>::init_with_in(Dedicated, |t| t.set_from(&mut typed))?;
     /// assert!(typed.is_empty()); // its bytes were wiped
     /// assert_eq!(password.read()?.as_str(), "correct horse");
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///
+    /// A fallible `init`'s error type `E` is inferred from its last expression
+    /// (above: `set_from`'s `siegel::Error`) or from the function the result is
+    /// returned from. A closure that ends in `Ok(())` after `?`s has neither
+    /// (rustc: E0282/E0283), so name the error once:
+    ///
+    /// ```
+    /// use siegel::{Dedicated, Load, Protected};
+    ///
+    /// let key = Protected::<[u8; 32]>::init_with_in(Dedicated, |k| {
+    ///     k.load_hex("2a".repeat(32))?;
+    ///     k[0] ^= 1;
+    ///     Ok::<_, siegel::Error>(()) // or `Box<dyn std::error::Error>`, your own error
+    /// })?;
+    /// assert_eq!(key.read()?[0], 0x2b);
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
-    /// As [`try_init_with_in`](Self::try_init_with_in).
-    pub fn try_init_with<E: From<Error>>(
-        init: impl FnOnce(&mut T) -> Result<(), E>,
-    ) -> Result<Self, E> {
-        Self::try_init_with_in(Options::default(), init)
-    }
-
-    /// A new secret in `place` whose `T` is initialised in place by `init`,
-    /// which may fail: the secret is then wiped (and its region unmapped or its
-    /// slot freed) and `init`'s error returned.
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed_in`](Self::zeroed_in), converted into `E`, or what `init`
-    /// returned.
-    pub fn try_init_with_in<E: From<Error>>(
+    /// As [`zeroed_in`](Self::zeroed_in), converted into the initialiser's
+    /// error type, or what `init` returned.
+    pub fn init_with_in<R: InitResult>(
         place: impl Place,
-        init: impl FnOnce(&mut T) -> Result<(), E>,
-    ) -> Result<Self, E> {
+        init: impl FnOnce(&mut T) -> R,
+    ) -> Result<Self, InitError<R>> {
         let mut handle = Self::zeroed_in(place)?;
-        handle.with_write(init)??;
+        handle.with_write(|value| init::Sealed::into_result(init(value)))?;
         Ok(handle)
     }
 }
 
 impl<T: Plain> Protected<[T]> {
-    /// A new region holding `len` zeroed elements, with [`Options::default`];
-    /// see [`zeroed_slice_in`](Self::zeroed_slice_in).
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed_slice_in`](Self::zeroed_slice_in).
-    pub fn zeroed_slice(len: usize) -> Result<Self, Error> {
-        Self::zeroed_slice_in(Options::default(), len)
-    }
-
     /// A new secret in `place` holding `len` zeroed elements.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::{Dedicated, Protected};
+    ///
+    /// let buffer = Protected::<[u8]>::zeroed_slice_in(Dedicated, 64)?;
+    /// assert_eq!(buffer.len(), 64);
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -151,29 +159,33 @@ impl<T: Plain> Protected<[T]> {
         home(&place).zeroed_slice(len)
     }
 
-    /// A new region of `len` elements initialised in place by `init`; see
-    /// [`init_slice_with_in`](Self::init_slice_with_in).
-    ///
-    /// # Errors
-    ///
-    /// As [`zeroed_slice_in`](Self::zeroed_slice_in).
-    pub fn init_slice_with(len: usize, init: impl FnOnce(&mut [T])) -> Result<Self, Error> {
-        Self::init_slice_with_in(Options::default(), len, init)
-    }
-
     /// A new secret in `place` of `len` elements initialised in place by
-    /// `init`, in a write scope (they start zeroed).
+    /// `init`, in a write scope (they start zeroed); `init` may fail, as for
+    /// [`init_with_in`](Protected::init_with_in).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::{Dedicated, Protected};
+    ///
+    /// let ramp = Protected::<[u16]>::init_slice_with_in(Dedicated, 4, |s| {
+    ///     s.iter_mut().zip(0..).for_each(|(x, i)| *x = i);
+    /// })?;
+    /// assert_eq!(&*ramp.read()?, &[0, 1, 2, 3]);
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// As [`zeroed_slice_in`](Self::zeroed_slice_in).
-    pub fn init_slice_with_in(
+    /// As [`zeroed_slice_in`](Self::zeroed_slice_in), converted into the
+    /// initialiser's error type, or what `init` returned.
+    pub fn init_slice_with_in<R: InitResult>(
         place: impl Place,
         len: usize,
-        init: impl FnOnce(&mut [T]),
-    ) -> Result<Self, Error> {
+        init: impl FnOnce(&mut [T]) -> R,
+    ) -> Result<Self, InitError<R>> {
         let mut handle = Self::zeroed_slice_in(place, len)?;
-        handle.with_write(init)?;
+        handle.with_write(|value| init::Sealed::into_result(init(value)))?;
         Ok(handle)
     }
 }
@@ -188,7 +200,7 @@ mod sealed {
     }
 }
 
-/// What [`take`](Protected::take) moves into a `Protected<T>`: a `T`, a slice
+/// What [`take_in`](Protected::take_in) moves into a `Protected<T>`: a `T`, a slice
 /// `[T]` of them (copied), or for text a `String` (its whole buffer wiped,
 /// spare capacity included, and emptied). Sealed.
 pub trait Source<T: ?Sized + Secret>: sealed::Source<T> {}
@@ -196,9 +208,7 @@ pub trait Source<T: ?Sized + Secret>: sealed::Source<T> {}
 impl<T: Plain> sealed::Source<T> for T {
     fn take(&mut self, home: Home<'_>) -> Result<Protected<T>, Error> {
         let mut handle = home.zeroed::<T>()?;
-        handle.with_write(|dest| {
-            copy_and_wipe(core::slice::from_mut(self), core::slice::from_mut(dest));
-        })?;
+        copy_and_wipe(core::slice::from_mut(self), core::slice::from_mut(&mut *handle.write()?));
         Ok(handle)
     }
 }
@@ -207,7 +217,7 @@ impl<T: Plain> Source<T> for T {}
 impl<T: Plain> sealed::Source<[T]> for [T] {
     fn take(&mut self, home: Home<'_>) -> Result<Protected<[T]>, Error> {
         let mut handle = home.zeroed_slice::<T>(self.len())?;
-        handle.with_write(|dest| copy_and_wipe(self, dest))?;
+        copy_and_wipe(self, &mut handle.write()?);
         Ok(handle)
     }
 }
@@ -221,37 +231,28 @@ impl sealed::Source<str> for String {
 impl Source<str> for String {}
 
 impl<T: ?Sized + Secret> Protected<T> {
-    /// Moves `source` into a new region and wipes it with volatile zeros, with
-    /// [`Options::default`]; see [`take_in`](Self::take_in).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use siegel::Protected;
-    ///
-    /// let mut key = [7u8; 32];
-    /// let protected = Protected::take(&mut key)?;
-    /// assert_eq!(key, [0; 32]); // wiped
-    /// assert_eq!(protected.read()?[0], 7);
-    ///
-    /// let mut typed = String::from("hunter2");
-    /// let password = Protected::<str>::take(&mut typed)?;
-    /// assert!(typed.is_empty());
-    /// assert!(password.ct_eq("hunter2")?);
-    /// # Ok::<(), siegel::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`take_in`](Self::take_in).
-    pub fn take<S: ?Sized + Source<T>>(source: &mut S) -> Result<Self, Error> {
-        Self::take_in(Options::default(), source)
-    }
-
     /// Moves `source` into a new secret in `place`, then wipes it with volatile
     /// zeros: a `T`, a slice `[T]` (copied; the slice keeps its length, now
     /// zeros), or a `String` for `Protected<str>` (its whole buffer wiped, spare
     /// capacity included, and emptied).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::{CtEq, Dedicated, Pool, Protected};
+    ///
+    /// let mut key = [7u8; 32];
+    /// let protected = Protected::take_in(Dedicated, &mut key)?;
+    /// assert_eq!(key, [0; 32]); // wiped
+    /// assert_eq!(protected.read()?[0], 7);
+    ///
+    /// let pool = Pool::new();
+    /// let mut typed = String::from("hunter2");
+    /// let password = Protected::<str>::take_in(&pool, &mut typed)?;
+    /// assert!(typed.is_empty());
+    /// assert!(password.read()?.ct_eq("hunter2"));
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -69,9 +69,9 @@ pub enum MlockPolicy {
     #[default]
     Required,
     /// Keep the region unlocked: it may be swapped out. Opt-in degradation for
-    /// processes that cannot raise the limit; [`Protected::is_locked`] tells.
+    /// processes that cannot raise the limit; [`RegionInfo::locked`] tells.
     ///
-    /// [`Protected::is_locked`]: crate::Protected::is_locked
+    /// [`RegionInfo::locked`]: crate::RegionInfo::locked
     BestEffort,
 }
 
@@ -153,7 +153,7 @@ impl fmt::Display for Mechanism {
 /// use siegel::{Backend, Mechanism, Options, Protected};
 ///
 /// let key = Protected::<[u8; 32]>::zeroed_in(Options::new().backend(Backend::Mprotect))?;
-/// assert_eq!(key.mechanism(), Mechanism::PageProtection);
+/// assert_eq!(key.info().mechanism, Mechanism::PageProtection);
 /// # Ok::<(), siegel::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use std::{io, sync::Mutex};
 use crate::{
     error::Error,
     sync::lock,
-    sys::{self, ProtFlags},
+    sys::{self, ProtFlags, ProtectCall},
 };
 
 /// Length of every canary: a dedicated region's, below its secret, and each pool
@@ -210,16 +210,34 @@ pub(crate) unsafe fn wipe(ptr: NonNull<u8>, len: usize) {
     #[cfg(miri)]
     sys::assert_accessible(ptr, len, true);
     let base = ptr.as_ptr();
-    for i in 0..len {
-        // `wrapping_add` stays in bounds here (`i < len`), without an unsafe
-        // precondition of its own.
-        let byte = base.wrapping_add(i);
+    // Bytes up to the first aligned word, whole words, then the tail bytes: a
+    // word store is one instruction for eight bytes (and one step, not eight,
+    // for Miri, which wipes whole arenas).
+    let head = base.align_offset(WORD).min(len);
+    let words = (len - head) / WORD;
+    let tail = head + words * WORD;
+    // `wrapping_add` stays in bounds below (every offset is below `len`),
+    // without an unsafe precondition of its own.
+    for i in (0..head).chain(tail..len) {
         // SAFETY:
         // - `i < len`: inside the range the caller made writable.
-        unsafe { byte.write_volatile(0) };
+        unsafe { base.wrapping_add(i).write_volatile(0) };
+    }
+    for w in 0..words {
+        #[allow(clippy::cast_ptr_alignment, reason = "`head` aligned it to a word")]
+        let word = base.wrapping_add(head + w * WORD).cast::<u64>();
+        // SAFETY:
+        // - `head + (w + 1) * WORD <= tail <= len`: inside the writable range;
+        //   `head` is the offset of the first 8-aligned address, so `word` is
+        //   aligned. Any initialised or uninitialised bytes may be overwritten
+        //   (`u64` has no invalid bit pattern, the range has no drop glue).
+        unsafe { word.write_volatile(0) };
     }
     compiler_fence(Ordering::SeqCst);
 }
+
+/// The wipe's store width.
+const WORD: usize = size_of::<u64>();
 
 /// Copies `len` bytes from `src` to `dest`.
 ///
@@ -290,20 +308,31 @@ pub(crate) unsafe fn wipe_sealed(ptr: NonNull<u8>, len: usize) -> io::Result<()>
 /// [`Error::Random`] if `getrandom` fails.
 pub(crate) fn nonzero_random<const N: usize>() -> Result<[u8; N], Error> {
     let mut bytes = [0u8; N];
-    sys::getrandom(&mut bytes).map_err(|source| Error::Random { source })?;
-    for b in &mut bytes {
+    fill_nonzero_random(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Fills `bytes` as [`nonzero_random`] makes its array: one `getrandom` for
+/// all of them (an arena's canaries, thousands of slots, in one call).
+///
+/// # Errors
+///
+/// [`Error::Random`] if `getrandom` fails.
+pub(crate) fn fill_nonzero_random(bytes: &mut [u8]) -> Result<(), Error> {
+    sys::getrandom(bytes).map_err(|source| Error::Random { source })?;
+    for b in bytes {
         *b = *b % 255 + 1;
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// The error for a failed protection change or `madvise`: out of kernel mappings
 /// is [`Error::Map`], which names `vm.max_map_count` and its fix; anything else
 /// is [`Error::Protect`].
-pub(crate) fn protect_error(call: &'static str, source: io::Error) -> Error {
+pub(crate) fn protect_error(call: ProtectCall, source: io::Error) -> Error {
     if sys::is_out_of_mappings(call, &source) {
         Error::Map { len: 0, source }
     } else {
-        Error::Protect { call, source }
+        Error::Protect { call: call.name(), source }
     }
 }

@@ -13,20 +13,24 @@ use core::marker::PhantomData;
 
 use crate::access::Access;
 
-mod sealed {
-    pub trait Sealed {}
+pub(crate) mod sealed {
+    use crate::access::Access;
+
+    /// The hidden half of [`Permission`](super::Permission): what the runtime
+    /// needs to know of a state. Kept here, not on `Permission`, so that the
+    /// compiler's error for an `impl Permission` outside siegel names only the
+    /// seal, not these items.
+    pub trait Sealed {
+        /// The access a handle in this state holds open for as long as it lives.
+        const HELD: Option<Access>;
+        /// The state's name, for `Debug` output.
+        const NAME: &'static str;
+    }
 }
 
 /// A permission state of a protected region: [`NoAccess`], [`ReadOnly`] or
 /// [`ReadWrite`]. Sealed: it cannot be implemented outside siegel.
-pub trait Permission: sealed::Sealed + 'static {
-    /// The access a handle in this state holds open for as long as it lives.
-    #[doc(hidden)]
-    const HELD: Option<Access>;
-    /// The state's name, for `Debug` output.
-    #[doc(hidden)]
-    const NAME: &'static str;
-}
+pub trait Permission: sealed::Sealed + 'static {}
 
 /// States whose handle may read the secret directly (no scope needed).
 pub trait Readable: Permission {}
@@ -63,22 +67,22 @@ pub struct ReadWrite {
     _not_send: PhantomData<*const ()>,
 }
 
-impl sealed::Sealed for NoAccess {}
-impl sealed::Sealed for ReadOnly {}
-impl sealed::Sealed for ReadWrite {}
-
-impl Permission for NoAccess {
+impl sealed::Sealed for NoAccess {
     const HELD: Option<Access> = None;
     const NAME: &'static str = "NoAccess";
 }
-impl Permission for ReadOnly {
+impl sealed::Sealed for ReadOnly {
     const HELD: Option<Access> = Some(Access::Read);
     const NAME: &'static str = "ReadOnly";
 }
-impl Permission for ReadWrite {
+impl sealed::Sealed for ReadWrite {
     const HELD: Option<Access> = Some(Access::Write);
     const NAME: &'static str = "ReadWrite";
 }
+
+impl Permission for NoAccess {}
+impl Permission for ReadOnly {}
+impl Permission for ReadWrite {}
 
 impl Readable for ReadOnly {}
 impl Readable for ReadWrite {}

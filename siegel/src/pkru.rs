@@ -15,7 +15,7 @@
 //! (libmpk, ATC'19, calls this protection-key use-after-free).
 //!
 //! [`revoke`] prevents it. It runs only where a key changes hands (see
-//! [`crate::keys`]: keys are taken once and kept, a region takes a clean key
+//! `keys.rs`: keys are taken once and kept, a region takes a clean key
 //! without a round, and one round closes every dirty key at once), and reaches
 //! only the threads that can hold the keys ([`Reach`]): every thread for fresh
 //! keys, else the threads that ever held a keyed scope and those created since
@@ -70,8 +70,23 @@ use crate::{
     sys,
 };
 
-/// The highest protection key number on x86-64 is 15.
+/// Protection keys on x86-64: 0 (the default key, never siegel's) to 15.
 const PKEYS: usize = 16;
+/// [`PKEYS`] as a key number.
+#[allow(clippy::as_conversions, clippy::cast_possible_truncation, reason = "16 fits")]
+const KEY_COUNT: u32 = PKEYS as u32;
+const _: () = assert!(KEY_COUNT.is_power_of_two(), "`idx` masks with PKEYS - 1");
+
+/// The keys siegel may use: every key but the default one.
+fn usable_keys() -> core::ops::Range<u32> {
+    1..KEY_COUNT
+}
+
+/// Whether `key` is a protection key number (below [`KEY_COUNT`]).
+#[inline]
+const fn idx_in_range(key: u32) -> bool {
+    key < KEY_COUNT
+}
 
 /// Bit `k` is set while protection key `k` guards a live region of ours.
 pub(crate) static LIVE_KEYS: AtomicU32 = AtomicU32::new(0);
@@ -94,7 +109,7 @@ static KEY_OWNER: Mutex<[Option<&'static dyn Release>; PKEYS]> = Mutex::new([Non
 /// Whether protection key `key` guards (or guarded, until its region is gone) a
 /// region of siegel's: a fault on it is siegel's to explain.
 pub(crate) fn is_siegel_key(key: u32) -> bool {
-    key > 0 && key < 16 && LIVE_KEYS.load(Ordering::Acquire) & (1 << key) != 0
+    key > 0 && idx_in_range(key) && LIVE_KEYS.load(Ordering::Acquire) & (1 << key) != 0
 }
 
 /// One thread's protection-key state.
@@ -132,13 +147,14 @@ thread_local! {
 }
 
 /// The index of `key` in per-key tables. Keys reach here from registry
-/// entries, which hold only keys 0..=15 (checked when published), so the mask
+/// entries, which hold only keys below [`KEY_COUNT`] (checked when published), so the mask
 /// changes nothing and lets the compiler drop the bounds checks.
 #[inline]
 fn idx(key: u32) -> usize {
-    debug_assert!(key < 16, "siegel: pkey {key} > 15");
-    // `key & 15 < 16`: the conversion cannot fail, and the compiler knows it.
-    usize::try_from(key & 15).unwrap_or(0)
+    debug_assert!(idx_in_range(key), "siegel: pkey {key} out of range");
+    // `key & (PKEYS - 1) < PKEYS`: the conversion cannot fail, and the compiler
+    // knows it.
+    usize::try_from(key).map_or(0, |k| k & (PKEYS - 1))
 }
 
 /// The two PKRU bits of `key` set to `bits`, in `pkru`.
@@ -224,7 +240,7 @@ impl ThreadKeys {
             let current = read();
             let mut wanted = current;
             let granted = self.granted.get();
-            for key in (1..16u32).filter(|k| live & (1 << k) != 0) {
+            for key in usable_keys().filter(|k| live & (1 << k) != 0) {
                 let bits = if granted & (1 << key) != 0 { 0 } else { self.counts(key).pkru_bits() };
                 wanted = with_bits(wanted, key, bits);
             }
@@ -319,7 +335,7 @@ fn update(key: u32, f: impl FnOnce(Counts) -> Counts) -> bool {
 #[inline(never)]
 pub(crate) fn settle() {
     with_thread(|t| {
-        if !t.hooked.get() && (1..16u32).any(|key| t.counts(key) != Counts::ZERO) {
+        if !t.hooked.get() && usable_keys().any(|key| t.counts(key) != Counts::ZERO) {
             hook_exit(t);
         }
         t.resync();
@@ -329,7 +345,7 @@ pub(crate) fn settle() {
 /// Whether this thread holds a scope on any keyed region (its counts, valid
 /// for the key's current generation).
 pub(crate) fn holds_keyed_scope() -> bool {
-    THREAD.with(|t| (1..16u32).any(|key| t.counts(key) != Counts::ZERO))
+    THREAD.with(|t| usable_keys().any(|key| t.counts(key) != Counts::ZERO))
 }
 
 /// A thread's first keyed scope: registers the exit hook, and the thread as
@@ -364,7 +380,7 @@ pub(crate) fn with_write_access<R>(key: u32, f: impl FnOnce() -> R) -> R {
 ///
 /// A new thread inherits its creator's PKRU: spawned while a scope was open, it
 /// can read that region until it calls this (or until the key moves to another
-/// region, when siegel closes it in every thread). [`crate::thread::spawn`]
+/// region, when siegel closes it in every thread). `siegel::thread::spawn`
 /// calls it first thing; call it at the start of threads made by other
 /// spawners. Without protection keys it does nothing.
 pub fn seal_thread() -> u32 {
@@ -376,7 +392,7 @@ pub fn seal_thread() -> u32 {
         let before = read();
         t.resync();
         let after = read();
-        (1..16u32)
+        usable_keys()
             .filter(|&k| live & (1 << k) != 0)
             .filter(|&k| (before >> (2 * k)) & 0b11 != (after >> (2 * k)) & 0b11)
             .count()
@@ -409,7 +425,7 @@ impl Drop for ExitHook {
         lock(&OPENERS).retain(|&tid| tid != me);
         let _ = THREAD.try_with(|t| {
             let owners = *lock(&KEY_OWNER);
-            for key in 1..16u32 {
+            for key in usable_keys() {
                 let k = idx(key);
                 let counts = t.counts(key);
                 t.counts[k].set(Counts::ZERO);
@@ -699,8 +715,8 @@ pub(crate) fn revoke(_lock: &RoundLock, keys: u32, reach: Reach) -> Result<(), R
         Ok(now) if sys::handler_of(&now) == sys::address_of(on_revoke) => {}
         _ => return Err(Revocation::SignalTaken { signal }),
     }
-    let bits = (1..16u32).filter(|k| keys & (1 << k) != 0).fold(0, |b, k| b | (0b11 << (2 * k)));
-    for key in (1..16u32).filter(|k| keys & (1 << k) != 0) {
+    let bits = usable_keys().filter(|k| keys & (1 << k) != 0).fold(0, |b, k| b | (0b11 << (2 * k)));
+    for key in usable_keys().filter(|k| keys & (1 << k) != 0) {
         KEY_GEN[idx(key)].fetch_add(1, Ordering::SeqCst);
     }
     let mut round = ROUND.load(Ordering::SeqCst).wrapping_add(1);

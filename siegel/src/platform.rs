@@ -23,7 +23,7 @@ use crate::sys;
 #[non_exhaustive]
 #[allow(clippy::struct_excessive_bools, reason = "a flat list of yes/no capabilities")]
 pub struct Platform {
-    /// The OS, as [`std::env::consts::OS`] names it (`linux`, `macos`, `freebsd`).
+    /// The OS, as [`std::env::consts::OS`] names it (`linux`, `macos`, `freebsd`, `windows`).
     pub os: &'static str,
     /// Protection keys can back regions (Linux x86-64; the CPU and kernel
     /// must still have them). Elsewhere every region uses page protection
@@ -33,10 +33,11 @@ pub struct Platform {
     /// regions (Linux 5.14+; the kernel may still refuse it).
     pub secret_memory: bool,
     /// Regions are left out of core dumps (Linux `MADV_DONTDUMP`, FreeBSD
-    /// `MADV_NOCORE`; macOS has no equivalent).
+    /// `MADV_NOCORE`; macOS and Windows have no equivalent).
     pub core_dump_exclusion: bool,
     /// A `fork` child gets no copy of any region (Linux `MADV_DONTFORK`,
-    /// `minherit` `INHERIT_NONE` / `VM_INHERIT_NONE` on FreeBSD and macOS).
+    /// `minherit` `INHERIT_NONE` / `VM_INHERIT_NONE` on FreeBSD and macOS;
+    /// Windows has no `fork`).
     pub fork_exclusion: bool,
     /// Sealed pages can be written and wiped without opening them to any
     /// thread (`/proc/self/mem`, Linux). Elsewhere the pool's writes and the

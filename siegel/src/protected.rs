@@ -1,6 +1,7 @@
 //! The handle: [`Protected`] — its allocation, transitions, scopes (through the
 //! guards of [`crate::guard`]), diagnostics and [`RegionInfo`]. Its constructors
-//! are in [`crate::new`], [`crate::random`] and [`crate::load`].
+//! are in [`crate::new`], [`crate::random`] and [`crate::load`]; each takes the
+//! [`Place`](crate::Place) the secret goes to.
 
 #![allow(unsafe_code)]
 
@@ -19,7 +20,7 @@ use crate::{
     options::{Mechanism, Memory},
     perm::{NoAccess, Permission, ReadOnly, ReadWrite, Readable, Writable, WriteScope},
     place::Home,
-    secret::{CtEq, Plain, Secret},
+    secret::{Plain, Secret},
 };
 
 /// A secret in a guarded region, in permission state `P`.
@@ -39,9 +40,9 @@ use crate::{
 /// # Examples
 ///
 /// ```
-/// use siegel::Protected;
+/// use siegel::{Dedicated, Protected};
 ///
-/// let mut key = Protected::<[u8; 32]>::init_with(|k| k.fill(0x42))?;
+/// let mut key = Protected::<[u8; 32]>::init_with_in(Dedicated, |k| k.fill(0x42))?;
 /// assert_eq!(key.read()?[0], 0x42);
 /// key.write()?[1] = 7;
 /// let open = key.into_read_only().map_err(|e| e.into_parts().0)?;
@@ -52,18 +53,18 @@ use crate::{
 /// A read guard cannot write:
 ///
 /// ```compile_fail
-/// let key = siegel::Protected::<[u8; 32]>::zeroed().unwrap();
+/// let key = siegel::Protected::<[u8; 32]>::zeroed_in(siegel::Dedicated).unwrap();
 /// key.read().unwrap()[0] = 1;
 /// ```
 ///
 /// and a sealed handle cannot be read without a scope:
 ///
 /// ```compile_fail
-/// let key = siegel::Protected::<[u8; 32]>::zeroed().unwrap();
+/// let key = siegel::Protected::<[u8; 32]>::zeroed_in(siegel::Dedicated).unwrap();
 /// let _ = key[0];
 /// ```
 pub struct Protected<T: ?Sized + Secret, P: Permission = NoAccess> {
-    region: Backing,
+    backing: Backing,
     ptr: NonNull<T>,
     perm: PhantomData<P>,
 }
@@ -115,8 +116,8 @@ impl Protected<[u8]> {
     /// handle; no write scope may have been opened since).
     pub(crate) unsafe fn into_str_unchecked(self) -> Protected<str> {
         let len = self.ptr.len();
-        let ptr = <str as Secret>::__from_raw(self.region.data(), len);
-        Protected { region: self.region, ptr, perm: PhantomData }
+        let ptr = <str as Secret>::__from_raw(self.backing.data(), len);
+        Protected { backing: self.backing, ptr, perm: PhantomData }
     }
 }
 
@@ -136,9 +137,9 @@ impl<T: ?Sized + Secret> Protected<T> {
             Home::Dedicated(options) => (options, None),
             Home::Pooled(pool) => (pool.options(), Some(pool.inner())),
         };
-        let region = Backing::new(size, align, options, pool)?;
-        let ptr = T::__from_raw(region.data(), len);
-        Ok(Self { region, ptr, perm: PhantomData })
+        let backing = Backing::new(size, align, options, pool)?;
+        let ptr = T::__from_raw(backing.data(), len);
+        Ok(Self { backing, ptr, perm: PhantomData })
     }
 
     /// Moves the secret to a fresh region — new address, new canary, and under
@@ -150,12 +151,12 @@ impl<T: ?Sized + Secret> Protected<T> {
     /// Any error of [`zeroed_in`](Protected::zeroed_in) or of opening either region, with the
     /// handle back, unchanged: nothing is lost if the new mapping cannot be made.
     pub fn rotate(self) -> Result<Self, TransitionError<Self>> {
-        let region = match self.region.relocate(core::mem::align_of::<T::Elem>()) {
-            Ok(region) => region,
+        let backing = match self.backing.relocate(core::mem::align_of::<T::Elem>()) {
+            Ok(backing) => backing,
             Err(error) => return Err(TransitionError::new(error, self)),
         };
-        let ptr = T::__from_raw(region.data(), T::__len(self.ptr));
-        Ok(Self { region, ptr, perm: PhantomData })
+        let ptr = T::__from_raw(backing.data(), T::__len(self.ptr));
+        Ok(Self { backing, ptr, perm: PhantomData })
     }
 
     /// Opens the region for reading for as long as the handle lives.
@@ -220,8 +221,8 @@ impl<T: ?Sized + Secret> Protected<T, ReadWrite> {
 
 impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
     fn transition<Q: Permission>(mut self) -> Result<Protected<T, Q>, TransitionError<Self>> {
-        match self.region.change_held(Q::HELD) {
-            Ok(()) => Ok(Protected { region: self.region, ptr: self.ptr, perm: PhantomData }),
+        match self.backing.change_held(Q::HELD) {
+            Ok(()) => Ok(Protected { backing: self.backing, ptr: self.ptr, perm: PhantomData }),
             Err(error) => Err(TransitionError::new(error, self)),
         }
     }
@@ -238,17 +239,37 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
     /// [`Error::Protect`] (`mprotect` failed), [`Error::CanaryCorrupted`] (an
     /// underflow overwrote the canary), [`Error::Poisoned`].
     pub fn read(&self) -> Result<ReadGuard<'_, T>, Error> {
-        self.region.open(Access::Read)?;
-        Ok(ReadGuard::new(&self.region, self.ptr))
+        self.backing.open(Access::Read)?;
+        Ok(ReadGuard::new(&self.backing, self.ptr))
     }
 
-    /// Runs `f` inside a read scope.
+    /// Runs `f`, which can fail, inside a read scope: one `?` handles both a
+    /// failed open and `f`'s own error. `f`'s error type `E` takes a
+    /// [`siegel::Error`](Error) (`E: From<siegel::Error>`): `siegel::Error`
+    /// itself, `Box<dyn std::error::Error>`, `anyhow::Error`, or an error enum of
+    /// yours. For a plain value use the guard: `key.read()?[0]`,
+    /// `f(&key.read()?)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::{Dedicated, Protected};
+    ///
+    /// let key = Protected::<[u8; 4]>::from_hex_in(Dedicated, "00ff10aa")?;
+    /// let word: u32 = key.with_read(|k| Ok::<_, siegel::Error>(u32::from_be_bytes(*k)))?;
+    /// assert_eq!(word, 0x00ff_10aa);
+    /// let parsed = key.with_read(|k| -> Result<u8, Box<dyn std::error::Error>> {
+    ///     Ok(std::str::from_utf8(&k[..1])?.len().try_into()?) // foreign errors, one `?`
+    /// })?;
+    /// assert_eq!(parsed, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// As [`read`](Self::read).
-    pub fn with_read<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, Error> {
-        Ok(f(&*self.read()?))
+    /// As [`read`](Self::read), converted into `E`, or what `f` returned.
+    pub fn with_read<R, E: From<Error>>(&self, f: impl FnOnce(&T) -> Result<R, E>) -> Result<R, E> {
+        f(&*self.read()?)
     }
 
     /// Reads a one-time secret: runs `f` in a read scope, then wipes and unmaps
@@ -258,17 +279,17 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
     /// # Examples
     ///
     /// ```
-    /// use siegel::Protected;
+    /// use siegel::{Dedicated, Protected};
     ///
-    /// let token = Protected::<[u8; 16]>::random()?;
-    /// let first = token.read_once(|t| t[0]).map_err(siegel::Error::from)?;
-    /// # let _ = first;
+    /// let token = Protected::<[u8; 16]>::random_in(Dedicated)?;
+    /// let first = token.read_once(|t| t[0])?; // `TransitionError` converts to `siegel::Error`
+    /// println!("the token started with {first:#04x}; it is wiped now");
     /// // token.read()?; // does not compile: `token` was moved
     /// # Ok::<(), siegel::Error>(())
     /// ```
     ///
     /// ```compile_fail,E0382
-    /// let token = siegel::Protected::<[u8; 16]>::zeroed().unwrap();
+    /// let token = siegel::Protected::<[u8; 16]>::zeroed_in(siegel::Dedicated).unwrap();
     /// token.read_once(|t| t[0]).unwrap();
     /// token.read_once(|t| t[0]).unwrap();
     /// ```
@@ -278,10 +299,10 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
     /// As [`read`](Self::read), with the handle back, unchanged, so that a
     /// failed open (say, all protection keys busy) loses nothing; `f` did not run.
     pub fn read_once<R>(self, f: impl FnOnce(&T) -> R) -> Result<R, TransitionError<Self>> {
-        if let Err(error) = self.region.open(Access::Read) {
+        if let Err(error) = self.backing.open(Access::Read) {
             return Err(TransitionError::new(error, self));
         }
-        let guard = ReadGuard::new(&self.region, self.ptr);
+        let guard = ReadGuard::new(&self.backing, self.ptr);
         // `f` may panic: the guard re-seals during unwinding, then `self`, a
         // local of this frame, drops and wipes.
         let result = f(&guard);
@@ -290,63 +311,35 @@ impl<T: ?Sized + Secret, P: Permission> Protected<T, P> {
         Ok(result)
     }
 
-    /// The mechanism protecting this region.
-    #[must_use]
-    pub fn mechanism(&self) -> Mechanism {
-        self.region.mechanism()
-    }
-
-    /// Whether the secret shares a pool arena with others (see [`Pool`](crate::Pool)).
-    #[must_use]
-    pub fn is_pooled(&self) -> bool {
-        self.region.is_pooled()
-    }
-
-    /// Whether the region's pages are `mlock`ed (always, unless
-    /// [`MlockPolicy::BestEffort`](crate::MlockPolicy::BestEffort) let a failure pass).
-    #[must_use]
-    pub fn is_locked(&self) -> bool {
-        self.region.is_locked()
-    }
-
-    /// Compares the secret with `candidate` in constant time (the time taken does
-    /// not depend on where they differ), inside a read scope.
+    /// Where and how the secret is kept, for diagnostics: the mechanism
+    /// protecting it, the memory backing it, whether it is pooled, `mlock`ed or
+    /// poisoned, and its address ranges (the secret itself is not included).
     ///
-    /// # Errors
+    /// # Examples
     ///
-    /// As [`read`](Self::read).
-    pub fn ct_eq(&self, candidate: &T) -> Result<bool, Error>
-    where
-        T: CtEq,
-    {
-        Ok(self.read()?.ct_eq(candidate))
-    }
-
-    /// The memory backing the region (see [`MemoryPolicy`](crate::MemoryPolicy)).
-    #[must_use]
-    pub fn memory(&self) -> Memory {
-        self.region.memory()
-    }
-
-    /// Whether the region was wiped (by a failed re-seal or [`lockdown`]) and
-    /// can no longer be opened.
+    /// ```
+    /// use siegel::{Dedicated, Memory, Protected};
     ///
-    /// [`lockdown`]: crate::lockdown
-    #[must_use]
-    pub fn is_poisoned(&self) -> bool {
-        self.region.is_poisoned()
-    }
-
-    /// Addresses of the region, for diagnostics (the secret is not included).
+    /// let key = Protected::<[u8; 32]>::zeroed_in(Dedicated)?;
+    /// let info = key.info();
+    /// println!("protected by {}", info.mechanism);
+    /// assert!(!info.pooled && info.locked && !info.poisoned);
+    /// assert_eq!(info.memory, Memory::Anonymous);
+    /// assert_eq!(info.secret.len(), 32);
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
     #[must_use]
     pub fn info(&self) -> RegionInfo {
-        let [(map, map_len), (pages, pages_len), (data, data_len)] = self.region.ranges();
+        let [(map, map_len), (pages, pages_len), (data, data_len)] = self.backing.ranges();
         RegionInfo {
             mapping: map..map + map_len,
             data_pages: pages..pages + pages_len,
             secret: data..data + data_len,
-            mechanism: self.mechanism(),
-            memory: self.memory(),
+            mechanism: self.backing.mechanism(),
+            memory: self.backing.memory(),
+            pooled: self.backing.is_pooled(),
+            locked: self.backing.is_locked(),
+            poisoned: self.backing.is_poisoned(),
         }
     }
 }
@@ -359,17 +352,34 @@ impl<T: ?Sized + Secret, P: WriteScope> Protected<T, P> {
     ///
     /// As [`read`](Self::read).
     pub fn write(&mut self) -> Result<WriteGuard<'_, T>, Error> {
-        self.region.open(Access::Write)?;
-        Ok(WriteGuard::new(&self.region, self.ptr))
+        self.backing.open(Access::Write)?;
+        Ok(WriteGuard::new(&self.backing, self.ptr))
     }
 
-    /// Runs `f` inside a write scope.
+    /// Runs `f`, which can fail, inside a write scope: one `?` handles both a
+    /// failed open and `f`'s error, as for [`with_read`](Self::with_read). For
+    /// a plain write use the guard: `key.write()?[0] = 1`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use siegel::{Dedicated, Load, Protected};
+    ///
+    /// let mut key = Protected::<[u8; 32]>::zeroed_in(Dedicated)?;
+    /// key.with_write(siegel::fill_random)?; // a siegel::Error: it infers
+    /// key.with_write(|k| k.load_hex("ab".repeat(32)))?;
+    /// assert_eq!(key.read()?[31], 0xab);
+    /// # Ok::<(), siegel::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// As [`read`](Self::read).
-    pub fn with_write<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
-        Ok(f(&mut *self.write()?))
+    /// As [`read`](Self::read), converted into `E`, or what `f` returned.
+    pub fn with_write<R, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&mut T) -> Result<R, E>,
+    ) -> Result<R, E> {
+        f(&mut *self.write()?)
     }
 }
 
@@ -384,7 +394,7 @@ impl<T: ?Sized + Secret, P: Readable> Deref for Protected<T, P> {
     /// [`lockdown`]: crate::lockdown
     #[inline]
     fn deref(&self) -> &T {
-        let ptr = checked(&self.region, self.ptr, Access::Read);
+        let ptr = checked(&self.backing, self.ptr, Access::Read);
         // SAFETY:
         // - `P: Readable` means the handle holds read access open in this thread
         //   (the handle is `!Send`), so the pages are readable (region invariant);
@@ -398,7 +408,7 @@ impl<T: ?Sized + Secret, P: Readable> Deref for Protected<T, P> {
 impl<T: ?Sized + Secret, P: Writable> DerefMut for Protected<T, P> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        let mut ptr = checked(&self.region, self.ptr, Access::Write);
+        let mut ptr = checked(&self.backing, self.ptr, Access::Write);
         // SAFETY:
         // - `P: Writable` means the handle holds write access open in this thread;
         //   `&mut self` makes the borrow exclusive; validity as in `deref`.
@@ -442,8 +452,10 @@ impl<T: ?Sized + Secret, P: Permission> fmt::Debug for Protected<T, P> {
     }
 }
 
-/// Where a region lives: address ranges for diagnostics and tests. Contains no
-/// secret (but does reveal addresses, which defeats ASLR for these pages).
+/// Where and how a secret is kept ([`Protected::info`]): mechanism, memory,
+/// pooling, `mlock` and poison state, address ranges — for diagnostics and
+/// tests. A snapshot: it does not follow later changes. Contains no secret (but
+/// does reveal addresses, which defeats ASLR for these pages).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RegionInfo {
@@ -455,6 +467,17 @@ pub struct RegionInfo {
     pub secret: Range<usize>,
     /// The mechanism protecting the pages.
     pub mechanism: Mechanism,
-    /// The memory backing the data pages.
+    /// The memory backing the data pages (see
+    /// [`MemoryPolicy`](crate::MemoryPolicy)).
     pub memory: Memory,
+    /// Whether the secret shares a pool arena with others (see
+    /// [`Pool`](crate::Pool)).
+    pub pooled: bool,
+    /// Whether the data pages are `mlock`ed: always, unless
+    /// [`MlockPolicy::BestEffort`](crate::MlockPolicy::BestEffort) let a
+    /// failure pass.
+    pub locked: bool,
+    /// Whether the secret was wiped (by a failed re-seal or
+    /// [`lockdown`](crate::lockdown)) and can no longer be opened.
+    pub poisoned: bool,
 }

@@ -23,7 +23,7 @@ use std::io;
 use crate::{
     place::{home, Place},
     secret::Plain,
-    Error, Options, Protected,
+    Error, Protected,
 };
 
 mod sealed {
@@ -31,8 +31,8 @@ mod sealed {
 }
 
 /// Types that any sequence of bytes is a valid value of: the integers, and
-/// arrays and slices of them. Sealed. [`Protected::random`], [`fill_random`] and
-/// [`Protected::read_exact_from`] write arbitrary bytes into them.
+/// arrays and slices of them. Sealed. [`Protected::random_in`], [`fill_random`] and
+/// [`Protected::read_exact_from_in`] write arbitrary bytes into them.
 ///
 /// `bool` is not one (only 0 and 1 are valid), nor is a `#[protected]` struct.
 ///
@@ -81,8 +81,8 @@ pub(crate) fn bytes_of_mut<T: ?Sized + AnyBitPattern>(value: &mut T) -> &mut [u8
 
 /// Fills `dest` with bytes from the operating system's random number generator
 /// (`getrandom(2)`), written by the kernel straight into `dest`: no copy is
-/// made. Use it in the write scope of a protected secret (in `init_with`,
-/// `try_init_with` or `with_write`), so the random bytes exist only there.
+/// made. Use it in the write scope of a protected secret (in `init_with_in`
+/// or `with_write`), so the random bytes exist only there.
 ///
 /// # Examples
 ///
@@ -94,7 +94,7 @@ pub(crate) fn bytes_of_mut<T: ?Sized + AnyBitPattern>(value: &mut T) -> &mut [u8
 /// #[protected]
 /// struct Key([u8; 32]);
 ///
-/// let key = Protected::<Key>::try_init_with(|k| siegel::fill_random(k.get_mut()))?;
+/// let key = Protected::<Key>::init_with_in(siegel::Dedicated, |k| siegel::fill_random(k.get_mut()))?;
 /// assert_ne!(key.read()?.get(), &[0; 32]); // fails with probability 2^-256
 /// # Ok::<(), siegel::Error>(())
 /// ```
@@ -108,17 +108,19 @@ pub fn fill_random<T: ?Sized + AnyBitPattern>(dest: &mut T) -> Result<(), Error>
 }
 
 impl<T: Plain + AnyBitPattern> Protected<T> {
-    /// A new region holding a random `T`, generated in place (see
-    /// [`fill_random`]), with [`Options::default`]; see
-    /// [`random_in`](Self::random_in).
+    /// A new secret in `place` holding a random `T`, generated in place (see
+    /// [`fill_random`]).
     ///
     /// # Examples
     ///
     /// ```
-    /// use siegel::Protected;
+    /// use siegel::{Dedicated, Pool, Protected};
     ///
-    /// let key = Protected::<[u8; 32]>::random()?;
-    /// let seed = Protected::<[u64; 4]>::random()?;
+    /// let key = Protected::<[u8; 32]>::random_in(Dedicated)?;
+    /// let seed = Protected::<[u64; 4]>::random_in(Dedicated)?;
+    /// let pool = Pool::new();
+    /// let session = Protected::<[u8; 32]>::random_in(&pool)?;
+    /// assert!(session.info().pooled);
     /// # let _ = (key, seed);
     /// # Ok::<(), siegel::Error>(())
     /// ```
@@ -126,25 +128,7 @@ impl<T: Plain + AnyBitPattern> Protected<T> {
     /// Random bytes never go into a type with invalid bit patterns:
     ///
     /// ```compile_fail
-    /// let flag = siegel::Protected::<bool>::random();
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`random_in`](Self::random_in).
-    pub fn random() -> Result<Self, Error> {
-        Self::random_in(Options::default())
-    }
-
-    /// A new secret in `place` holding a random `T`, generated in place.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = siegel::Pool::new();
-    /// let session = siegel::Protected::<[u8; 32]>::random_in(&pool)?;
-    /// assert!(session.is_pooled());
-    /// # Ok::<(), siegel::Error>(())
+    /// let flag = siegel::Protected::<bool>::random_in(siegel::Dedicated);
     /// ```
     ///
     /// # Errors
@@ -152,38 +136,28 @@ impl<T: Plain + AnyBitPattern> Protected<T> {
     /// As [`zeroed_in`](Self::zeroed_in), and [`Error::Random`].
     pub fn random_in(place: impl Place) -> Result<Self, Error> {
         let mut handle = home(&place).zeroed::<T>()?;
-        handle.with_write(fill_random)??;
+        handle.with_write(fill_random)?;
         Ok(handle)
     }
 }
 
 impl<T: Plain + AnyBitPattern> Protected<[T]> {
-    /// A new region of `len` random elements, generated in place, with
-    /// [`Options::default`]; see [`random_slice_in`](Self::random_slice_in).
+    /// A new secret in `place` of `len` random elements, generated in place.
     ///
     /// # Examples
     ///
     /// ```
-    /// let nonce_seed = siegel::Protected::<[u8]>::random_slice(48)?;
-    /// assert_eq!(nonce_seed.read()?.len(), 48);
+    /// let nonce_seed = siegel::Protected::<[u8]>::random_slice_in(siegel::Dedicated, 48)?;
+    /// assert_eq!(nonce_seed.len(), 48);
     /// # Ok::<(), siegel::Error>(())
     /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`random_slice_in`](Self::random_slice_in).
-    pub fn random_slice(len: usize) -> Result<Self, Error> {
-        Self::random_slice_in(Options::default(), len)
-    }
-
-    /// A new secret in `place` of `len` random elements, generated in place.
     ///
     /// # Errors
     ///
     /// As [`zeroed_slice_in`](Self::zeroed_slice_in), and [`Error::Random`].
     pub fn random_slice_in(place: impl Place, len: usize) -> Result<Self, Error> {
         let mut handle = home(&place).zeroed_slice::<T>(len)?;
-        handle.with_write(fill_random)??;
+        handle.with_write(fill_random)?;
         Ok(handle)
     }
 }

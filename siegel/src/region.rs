@@ -32,10 +32,11 @@
 
 #![allow(unsafe_code)]
 
-use core::ptr::NonNull;
+use core::{num::NonZeroU32, ptr::NonNull};
 
 use crate::{
     access::{Access, Counts},
+    behind_seal::{self, Sealed, Wrote},
     error::Error,
     keys,
     options::{KeyExhaustion, Mechanism, Memory, MemoryPolicy, MlockPolicy, Options},
@@ -44,7 +45,7 @@ use crate::{
     registry::Entry,
     scope::Scoped,
     sync::lock,
-    sys::{self, Advice, ProtFlags},
+    sys::{self, Advice, ProtFlags, ProtectCall},
 };
 
 /// One guarded mapping holding one secret (or one pool arena).
@@ -158,7 +159,7 @@ impl Region {
             // - the whole mapping is ours and page-aligned; neither advice changes
             //   contents in this process.
             unsafe { sys::madvise(whole.ptr(), whole.len(), advice) }
-                .map_err(protect("madvise"))?;
+                .map_err(protect(ProtectCall::Madvise))?;
         }
         if separate_pages {
             // Every other page of the mapping (guards included) gets a flag its
@@ -176,7 +177,8 @@ impl Region {
                 // - one whole page of our mapping; neither advice changes contents
                 //   in this process (WIPEONFORK acts in `fork` children, and the
                 //   pages are DONTFORK anyway; RANDOM only turns off read-ahead).
-                unsafe { sys::madvise(one.ptr(), page, advice) }.map_err(protect("madvise"))?;
+                unsafe { sys::madvise(one.ptr(), page, advice) }
+                    .map_err(protect(ProtectCall::Madvise))?;
             }
         }
 
@@ -206,10 +208,11 @@ impl Region {
         if key.is_none() {
             // SAFETY:
             // - the data pages are ours and page-aligned; nothing references them.
-            unsafe { data_pages.protect(ProtFlags::NONE) }.map_err(protect("mprotect"))?;
+            unsafe { data_pages.protect(ProtFlags::NONE) }
+                .map_err(protect(ProtectCall::Mprotect))?;
         }
         let wants_key = use_pku && options.keys_exhausted == KeyExhaustion::Virtualize;
-        entry.publish(data_pages, canary_at, key.unwrap_or(0), wants_key, canary);
+        entry.publish(data_pages, canary_at, key, wants_key, canary);
         Ok(region)
     }
 
@@ -221,11 +224,11 @@ impl Region {
         if options.memory != MemoryPolicy::Anonymous {
             let secret = || -> std::io::Result<()> {
                 let fd = sys::memfd_secret()?;
-                sys::ftruncate(std::os::fd::AsFd::as_fd(&fd), len)?;
+                sys::ftruncate(&fd, len)?;
                 // SAFETY:
                 // - the range is page-aligned, inside our fresh mapping, and nothing
                 //   references it, so MAP_FIXED replaces only our own reservation.
-                unsafe { sys::mmap_fixed_shared(ptr, len, std::os::fd::AsFd::as_fd(&fd)) }
+                unsafe { sys::mmap_fixed_shared(ptr, len, &fd) }
                 // The mapping keeps the file alive; the descriptor closes here.
             };
             return match secret() {
@@ -236,7 +239,7 @@ impl Region {
         // SAFETY:
         // - the range lies inside our fresh mapping, which nothing references yet.
         unsafe { data_pages.protect(ProtFlags::READ_WRITE) }
-            .map_err(|source| protect_error("mprotect", source))?;
+            .map_err(|source| protect_error(ProtectCall::Mprotect, source))?;
         // SAFETY:
         // - the range lies inside our mapping; locking changes no contents.
         let locked = match unsafe { sys::mlock(ptr, len) } {
@@ -270,8 +273,8 @@ impl Region {
 
     pub(crate) fn mechanism(&self) -> Mechanism {
         match self.entry.key() {
-            0 => Mechanism::PageProtection,
-            key => Mechanism::ProtectionKey { key },
+            None => Mechanism::PageProtection,
+            Some(key) => Mechanism::ProtectionKey { key: key.get() },
         }
     }
 
@@ -305,8 +308,8 @@ impl Region {
 
     /// The region's scopes: they run from the registry entry alone (a static
     /// page), so a scope touches no heap memory between its system calls.
-    pub(crate) fn scopes(&self) -> Dedicated {
-        Dedicated(self.entry)
+    pub(crate) fn scopes(&self) -> RegionScopes {
+        RegionScopes(self.entry)
     }
 }
 
@@ -321,8 +324,8 @@ impl Drop for Region {
         }
         let entry = self.entry;
         entry.exclusive_for_drop();
-        let key = entry.key();
-        if key != 0 {
+        let key = entry.key().map(NonZeroU32::get);
+        if let Some(key) = key {
             // Forget this thread's counts (the handle's own access, leaked guards).
             pkru::forget(key);
         }
@@ -334,7 +337,7 @@ impl Drop for Region {
         // Unmap before freeing the key, so no page is tagged with a key that a
         // later `pkey_alloc` may hand out again.
         self.map.unmap();
-        if key != 0 {
+        if let Some(key) = key {
             keys::release(key);
         }
         entry.release();
@@ -343,9 +346,9 @@ impl Drop for Region {
 
 /// The scopes of a dedicated region, run from its registry entry.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Dedicated(&'static Entry);
+pub(crate) struct RegionScopes(&'static Entry);
 
-impl Dedicated {
+impl RegionScopes {
     /// Changes the data pages from `from` to `to` (under the counts lock).
     fn set_pages(self, from: ProtFlags, to: ProtFlags) -> Result<(), Error> {
         if from == to {
@@ -355,11 +358,12 @@ impl Dedicated {
         // - the data pages of a published entry; protection is narrowed only when
         //   a count reached zero, i.e. after the last guard holding that access was
         //   dropped, so no live reference uses the access taken away.
-        unsafe { self.0.pages().protect(to) }.map_err(|source| protect_error("mprotect", source))
+        unsafe { self.0.pages().protect(to) }
+            .map_err(|source| protect_error(ProtectCall::Mprotect, source))
     }
 }
 
-impl Scoped for Dedicated {
+impl Scoped for RegionScopes {
     fn entry(&self) -> &'static Entry {
         self.0
     }
@@ -413,8 +417,9 @@ impl Scoped for Dedicated {
     /// counted (one opened since), only this scope is given back — the pages stay
     /// as open as before, which those scopes need anyway; if this was the last
     /// scope, no reference to the secret is live, so it is wiped and the region
-    /// poisoned — by making the pages writable, else through `/proc/self/mem`,
-    /// else by replacing them with fresh inaccessible pages. If even that fails,
+    /// poisoned — behind the seal ([`behind_seal`]: through `/proc/self/mem`,
+    /// else by opening them, else by replacing them with fresh inaccessible
+    /// pages), then the pages are sealed as far as the kernel lets. If even that fails,
     /// the process aborts: a secrets library must not go on with a secret left
     /// readable.
     fn reseal_failed(&self, access: Access) {
@@ -429,26 +434,22 @@ impl Scoped for Dedicated {
         }
         entry.poison();
         let pages = entry.pages();
+        let sealed = Sealed { pages, key: None, prot: counts.prot() };
         // SAFETY:
-        // - the data pages are ours; widening protection strands no reference.
-        if unsafe { pages.protect(ProtFlags::READ_WRITE) }.is_ok() {
-            // SAFETY:
-            // - just made writable; no reference is live (see above).
-            unsafe { pages::wipe(pages.ptr(), pages.len()) };
-            // SAFETY:
-            // - the data pages are ours; no reference is live (see above).
-            let _ = unsafe { pages.protect(ProtFlags::NONE) };
-        // SAFETY:
-        // - our data pages (private anonymous memory, or the kernel refuses);
-        //   no reference is live (see above). Left open, they hold zeros only.
-        } else if unsafe { pages::wipe_sealed(pages.ptr(), pages.len()) }.is_err() {
-            // Neither writable nor writable through /proc/self/mem (secret
-            // memory, a lasting refusal): the pages are replaced by fresh
-            // inaccessible ones, so the secret is gone from the process. They
-            // are one mapping of their own, so this needs no new one.
-            // SAFETY:
-            // - the data pages are ours, whole pages, and no reference is live.
-            if unsafe { sys::mmap_fixed_inaccessible(pages.ptr(), pages.len()) }.is_err() {
+        // - our data pages, on page protection at `counts.prot()` (the refused
+        //   narrowing changed nothing), under the counts lock; no reference is
+        //   live (see above).
+        match unsafe { behind_seal::wipe(sealed) } {
+            // Fresh inaccessible pages already.
+            Ok(Wrote::Replaced) => {}
+            // Wiped: seal them (holding zeros only, they may stay open if
+            // even that is refused).
+            Ok(Wrote::InPlace | Wrote::ThroughKernel | Wrote::Reopened | Wrote::LeftOpen) => {
+                // SAFETY:
+                // - our data pages; no reference is live (see above).
+                let _ = unsafe { pages.protect(ProtFlags::NONE) };
+            }
+            Err(_) => {
                 sys::write_stderr(
                     b"siegel: cannot re-seal, wipe or replace a region's pages; aborting\n",
                 );

@@ -20,6 +20,7 @@
 #![allow(unsafe_code)]
 
 use core::{
+    num::NonZeroU32,
     ptr::NonNull,
     sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering},
 };
@@ -27,6 +28,7 @@ use std::sync::Mutex;
 
 use crate::{
     access::Counts,
+    behind_seal::{self, Sealed},
     pages::{self, Pages, CANARY_LEN},
     pkru,
     sync::{self, lock},
@@ -63,10 +65,24 @@ const POISONED: u32 = 1 << 5;
 pub(crate) struct Seal(u32);
 
 impl Seal {
-    /// The protection key guarding the pages, or 0 for page protection.
+    /// The protection key guarding the pages; `None`: page protection.
     #[inline]
-    pub(crate) fn key(self) -> u32 {
-        self.0 & KEY_BITS
+    pub(crate) fn key(self) -> Option<NonZeroU32> {
+        NonZeroU32::new(self.0 & KEY_BITS)
+    }
+
+    /// The key, if a scope may open right now with it (keyed and not
+    /// poisoned: one compare on the hot path).
+    #[inline]
+    pub(crate) fn live_key(self) -> Option<NonZeroU32> {
+        if self.is_keyed_and_live() {
+            // SAFETY:
+            // - keyed: the key bits are 1..=15, not zero (`is_keyed_and_live`);
+            //   said here so that the hot path tests them once, not twice.
+            Some(unsafe { NonZeroU32::new_unchecked(self.0 & KEY_BITS) })
+        } else {
+            None
+        }
     }
 
     /// Whether a scope may open right now with the key: keyed and not poisoned
@@ -161,10 +177,11 @@ impl Entry {
         &self,
         pages: Pages,
         canary_at: NonNull<u8>,
-        key: u32,
+        key: Option<NonZeroU32>,
         wants_key: bool,
         canary: [u8; CANARY_LEN],
     ) {
+        let key = key.map_or(0, NonZeroU32::get);
         let words = |half: &[u8]| u64::from_ne_bytes(half.try_into().expect("8 bytes"));
         self.pages.store(pages.ptr().as_ptr(), Ordering::Relaxed);
         self.pages_len.store(pages.len(), Ordering::Relaxed);
@@ -239,8 +256,9 @@ impl Entry {
         Seal(self.seal.load(Ordering::SeqCst))
     }
 
+    /// The protection key guarding the pages; `None`: page protection.
     #[inline]
-    pub(crate) fn key(&self) -> u32 {
+    pub(crate) fn key(&self) -> Option<NonZeroU32> {
         self.seal().key()
     }
 
@@ -248,11 +266,21 @@ impl Entry {
     /// stays).
     ///
     /// [`poison`]: Self::poison
-    pub(crate) fn set_key(&self, key: u32) {
-        assert!(key <= KEY_BITS, "siegel: pkey {key} > 15");
+    pub(crate) fn set_key(&self, key: NonZeroU32) {
+        assert!(key.get() <= KEY_BITS, "siegel: pkey {key} > 15");
+        self.replace_key(key.get());
+    }
+
+    /// Takes the key away: the pages are sealed under page protection (under
+    /// the maintenance lock; a concurrent [`poison`](Self::poison) stays).
+    pub(crate) fn clear_key(&self) {
+        self.replace_key(0);
+    }
+
+    fn replace_key(&self, bits: u32) {
         let _ = self
             .seal
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |seal| Some(seal & !KEY_BITS | key));
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |seal| Some(seal & !KEY_BITS | bits));
     }
 
     #[inline]
@@ -402,10 +430,8 @@ impl Entry {
         wiped
     }
 
-    /// Wipes the data pages without opening them to other threads where that can
-    /// be helped: under the region's key with write access for this thread only;
-    /// on page protection through `/proc/self/mem` (a sealed page stays sealed),
-    /// else by opening, wiping and re-sealing. The caller holds the maintenance
+    /// Wipes the data pages behind their seal ([`behind_seal`]: opened to other
+    /// threads only where nothing else works). The caller holds the maintenance
     /// lock (or is the region's drop), so no other thread has a scope open.
     pub(crate) fn wipe_exclusive(&self) -> bool {
         self.wipe_exclusive_at(self.pages())
@@ -413,9 +439,8 @@ impl Entry {
 
     /// [`wipe_exclusive`](Self::wipe_exclusive) for a region that passes its own
     /// data `pages` (its drop, which may run before the entry was published).
-    /// Returns whether the pages are wiped; if they could not even be made
-    /// writable, they are not marked wiped, so a later attempt (the region's drop)
-    /// tries again. Each protection change is retried once.
+    /// Returns whether the pages are wiped (or replaced); if not, they are not
+    /// marked wiped, so a later attempt (the region's drop) tries again.
     pub(crate) fn wipe_exclusive_at(&self, pages: Pages) -> bool {
         if self
             .wipe
@@ -424,59 +449,17 @@ impl Entry {
         {
             return self.wipe.load(Ordering::Acquire) == WIPED;
         }
-        let wiped = match self.key() {
-            0 => {
-                let counts = lock(&self.counts);
-                if counts.writes > 0 {
-                    // SAFETY:
-                    // - the pages are open for writing (counted); no scope uses them
-                    //   (maintenance lock, module docs).
-                    unsafe { pages::wipe(pages.ptr(), pages.len()) };
-                    true
-                // SAFETY:
-                // - our private anonymous data pages (or the kernel refuses);
-                //   nothing references them (maintenance lock).
-                } else if unsafe { pages::wipe_sealed(pages.ptr(), pages.len()) }.is_ok() {
-                    true
-                } else {
-                    // SAFETY:
-                    // - our data pages; widening strands no reference.
-                    let widen = || unsafe { pages.protect(ProtFlags::READ_WRITE) }.is_ok();
-                    if widen() || widen() {
-                        // SAFETY:
-                        // - just made writable; nothing references them.
-                        unsafe { pages::wipe(pages.ptr(), pages.len()) };
-                        // SAFETY:
-                        // - as above; re-sealing to the counted protection.
-                        let reseal = || unsafe { pages.protect(counts.prot()) }.is_ok();
-                        // If even the second re-seal fails, the open pages hold
-                        // zeros only.
-                        let _ = reseal() || reseal();
-                        true
-                    } else {
-                        // Neither writable in place nor through /proc/self/mem
-                        // (secret memory under a lasting refusal): replace the
-                        // pages with fresh inaccessible ones, so the secret is
-                        // gone from the process. The data pages are whole
-                        // mappings of their own, so this needs no new one.
-                        // SAFETY:
-                        // - our data pages, whole pages; nothing references them
-                        //   (maintenance lock, module docs), and the entry is
-                        //   being wiped for good (poisoned, or its region drops).
-                        unsafe { sys::mmap_fixed_inaccessible(pages.ptr(), pages.len()) }.is_ok()
-                    }
-                }
-            }
-            key => {
-                pkru::with_write_access(key, || {
-                    // SAFETY:
-                    // - this thread holds write access to the key; no scope uses
-                    //   the pages (maintenance lock).
-                    unsafe { pages::wipe(pages.ptr(), pages.len()) };
-                });
-                true
-            }
-        };
+        let key = self.key();
+        // Page protection: the counts lock keeps the protection as counted.
+        let counts = key.is_none().then(|| lock(&self.counts));
+        let prot = counts.as_ref().map_or(ProtFlags::NONE, |c| c.prot());
+        // SAFETY:
+        // - our data pages, under `key` with protection `prot`; no scope uses
+        //   them (maintenance lock, module docs) and the protection cannot
+        //   change meanwhile (the counts lock, or the key's pages are never
+        //   `mprotect`ed but by maintenance).
+        let wiped = unsafe { behind_seal::wipe(Sealed { pages, key, prot }) }.is_ok();
+        drop(counts);
         self.wipe.store(if wiped { WIPED } else { NOT_WIPED }, Ordering::Release);
         wiped
     }
@@ -584,7 +567,7 @@ fn for_each_published(mut f: impl FnMut(&'static Entry)) {
 /// a key comes free for a region waiting for one (see `scope::wait_for_key`).
 pub(crate) fn keyed_scope_open() -> bool {
     let mut open = false;
-    for_each_live(|entry| open |= entry.key() != 0 && entry.is_open());
+    for_each_live(|entry| open |= entry.key().is_some() && entry.is_open());
     open
 }
 
@@ -622,7 +605,7 @@ pub struct Lockdown {
 /// # Examples
 ///
 /// ```
-/// let key = siegel::Protected::<[u8; 32]>::init_with(|k| k.fill(1))?;
+/// let key = siegel::Protected::<[u8; 32]>::init_with_in(siegel::Dedicated, |k| k.fill(1))?;
 /// # if false {
 /// let report = siegel::lockdown();
 /// assert!(report.wiped >= 1);
@@ -657,6 +640,11 @@ pub fn lockdown() -> Lockdown {
 /// states — its key being stolen, or never given one — is writable either way.
 /// A region another thread unmaps at this very moment (its drop, which wipes it
 /// first) can still fault here; the process is dying either way.
+///
+/// Not the [`behind_seal`] ladder its other wipes climb: in a signal handler
+/// neither its `/proc/self/mem` step (the descriptor's first open takes a
+/// lock) nor a per-thread key grant is safe, and a dying process needs no
+/// re-seal, so every key is opened once and every region made writable.
 pub(crate) fn wipe_all_for_crash() -> usize {
     pkru::open_all_for_crash();
     let mut wiped = 0;

@@ -1,5 +1,5 @@
 //! The scope protocol, written once for every kind of region: a dedicated
-//! region ([`crate::region::Dedicated`]) and a pool slot
+//! region ([`crate::region::RegionScopes`]) and a pool slot
 //! ([`crate::pool::PoolSlot`]) each supply the steps that differ ([`Scoped`]),
 //! and [`open`] / [`close`] walk them in the one order that keeps every failure
 //! consistent:
@@ -16,6 +16,7 @@
 //! cannot take one back is never opened with page protection (that would open
 //! it to every thread): the open fails with [`Error::KeysExhausted`].
 
+use core::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use crate::{
@@ -49,20 +50,13 @@ pub(crate) trait Scoped {
     /// The re-seal failed; the access is still counted open.
     fn close_pages(&self, access: Access) -> Result<(), Error>;
 
-    /// Under a protection key, before this thread gains access.
+    /// After access is granted: the canaries and the secret's own state (a
+    /// pool slot's first scope writes its canaries first).
     ///
     /// # Errors
     ///
-    /// Whatever prevents the open; nothing is granted then.
-    fn before_keyed_open(&self) -> Result<(), Error> {
-        Ok(())
-    }
-
-    /// After access is granted: the canaries and the secret's own state.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::CanaryCorrupted`] or [`Error::Poisoned`]; the caller closes.
+    /// [`Error::CanaryCorrupted`] or [`Error::Poisoned`], or what prevented
+    /// a fresh slot's canaries; the caller closes.
     fn check(&self) -> Result<(), Error>;
 
     /// Before a write scope closes, its pages still open in this thread.
@@ -84,25 +78,22 @@ pub(crate) trait Scoped {
 /// [`Error::Poisoned`], [`Error::KeysExhausted`], [`Error::Revocation`], a
 /// failed protection change (nothing changed), or a failed check (the access
 /// is closed again).
-#[inline]
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
 pub(crate) fn open(target: &impl Scoped, access: Access) -> Result<(), Error> {
     let seal = target.entry().enter();
-    if !seal.is_keyed_and_live() {
-        return open_slow(target, access, seal);
+    match seal.live_key() {
+        Some(key) => open_keyed(target, access, key),
+        None => open_slow(target, access, seal),
     }
-    open_keyed(target, access, seal.key())
 }
 
 /// The keyed grant and the check, for a counted scope on a live keyed region.
-#[inline]
-fn open_keyed(target: &impl Scoped, access: Access, key: u32) -> Result<(), Error> {
-    let entry = target.entry();
-    if let Err(err) = target.before_keyed_open() {
-        entry.leave();
-        return Err(err);
-    }
-    entry.touch();
-    if !pkru::open(key, access) {
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
+fn open_keyed(target: &impl Scoped, access: Access, key: NonZeroU32) -> Result<(), Error> {
+    target.entry().touch();
+    if !pkru::open(key.get(), access) {
         return settled_and_checked(target, access);
     }
     checked(target, access)
@@ -120,7 +111,8 @@ fn settled_and_checked(target: &impl Scoped, access: Access) -> Result<(), Error
 /// region poisoned since this scope was admitted (a lockdown, or another
 /// thread's refused re-seal that wiped it) answers `Poisoned`: its canaries
 /// went with the rest, which is not an underflow.
-#[inline]
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
 fn checked(target: &impl Scoped, access: Access) -> Result<(), Error> {
     if let Err(err) = target.check() {
         return Err(check_failed(target, access, err));
@@ -153,11 +145,11 @@ fn open_slow(target: &impl Scoped, access: Access, seal: Seal) -> Result<(), Err
         seal
     };
     match seal.key() {
-        0 => {
+        None => {
             target.open_pages(access).inspect_err(|_| entry.leave())?;
             checked(target, access)
         }
-        key => open_keyed(target, access, key),
+        Some(key) => open_keyed(target, access, key),
     }
 }
 
@@ -166,19 +158,20 @@ fn open_slow(target: &impl Scoped, access: Access, seal: Seal) -> Result<(), Err
 /// # Errors
 ///
 /// The re-seal failed ([`Error::Protect`]); the access is then still open.
-#[inline]
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
 pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Error> {
     let entry = target.entry();
     if access == Access::Write {
         target.after_write();
     }
     match entry.key() {
-        0 => {
+        None => {
             target.close_pages(access)?;
             entry.leave();
         }
-        key => {
-            let settled = pkru::close(key, access);
+        Some(key) => {
+            let settled = pkru::close(key.get(), access);
             // Before settling: the key of this scope is closed already, and
             // what settling repairs (other keys a revocation closed, reopened
             // by the interrupted write) is not read by this thread meanwhile.
@@ -193,7 +186,8 @@ pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Erro
 
 /// Closes `access` on `target` where no error can be returned (drops): if
 /// re-sealing fails, the secret is wiped and poisoned rather than left readable.
-#[inline]
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
 pub(crate) fn close(target: &impl Scoped, access: Access) {
     if try_close(target, access).is_err() {
         close_failed(target, access);

@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot live in protected memory: it is not `siegel::Plain`",
     label = "not plain bytes: a pointer, heap buffer or drop glue would leave the secret outside its region",
-    note = "for text use `Protected<str>` (e.g. `Protected::<str>::take(string)`, `Protected::<str>::from_env(..)`) or a `siegel::Text<N>` field; for bytes `Protected<[u8]>` or `[u8; N]`",
+    note = "for text use `Protected<str>` (`Protected::<str>::take_in(place, &mut string)` copies a `String` in and wipes it; `from_env_in(place, ..)`, `read_from_in(place, ..)`) or a `siegel::Text<N>` field; for bytes `Protected<[u8]>` or `[u8; N]`",
     note = "a struct of secrets: put `#[siegel::protected]` on it"
 )]
 pub unsafe trait Plain: Sized + Send + Sync + 'static {}
@@ -54,18 +54,34 @@ unsafe impl<T: Plain, const N: usize> Plain for [T; N] {}
 /// For slices the **length is public**: slices of different lengths compare
 /// unequal at once, and the time taken grows with the length. Keep a secret whose
 /// length must stay hidden in a fixed-size array (or pad it to one).
+///
+/// Every `ct_eq` returns `bool` and is a method of an *open* secret — a guard,
+/// a field read through one, a [`Text`](crate::Text): the comparison itself
+/// cannot fail. Opening the scope can, so a sealed
+/// [`Protected`](crate::Protected) has no `ct_eq`: write `key.read()?.ct_eq(x)`,
+/// where the `?` belongs to the open.
 pub trait CtEq {
-    /// `true` if `self == other`, computed without data-dependent branches.
-    fn ct_eq(&self, other: &Self) -> bool;
+    /// What the secret is compared with: `Self` for numbers, arrays, slices and
+    /// `str`; `str` for a [`Text`](crate::Text), `[u8]` for a
+    /// [`Bytes`](crate::Bytes).
+    type Candidate: ?Sized;
+
+    /// `true` if `self` holds `candidate`, computed without data-dependent
+    /// branches.
+    fn ct_eq(&self, candidate: &Self::Candidate) -> bool;
 }
 
 impl<T: ConstantTimeEq> CtEq for [T] {
+    type Candidate = Self;
+
     fn ct_eq(&self, other: &Self) -> bool {
         bool::from(ConstantTimeEq::ct_eq(self, other))
     }
 }
 
 impl<T: ConstantTimeEq, const N: usize> CtEq for [T; N] {
+    type Candidate = Self;
+
     fn ct_eq(&self, other: &Self) -> bool {
         bool::from(ConstantTimeEq::ct_eq(&self[..], &other[..]))
     }
@@ -74,6 +90,8 @@ impl<T: ConstantTimeEq, const N: usize> CtEq for [T; N] {
 macro_rules! ct_eq_int {
     ($($t:ty),*) => { $(
         impl CtEq for $t {
+            type Candidate = Self;
+
             fn ct_eq(&self, other: &Self) -> bool {
                 bool::from(ConstantTimeEq::ct_eq(self, other))
             }
@@ -83,6 +101,8 @@ macro_rules! ct_eq_int {
 ct_eq_int!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
 
 impl CtEq for str {
+    type Candidate = Self;
+
     /// Compares the UTF-8 bytes; as for slices, the length is public.
     fn ct_eq(&self, other: &Self) -> bool {
         CtEq::ct_eq(self.as_bytes(), other.as_bytes())

@@ -60,6 +60,7 @@ use serde::{
 
 use crate::{
     load::{copy_slice, into_text, Grower},
+    place::Dedicated,
     place::Home,
     secret::{Plain, Secret},
     text::{Bytes, Text},
@@ -141,7 +142,7 @@ pub(crate) use refuse;
 ///
 /// ```
 /// use serde::{Serialize, Serializer};
-/// use siegel::{protected, Protected, SerializableSecret};
+/// use siegel::{protected, Dedicated, Protected, SerializableSecret};
 ///
 /// #[protected]
 /// struct ApiKey([u8; 4]);
@@ -153,7 +154,7 @@ pub(crate) use refuse;
 /// }
 /// impl SerializableSecret for ApiKey {}
 ///
-/// let key = Protected::<ApiKey>::init_with(|k| k.get_mut().fill(1))?;
+/// let key = Protected::<ApiKey>::init_with_in(Dedicated, |k| k.get_mut().fill(1))?;
 /// assert_eq!(serde_json::to_string(&key).unwrap(), "[1,1,1,1]");
 /// # Ok::<(), siegel::Error>(())
 /// ```
@@ -179,7 +180,7 @@ where
 /// in place), and [`InPlace`] fills a `T` you hold inside a write scope.
 ///
 /// ```
-/// use siegel::{protected, Protected, Text};
+/// use siegel::{protected, CtEq, Protected, Text};
 ///
 /// #[protected(deserialize)]
 /// struct Login {
@@ -243,7 +244,7 @@ pub trait DeserializeInPlace<'de> {
 ///
 /// ```
 /// use serde::de::{Deserializer as _, MapAccess, Visitor};
-/// use siegel::{protected, InPlace, Protected, Text};
+/// use siegel::{protected, CtEq, Dedicated, InPlace, Protected, Text};
 ///
 /// #[protected]
 /// struct Login {
@@ -272,7 +273,7 @@ pub trait DeserializeInPlace<'de> {
 /// }
 ///
 /// let json = r#"{"user": "alice", "password": "correct horse"}"#;
-/// let login = Protected::<Login>::try_init_with(|l| {
+/// let login = Protected::<Login>::init_with_in(Dedicated, |l| {
 ///     let mut de = serde_json::Deserializer::from_str(json);
 ///     Ok::<_, Box<dyn std::error::Error>>(de.deserialize_map(LoginVisitor(l))?)
 /// })?;
@@ -294,7 +295,7 @@ impl<'de, T: DeserializeInPlace<'de>> DeserializeSeed<'de> for InPlace<'_, T> {
 /// error the handle is dropped, which wipes what was written.
 impl<'de, T: Plain + DeserializeInPlace<'de>> Deserialize<'de> for Protected<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut handle = Protected::<T>::zeroed().map_err(custom)?;
+        let mut handle = Protected::<T>::zeroed_in(Dedicated).map_err(custom)?;
         let mut guard = handle.write().map_err(custom)?;
         T::deserialize_in_place(deserializer, &mut *guard)?;
         drop(guard);
@@ -326,6 +327,27 @@ pub trait DeserializeByValue<T: ?Sized> {}
 /// The self type of the never-satisfied [`DeserializeByValue`] bound.
 #[derive(Debug)]
 pub enum InPlaceOnly {}
+
+/// `DeserializeInPlace` for a fixed-capacity field through `$visitor` (binary
+/// formats are asked for `$method`). Its by-value `Deserialize` is written out
+/// beside each use: a user's compile error points at it, and should read as
+/// plain code, not as a macro's.
+macro_rules! field_in_place {
+    ($ty:ident: $visitor:ident, $method:ident) => {
+        impl<'de, const N: usize> DeserializeInPlace<'de> for $ty<N> {
+            fn deserialize_in_place<D: Deserializer<'de>>(
+                deserializer: D,
+                place: &mut Self,
+            ) -> Result<(), D::Error> {
+                if deserializer.is_human_readable() {
+                    deserializer.deserialize_any($visitor(place))
+                } else {
+                    deserializer.$method($visitor(place))
+                }
+            }
+        }
+    };
+}
 
 /// Fills a [`Text`] in place from a string.
 struct TextVisitor<'a, const N: usize>(&'a mut Text<N>);
@@ -371,18 +393,7 @@ impl<'de, const N: usize> Visitor<'de> for TextVisitor<'_, N> {
     refuse!(bool, integer, float, seq);
 }
 
-impl<'de, const N: usize> DeserializeInPlace<'de> for Text<N> {
-    fn deserialize_in_place<D: Deserializer<'de>>(
-        deserializer: D,
-        place: &mut Self,
-    ) -> Result<(), D::Error> {
-        if deserializer.is_human_readable() {
-            deserializer.deserialize_any(TextVisitor(place))
-        } else {
-            deserializer.deserialize_str(TextVisitor(place))
-        }
-    }
-}
+field_in_place!(Text: TextVisitor, deserialize_str);
 
 impl<'de, const N: usize> Deserialize<'de> for Text<N>
 where
@@ -448,18 +459,7 @@ impl<'de, const N: usize> Visitor<'de> for BytesVisitor<'_, N> {
     refuse!(bool, integer, float);
 }
 
-impl<'de, const N: usize> DeserializeInPlace<'de> for Bytes<N> {
-    fn deserialize_in_place<D: Deserializer<'de>>(
-        deserializer: D,
-        place: &mut Self,
-    ) -> Result<(), D::Error> {
-        if deserializer.is_human_readable() {
-            deserializer.deserialize_any(BytesVisitor(place))
-        } else {
-            deserializer.deserialize_bytes(BytesVisitor(place))
-        }
-    }
-}
+field_in_place!(Bytes: BytesVisitor, deserialize_bytes);
 
 impl<'de, const N: usize> Deserialize<'de> for Bytes<N>
 where
@@ -479,38 +479,38 @@ fn out_of_range<E: de::Error>(expected: &dyn de::Expected) -> E {
     E::custom(format_args!("invalid value: an integer out of range, expected {expected}"))
 }
 
-/// `DeserializeInPlace` for the integer types: any integer the format reports
-/// that fits.
-macro_rules! integer_in_place {
-    ($($t:ident => $method:ident),* $(,)?) => { $(
+/// `DeserializeInPlace` for one primitive through [`PrimitiveVisitor`]: `$what`
+/// names it in errors; each `visit_*` listed stores `$convert` of the value the
+/// format reports (with `$s` the visitor, for errors), every other kind is
+/// refused; binary formats are asked for `$method`; `$extra` are more items of
+/// the `DeserializeInPlace` impl.
+macro_rules! primitive_in_place {
+    (
+        $(#[$attr:meta])*
+        $t:ident => $method:ident, $what:literal,
+        |$s:ident, $v:ident| $convert:expr,
+        visit($($visit:ident: $vt:ty),*), refuse($($refused:ident),*)
+        $(, $extra:item)?
+    ) => {
+        $(#[$attr])*
         impl<'de> Visitor<'de> for PrimitiveVisitor<'_, $t> {
             type Value = ();
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(concat!("an integer (", stringify!($t), ")"))
+                f.write_str(concat!($what, " (", stringify!($t), ")"))
             }
 
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-                *self.0 = $t::try_from(v).map_err(|_| out_of_range(&self))?;
-                Ok(())
-            }
+            $(
+                fn $visit<E: de::Error>(self, $v: $vt) -> Result<(), E> {
+                    *self.0 = {
+                        let $s = &self;
+                        $convert
+                    };
+                    Ok(())
+                }
+            )*
 
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-                *self.0 = $t::try_from(v).map_err(|_| out_of_range(&self))?;
-                Ok(())
-            }
-
-            fn visit_i128<E: de::Error>(self, v: i128) -> Result<(), E> {
-                *self.0 = $t::try_from(v).map_err(|_| out_of_range(&self))?;
-                Ok(())
-            }
-
-            fn visit_u128<E: de::Error>(self, v: u128) -> Result<(), E> {
-                *self.0 = $t::try_from(v).map_err(|_| out_of_range(&self))?;
-                Ok(())
-            }
-
-            refuse!(bool, float, string, bytes, seq);
+            refuse!($($refused),*);
         }
 
         impl<'de> DeserializeInPlace<'de> for $t {
@@ -525,70 +525,50 @@ macro_rules! integer_in_place {
                 }
             }
 
-            integer_in_place!(@bytes $t);
-        }
-    )* };
-    (@bytes u8) => {
-        fn __as_bytes_mut(places: &mut [u8]) -> Option<&mut [u8]> {
-            Some(places)
+            $($extra)?
         }
     };
-    (@bytes $t:ident) => {};
+}
+
+/// `DeserializeInPlace` for the integer types: any integer the format reports
+/// that fits.
+macro_rules! integer_in_place {
+    ($($t:ident => $method:ident $(, $extra:item)?;)*) => { $(
+        primitive_in_place!(
+            $t => $method, "an integer",
+            |s, v| $t::try_from(v).map_err(|_| out_of_range(s))?,
+            visit(visit_i64: i64, visit_u64: u64, visit_i128: i128, visit_u128: u128),
+            refuse(bool, float, string, bytes, seq)
+            $(, $extra)?
+        );
+    )* };
 }
 integer_in_place!(
-    u8 => deserialize_u8, u16 => deserialize_u16, u32 => deserialize_u32,
-    u64 => deserialize_u64, u128 => deserialize_u128, usize => deserialize_u64,
-    i8 => deserialize_i8, i16 => deserialize_i16, i32 => deserialize_i32,
-    i64 => deserialize_i64, i128 => deserialize_i128, isize => deserialize_i64,
+    u8 => deserialize_u8, fn __as_bytes_mut(places: &mut [u8]) -> Option<&mut [u8]> {
+        Some(places)
+    };
+    u16 => deserialize_u16; u32 => deserialize_u32; u64 => deserialize_u64;
+    u128 => deserialize_u128; usize => deserialize_u64;
+    i8 => deserialize_i8; i16 => deserialize_i16; i32 => deserialize_i32;
+    i64 => deserialize_i64; i128 => deserialize_i128; isize => deserialize_i64;
 );
 
 /// `DeserializeInPlace` for `f32` and `f64`: any number (integers converted as
 /// serde's own impls convert them).
 macro_rules! float_in_place {
     ($($t:ident => $method:ident),* $(,)?) => { $(
-        #[allow(
-            clippy::as_conversions,
-            clippy::cast_possible_truncation,
-            clippy::cast_precision_loss,
-            reason = "a number into a float, rounded as serde's `Deserialize` for floats rounds"
-        )]
-        impl<'de> Visitor<'de> for PrimitiveVisitor<'_, $t> {
-            type Value = ();
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(concat!("a number (", stringify!($t), ")"))
-            }
-
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-                *self.0 = v as $t;
-                Ok(())
-            }
-
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-                *self.0 = v as $t;
-                Ok(())
-            }
-
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-                *self.0 = v as $t;
-                Ok(())
-            }
-
-            refuse!(bool, string, bytes, seq);
-        }
-
-        impl<'de> DeserializeInPlace<'de> for $t {
-            fn deserialize_in_place<D: Deserializer<'de>>(
-                deserializer: D,
-                place: &mut Self,
-            ) -> Result<(), D::Error> {
-                if deserializer.is_human_readable() {
-                    deserializer.deserialize_any(PrimitiveVisitor(place))
-                } else {
-                    deserializer.$method(PrimitiveVisitor(place))
-                }
-            }
-        }
+        primitive_in_place!(
+            #[allow(
+                clippy::as_conversions,
+                clippy::cast_possible_truncation,
+                clippy::cast_precision_loss,
+                reason = "a number into a float, rounded as serde's `Deserialize` for floats rounds"
+            )]
+            $t => $method, "a number",
+            |_s, v| v as $t,
+            visit(visit_f64: f64, visit_i64: i64, visit_u64: u64),
+            refuse(bool, string, bytes, seq)
+        );
     )* };
 }
 float_in_place!(f32 => deserialize_f32, f64 => deserialize_f64);

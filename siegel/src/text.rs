@@ -20,6 +20,7 @@ use core::fmt;
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::{
+    load::{self, Load},
     secret::{CtEq, Plain},
     wipe::{wipe_bytes, wipe_string, wipe_vec},
     Error,
@@ -37,12 +38,14 @@ use crate::{
 /// `#[derive(Deserialize)]` struct) does not compile. It is filled in place by
 /// its setters, which report input that does not fit, or is not UTF-8, as an
 /// [`Error`] without changing anything. [`set_from`](Self::set_from) takes a
-/// `String` and wipes its buffer; [`clear`](Self::clear) wipes.
+/// `String` and wipes its buffer; [`clear`](Self::clear) wipes. The loaders of
+/// [`Load`](crate::Load) fill it straight from a reader, hex, base64 or an
+/// environment variable (`load_env`), checking UTF-8.
 ///
 /// # Examples
 ///
 /// ```
-/// use siegel::{protected, Protected, Text};
+/// use siegel::{protected, CtEq, Dedicated, Protected, Text};
 ///
 /// #[protected]
 /// struct Login {
@@ -51,7 +54,7 @@ use crate::{
 /// }
 ///
 /// let mut typed = String::from("correct horse battery staple");
-/// let login = Protected::<Login>::try_init_with(|l| {
+/// let login = Protected::<Login>::init_with_in(Dedicated, |l| {
 ///     l.user_mut().try_set("alice")?;
 ///     l.password_mut().set_from(&mut typed) // copies, then wipes `typed`
 /// })?;
@@ -74,14 +77,15 @@ pub struct Text<const N: usize> {
 ///
 /// Like a `Text`, it only ever exists inside protected memory: no constructor,
 /// no `Clone`, `Copy`, `Default` or `From`, and (feature `serde`) deserialized
-/// only in place, never by value.
+/// only in place, never by value. The loaders of [`Load`](crate::Load) fill it
+/// from a reader, hex (`load_hex`), base64 or an environment variable.
 ///
 /// # Examples
 ///
 /// ```
-/// use siegel::{Bytes, Protected};
+/// use siegel::{Bytes, Dedicated, Protected};
 ///
-/// let token = Protected::<Bytes<64>>::try_init_with(|b| {
+/// let token = Protected::<Bytes<64>>::init_with_in(Dedicated, |b| {
 ///     siegel::fill_random(b.try_set_len(24)?) // 24 random bytes, in place
 /// })?;
 /// assert_eq!(token.read()?.len(), 24);
@@ -181,16 +185,6 @@ macro_rules! inline_common {
             }
         }
 
-        impl<const N: usize> CtEq for $ty<N> {
-            /// Compares lengths and all `N` bytes: the time taken does not depend on
-            /// either value.
-            fn ct_eq(&self, other: &Self) -> bool {
-                let equal = ConstantTimeEq::ct_eq(&self.len, &other.len)
-                    & ConstantTimeEq::ct_eq(&self.bytes[..], &other.bytes[..]);
-                bool::from(equal)
-            }
-        }
-
         impl<const N: usize> fmt::Debug for $ty<N> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, "{}<{N}>([REDACTED])", stringify!($ty))
@@ -202,6 +196,62 @@ macro_rules! inline_common {
 inline_common!(Text);
 inline_common!(Bytes);
 
+impl<const N: usize> CtEq for Text<N> {
+    type Candidate = str;
+
+    /// Compares the text with `candidate` in constant time: the time taken
+    /// depends on `N` and `candidate.len()`, not on the secret's length or
+    /// contents.
+    fn ct_eq(&self, candidate: &str) -> bool {
+        self.ct_eq_bytes(candidate.as_bytes())
+    }
+}
+
+impl<const N: usize> CtEq for Bytes<N> {
+    type Candidate = [u8];
+
+    /// Compares the bytes with `candidate` in constant time: the time taken
+    /// depends on `N` and `candidate.len()`, not on the secret.
+    fn ct_eq(&self, candidate: &[u8]) -> bool {
+        self.ct_eq_bytes(candidate)
+    }
+}
+
+impl<const N: usize> load::sealed::Field for Text<N> {
+    const CAPACITY: usize = N;
+    const EXACT: bool = false;
+
+    fn wiped(&mut self) -> &mut [u8] {
+        self.clear();
+        &mut self.bytes
+    }
+
+    fn set_loaded(&mut self, len: usize) -> Result<(), Error> {
+        let len = Self::check_fits(Some(len))?;
+        core::str::from_utf8(&self.bytes[..len])
+            .map_err(|e| Error::InvalidUtf8 { valid_up_to: e.valid_up_to() })?;
+        self.len = len;
+        Ok(())
+    }
+}
+impl<const N: usize> Load for Text<N> {}
+
+impl<const N: usize> load::sealed::Field for Bytes<N> {
+    const CAPACITY: usize = N;
+    const EXACT: bool = false;
+
+    fn wiped(&mut self) -> &mut [u8] {
+        self.clear();
+        &mut self.bytes
+    }
+
+    fn set_loaded(&mut self, len: usize) -> Result<(), Error> {
+        self.len = Self::check_fits(Some(len))?;
+        Ok(())
+    }
+}
+impl<const N: usize> Load for Bytes<N> {}
+
 impl<const N: usize> Text<N> {
     /// The text.
     ///
@@ -209,7 +259,7 @@ impl<const N: usize> Text<N> {
     /// to a scope). They are always valid when written through this type's
     /// methods; should they have been changed behind its back, the longest valid
     /// prefix is returned. Validation time depends on the bytes (as any UTF-8
-    /// check's does); compare with [`ct_eq`](Self::ct_eq), not with `==`.
+    /// check's does); compare with [`CtEq::ct_eq`], not with `==`.
     #[must_use]
     pub fn as_str(&self) -> &str {
         let bytes = self.as_bytes();
@@ -296,14 +346,6 @@ impl<const N: usize> Text<N> {
         self.replace(text.as_bytes());
         Ok(())
     }
-
-    /// Compares the text with `candidate` in constant time: the time taken
-    /// depends on `N` and `candidate.len()`, not on the secret's length or
-    /// contents.
-    #[must_use]
-    pub fn ct_eq(&self, candidate: &str) -> bool {
-        self.ct_eq_bytes(candidate.as_bytes())
-    }
 }
 
 impl<const N: usize> Bytes<N> {
@@ -375,59 +417,6 @@ impl<const N: usize> Bytes<N> {
         wipe_vec(source);
         Ok(())
     }
-
-    /// Decodes hex (either case) in place.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Decode`] (malformed input), [`Error::CapacityExceeded`] (more
-    /// than `N` bytes); the contents are then empty (wiped).
-    #[cfg(feature = "hex")]
-    pub fn try_set_hex(&mut self, encoded: impl AsRef<[u8]>) -> Result<(), Error> {
-        let encoded = encoded.as_ref();
-        let result = crate::load::decode_hex_len(encoded.len())
-            .and_then(|len| self.try_set_len(len).map(|_| ()))
-            .and_then(|()| crate::load::decode_hex(encoded, self.as_mut_bytes()));
-        if result.is_err() {
-            self.clear();
-        }
-        result
-    }
-
-    /// Decodes base64 in place, with `engine` (for example
-    /// [`base64::engine::general_purpose::STANDARD`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Decode`] (malformed input, or more than `N` bytes); the contents
-    /// are then empty (wiped).
-    #[cfg(feature = "base64")]
-    pub fn try_set_base64(
-        &mut self,
-        engine: &impl base64::Engine,
-        encoded: impl AsRef<[u8]>,
-    ) -> Result<(), Error> {
-        self.clear();
-        match crate::load::decode_base64(engine, encoded.as_ref(), &mut self.bytes) {
-            Ok(len) => {
-                // Bytes past `len` are still zero: `clear` wiped them and the
-                // decoder writes exactly what it decodes.
-                self.len = len;
-                Ok(())
-            }
-            Err(error) => {
-                self.clear();
-                Err(error)
-            }
-        }
-    }
-
-    /// Compares the bytes with `candidate` in constant time: the time taken
-    /// depends on `N` and `candidate.len()`, not on the secret.
-    #[must_use]
-    pub fn ct_eq(&self, candidate: &[u8]) -> bool {
-        self.ct_eq_bytes(candidate)
-    }
 }
 
 #[cfg(test)]
@@ -462,9 +451,9 @@ mod tests {
         assert_eq!(t.bytes, *b"xy\0\0\0\0\0\0");
         t.try_push('é').unwrap();
         assert_eq!(t.as_str(), "xyé");
-        assert!(t.ct_eq("xyé"));
-        assert!(!t.ct_eq("xy"));
-        assert!(!t.ct_eq("xyéxyéxyé"));
+        assert!(CtEq::ct_eq(&t, "xyé"));
+        assert!(!CtEq::ct_eq(&t, "xy"));
+        assert!(!CtEq::ct_eq(&t, "xyéxyéxyé"));
         assert!(matches!(t.try_set_utf8(b"\xc3"), Err(Error::InvalidUtf8 { valid_up_to: 0 })));
         assert_eq!(t.as_str(), "xyé");
         t.clear();
@@ -480,8 +469,7 @@ mod tests {
         assert_eq!(b.bytes, *b"ab\0\0\0\0");
         assert_eq!(b.try_set_len(4).unwrap(), b"ab\0\0");
         assert!(b.try_set_len(7).is_err());
-        let other = Bytes::<6> { len: 4, bytes: *b"ab\0\0\0\0" };
-        assert!(CtEq::ct_eq(&b, &other));
+        assert!(CtEq::ct_eq(&b, b"ab\0\0"));
         assert_eq!(format!("{b:?}"), "Bytes<6>([REDACTED])");
     }
 }

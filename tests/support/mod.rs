@@ -23,6 +23,20 @@ const CHILD: &str = "SIEGEL_TEST_CHILD";
 /// skipping.
 pub(crate) const REQUIRE_PKU: &str = "SIEGEL_REQUIRE_PKU";
 
+/// How many times a test repeats a check that holds for every fresh secret
+/// (`full` on the host): `SIEGEL_TEST_ROUNDS_PERCENT` (1..=100) of it. CI's
+/// emulated-PKU VM sets 10: every check still runs there, under real
+/// protection keys, a tenth as often (each fresh key there costs a revocation
+/// round in an emulator ~50 times slower than the host, which ran them all).
+pub(crate) fn rounds(full: usize) -> usize {
+    let percent = std::env::var("SIEGEL_TEST_ROUNDS_PERCENT")
+        .ok()
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|p| (1..=100).contains(p))
+        .unwrap_or(100);
+    (full * percent / 100).max(1)
+}
+
 /// Whether this process is the child run of `test`.
 pub(crate) fn is_child(test: &str) -> bool {
     std::env::var(CHILD).is_ok_and(|t| t == test)

@@ -7,7 +7,7 @@ mod evil {
     pub use siegel::{Error, Protected};
     pub mod __private {
         pub use siegel::__private::*;
-        pub type InPlace = &'static [u8; 4096];
+        pub type BuiltOnlyInItsRegion = &'static [u8; 4096];
     }
 }
 

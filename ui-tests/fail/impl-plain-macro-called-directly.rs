@@ -4,12 +4,13 @@
 #![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicU64, Ordering};
+use siegel::Dedicated;
 
 #[repr(C)]
 pub struct Key {
     bytes: [u8; 8],
     uses: AtomicU64,
-    hidden: siegel::__private::InPlace,
+    hidden: siegel::__private::BuiltOnlyInItsRegion,
 }
 
 impl siegel::__private::PlainFieldAt<0> for Key {
@@ -23,6 +24,6 @@ siegel::__private::impl_plain! {
 }
 
 fn main() {
-    let key = siegel::Protected::<Key>::zeroed().unwrap();
+    let key = siegel::Protected::<Key>::zeroed_in(Dedicated).unwrap();
     key.read().unwrap().uses.fetch_add(1, Ordering::Relaxed); // a store in a read scope
 }

@@ -13,8 +13,12 @@ fn main() -> Result<(), siegel::Error> {
         Wallet::protect_with(|w| w.seed_mut().copy_from_slice(&[7; 64]))?;
     assert_eq!(wallet.read()?.seed()[63], 7);
     *wallet.write()?.nonce_mut() += 1;
-    wallet.with_write(|w| *w.nonce_mut() += 1)?;
-    assert_eq!(wallet.with_read(|w| *w.nonce())?, 2);
+    // A closure that can fail: one `?` for the scope and the closure alike.
+    wallet.with_write(|w| {
+        *w.nonce_mut() += 1;
+        siegel::fill_random(w.seed_mut())
+    })?;
+    assert_eq!(*wallet.read()?.nonce(), 2);
 
     // Several read guards at once.
     let (a, b) = (wallet.read()?, wallet.read()?);

@@ -3,7 +3,7 @@
 #![deny(warnings, missing_docs)]
 //! Text and random secrets.
 
-use siegel::{protected, Bytes, Protected, Text};
+use siegel::{protected, Bytes, CtEq, Dedicated, Protected, Text};
 
 /// A login form's secrets.
 #[protected]
@@ -19,17 +19,17 @@ pub struct Key([u8; 32]);
 
 fn main() -> Result<(), siegel::Error> {
     let mut typed = String::from("pw");
-    let login = Protected::<Login>::try_init_with(|l| {
+    let login = Protected::<Login>::init_with_in(Dedicated, |l| {
         l.user_mut().try_set("alice")?;
         l.password_mut().set_from(&mut typed)?;
         siegel::fill_random(l.otp_mut().try_set_len(20)?)
     })?;
     assert!(login.read()?.password().ct_eq("pw"));
-    let key = Protected::<Key>::try_init_with(|k| siegel::fill_random(k.get_mut()))?;
+    let key = Protected::<Key>::init_with_in(Dedicated, |k| siegel::fill_random(k.get_mut()))?;
     let _first = key.read_once(|k| k.get()[0]).map_err(siegel::Error::from)?;
-    let text: Protected<str> = Protected::<str>::read_from(&b"abc"[..], 16)?;
+    let text: Protected<str> = Protected::<str>::read_from_in(Dedicated, &b"abc"[..], 16)?;
     let guard = text.read()?;
     let _as_str: &str = &guard;
-    let _random = Protected::<[u64; 2]>::random()?;
+    let _random = Protected::<[u64; 2]>::random_in(Dedicated)?;
     Ok(())
 }

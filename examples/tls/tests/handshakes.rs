@@ -27,6 +27,7 @@ use rustls::{
     SignatureAlgorithm, SignatureScheme,
 };
 use sha2::{digest::array::Array, Digest, Sha512};
+use siegel::Dedicated;
 use siegel::Protected;
 use siegel_examples_tls::{
     check_response, client, get, protected_server, self_signed, serve, server_config, Algorithm,
@@ -404,18 +405,19 @@ const ED25519_PKCS8_PREFIX: [u8; 16] = [
 /// key's throughput; the scan for the seed and both halves of SHA-512(seed).
 fn ed25519(rt: &Runtime, dir: &Path) -> TestResult<usize> {
     // The needles: seed || SHA-512(seed), made and kept in siegel only.
-    let needles = Protected::<[u8; 96]>::init_with(|n| {
+    let needles = Protected::<[u8; 96]>::init_with_in(Dedicated, |n| {
         let (seed, expansion) = n.split_at_mut(32);
         siegel::fill_random(seed).expect("random seed");
         let expansion: &mut [u8; 64] = expansion.try_into().expect("64 bytes");
         Sha512::new().chain_update(&*seed).finalize_into(Array::cast_from_core_mut(expansion));
     })?;
     let key_file = dir.join("ed25519.der");
-    needles.with_read(|n| -> std::io::Result<()> {
+    {
+        let n = needles.read()?;
         let mut file = File::create(&key_file)?;
         file.write_all(&ED25519_PKCS8_PREFIX)?;
-        file.write_all(&n[..32]) // from the open region, no buffer in between
-    })??;
+        file.write_all(&n[..32])?; // from the open region, no buffer in between
+    }
     let key = ProtectedSigningKey::from_pkcs8_file(&key_file)?;
     std::fs::remove_file(&key_file)?;
     assert_eq!(key.key_algorithm(), Algorithm::Ed25519);
@@ -472,7 +474,8 @@ fn ed25519(rt: &Runtime, dir: &Path) -> TestResult<usize> {
 
     let skip = [key.region().mapping, needles.info().mapping];
     let control = control()?;
-    let scan = needles.with_read(|n| {
+    let scan = {
+        let n = needles.read()?;
         scan_memory(
             &[
                 (CONTROL, &control[..]),
@@ -481,8 +484,8 @@ fn ed25519(rt: &Runtime, dir: &Path) -> TestResult<usize> {
                 ("SHA-512(seed) nonce-prefix half", &n[64..96]),
             ],
             &skip,
-        )
-    })??;
+        )?
+    };
     check_scan("Ed25519", &scan);
     Ok(failed)
 }
@@ -491,7 +494,7 @@ fn ed25519(rt: &Runtime, dir: &Path) -> TestResult<usize> {
 /// rustls (TLS 1.3 and 1.2) and curl handshakes; the scan for the scalar.
 fn p256(rt: &Runtime, dir: &Path) -> TestResult<usize> {
     let (scalar, key) = loop {
-        let scalar = Protected::<[u8; 32]>::try_init_with(siegel::fill_random)?;
+        let scalar = Protected::<[u8; 32]>::init_with_in(Dedicated, siegel::fill_random)?;
         match ProtectedSigningKey::from_raw(&scalar, Algorithm::EcdsaP256) {
             Ok(key) => break (scalar, key),
             Err(siegel_rustls::Error::InvalidKey(_)) => {}
@@ -515,9 +518,10 @@ fn p256(rt: &Runtime, dir: &Path) -> TestResult<usize> {
 
     let skip = [key.region().mapping, scalar.info().mapping];
     let control = control()?;
-    let scan = scalar.with_read(|d| {
-        scan_memory(&[(CONTROL, &control[..]), ("the P-256 scalar", &d[..])], &skip)
-    })??;
+    let scan = {
+        let d = scalar.read()?;
+        scan_memory(&[(CONTROL, &control[..]), ("the P-256 scalar", &d[..])], &skip)?
+    };
     check_scan("P-256", &scan);
     Ok(failed)
 }

@@ -13,7 +13,7 @@ where
     /// Zero-sized and unconstructible outside siegel: no struct literal
     /// of this type can be written, so it exists only in a region.
     #[doc(hidden)]
-    __siegel_in_place: ::siegel::__private::InPlace,
+    __siegel_in_place: ::siegel::__private::BuiltOnlyInItsRegion,
 }
 #[allow(
     dead_code,
@@ -146,26 +146,26 @@ where
     ///
     /// # Errors
     ///
-    /// As `siegel::Protected::zeroed`: the region could not be mapped, locked or protected. Use `siegel::Options` to choose the backend or the `mlock` policy.
+    /// As `siegel::Protected::zeroed_in`: the region could not be mapped, locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` with `siegel::Options` or a `siegel::Pool` to choose where it goes.
     #[inline]
     pub fn protect_zeroed() -> ::core::result::Result<
         ::siegel::Protected<Self>,
         ::siegel::Error,
     > {
         const { ::siegel::__private::assert_layout!(Self; [u8; N], usize) };
-        ::siegel::Protected::<Self>::zeroed()
+        ::siegel::Protected::<Self>::zeroed_in(::siegel::__private::Dedicated)
     }
     /// Creates a `Buffer` in a new protected region and initialises it in place with `init`, which gets `&mut Buffer` (all zero at first) in a write scope, so the secret never passes through the stack. The handle is sealed (`NoAccess`) when it is returned.
     ///
     /// # Errors
     ///
-    /// As `siegel::Protected::zeroed`: the region could not be mapped, locked or protected. Use `siegel::Options` to choose the backend or the `mlock` policy.
+    /// As `siegel::Protected::zeroed_in`: the region could not be mapped, locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` with `siegel::Options` or a `siegel::Pool` to choose where it goes.
     #[inline]
     pub fn protect_with(
         init: impl ::core::ops::FnOnce(&mut Self),
     ) -> ::core::result::Result<::siegel::Protected<Self>, ::siegel::Error> {
         const { ::siegel::__private::assert_layout!(Self; [u8; N], usize) };
-        ::siegel::Protected::<Self>::init_with(init)
+        ::siegel::Protected::<Self>::init_with_in(::siegel::__private::Dedicated, init)
     }
 }
 ::siegel::__private::not_deserialize! {

@@ -9,7 +9,7 @@ struct Key {
     /// Zero-sized and unconstructible outside siegel: no struct literal
     /// of this type can be written, so it exists only in a region.
     #[doc(hidden)]
-    __siegel_in_place: renamed::__private::InPlace,
+    __siegel_in_place: renamed::__private::BuiltOnlyInItsRegion,
 }
 #[allow(
     dead_code,
@@ -123,24 +123,24 @@ impl Key {
     ///
     /// # Errors
     ///
-    /// As `siegel::Protected::zeroed`: the region could not be mapped, locked or protected. Use `siegel::Options` to choose the backend or the `mlock` policy.
+    /// As `siegel::Protected::zeroed_in`: the region could not be mapped, locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` with `siegel::Options` or a `siegel::Pool` to choose where it goes.
     #[inline]
     fn protect_zeroed() -> ::core::result::Result<
         renamed::Protected<Self>,
         renamed::Error,
     > {
-        renamed::Protected::<Self>::zeroed()
+        renamed::Protected::<Self>::zeroed_in(renamed::__private::Dedicated)
     }
     /// Creates a `Key` in a new protected region and initialises it in place with `init`, which gets `&mut Key` (all zero at first) in a write scope, so the secret never passes through the stack. The handle is sealed (`NoAccess`) when it is returned.
     ///
     /// # Errors
     ///
-    /// As `siegel::Protected::zeroed`: the region could not be mapped, locked or protected. Use `siegel::Options` to choose the backend or the `mlock` policy.
+    /// As `siegel::Protected::zeroed_in`: the region could not be mapped, locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` with `siegel::Options` or a `siegel::Pool` to choose where it goes.
     #[inline]
     fn protect_with(
         init: impl ::core::ops::FnOnce(&mut Self),
     ) -> ::core::result::Result<renamed::Protected<Self>, renamed::Error> {
-        renamed::Protected::<Self>::init_with(init)
+        renamed::Protected::<Self>::init_with_in(renamed::__private::Dedicated, init)
     }
 }
 #[allow(

@@ -9,7 +9,7 @@ pub struct Config {
     /// Zero-sized and unconstructible outside siegel: no struct literal
     /// of this type can be written, so it exists only in a region.
     #[doc(hidden)]
-    __siegel_in_place: ::siegel::__private::InPlace,
+    __siegel_in_place: ::siegel::__private::BuiltOnlyInItsRegion,
 }
 #[allow(
     dead_code,
@@ -124,24 +124,24 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// As `siegel::Protected::zeroed`: the region could not be mapped, locked or protected. Use `siegel::Options` to choose the backend or the `mlock` policy.
+    /// As `siegel::Protected::zeroed_in`: the region could not be mapped, locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` with `siegel::Options` or a `siegel::Pool` to choose where it goes.
     #[inline]
     pub fn protect_zeroed() -> ::core::result::Result<
         ::siegel::Protected<Self>,
         ::siegel::Error,
     > {
-        ::siegel::Protected::<Self>::zeroed()
+        ::siegel::Protected::<Self>::zeroed_in(::siegel::__private::Dedicated)
     }
     /// Creates a `Config` in a new protected region and initialises it in place with `init`, which gets `&mut Config` (all zero at first) in a write scope, so the secret never passes through the stack. The handle is sealed (`NoAccess`) when it is returned.
     ///
     /// # Errors
     ///
-    /// As `siegel::Protected::zeroed`: the region could not be mapped, locked or protected. Use `siegel::Options` to choose the backend or the `mlock` policy.
+    /// As `siegel::Protected::zeroed_in`: the region could not be mapped, locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` with `siegel::Options` or a `siegel::Pool` to choose where it goes.
     #[inline]
     pub fn protect_with(
         init: impl ::core::ops::FnOnce(&mut Self),
     ) -> ::core::result::Result<::siegel::Protected<Self>, ::siegel::Error> {
-        ::siegel::Protected::<Self>::init_with(init)
+        ::siegel::Protected::<Self>::init_with_in(::siegel::__private::Dedicated, init)
     }
 }
 #[allow(
@@ -186,7 +186,7 @@ pub struct Key<const N: usize>(
     /// Zero-sized and unconstructible outside siegel: no struct literal
     /// of this type can be written, so it exists only in a region.
     #[doc(hidden)]
-    ::siegel::__private::InPlace,
+    ::siegel::__private::BuiltOnlyInItsRegion,
 );
 #[allow(
     dead_code,
@@ -273,26 +273,26 @@ impl<const N: usize> Key<N> {
     ///
     /// # Errors
     ///
-    /// As `siegel::Protected::zeroed`: the region could not be mapped, locked or protected. Use `siegel::Options` to choose the backend or the `mlock` policy.
+    /// As `siegel::Protected::zeroed_in`: the region could not be mapped, locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` with `siegel::Options` or a `siegel::Pool` to choose where it goes.
     #[inline]
     pub fn protect_zeroed() -> ::core::result::Result<
         ::siegel::Protected<Self>,
         ::siegel::Error,
     > {
         const { ::siegel::__private::assert_layout!(Self; [u8; N]) };
-        ::siegel::Protected::<Self>::zeroed()
+        ::siegel::Protected::<Self>::zeroed_in(::siegel::__private::Dedicated)
     }
     /// Creates a `Key` in a new protected region and initialises it in place with `init`, which gets `&mut Key` (all zero at first) in a write scope, so the secret never passes through the stack. The handle is sealed (`NoAccess`) when it is returned.
     ///
     /// # Errors
     ///
-    /// As `siegel::Protected::zeroed`: the region could not be mapped, locked or protected. Use `siegel::Options` to choose the backend or the `mlock` policy.
+    /// As `siegel::Protected::zeroed_in`: the region could not be mapped, locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` with `siegel::Options` or a `siegel::Pool` to choose where it goes.
     #[inline]
     pub fn protect_with(
         init: impl ::core::ops::FnOnce(&mut Self),
     ) -> ::core::result::Result<::siegel::Protected<Self>, ::siegel::Error> {
         const { ::siegel::__private::assert_layout!(Self; [u8; N]) };
-        ::siegel::Protected::<Self>::init_with(init)
+        ::siegel::Protected::<Self>::init_with_in(::siegel::__private::Dedicated, init)
     }
 }
 ::siegel::__private::with_serde! {

@@ -24,7 +24,7 @@ struct Key {
     /// Zero-sized and unconstructible outside siegel: no struct literal
     /// of this type can be written, so it exists only in a region.
     #[doc(hidden)]
-    __siegel_in_place: ::siegel::__private::InPlace,
+    __siegel_in_place: ::siegel::__private::BuiltOnlyInItsRegion,
 }
 #[allow(
     dead_code,

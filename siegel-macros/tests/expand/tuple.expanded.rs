@@ -8,7 +8,7 @@ pub struct Key(
     /// Zero-sized and unconstructible outside siegel: no struct literal
     /// of this type can be written, so it exists only in a region.
     #[doc(hidden)]
-    ::siegel::__private::InPlace,
+    ::siegel::__private::BuiltOnlyInItsRegion,
 );
 #[allow(
     dead_code,
@@ -95,24 +95,24 @@ impl Key {
     ///
     /// # Errors
     ///
-    /// As `siegel::Protected::zeroed`: the region could not be mapped, locked or protected. Use `siegel::Options` to choose the backend or the `mlock` policy.
+    /// As `siegel::Protected::zeroed_in`: the region could not be mapped, locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` with `siegel::Options` or a `siegel::Pool` to choose where it goes.
     #[inline]
     pub fn protect_zeroed() -> ::core::result::Result<
         ::siegel::Protected<Self>,
         ::siegel::Error,
     > {
-        ::siegel::Protected::<Self>::zeroed()
+        ::siegel::Protected::<Self>::zeroed_in(::siegel::__private::Dedicated)
     }
     /// Creates a `Key` in a new protected region and initialises it in place with `init`, which gets `&mut Key` (all zero at first) in a write scope, so the secret never passes through the stack. The handle is sealed (`NoAccess`) when it is returned.
     ///
     /// # Errors
     ///
-    /// As `siegel::Protected::zeroed`: the region could not be mapped, locked or protected. Use `siegel::Options` to choose the backend or the `mlock` policy.
+    /// As `siegel::Protected::zeroed_in`: the region could not be mapped, locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` with `siegel::Options` or a `siegel::Pool` to choose where it goes.
     #[inline]
     pub fn protect_with(
         init: impl ::core::ops::FnOnce(&mut Self),
     ) -> ::core::result::Result<::siegel::Protected<Self>, ::siegel::Error> {
-        ::siegel::Protected::<Self>::init_with(init)
+        ::siegel::Protected::<Self>::init_with_in(::siegel::__private::Dedicated, init)
     }
 }
 #[allow(
@@ -138,7 +138,7 @@ pub(crate) struct Session(
     /// Zero-sized and unconstructible outside siegel: no struct literal
     /// of this type can be written, so it exists only in a region.
     #[doc(hidden)]
-    ::siegel::__private::InPlace,
+    ::siegel::__private::BuiltOnlyInItsRegion,
 );
 #[allow(
     dead_code,
@@ -274,24 +274,24 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// As `siegel::Protected::zeroed`: the region could not be mapped, locked or protected. Use `siegel::Options` to choose the backend or the `mlock` policy.
+    /// As `siegel::Protected::zeroed_in`: the region could not be mapped, locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` with `siegel::Options` or a `siegel::Pool` to choose where it goes.
     #[inline]
     pub(crate) fn protect_zeroed() -> ::core::result::Result<
         ::siegel::Protected<Self>,
         ::siegel::Error,
     > {
-        ::siegel::Protected::<Self>::zeroed()
+        ::siegel::Protected::<Self>::zeroed_in(::siegel::__private::Dedicated)
     }
     /// Creates a `Session` in a new protected region and initialises it in place with `init`, which gets `&mut Session` (all zero at first) in a write scope, so the secret never passes through the stack. The handle is sealed (`NoAccess`) when it is returned.
     ///
     /// # Errors
     ///
-    /// As `siegel::Protected::zeroed`: the region could not be mapped, locked or protected. Use `siegel::Options` to choose the backend or the `mlock` policy.
+    /// As `siegel::Protected::zeroed_in`: the region could not be mapped, locked or protected. Use `siegel::Protected::zeroed_in` or `init_with_in` with `siegel::Options` or a `siegel::Pool` to choose where it goes.
     #[inline]
     pub(crate) fn protect_with(
         init: impl ::core::ops::FnOnce(&mut Self),
     ) -> ::core::result::Result<::siegel::Protected<Self>, ::siegel::Error> {
-        ::siegel::Protected::<Self>::init_with(init)
+        ::siegel::Protected::<Self>::init_with_in(::siegel::__private::Dedicated, init)
     }
 }
 #[allow(

@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex, Weak};
 use super::{PoolInner, ARENA_BYTES, CLASSES};
 use crate::{
     access::{Access, Counts},
+    behind_seal::{self, Image, Sealed},
     error::Error,
-    pages::{self, nonzero_random, protect_error, CANARY_LEN},
-    pkru,
+    pages::{self, fill_nonzero_random, protect_error, CANARY_LEN},
     region::Region,
     registry::Entry,
     scope::Scoped,
     sync::lock,
-    sys::{self, ProtFlags},
+    sys::{self, ProtFlags, ProtectCall},
 };
 
 /// The largest class, and so the largest image a slot write needs.
@@ -89,9 +89,8 @@ impl Arena {
         // One slot less than fits, so the region's own canary shares the 16 pages.
         let slot_count = ARENA_BYTES / slot_size - 1;
         let region = Region::new_arena(slot_count * slot_size, slot_size, pool.options)?;
-        let canaries = (0..slot_count)
-            .map(|_| nonzero_random::<CANARY_LEN>())
-            .collect::<Result<Box<[_]>, _>>()?;
+        let mut canaries = vec![[0; CANARY_LEN]; slot_count].into_boxed_slice();
+        fill_nonzero_random(canaries.as_flattened_mut())?;
         let scopes = region.scopes();
         crate::scope::open(&scopes, Access::Write)?;
         for (i, canary) in canaries.iter().enumerate() {
@@ -184,17 +183,17 @@ impl Arena {
         // SAFETY:
         // - one whole data page of ours; callers narrow protection only when the
         //   page's counts no longer need it, so no live reference loses access.
-        unsafe { one.protect(prot) }.map_err(|source| protect_error("mprotect", source))?;
+        unsafe { one.protect(prot) }
+            .map_err(|source| protect_error(ProtectCall::Mprotect, source))?;
         meta.prot[page] = prot;
         Ok(())
     }
 
-    /// Writes `image` at `offset` of slot `index`, whatever the page's state,
-    /// without opening it to other threads where that can be helped: directly
-    /// (the arena's key, or a page open for writing), through `/proc/self/mem`, or
-    /// as a last resort by opening the page for writing and re-sealing it. The
-    /// caller holds the meta lock and has entered the arena's registry slot (so
-    /// its key cannot change), and no reference to these bytes is live.
+    /// Writes `image` at `offset` of slot `index` behind the page's seal
+    /// ([`behind_seal`]: opened to other threads only where nothing else
+    /// works). The caller holds the meta lock and has entered the arena's
+    /// registry entry (so its key cannot change), and no reference to these
+    /// bytes is live.
     fn write_slot(
         &self,
         meta: &mut Meta,
@@ -206,59 +205,44 @@ impl Arena {
         // SAFETY:
         // - `offset + image.len() <= slot_size`: the range lies in the slot.
         let at = unsafe { self.slot_ptr(index).add(offset) };
+        // The canary (a slot's first 16 bytes, whatever the secret's size) as
+        // atomic words, as it is read (another thread may check it while this
+        // one repairs it); every other byte with plain stores: no thread reads
+        // a slot's padding or data while it is written (see `canary_intact`).
+        // No location is ever accessed atomically at two sizes.
+        assert!(offset % 8 == 0 && (offset == 0 || offset >= CANARY_LEN), "siegel: slot write");
+        let words = CANARY_LEN.saturating_sub(offset).min(image.len()) / 8 * 8;
         let copy = || {
-            let mut i = 0;
-            while i < image.len() {
+            for (i, word) in image[..words].chunks_exact(8).enumerate() {
                 // SAFETY:
-                // - `i < image.len()`: inside the slot, writable by this thread
-                //   (the caller's branch below); no reference reads these bytes.
-                let to = unsafe { at.add(i) };
-                // The canary (the slot's first 16 bytes, always canary whatever
-                // the secret's size) as two words, as it is read; every other
-                // byte as a byte. A location is never accessed at two sizes:
-                // Rust's memory model (and Miri's weak-memory emulation)
-                // has no meaning for mixed-size atomics.
-                match image.get(i..i + 8) {
-                    Some(word) if offset + i + 8 <= CANARY_LEN && (offset + i) % 8 == 0 => {
-                        store_word(to, u64::from_ne_bytes(word.try_into().expect("8 bytes")));
-                        i += 8;
-                    }
-                    _ => {
-                        store_byte(to, image[i]);
-                        i += 1;
-                    }
-                }
+                // - `8 * i + 8 <= words <= image.len()`: inside the slot.
+                let to = unsafe { at.add(8 * i) };
+                store_word(to, u64::from_ne_bytes(word.try_into().expect("8 bytes")));
             }
+            let rest = &image[words..];
+            // SAFETY:
+            // - `words + rest.len() == image.len()`: inside the slot, writable by
+            //   this thread (`behind_seal::write` stores in place only then),
+            //   read by no reference.
+            let to = unsafe { at.add(words) };
+            // SAFETY:
+            // - as above; `image` is ours, in another mapping.
+            unsafe { pages::copy(NonNull::from(rest).cast(), to, rest.len()) };
         };
-        let key = self.region.entry().key();
-        if key != 0 {
-            pkru::with_write_access(key, copy);
-            return Ok(());
-        }
         let page = self.page_of(index);
-        if meta.prot[page] == ProtFlags::READ_WRITE {
-            copy();
-            return Ok(());
-        }
+        let len = sys::page_size();
+        let sealed = Sealed {
+            pages: self.region.data_pages().slice(page * len, len),
+            key: self.region.entry().key(),
+            prot: meta.prot[page],
+        };
         // SAFETY:
-        // - the range is inside our private anonymous mapping (or the kernel
-        //   refuses, which we handle) and nothing references it (caller).
-        if unsafe { pages::write_sealed(at, image) }.is_ok() {
-            return Ok(());
-        }
-        let restore = meta.prot[page];
-        self.set_page(meta, page, ProtFlags::READ_WRITE)?;
-        copy();
-        if self.set_page(meta, page, restore).is_err() {
-            // The page holds other secrets and is open to every thread; a single
-            // page mapping never needs memory to narrow, so this is unreachable
-            // short of a kernel fault. Never go on with it open.
-            sys::write_ignoring_errors(
-                2,
-                b"siegel: cannot re-seal a pool page after a wipe; aborting\n",
-            );
-            std::process::abort();
-        }
+        // - the range lies in the slot, on page `page` of this arena, whose key
+        //   cannot change (the caller entered the registry entry) and whose
+        //   protection is `meta.prot[page]` (the meta lock, which the caller
+        //   holds, serialises every change of it); no reference reads these
+        //   bytes (caller); `copy` writes exactly `image` at `at`.
+        unsafe { behind_seal::write(sealed, at, Image::Bytes(image), copy) }?;
         Ok(())
     }
 
@@ -275,9 +259,11 @@ impl Arena {
 
     /// Whether the canary and padding of slot `index` (secret of `size` bytes)
     /// hold their values: the canary (the first 16 bytes, 32-byte aligned) as
-    /// two words, the padding after it byte by byte (bytes that are padding
-    /// for one secret are secret for another: see `write_slot`). The slot's
-    /// page must be readable by this thread.
+    /// two atomic words, the padding after it a word at a time with plain
+    /// loads — no thread writes a slot's padding while a scope is open on it
+    /// (its format happened before the `READY` its opener loaded, and a wipe
+    /// at free needs the handle), so they race with nothing. The slot's page
+    /// must be readable by this thread.
     #[inline]
     fn canary_intact(&self, index: u32, size: usize) -> bool {
         let start = self.slot_ptr(index);
@@ -289,10 +275,23 @@ impl Arena {
         // - `8 < 16 <= len`: the canary's second word, in the slot before the
         //   secret, readable (caller) and aligned like the slot.
         let mut diff = (load_word(start) ^ low) | (load_word(unsafe { start.add(8) }) ^ high);
-        for i in CANARY_LEN..len {
+        // The padding repeats the canary from byte 16 on: word `i / 8` is
+        // `low` at even word indices, `high` at odd ones.
+        let mut i = CANARY_LEN;
+        while i + 8 <= len {
+            // SAFETY:
+            // - `i + 8 <= len`: the word lies in the slot before the secret,
+            //   readable (caller), any bit pattern is a `u64`; unaligned read.
+            let word = unsafe { start.as_ptr().wrapping_add(i).cast::<u64>().read_unaligned() };
+            diff |= word ^ if i % CANARY_LEN == 0 { low } else { high };
+            i += 8;
+        }
+        while i < len {
             // SAFETY:
             // - `i < len`: the byte lies in the slot before the secret, readable.
-            diff |= u64::from(load_byte(unsafe { start.add(i) }) ^ canary[i % CANARY_LEN]);
+            let byte = unsafe { start.as_ptr().wrapping_add(i).read() };
+            diff |= u64::from(byte ^ canary[i % CANARY_LEN]);
+            i += 1;
         }
         diff == 0
     }
@@ -354,7 +353,7 @@ impl Arena {
     /// Applies `f` to the open counts of slot `index` and its page (page
     /// protection), changing the page's protection when they call for it.
     /// Opening first renews a fresh slot's canary, the fallible steps before the
-    /// bookkeeping; closing never fails (see [`reseal_failed`](Self::reseal_failed)).
+    /// bookkeeping; a refused change (opening or closing) changes no count.
     fn change_page(
         &self,
         index: u32,
@@ -374,8 +373,11 @@ impl Arena {
         } else if opening {
             self.format(&mut meta, index, size)?;
             self.set_page(&mut meta, page, next.prot())?;
-        } else if self.set_page(&mut meta, page, next.prot()).is_err() {
-            self.reseal_failed(&mut meta, page, next);
+        } else {
+            // A refused re-seal changes nothing here: the scope stays counted,
+            // as for a dedicated region, and the caller decides
+            // (`PoolSlot::reseal_failed`, or the error of `try_close`).
+            self.set_page(&mut meta, page, next.prot())?;
         }
         meta.pages[page] = next;
         meta.slots[idx(index)] = f(meta.slots[idx(index)]);
@@ -451,9 +453,9 @@ impl Arena {
     /// Frees slot `index`: gives back scopes leaked on it, wipes it, and returns
     /// it to the free list (or retires it if it could not be wiped).
     fn free(&self, index: u32) {
-        let slot = self.region.entry();
+        let entry = self.region.entry();
         // Entered, so the arena's key cannot move while the slot is wiped.
-        slot.enter();
+        entry.enter();
         let mut meta = lock(&self.meta);
         let leaked = core::mem::replace(&mut meta.slots[idx(index)], Counts::ZERO);
         if leaked != Counts::ZERO {
@@ -464,7 +466,7 @@ impl Arena {
                 self.reseal_failed(&mut meta, page, next);
             }
             for _ in 0..leaked.total() {
-                slot.leave();
+                entry.leave();
             }
         }
         let zeros = [0u8; MAX_SLOT];
@@ -494,7 +496,7 @@ impl Arena {
         meta.in_use -= 1;
         let empty = meta.in_use == 0;
         drop(meta);
-        slot.leave();
+        entry.leave();
         self.live.fetch_sub(1, Ordering::AcqRel);
         if empty && self.region.is_poisoned() {
             if let Some(pool) = self.pool.upgrade() {
@@ -509,28 +511,17 @@ fn idx(index: u32) -> usize {
     usize::try_from(index).expect("slot index fits usize")
 }
 
-/// Loads one canary byte. Atomic, because another thread may repair a
-/// neighbour's canary (under the arena lock) while this one checks it.
-fn load_byte(at: NonNull<u8>) -> u8 {
-    // SAFETY:
-    // - callers pass a byte of a slot's canary or padding that is readable by this
-    //   thread; `AtomicU8` has the size and alignment of `u8`, and every access to
-    //   these bytes by siegel is atomic [1]. A byte-sized atomic load is a plain
-    //   load, fine on read-only pages.
-    //
-    // [1] https://doc.rust-lang.org/core/sync/atomic/struct.AtomicU8.html#method.from_ptr
-    unsafe { AtomicU8::from_ptr(at.as_ptr()) }.load(Ordering::Relaxed)
-}
-
 /// The canary's two halves as words, as [`load_word`] reads them.
 fn canary_words(canary: &[u8; CANARY_LEN]) -> [u64; 2] {
     let half = |at: usize| u64::from_ne_bytes(canary[at..at + 8].try_into().expect("8 bytes"));
     [half(0), half(8)]
 }
 
-/// Loads one aligned word of a slot's canary or padding (see [`load_byte`]):
-/// whole aligned words of these bytes are only ever accessed as words.
+/// Loads one aligned word of a slot's canary. Atomic, because another thread
+/// may repair a neighbour's canary (under the arena lock) while this one
+/// checks it; the canary's bytes are only ever accessed as these words.
 #[allow(clippy::cast_ptr_alignment, reason = "callers pass 8-aligned words")]
+#[inline]
 fn load_word(at: NonNull<u8>) -> u64 {
     debug_assert!(at.as_ptr().addr() % 8 == 0, "siegel: unaligned canary word");
     // SAFETY:
@@ -550,15 +541,6 @@ fn store_word(at: NonNull<u8>, word: u64) {
     // - callers pass an 8-aligned word of a slot, writable by this thread, that no
     //   reference reads; see `load_word`.
     unsafe { AtomicU64::from_ptr(at.as_ptr().cast::<u64>()) }.store(word, Ordering::Relaxed);
-}
-
-/// Stores one byte of a slot (see [`load_byte`]).
-fn store_byte(at: NonNull<u8>, byte: u8) {
-    // SAFETY:
-    // - callers pass a byte of a slot that is writable by this thread and that no
-    //   reference reads (freed or fresh data, or canary bytes, which siegel only
-    //   touches atomically); see `load_byte`.
-    unsafe { AtomicU8::from_ptr(at.as_ptr()) }.store(byte, Ordering::Relaxed);
 }
 
 /// A secret's slot in a pool arena.
@@ -604,9 +586,13 @@ impl PoolSlot {
         )
     }
 
-    /// The slot's scopes (see [`Scoped`]).
-    pub(crate) fn scopes(&self) -> &Self {
-        self
+    /// A fresh slot's first keyed scope: its canary and padding, then the check.
+    #[cold]
+    #[inline(never)]
+    fn format_and_check(&self) -> Result<(), Error> {
+        let arena = &self.arena;
+        arena.format(&mut lock(&arena.meta), self.index, self.size())?;
+        self.check()
     }
 }
 
@@ -623,19 +609,14 @@ impl Scoped for PoolSlot {
         self.arena.change_page(self.index, self.size(), false, |c| c.sub(access))
     }
 
-    /// A fresh slot renews its canary and padding before its first scope.
-    fn before_keyed_open(&self) -> Result<(), Error> {
-        let arena = &self.arena;
-        if arena.state_of(self.index).load(Ordering::Acquire) == state::FRESH {
-            arena.format(&mut lock(&arena.meta), self.index, self.size())?;
-        }
-        Ok(())
-    }
-
+    /// The slot's canaries; a fresh slot's first scope writes them first
+    /// (under page protection, `open_pages` did already).
+    #[inline]
     fn check(&self) -> Result<(), Error> {
         match self.arena.state_of(self.index).load(Ordering::Acquire) {
             state::READY if self.arena.canary_intact(self.index, self.size()) => Ok(()),
             state::READY | state::CORRUPT => Err(Error::CanaryCorrupted),
+            state::FRESH => self.format_and_check(),
             _ => Err(Error::Poisoned),
         }
     }
@@ -646,7 +627,7 @@ impl Scoped for PoolSlot {
     /// its page is open.
     fn after_write(&self) {
         let arena = &self.arena;
-        if arena.region.entry().key() != 0 {
+        if arena.region.entry().key().is_some() {
             // The key cannot move while this scope is counted: no lock unless a
             // neighbour's canary needs repair.
             if let Some(damaged) = arena.check_after_write(self.index, self.size(), true) {
@@ -664,9 +645,19 @@ impl Scoped for PoolSlot {
         }
     }
 
-    /// Unreachable: closing a slot's page never fails ([`Arena::reseal_failed`]
-    /// handles a refused re-seal where it happens).
-    fn reseal_failed(&self, _access: Access) {
+    /// As a dedicated region's: the scope is given back, and with no scope
+    /// left on the page its secrets are wiped and poisoned
+    /// ([`Arena::reseal_failed`]); with scopes left it stays as open as they
+    /// need, and is narrowed at its next change.
+    fn reseal_failed(&self, access: Access) {
+        let arena = &self.arena;
+        let mut meta = lock(&arena.meta);
+        let page = arena.page_of(self.index);
+        let next = meta.pages[page].sub(access);
+        arena.reseal_failed(&mut meta, page, next);
+        meta.pages[page] = next;
+        meta.slots[idx(self.index)] = meta.slots[idx(self.index)].sub(access);
+        drop(meta);
         self.entry().leave();
     }
 }

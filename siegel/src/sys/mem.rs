@@ -1,11 +1,11 @@
 //! Memory, as POSIX spells it: mappings, page protection, locking, and the
-//! advice siegel gives (each OS module maps [`Advice`] to its own calls).
+//! advice siegel gives (each OS module maps [`Advice`](super::Advice) to its own calls).
 
 use std::{io, ptr::NonNull};
 
 use libc::{c_int, c_void};
 
-use super::ret;
+use super::{ret, SecretFile};
 
 /// Page protection flags passed to `mmap`, `mprotect` and `pkey_mprotect`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,32 +18,6 @@ impl ProtFlags {
     pub(crate) const READ: Self = Self(libc::PROT_READ);
     /// `PROT_READ | PROT_WRITE`.
     pub(crate) const READ_WRITE: Self = Self(libc::PROT_READ | libc::PROT_WRITE);
-}
-
-/// Advice for [`madvise`](crate::sys::madvise). The variants are named for the
-/// Linux advice; each OS module maps them to its own spelling, or to nothing
-/// where the OS has no equivalent (see the capabilities in [`crate::sys`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(
-    clippy::enum_variant_names,
-    reason = "platform-only constants name the platform (STYLE.md, rustix's `Advice::LinuxDontDump`)"
-)]
-pub(crate) enum Advice {
-    /// `MADV_DONTDUMP`: leave the pages out of core dumps.
-    LinuxDontDump,
-    /// `MADV_DONTFORK`: do not map the pages into children made by `fork`.
-    LinuxDontFork,
-    /// `MADV_WIPEONFORK`: a `fork` child gets these pages zero-filled. siegel's
-    /// pages are `MADV_DONTFORK` as well, so the child gets no pages at all; the
-    /// flag is used only because it is a per-mapping flag that makes a page's
-    /// mapping differ from its neighbours', so the kernel never merges them.
-    LinuxWipeOnFork,
-    /// `MADV_RANDOM`: no read-ahead (none happens for `memfd_secret` memory,
-    /// which is never read from a file). Used for the same reason as
-    /// [`LinuxWipeOnFork`](Self::LinuxWipeOnFork) on shared `memfd_secret`
-    /// mappings, which cannot carry that flag: a per-mapping flag that keeps a
-    /// page's mapping apart from its neighbours'.
-    Random,
 }
 
 /// The size of a page, from `sysconf(_SC_PAGESIZE)`.
@@ -155,7 +129,7 @@ pub(crate) unsafe fn mlock(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
 /// # References
 ///
 /// - <https://man7.org/linux/man-pages/man2/ftruncate.2.html>
-pub(crate) fn ftruncate(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> io::Result<()> {
+pub(crate) fn ftruncate(fd: &SecretFile, len: usize) -> io::Result<()> {
     use std::os::fd::AsRawFd as _;
     failpoint!(Ftruncate);
     let len =
@@ -179,7 +153,7 @@ pub(crate) fn ftruncate(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> io::Resu
 pub(crate) unsafe fn mmap_fixed_shared(
     ptr: NonNull<u8>,
     len: usize,
-    fd: std::os::fd::BorrowedFd<'_>,
+    fd: &SecretFile,
 ) -> io::Result<()> {
     use std::os::fd::AsRawFd as _;
     failpoint!(MmapFixed);

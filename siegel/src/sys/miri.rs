@@ -63,18 +63,19 @@ use std::{
 use libc::c_int;
 
 pub(crate) use super::{
-    mem::{Advice, ProtFlags},
+    mem::ProtFlags,
     os::{
         fault_pkey, getrandom, gettid, is_exhausted, PkeyRights, CAN_EXCLUDE_FROM_CORE_DUMPS,
         CAN_EXCLUDE_FROM_FORK, CAN_WRITE_BEHIND_SEAL, HAS_PROTECTION_KEYS, HAS_SECRET_MEMORY,
         SEGV_PKUERR,
     },
-    proc::{at_fork, getpid, write_hex_stderr, write_ignoring_errors, write_stderr},
+    proc::{at_fork, getpid, write_ignoring_errors, write_stderr},
     signal::{
         address_of, fault_addr, fault_code, forward, handler_of, is_default, is_handler,
         is_no_such_thread, is_queue_full, SigAction, SigInfo, SigInfoHandler, Signal, SIGABRT,
         SIGBUS, SIGFPE, SIGILL, SIGSEGV,
     },
+    write_hex_stderr, Advice,
 };
 
 /// The largest mapping the shim hands out: larger requests fail with `ENOMEM`,
@@ -374,7 +375,7 @@ pub(crate) fn memfd_secret() -> io::Result<std::os::fd::OwnedFd> {
 /// # Errors
 ///
 /// Always `EBADF`.
-pub(crate) fn ftruncate(_fd: std::os::fd::BorrowedFd<'_>, _len: usize) -> io::Result<()> {
+pub(crate) fn ftruncate(_fd: &super::SecretFile, _len: usize) -> io::Result<()> {
     Err(errno(libc::EBADF))
 }
 
@@ -390,7 +391,7 @@ pub(crate) fn ftruncate(_fd: std::os::fd::BorrowedFd<'_>, _len: usize) -> io::Re
 pub(crate) unsafe fn mmap_fixed_shared(
     _ptr: NonNull<u8>,
     _len: usize,
-    _fd: std::os::fd::BorrowedFd<'_>,
+    _fd: &super::SecretFile,
 ) -> io::Result<()> {
     Err(errno(libc::ENOSYS))
 }
@@ -541,25 +542,6 @@ fn swap_action(sig: c_int, action: SigAction) -> SigAction {
         all.push((sig, action));
         default_action()
     }
-}
-
-/// `sigaction(sig, {handler, …})`, emulated: records the handler, which never
-/// runs (Miri delivers no signals).
-///
-/// # Safety
-///
-/// As the real `sigaction_install`.
-///
-/// # Errors
-///
-/// None.
-pub(crate) unsafe fn sigaction_install(
-    sig: c_int,
-    handler: SigInfoHandler,
-) -> io::Result<SigAction> {
-    // SAFETY:
-    // - forwarded from the caller.
-    unsafe { sigaction_install_with(sig, handler, libc::SA_ONSTACK) }
 }
 
 /// As [`sigaction_install`], with `extra` flags.

@@ -96,20 +96,3 @@ pub(crate) fn write_ignoring_errors(fd: c_int, buf: &[u8]) {
 pub(crate) fn write_stderr(bytes: &[u8]) {
     write_ignoring_errors(2, bytes);
 }
-
-/// Writes `n` in hexadecimal to standard error. Async-signal-safe, and small on
-/// the stack (it runs on alternate signal stacks).
-pub(crate) fn write_hex_stderr(mut n: u64) {
-    let mut digits = [0u8; 16];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        let d = u8::try_from(n % 16).unwrap_or(0);
-        digits[at] = if d < 10 { b'0' + d } else { b'a' + d - 10 };
-        n /= 16;
-        if n == 0 || at == 0 {
-            break;
-        }
-    }
-    write_stderr(&digits[at..]);
-}

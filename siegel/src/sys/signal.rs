@@ -14,25 +14,6 @@ pub(crate) type SigAction = libc::sigaction;
 /// The signature of an `SA_SIGINFO` handler.
 pub(crate) type SigInfoHandler = extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void);
 
-/// `sigaction(sig, {handler, SA_SIGINFO | SA_ONSTACK | SA_RESTART}, &old)`—installs
-/// `handler` for `sig` and returns the previous disposition.
-///
-/// # Safety
-///
-/// `handler` must be async-signal-safe.
-///
-/// # References
-///
-/// - <https://man7.org/linux/man-pages/man2/sigaction.2.html>
-pub(crate) unsafe fn sigaction_install(
-    sig: c_int,
-    handler: SigInfoHandler,
-) -> io::Result<SigAction> {
-    // SAFETY:
-    // - the caller guarantees `handler` is async-signal-safe.
-    unsafe { sigaction_install_with(sig, handler, libc::SA_ONSTACK) }
-}
-
 /// `sigaction(sig, {handler, SA_SIGINFO | SA_RESTART | extra}, &old)`: as
 /// [`sigaction_install`], with `extra` flags instead of `SA_ONSTACK`. A handler
 /// installed without `SA_ONSTACK` runs on the interrupted thread's own stack,

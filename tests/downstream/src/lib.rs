@@ -3,7 +3,7 @@
 //! `Read`, and a JSON config deserialized into protected memory in one call.
 
 use serde::de::Deserializer;
-use siegel::{protected, DeserializeInPlace, Protected, Text};
+use siegel::{protected, Dedicated, DeserializeInPlace, Protected, Text};
 
 /// Database credentials, deserialized straight into protected memory.
 #[protected(deserialize)]
@@ -27,11 +27,13 @@ pub fn fill_credentials<'de, D: Deserializer<'de>>(
 
 /// A fresh signing key, generated in place.
 pub fn new_signing_key() -> Result<Protected<SigningKey>, siegel::Error> {
-    Protected::<SigningKey>::try_init_with(|k| siegel::fill_random(k.get_mut()))
+    Protected::<SigningKey>::init_with_in(Dedicated, |k| siegel::fill_random(k.get_mut()))
 }
 
 #[cfg(test)]
 mod tests {
+    use siegel::CtEq;
+
     use super::*;
 
     #[test]
@@ -57,10 +59,10 @@ mod tests {
 
         // A key file through `Read`, and a token as text.
         let mut key_file: &[u8] = &[0xa5; 32];
-        let file_key = Protected::<[u8; 32]>::read_exact_from(&mut key_file)?;
+        let file_key = Protected::<[u8; 32]>::read_exact_from_in(Dedicated, &mut key_file)?;
         assert_eq!(file_key.read()?[0], 0xa5);
-        let token = Protected::<str>::read_from(&b"bearer-token"[..], 4096)?;
-        assert!(token.ct_eq("bearer-token")?);
+        let token = Protected::<str>::read_from_in(Dedicated, &b"bearer-token"[..], 4096)?;
+        assert!(token.read()?.ct_eq("bearer-token"));
 
         // serde straight into protected forms.
         let api_key: Protected<[u8; 4]> = serde_json::from_str("[1, 2, 3, 4]")?;
@@ -69,7 +71,7 @@ mod tests {
         assert_eq!(&*secret.read()?, "from-json");
 
         // A random key and a Debug that redacts.
-        let random = Protected::<[u8; 32]>::random()?;
+        let random = Protected::<[u8; 32]>::random_in(Dedicated)?;
         assert_eq!(format!("{random:?}"), "Protected<[u8; 32], NoAccess>([REDACTED])");
         Ok(())
     }
