@@ -18,11 +18,12 @@
 use std::io::{self, Read};
 
 use crate::{
+    error::Error,
     place::{home, Home, Place},
+    protected::Protected,
     random::{bytes_of_mut, AnyBitPattern},
     secret::Plain,
     wipe::{wipe_bytes, wipe_string, wipe_vec},
-    Error, Protected,
 };
 
 /// The first region a reader load makes, in bytes, unless the limit is lower.
@@ -292,7 +293,7 @@ fn base64_array<const N: usize>(
 }
 
 pub(crate) mod sealed {
-    use crate::{Error, Protected, Secret};
+    use crate::{error::Error, protected::Protected, secret::Secret};
 
     /// The hidden half of [`Load`](super::Load): how a loader writes into a
     /// field of fixed capacity, `CAPACITY` bytes.
@@ -385,8 +386,8 @@ impl<const N: usize> sealed::Decodable for [u8; N] {
 }
 impl<const N: usize> Decodable for [u8; N] {}
 
-/// Loaders for a field of fixed capacity — `[u8; N]`, [`Text<N>`](crate::Text),
-/// [`Bytes<N>`](crate::Bytes) — held in a write scope or an initialiser: the
+/// Loaders for a field of fixed capacity — `[u8; N]`, [`Text<N>`](crate::text::Text),
+/// [`Bytes<N>`](crate::text::Bytes) — held in a write scope or an initialiser: the
 /// same sources as the constructors ([`read_from_in`](Protected::read_from_in),
 /// [`from_hex_in`](Protected::from_hex_in), [`from_base64_in`](Protected::from_base64_in),
 /// [`from_env_in`](Protected::from_env_in)), written straight into the field. Sealed.

@@ -37,8 +37,8 @@ plain_field!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32
 impl<T: PlainField, const N: usize> PlainField for [T; N] {}
 
 // Inline text and bytes: a length and an array, all-zero the empty string.
-impl<const N: usize> PlainField for crate::Text<N> {}
-impl<const N: usize> PlainField for crate::Bytes<N> {}
+impl<const N: usize> PlainField for crate::text::Text<N> {}
+impl<const N: usize> PlainField for crate::text::Bytes<N> {}
 
 /// Field number `I` of a `#[protected]` struct has type `Field`, which is plain.
 ///

@@ -15,7 +15,7 @@ use crate::{
 };
 
 mod init {
-    use crate::Error;
+    use crate::error::Error;
 
     /// The hidden half of [`InitResult`](super::InitResult).
     pub trait Sealed {
@@ -54,8 +54,8 @@ type InitError<R> = <R as init::Sealed>::Error;
 
 impl<T: Plain> Protected<T> {
     /// A new secret in `place` holding an all-zero `T`: a region of its own
-    /// ([`Dedicated`](crate::Dedicated), or one made with [`Options`](crate::Options)), or a slot of a
-    /// [`Pool`](crate::Pool) (`&pool`; a `T` larger than the largest slot, 2032
+    /// ([`Dedicated`](crate::place::Dedicated), or one made with [`Options`](crate::options::Options)), or a slot of a
+    /// [`Pool`](crate::pool::Pool) (`&pool`; a `T` larger than the largest slot, 2032
     /// bytes, gets a region of its own).
     ///
     /// # Examples
@@ -191,7 +191,7 @@ impl<T: Plain> Protected<[T]> {
 }
 
 mod sealed {
-    use crate::{place::Home, Error, Protected, Secret};
+    use crate::{error::Error, place::Home, protected::Protected, secret::Secret};
 
     /// The hidden half of [`Source`](super::Source).
     pub trait Source<T: ?Sized + Secret> {

@@ -21,9 +21,10 @@
 use std::io;
 
 use crate::{
+    error::Error,
     place::{home, Place},
+    protected::Protected,
     secret::Plain,
-    Error, Protected,
 };
 
 mod sealed {

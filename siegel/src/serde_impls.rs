@@ -59,13 +59,15 @@ use serde::{
 };
 
 use crate::{
+    error::Error,
     load::{copy_slice, into_text, Grower},
-    place::Dedicated,
-    place::Home,
+    options::Options,
+    perm::Permission,
+    place::{Dedicated, Home},
+    protected::Protected,
     secret::{Plain, Secret},
     text::{Bytes, Text},
     wipe::{wipe_string, wipe_vec},
-    Error, Options, Permission, Protected,
 };
 
 /// A serde error carrying a siegel [`Error`] (whose message quotes no secret).

@@ -20,10 +20,10 @@ use core::fmt;
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::{
+    error::Error,
     load::{self, Load},
     secret::{CtEq, Plain},
     wipe::{wipe_bytes, wipe_string, wipe_vec},
-    Error,
 };
 
 /// UTF-8 text of at most `N` bytes, stored inline: a field type for
