@@ -28,8 +28,8 @@ thread_local! {
     static LARGEST: Cell<usize> = const { Cell::new(0) };
     /// A bit per allocation size below `SIZES` seen while watching.
     static SEEN: [Cell<u64>; SIZES / 64] = const { [const { Cell::new(0) }; SIZES / 64] };
-    /// Frees of this exact size are checked for leftover nonzero bytes.
-    static CHECK_FREE: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// Frees of this secret's exact size are checked for leftover secret bytes.
+    static CHECK_FREE: Cell<&'static [u8]> = const { Cell::new(&[]) };
     static DIRTY_FREES: Cell<usize> = const { Cell::new(0) };
     static CHECKED_FREES: Cell<usize> = const { Cell::new(0) };
 }
@@ -55,9 +55,16 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if layout.size() == CHECK_FREE.with(Cell::get) {
+        let secret = CHECK_FREE.with(Cell::get);
+        if !secret.is_empty() && layout.size() == secret.len() {
             CHECKED_FREES.with(|c| c.set(c.get() + 1));
-            let dirty = (0..layout.size()).any(|i| {
+            // A copy of the secret, wiped or not: every byte is the secret's
+            // byte at that place or zero. It is dirty if any secret byte is
+            // left. Other buffers of the same size (a revocation round's
+            // thread-id list, freed on this thread mid-load) are not copies.
+            let mut left = 0;
+            let mut copy = true;
+            for (i, &want) in secret.iter().enumerate() {
                 // SAFETY:
                 // - `i < layout.size()`: inside the live allocation at `ptr`.
                 let byte = unsafe { ptr.add(i) };
@@ -65,9 +72,13 @@ unsafe impl GlobalAlloc for Counting {
                 // - `byte` is in a live allocation, valid for reads; the tests
                 //   only check buffers whose every byte was written (a `String`
                 //   or `Vec` whose capacity equals its length).
-                unsafe { byte.read_volatile() != 0 }
-            });
-            if dirty {
+                match unsafe { byte.read_volatile() } {
+                    0 => {}
+                    b if b == want => left += 1,
+                    _ => copy = false,
+                }
+            }
+            if copy && left > 0 {
                 DIRTY_FREES.with(|d| d.set(d.get() + 1));
             }
         }
@@ -99,14 +110,16 @@ fn allocated(size: usize) -> bool {
     SEEN.with(|seen| seen[size / 64].get() & 1 << (size % 64) != 0)
 }
 
-/// Checks that every freed buffer of `size` bytes during `f` was all zero, and
-/// that at least one was freed. Returns `f`'s result.
-fn frees_are_zero<R>(size: usize, f: impl FnOnce() -> R) -> R {
+/// Checks that no buffer freed during `f` still held `secret` (whole or in
+/// part: wiped copies are all zero), and that at least one buffer of its size
+/// was freed. Returns `f`'s result.
+fn frees_are_zero<R>(secret: &'static [u8], f: impl FnOnce() -> R) -> R {
+    let size = secret.len();
     DIRTY_FREES.with(|d| d.set(0));
     CHECKED_FREES.with(|c| c.set(0));
-    CHECK_FREE.with(|c| c.set(size));
+    CHECK_FREE.with(|c| c.set(secret));
     let r = f();
-    CHECK_FREE.with(|c| c.set(usize::MAX));
+    CHECK_FREE.with(|c| c.set(&[]));
     assert!(CHECKED_FREES.with(Cell::get) > 0, "no buffer of {size} bytes was freed");
     assert_eq!(DIRTY_FREES.with(Cell::get), 0, "a buffer of {size} bytes was freed unwiped");
     r
@@ -417,7 +430,7 @@ fn a_key_file_must_be_exactly_the_key() {
 
 #[test]
 fn take_string_leaves_a_zeroed_buffer_to_free() {
-    let secret = frees_are_zero(29, || {
+    let secret = frees_are_zero(b"a password of twenty-nine b.!", || {
         let mut typed = String::from("a password of twenty-nine b.");
         typed.push('!');
         typed.shrink_to_fit();
@@ -436,7 +449,7 @@ fn environment_variables() {
     // environment, under its own names.
     std::env::set_var("SIEGEL_TEST_LOAD_ENV", "env-secret");
     std::env::set_var("SIEGEL_TEST_LOAD_ENV_BIN", "bytes");
-    let text = frees_are_zero("env-secret".len(), || {
+    let text = frees_are_zero(b"env-secret", || {
         Protected::<str>::from_env_in(Dedicated, "SIEGEL_TEST_LOAD_ENV").unwrap()
     });
     assert_eq!(&*text.read().unwrap(), "env-secret");
@@ -448,12 +461,12 @@ fn environment_variables() {
     // Into fields: std's copy (`var_os`'s buffer of the value's length) is
     // wiped before it is freed, on success and on error alike.
     std::env::set_var("SIEGEL_TEST_LOAD_ENV_KEY", "0123456789abcdef");
-    let key = frees_are_zero(16, || {
+    let key = frees_are_zero(b"0123456789abcdef", || {
         Protected::<[u8; 16]>::init_with_in(Dedicated, |k| k.load_env("SIEGEL_TEST_LOAD_ENV_KEY"))
             .unwrap()
     });
     assert_eq!(&*key.read().unwrap(), b"0123456789abcdef");
-    let short = frees_are_zero(16, || {
+    let short = frees_are_zero(b"0123456789abcdef", || {
         Protected::<[u8; 17]>::init_with_in(Dedicated, |k| k.load_env("SIEGEL_TEST_LOAD_ENV_KEY"))
     });
     assert!(matches!(short, Err(Error::ShortRead { expected: 17, read: 16 })), "{short:?}");
