@@ -1,13 +1,14 @@
 //! The scope protocol checked exhaustively: a deterministic interleaving
 //! explorer over a step-for-step model of the source that runs a scope on a
-//! dedicated region: `siegel/src/scope.rs` (`open`, `open_keyed`, `checked`,
-//! `check_failed`, `open_slow`, `try_close`, `close`, `close_failed`,
-//! `admit_with_key`, `wait_for_key`, `admit`, `reclaim_key`), `registry.rs`
-//! (`Seal`; `Entry::{enter, wait_out_maintenance, leave, try_exclusive,
+//! dedicated region: `siegel/src/scope.rs` (`open_fast` and what it declines
+//! to, `open`, `open_keyed`, `checked`, `check_failed`, `open_slow`,
+//! `try_close`, `close`, `close_keyed`, `close_failed`, `admit_with_key`,
+//! `wait_for_key`, `admit`, `reclaim_key`), `registry.rs` (`Seal`;
+//! `Entry::{try_enter, enter, wait_out_maintenance, leave, try_exclusive,
 //! unlock_exclusive, wipe_once, wipe_exclusive_at, set_key, poison}`,
 //! `lockdown`), `region.rs` (`RegionScopes::{open_pages, close_pages, check,
-//! reseal_failed}`), `keys.rs` (`steal`, `obtain`) and `pkru.rs` (`open`,
-//! `close`).
+//! intact, reseal_failed}`), `keys.rs` (`steal`, `obtain`) and `pkru.rs`
+//! (`open`, `close`, `finish_open`, `finish_close`).
 //!
 //! Why not `loom`: the real code would need `cfg(loom)` atomics and mutexes in
 //! the registry and the scope protocol (the hot path), and its system calls
@@ -79,7 +80,8 @@ fn prot_for(reads: u8, writes: u8) -> Prot {
 /// What a thread runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Role {
-    /// `Protected::read` on the region (`scope::open`), then the guard's drop
+    /// `Protected::read` on the region (`Backing::open`: `scope::open_fast`,
+    /// and `scope::open` if it declines), then the guard's drop
     /// (`scope::close`).
     Reader,
     /// `lockdown()`.
@@ -150,6 +152,17 @@ macro_rules! steps {
 }
 
 steps! {
+    // --- Backing::open → scope::open_fast → Entry::try_enter
+    /// `Entry::try_enter`: `open.fetch_add(1)`; under the maintenance lock
+    /// the fast path backs off (`FastBackOff`), else the seal.
+    FastEnterAdd: ["scope::open_fast", "Entry::try_enter"],
+    /// `Entry::try_enter`: `open.fetch_sub(1)` (no wipe check); the fast path
+    /// declined with nothing counted: `open_slow` → `scope::open`.
+    FastBackOff: ["Entry::try_enter"],
+    /// `Entry::try_enter`: `self.seal()`, one load; `open_fast`: keyed and
+    /// live → the key (`KeyedOpen`, fast), else `declined`: `leave`, then
+    /// `open_slow` → `scope::open` from the start.
+    FastSeal: ["Entry::try_enter", "Entry::seal", "scope::open_fast", "scope::declined"],
     // --- scope::open → Entry::enter
     /// `Entry::enter`: `open.fetch_add(1)`. While the maintenance lock is held
     /// the thread spins in `wait_out_maintenance` (blocked here); the moments
@@ -179,13 +192,17 @@ steps! {
         "scope::admit_with_key",
         "scope::wait_for_key",
     ],
-    /// `scope::open_keyed`: `touch` (the LRU epoch), `pkru::open`: this
-    /// thread's PKRU grants the key (`settle`, after an interrupted write, only
-    /// repairs other keys).
+    /// `scope::open_keyed` (and the same lines of `open_fast`): `touch` (the
+    /// LRU epoch), `pkru::open`: this thread's PKRU grants the key
+    /// (`finish_open`, for a thread's first scope on the key or after an
+    /// interrupted write, counts it or repairs other keys).
     KeyedOpen: [
         "scope::open_keyed",
+        "scope::open_fast",
         "pkru::open",
-        "scope::settled_and_checked",
+        "pkru::finish_open",
+        "scope::finished_and_checked",
+        "scope::finish_fast",
     ],
     // --- Dedicated::open_pages
     /// `RegionScopes::open_pages`: `lock(&counts)`, `counts.add`.
@@ -196,8 +213,17 @@ steps! {
     /// `RegionScopes::open_pages`: `*counts = next`, unlock.
     OpenPagesStore: ["RegionScopes::open_pages"],
     // --- scope::checked
-    /// `scope::checked` → `RegionScopes::check`: reads the canary.
-    Check: ["scope::checked", "RegionScopes::check"],
+    /// `scope::checked` → `RegionScopes::check`, or `open_fast` →
+    /// `RegionScopes::intact`: reads the canary. The fast path on a failed
+    /// check: `give_back` (`close`), then `open_slow` → `scope::open` from
+    /// the start, which finds the same and reports it.
+    Check: [
+        "scope::checked",
+        "RegionScopes::check",
+        "RegionScopes::intact",
+        "scope::open_fast",
+        "scope::give_back",
+    ],
     /// `scope::check_failed`: `is_poisoned()` before `close`; a region
     /// poisoned since admission answers `Poisoned`, else the check's error.
     CheckFailed: ["scope::check_failed", "Entry::is_poisoned"],
@@ -205,12 +231,17 @@ steps! {
     /// `scope::close`.
     Use: ["scope::close"],
     // --- scope::try_close
-    /// `scope::try_close`: `after_write` (reads only here), `entry.key()`: 0 →
-    /// `close_pages`, else `pkru::close`.
-    CloseKey: ["scope::try_close", "Scoped::after_write", "Entry::key"],
-    /// `scope::try_close` → `pkru::close`: this thread's PKRU closes the key;
-    /// then `leave`.
-    KeyedClose: ["scope::try_close", "pkru::close"],
+    /// `scope::try_close` / `scope::close`: `after_write` (reads only here),
+    /// `entry.key()`: 0 → `close_pages`, else `close_keyed`.
+    CloseKey: ["scope::try_close", "scope::close", "Scoped::after_write", "Entry::key"],
+    /// `scope::close_keyed` → `pkru::close` (or `finish_close_keyed` →
+    /// `finish_close`): this thread's PKRU closes the key; then `leave`.
+    KeyedClose: [
+        "scope::close_keyed",
+        "pkru::close",
+        "scope::finish_close_keyed",
+        "pkru::finish_close",
+    ],
     /// `RegionScopes::close_pages`: `lock(&counts)`, `counts.sub`.
     ClosePagesLock: ["RegionScopes::close_pages"],
     /// `RegionScopes::close_pages` → `set_pages`: `mprotect` if the protection
@@ -219,11 +250,12 @@ steps! {
     ClosePagesProtect: [
         "RegionScopes::close_pages",
         "RegionScopes::set_pages",
-        "scope::close",
+        "scope::close_unkeyed",
         "scope::close_failed",
     ],
-    /// `RegionScopes::close_pages`: `*counts = next`, unlock; `try_close` leaves.
-    ClosePagesStore: ["RegionScopes::close_pages", "scope::try_close"],
+    /// `RegionScopes::close_pages`: `*counts = next`, unlock; `try_close` (or
+    /// `close` → `scope::close_unkeyed`) leaves.
+    ClosePagesStore: ["RegionScopes::close_pages", "scope::try_close", "scope::close_unkeyed"],
     // --- Dedicated::reseal_failed
     /// `RegionScopes::reseal_failed`: `lock(&counts)`, `counts.sub`; other scopes
     /// counted → store, unlock, `leave`.
@@ -334,6 +366,11 @@ struct Thread {
     key: u8,
     /// What `Entry::enter` returned.
     seal: Seal,
+    /// Whether the open runs `open_fast` (else `scope::open`).
+    fast: bool,
+    /// Whether the scope being closed was the fast path's, given back after
+    /// a failed check: its `leave` returns to `scope::open`.
+    retry: bool,
     /// Whether `enter` runs for `admit` (else for `open`).
     admitting: bool,
     /// Where `leave`, `unlock_exclusive` and `wipe_once` return to.
@@ -389,7 +426,7 @@ impl State {
             .map(|&role| Thread {
                 role,
                 pc: match role {
-                    Role::Reader => Pc::EnterAdd,
+                    Role::Reader => Pc::FastEnterAdd,
                     Role::Lockdown => Pc::LockdownPoison,
                     Role::Thief => Pc::StealVirtualised,
                 },
@@ -397,6 +434,8 @@ impl State {
                 granted: false,
                 key: 0,
                 seal: Seal { key: 0, wants_key: false, poisoned: false },
+                fast: role == Role::Reader,
+                retry: false,
                 admitting: false,
                 ret: Pc::Done,
                 tries: 0,
@@ -498,6 +537,29 @@ impl State {
         let goto = |s: &mut Self, pc: Pc| s.threads[t].pc = pc;
         match th.pc {
             Pc::Done => return vec![],
+            // --- Entry::try_enter (scope::open_fast)
+            Pc::FastEnterAdd => {
+                s.open += 1;
+                let next = if s.exclusive { Pc::FastBackOff } else { Pc::FastSeal };
+                goto(&mut s, next);
+            }
+            Pc::FastBackOff => {
+                s.open -= 1;
+                s.threads[t].fast = false;
+                goto(&mut s, Pc::EnterAdd);
+            }
+            Pc::FastSeal => {
+                let seal = Seal { key: s.key, wants_key: s.wants_key, poisoned: s.poisoned };
+                s.threads[t].seal = seal;
+                if seal.is_keyed_and_live() {
+                    s.threads[t].key = seal.key;
+                    goto(&mut s, Pc::KeyedOpen);
+                } else {
+                    // declined: leave, then open_slow from the start.
+                    s.threads[t].fast = false;
+                    s.call(t, Pc::LeaveSub, Pc::EnterAdd);
+                }
+            }
             // --- Entry::enter
             Pc::EnterAdd => {
                 if s.exclusive {
@@ -585,7 +647,12 @@ impl State {
                 if !s.readable_by(t) {
                     return vec![s.fail("the canary check faults: the pages are not readable")];
                 }
-                if s.wiped {
+                if s.wiped && th.fast {
+                    // give_back: close, then open_slow from the start.
+                    s.threads[t].fast = false;
+                    s.threads[t].retry = true;
+                    goto(&mut s, Pc::CloseKey);
+                } else if s.wiped {
                     goto(&mut s, Pc::CheckFailed);
                 } else {
                     s.threads[t].answer = Answer::Guard;
@@ -608,7 +675,9 @@ impl State {
             }
             Pc::KeyedClose => {
                 s.threads[t].granted = false;
-                s.call(t, Pc::LeaveSub, Pc::Done);
+                let ret = if th.retry { Pc::EnterAdd } else { Pc::Done };
+                s.threads[t].retry = false;
+                s.call(t, Pc::LeaveSub, ret);
             }
             Pc::ClosePagesLock => {
                 if s.counts_lock.is_some() {
@@ -1287,14 +1356,21 @@ const fn mirrored(
 /// here.
 const MIRRORED: &[Mirrored] = &[
     // scope.rs
+    mirrored("scope::open_fast", "scope.rs", "", 0x5a08_3466_dd42_785f),
+    mirrored("scope::declined", "scope.rs", "", 0x8bdb_eaf9_a433_52e7),
+    mirrored("scope::finish_fast", "scope.rs", "", 0x22d2_cad7_3c44_9a2e),
+    mirrored("scope::give_back", "scope.rs", "", 0x52ac_b1e2_ce38_cb81),
     mirrored("scope::open", "scope.rs", "", 0x0327_ec6d_c9f7_370d),
-    mirrored("scope::open_keyed", "scope.rs", "", 0x896e_7a29_2e83_67a4),
-    mirrored("scope::settled_and_checked", "scope.rs", "", 0x2f97_abe6_a1fb_f77b),
+    mirrored("scope::open_keyed", "scope.rs", "", 0x39b7_5d30_76c3_c3c6),
+    mirrored("scope::finished_and_checked", "scope.rs", "", 0x1686_ea50_5671_6eb5),
     mirrored("scope::checked", "scope.rs", "", 0x8892_dcd3_47b4_39d5),
     mirrored("scope::check_failed", "scope.rs", "", 0x057a_ded4_30e8_2314),
     mirrored("scope::open_slow", "scope.rs", "", 0xf38a_1321_2dad_26b8),
-    mirrored("scope::try_close", "scope.rs", "", 0xf3fe_ec7a_917e_4ce5),
-    mirrored("scope::close", "scope.rs", "", 0x918e_e2d9_0333_4790),
+    mirrored("scope::try_close", "scope.rs", "", 0x6bbc_e57a_8c38_5d30),
+    mirrored("scope::close_keyed", "scope.rs", "", 0x283e_4b2d_ed3d_5d5d),
+    mirrored("scope::finish_close_keyed", "scope.rs", "", 0xeea2_2dd2_859b_aab8),
+    mirrored("scope::close", "scope.rs", "", 0x6e1e_c0c6_6216_c08b),
+    mirrored("scope::close_unkeyed", "scope.rs", "", 0xa137_5bba_34ef_4e84),
     mirrored("scope::close_failed", "scope.rs", "", 0x912d_d8ef_7aa7_e664),
     mirrored("scope::admit_with_key", "scope.rs", "", 0x82f3_c89a_85e9_7dde),
     mirrored("scope::wait_for_key", "scope.rs", "", 0x405b_39fb_519e_b2ef),
@@ -1316,6 +1392,7 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("Entry::is_virtualised", "registry.rs", "impl Entry", 0xeb2d_5efd_e5d5_1e98),
     mirrored("Entry::needs_key", "registry.rs", "impl Entry", 0x6095_935a_0024_fd28),
     mirrored("Entry::is_open", "registry.rs", "impl Entry", 0x9d6d_ec71_5d83_183e),
+    mirrored("Entry::try_enter", "registry.rs", "impl Entry", 0x5f09_c87b_3638_ff09),
     mirrored("Entry::enter", "registry.rs", "impl Entry", 0xbe36_1401_daef_8343),
     mirrored("Entry::wait_out_maintenance", "registry.rs", "impl Entry", 0xbe50_e979_12d8_8913),
     mirrored("Entry::leave", "registry.rs", "impl Entry", 0xfd2f_195e_978f_9d01),
@@ -1343,7 +1420,13 @@ const MIRRORED: &[Mirrored] = &[
         "RegionScopes::check",
         "region.rs",
         "impl Scoped for RegionScopes",
-        0x5b4f_4d2b_9300_426f,
+        0x9eae_0c72_2426_2b89,
+    ),
+    mirrored(
+        "RegionScopes::intact",
+        "region.rs",
+        "impl Scoped for RegionScopes",
+        0xd20c_93e5_7025_13a2,
     ),
     mirrored(
         "RegionScopes::reseal_failed",
@@ -1355,8 +1438,10 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("keys::obtain", "keys.rs", "", 0xb02f_6de5_330e_4b52),
     mirrored("keys::steal", "keys.rs", "", 0x8f3c_6dc2_10af_c70c),
     // pkru.rs
-    mirrored("pkru::open", "pkru.rs", "", 0xe827_51e4_d934_39e9),
-    mirrored("pkru::close", "pkru.rs", "", 0x1f1e_dbe2_4a89_7282),
+    mirrored("pkru::open", "pkru.rs", "", 0xe95d_6dd3_4030_2818),
+    mirrored("pkru::close", "pkru.rs", "", 0x57e9_dbd8_d315_dbeb),
+    mirrored("pkru::finish_open", "pkru.rs", "", 0xdbec_6316_f149_ada8),
+    mirrored("pkru::finish_close", "pkru.rs", "", 0xbc21_d41f_81a0_dab5),
 ];
 
 /// The source files the model mirrors, as compiled into this test: a change to

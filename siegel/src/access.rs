@@ -14,6 +14,18 @@ pub enum Access {
     Write,
 }
 
+impl Access {
+    /// `Write` if `WRITE`, else `Read`: for code compiled once per access.
+    #[inline]
+    pub(crate) const fn of<const WRITE: bool>() -> Self {
+        if WRITE {
+            Self::Write
+        } else {
+            Self::Read
+        }
+    }
+}
+
 /// How many read and write scopes hold something open (a region, a page, a key
 /// in one thread).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -155,14 +155,53 @@ impl Backing {
         [mapping, pages, (self.data().as_ptr().addr(), self.data_len())]
     }
 
-    /// Opens `access` (see [`scope::open`]).
+    /// Opens `access` (see [`scope::open`]): [`open_fast`](Self::open_fast)
+    /// answers yes or no in registers, and only a no walks the whole protocol
+    /// out of line.
     ///
     /// # Errors
     ///
     /// As [`scope::open`], and [`Error::Reentrant`] from a signal handler that
     /// interrupted this thread inside siegel.
-    #[inline]
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
     pub(crate) fn open(&self, access: Access) -> Result<(), Error> {
+        let opened = match access {
+            Access::Read => self.open_fast::<false>(),
+            Access::Write => self.open_fast::<true>(),
+        };
+        if opened {
+            Ok(())
+        } else {
+            self.open_slow(access)
+        }
+    }
+
+    /// The fast path of [`open`](Self::open) (see [`scope::open_fast`]), not
+    /// from a signal handler that interrupted siegel: `true` when the scope is
+    /// open, `false` with nothing changed. One copy per access, so that the
+    /// count and PKRU arithmetic is of a known access.
+    ///
+    /// The pool's fast path is a function of its own (a tail call here), so
+    /// that its registers do not weigh on the dedicated one.
+    #[inline(never)]
+    fn open_fast<const WRITE: bool>(&self) -> bool {
+        #[inline(never)]
+        fn pooled<const WRITE: bool>(slot: &PoolSlot) -> bool {
+            scope::open_fast(slot, Access::of::<WRITE>())
+        }
+        crate::sync::enter_siegel().is_ok()
+            && match &self.kind {
+                Kind::Dedicated { scopes, .. } => scope::open_fast(scopes, Access::of::<WRITE>()),
+                Kind::Pooled { slot, .. } => pooled::<WRITE>(slot),
+            }
+    }
+
+    /// [`open`](Self::open) when the fast path declined: the whole protocol,
+    /// with its errors.
+    #[cold]
+    #[inline(never)]
+    fn open_slow(&self, access: Access) -> Result<(), Error> {
         crate::sync::enter_siegel()?;
         match &self.kind {
             Kind::Dedicated { scopes, .. } => scope::open(scopes, access),
@@ -179,11 +218,26 @@ impl Backing {
     }
 
     /// Closes `access` where no error can be returned (see [`scope::close`]).
-    #[inline]
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
     pub(crate) fn close(&self, access: Access) {
+        match access {
+            Access::Read => self.close_as::<false>(),
+            Access::Write => self.close_as::<true>(),
+        }
+    }
+
+    /// [`close`](Self::close), one function per access for every guard type:
+    /// their drops stay a call, and the arithmetic is of a known access.
+    #[inline(never)]
+    fn close_as<const WRITE: bool>(&self) {
+        #[inline(never)]
+        fn pooled<const WRITE: bool>(slot: &PoolSlot) {
+            scope::close(slot, Access::of::<WRITE>());
+        }
         match &self.kind {
-            Kind::Dedicated { scopes, .. } => scope::close(scopes, access),
-            Kind::Pooled { slot, .. } => scope::close(slot, access),
+            Kind::Dedicated { scopes, .. } => scope::close(scopes, Access::of::<WRITE>()),
+            Kind::Pooled { slot, .. } => pooled::<WRITE>(slot),
         }
     }
 

@@ -50,6 +50,8 @@ impl<T: ?Sized, const WRITE: bool> Scope<'_, T, WRITE> {
 }
 
 impl<T: ?Sized, const WRITE: bool> Drop for Scope<'_, T, WRITE> {
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
     fn drop(&mut self) {
         self.backing.close(Self::ACCESS);
     }

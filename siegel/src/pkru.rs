@@ -278,28 +278,42 @@ fn this_thread() -> *const ThreadKeys {
 
 /// Counts one more scope of `access` on `key` in this thread and opens the key
 /// as far as its counts need. Returns `false` when the caller must call
-/// [`settle`] before it hands out access (a revocation interrupted the PKRU
-/// write, or this is the thread's first keyed scope): kept out of this
-/// function so that its common path makes no call.
+/// [`finish_open`] before it hands out access: kept out of this function so
+/// that its common path makes no call.
 #[inline]
 #[must_use]
 pub(crate) fn open(key: u32, access: Access) -> bool {
-    update(key, |c| c.add(access))
+    update(key, move |c| c.add(access))
 }
 
 /// Counts one scope of `access` on `key` less in this thread and closes the key
 /// as far as its counts allow. Returns `false` when the caller must call
-/// [`settle`] (a revocation interrupted the PKRU write).
+/// [`finish_close`].
 #[inline]
 #[must_use]
 pub(crate) fn close(key: u32, access: Access) -> bool {
-    update(key, |c| c.sub(access))
+    update(key, move |c| c.sub(access))
+}
+
+/// What [`open`] left to do when it returned `false`.
+#[cold]
+#[inline(never)]
+pub(crate) fn finish_open(key: u32, access: Access) {
+    finish(key, move |c| c.add(access));
+}
+
+/// What [`close`] left to do when it returned `false`.
+#[cold]
+#[inline(never)]
+pub(crate) fn finish_close(key: u32, access: Access) {
+    finish(key, move |c| c.sub(access));
 }
 
 /// Sets this thread's counts for `key` to zero and closes the key.
 pub(crate) fn forget(key: u32) {
-    if !update(key, |_| Counts::ZERO) {
-        settle();
+    let zero = |_| Counts::ZERO;
+    if !update(key, zero) {
+        finish(key, zero);
     }
 }
 
@@ -308,7 +322,18 @@ pub(crate) fn forget(key: u32) {
 /// runs with the kernel's initial PKRU whatever the counts of the code it
 /// interrupted say, so a nested scope there must still open the key. It is
 /// written only if the key's two bits change (not for a nested scope, nor for
-/// the close of one). Returns whether the thread is settled (see [`open`]).
+/// the close of one).
+///
+/// Returns `false`, for the caller to [`finish`] with the same `f`, in two
+/// cases that call nothing here (the fast path stays free of calls):
+/// - this thread's counts for `key` are stale (of an earlier generation, or
+///   never written): nothing was changed;
+/// - a revocation interrupted the PKRU write: the counts were updated, and
+///   the value written back may reopen keys the round closed.
+///
+/// Fresh counts mean this thread counted a scope on the key before, and so
+/// has its exit hook ([`finish`] is the only place a generation is recorded,
+/// with counts that are not zero, after hooking).
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
 fn update(key: u32, f: impl FnOnce(Counts) -> Counts) -> bool {
@@ -317,26 +342,35 @@ fn update(key: u32, f: impl FnOnce(Counts) -> Counts) -> bool {
     //   on this thread.
     let t = unsafe { &*this_thread() };
     let k = idx(key);
-    let generation = KEY_GEN[k].load(Ordering::Acquire);
-    let before = if t.gens[k].get() == generation { t.counts[k].get() } else { Counts::ZERO };
-    let counts = f(before);
+    if t.gens[k].get() != KEY_GEN[k].load(Ordering::Acquire) {
+        return false;
+    }
+    let counts = f(t.counts[k].get());
     t.counts[k].set(counts);
-    t.gens[k].set(generation);
-    // A thread's first scope registers the exit hook (in `settle`).
-    let hooked = t.hooked.get() || counts == Counts::ZERO;
-    t.try_write_pkru(|current| with_bits(current, key, counts.pkru_bits())) && hooked
+    t.try_write_pkru(|current| with_bits(current, key, counts.pkru_bits()))
 }
 
-/// What [`open`] or [`close`] left to do: registers the exit hook on a
-/// thread's first keyed scope, and rebuilds every siegel key's bits from this
-/// thread's counts (a revocation may have interrupted the PKRU write, and the
-/// value written back would reopen the keys it closed).
-#[cold]
-#[inline(never)]
-pub(crate) fn settle() {
+/// Completes an [`update`] that returned `false` (see there): stale counts
+/// start from zero and record the generation only if they are not zero —
+/// after registering the exit hook on the thread's first keyed scope; then
+/// every siegel key's bits are rebuilt from the counts.
+///
+/// The generation cannot move between the two: a round bumps only keys that
+/// guard no region, and `key` guards the region whose scope is counted.
+fn finish(key: u32, f: impl FnOnce(Counts) -> Counts) {
     with_thread(|t| {
-        if !t.hooked.get() && usable_keys().any(|key| t.counts(key) != Counts::ZERO) {
-            hook_exit(t);
+        let k = idx(key);
+        let generation = KEY_GEN[k].load(Ordering::Acquire);
+        if t.gens[k].get() != generation {
+            let counts = f(Counts::ZERO);
+            // Zero counts need no generation: stale ones read as zero.
+            if counts != Counts::ZERO {
+                if !t.hooked.get() {
+                    hook_exit(t);
+                }
+                t.gens[k].set(generation);
+            }
+            t.counts[k].set(counts);
         }
         t.resync();
     });

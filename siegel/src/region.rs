@@ -384,10 +384,21 @@ impl Scoped for RegionScopes {
         Ok(())
     }
 
+    /// Whether the canary below the secret still holds the region's value
+    /// (see [`intact`](Scoped::intact)).
+    #[inline]
+    fn check(&self) -> Result<(), Error> {
+        if self.intact() {
+            Ok(())
+        } else {
+            Err(Error::CanaryCorrupted)
+        }
+    }
+
     /// Whether the canary below the secret still holds the region's value,
     /// compared a word at a time.
     #[inline]
-    fn check(&self) -> Result<(), Error> {
+    fn intact(&self) -> bool {
         let low = self.0.canary_at().cast::<u64>();
         // SAFETY:
         // - the canary's 16 bytes are inside the data pages: the second word
@@ -403,11 +414,7 @@ impl Scoped for RegionScopes {
         };
         let found = [read(low), read(high)];
         let [low, high] = self.0.canary_words();
-        if (found[0] ^ low) | (found[1] ^ high) == 0 {
-            Ok(())
-        } else {
-            Err(Error::CanaryCorrupted)
-        }
+        (found[0] ^ low) | (found[1] ^ high) == 0
     }
 
     /// Re-sealing only fails in theory: the data pages are a mapping of their own

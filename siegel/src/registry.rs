@@ -334,6 +334,17 @@ impl Entry {
         self.seal()
     }
 
+    /// [`enter`](Self::enter) for the fast path, which waits for nothing:
+    /// `None` (nothing counted) under maintenance.
+    #[inline]
+    pub(crate) fn try_enter(&self) -> Option<Seal> {
+        if self.open.fetch_add(1, Ordering::SeqCst) >= EXCLUSIVE {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(self.seal())
+    }
+
     /// [`enter`](Self::enter) found the maintenance lock held: gives the count
     /// back and retries until it is not.
     #[cold]

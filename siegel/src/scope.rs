@@ -59,6 +59,11 @@ pub(crate) trait Scoped {
     /// a fresh slot's canaries; the caller closes.
     fn check(&self) -> Result<(), Error>;
 
+    /// [`check`](Self::check) as a yes or no for the fast path: `true` only if
+    /// `check` would pass without doing anything (a fresh pool slot, which
+    /// `check` formats, answers `false`).
+    fn intact(&self) -> bool;
+
     /// Before a write scope closes, its pages still open in this thread.
     fn after_write(&self) {}
 
@@ -88,22 +93,74 @@ pub(crate) fn open(target: &impl Scoped, access: Access) -> Result<(), Error> {
     }
 }
 
+/// [`open`]'s fast path as a yes or no: a live keyed region is counted,
+/// granted and checked, and the answer is `true`; anything else (page
+/// protection, poison, a key to take back, a failed check) is given back at
+/// once and answers `false`, for [`open`] to walk the whole protocol out of
+/// line and report why. No `Result` is built here: the answer stays in a
+/// register.
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
+pub(crate) fn open_fast(target: &impl Scoped, access: Access) -> bool {
+    let entry = target.entry();
+    let Some(seal) = entry.try_enter() else { return false };
+    let Some(key) = seal.live_key() else { return declined(entry) };
+    entry.touch();
+    if !pkru::open(key.get(), access) {
+        return finish_fast(target, access, key);
+    }
+    if target.intact() {
+        return true;
+    }
+    give_back(target, access)
+}
+
+/// [`open_fast`] counted a scope on a region it cannot open there: gives the
+/// count back. Answers `false`.
+#[cold]
+#[inline(never)]
+fn declined(entry: &Entry) -> bool {
+    entry.leave();
+    false
+}
+
+/// [`open_fast`] after [`pkru::open`] asked for [`pkru::finish_open`].
+#[cold]
+#[inline(never)]
+fn finish_fast(target: &impl Scoped, access: Access, key: NonZeroU32) -> bool {
+    pkru::finish_open(key.get(), access);
+    target.intact() || give_back(target, access)
+}
+
+/// [`open_fast`] found the check failing: closes the scope again, for
+/// [`open`] to find the same and report it. Answers `false`.
+#[cold]
+#[inline(never)]
+fn give_back(target: &impl Scoped, access: Access) -> bool {
+    close(target, access);
+    false
+}
+
 /// The keyed grant and the check, for a counted scope on a live keyed region.
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
 fn open_keyed(target: &impl Scoped, access: Access, key: NonZeroU32) -> Result<(), Error> {
     target.entry().touch();
     if !pkru::open(key.get(), access) {
-        return settled_and_checked(target, access);
+        return finished_and_checked(target, access, key);
     }
     checked(target, access)
 }
 
-/// [`open_keyed`] after [`pkru::open`] asked for [`pkru::settle`].
+/// [`open_keyed`] after [`pkru::open`] asked for [`pkru::finish_open`].
 #[cold]
 #[inline(never)]
-fn settled_and_checked(target: &impl Scoped, access: Access) -> Result<(), Error> {
-    pkru::settle();
+fn finished_and_checked(
+    target: &impl Scoped,
+    access: Access,
+    key: NonZeroU32,
+) -> Result<(), Error> {
+    pkru::finish_open(key.get(), access);
     checked(target, access)
 }
 
@@ -170,26 +227,54 @@ pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Erro
             target.close_pages(access)?;
             entry.leave();
         }
-        Some(key) => {
-            let settled = pkru::close(key.get(), access);
-            // Before settling: the key of this scope is closed already, and
-            // what settling repairs (other keys a revocation closed, reopened
-            // by the interrupted write) is not read by this thread meanwhile.
-            entry.leave();
-            if !settled {
-                pkru::settle();
-            }
-        }
+        Some(key) => close_keyed(entry, key, access),
     }
     Ok(())
 }
 
+/// The keyed part of a close: the key is closed in this thread before the
+/// scope stops being counted (uncounted, the key may move to another region).
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
+fn close_keyed(entry: &Entry, key: NonZeroU32, access: Access) {
+    if pkru::close(key.get(), access) {
+        entry.leave();
+    } else {
+        finish_close_keyed(entry, key, access);
+    }
+}
+
+/// [`close_keyed`] after [`pkru::close`] asked for [`pkru::finish_close`].
+#[cold]
+#[inline(never)]
+fn finish_close_keyed(entry: &Entry, key: NonZeroU32, access: Access) {
+    pkru::finish_close(key.get(), access);
+    entry.leave();
+}
+
 /// Closes `access` on `target` where no error can be returned (drops): if
 /// re-sealing fails, the secret is wiped and poisoned rather than left readable.
+/// As [`try_close`], with page protection out of line.
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
 pub(crate) fn close(target: &impl Scoped, access: Access) {
-    if try_close(target, access).is_err() {
+    if access == Access::Write {
+        target.after_write();
+    }
+    let entry = target.entry();
+    match entry.key() {
+        Some(key) => close_keyed(entry, key, access),
+        None => close_unkeyed(target, access),
+    }
+}
+
+/// [`close`] under page protection.
+#[cold]
+#[inline(never)]
+fn close_unkeyed(target: &impl Scoped, access: Access) {
+    if target.close_pages(access).is_ok() {
+        target.entry().leave();
+    } else {
         close_failed(target, access);
     }
 }

@@ -111,9 +111,13 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> Locked<'_, T> {
 /// [`Error::Reentrant`].
 #[inline]
 pub(crate) fn enter_siegel() -> Result<(), Error> {
+    #[cold]
+    fn reentrant() -> Error {
+        Error::Reentrant
+    }
     if HELD.try_with(Cell::get).unwrap_or(0) == 0 {
         Ok(())
     } else {
-        Err(Error::Reentrant)
+        Err(reentrant())
     }
 }

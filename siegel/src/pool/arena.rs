@@ -621,6 +621,12 @@ impl Scoped for PoolSlot {
         }
     }
 
+    #[inline]
+    fn intact(&self) -> bool {
+        self.arena.state_of(self.index).load(Ordering::Acquire) == state::READY
+            && self.arena.canary_intact(self.index, self.size())
+    }
+
     /// Checks the canaries around the slot while its page is still open (see
     /// [`Arena::check_after_write`]). Under the arena's key the whole arena is
     /// open to this thread; under page protection the next slot is readable if
