@@ -160,9 +160,10 @@ steps! {
     /// declined with nothing counted: `open_slow` → `scope::open`.
     FastBackOff: ["Entry::try_enter"],
     /// `Entry::try_enter`: `self.seal()`, one load; `open_fast`: keyed and
-    /// live → the key (`KeyedOpen`, fast), else `declined`: `leave`, then
-    /// `open_slow` → `scope::open` from the start.
-    FastSeal: ["Entry::try_enter", "Entry::seal", "scope::open_fast", "scope::declined"],
+    /// live → the key (`KeyedOpen`, fast), else `Fast::Counted`: `open_slow`
+    /// goes on from this seal, counted (poisoned or needs a key → `leave`,
+    /// `admit_with_key`; else the key: 0 → `open_pages`).
+    FastSeal: ["Entry::try_enter", "Entry::seal", "scope::open_fast", "scope::open_slow"],
     // --- scope::open → Entry::enter
     /// `Entry::enter`: `open.fetch_add(1)`. While the maintenance lock is held
     /// the thread spins in `wait_out_maintenance` (blocked here); the moments
@@ -555,9 +556,14 @@ impl State {
                     s.threads[t].key = seal.key;
                     goto(&mut s, Pc::KeyedOpen);
                 } else {
-                    // declined: leave, then open_slow from the start.
+                    // Fast::Counted: open_slow from this seal.
                     s.threads[t].fast = false;
-                    s.call(t, Pc::LeaveSub, Pc::EnterAdd);
+                    if seal.poisoned || seal.needs_key() {
+                        s.threads[t].admitting = true;
+                        s.call(t, Pc::LeaveSub, Pc::AdmitPoisoned);
+                    } else {
+                        s.grant(t, seal.key);
+                    }
                 }
             }
             // --- Entry::enter
@@ -1356,10 +1362,9 @@ const fn mirrored(
 /// here.
 const MIRRORED: &[Mirrored] = &[
     // scope.rs
-    mirrored("scope::open_fast", "scope.rs", "", 0x5a08_3466_dd42_785f),
-    mirrored("scope::declined", "scope.rs", "", 0x8bdb_eaf9_a433_52e7),
-    mirrored("scope::finish_fast", "scope.rs", "", 0x22d2_cad7_3c44_9a2e),
-    mirrored("scope::give_back", "scope.rs", "", 0x52ac_b1e2_ce38_cb81),
+    mirrored("scope::open_fast", "scope.rs", "", 0x0c2e_7e6d_3efe_34c1),
+    mirrored("scope::finish_fast", "scope.rs", "", 0x5129_292c_5f35_671c),
+    mirrored("scope::give_back", "scope.rs", "", 0x474e_35b4_4e19_1d04),
     mirrored("scope::open", "scope.rs", "", 0x0327_ec6d_c9f7_370d),
     mirrored("scope::open_keyed", "scope.rs", "", 0x39b7_5d30_76c3_c3c6),
     mirrored("scope::finished_and_checked", "scope.rs", "", 0x1686_ea50_5671_6eb5),

@@ -11,8 +11,8 @@ use crate::{
     options::{Mechanism, Memory, Options},
     pool::{PoolInner, PoolSlot},
     region::{Region, RegionScopes},
-    registry,
-    scope::{self, Scoped as _},
+    registry::{self, Seal},
+    scope::{self, Fast, Scoped as _},
 };
 
 /// The storage behind one `Protected` handle. `held` is the access the owning
@@ -156,8 +156,8 @@ impl Backing {
     }
 
     /// Opens `access` (see [`scope::open`]): [`open_fast`](Self::open_fast)
-    /// answers yes or no in registers, and only a no walks the whole protocol
-    /// out of line.
+    /// answers in a register, and only a region that is not live and keyed
+    /// (or a failed check) goes on out of line.
     ///
     /// # Errors
     ///
@@ -166,39 +166,41 @@ impl Backing {
     #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
     #[inline(always)]
     pub(crate) fn open(&self, access: Access) -> Result<(), Error> {
-        let opened = match access {
+        let fast = match access {
             Access::Read => self.open_fast::<false>(),
             Access::Write => self.open_fast::<true>(),
         };
-        if opened {
-            Ok(())
-        } else {
-            self.open_slow(access)
+        match fast {
+            Fast::Open => Ok(()),
+            Fast::Declined => self.open_slow(access),
+            Fast::Counted(seal) => self.open_counted(access, seal),
         }
     }
 
     /// The fast path of [`open`](Self::open) (see [`scope::open_fast`]), not
-    /// from a signal handler that interrupted siegel: `true` when the scope is
-    /// open, `false` with nothing changed. One copy per access, so that the
-    /// count and PKRU arithmetic is of a known access.
+    /// from a signal handler that interrupted siegel (that one is
+    /// [`Fast::Declined`]). One copy per access, so that the count and PKRU
+    /// arithmetic is of a known access.
     ///
     /// The pool's fast path is a function of its own (a tail call here), so
     /// that its registers do not weigh on the dedicated one.
     #[inline(never)]
-    fn open_fast<const WRITE: bool>(&self) -> bool {
+    fn open_fast<const WRITE: bool>(&self) -> Fast {
         #[inline(never)]
-        fn pooled<const WRITE: bool>(slot: &PoolSlot) -> bool {
+        fn pooled<const WRITE: bool>(slot: &PoolSlot) -> Fast {
             scope::open_fast(slot, Access::of::<WRITE>())
         }
-        crate::sync::enter_siegel().is_ok()
-            && match &self.kind {
-                Kind::Dedicated { scopes, .. } => scope::open_fast(scopes, Access::of::<WRITE>()),
-                Kind::Pooled { slot, .. } => pooled::<WRITE>(slot),
-            }
+        if crate::sync::enter_siegel().is_err() {
+            return Fast::Declined;
+        }
+        match &self.kind {
+            Kind::Dedicated { scopes, .. } => scope::open_fast(scopes, Access::of::<WRITE>()),
+            Kind::Pooled { slot, .. } => pooled::<WRITE>(slot),
+        }
     }
 
-    /// [`open`](Self::open) when the fast path declined: the whole protocol,
-    /// with its errors.
+    /// [`open`](Self::open) when the fast path declined with nothing
+    /// counted: the whole protocol, with its errors.
     #[cold]
     #[inline(never)]
     fn open_slow(&self, access: Access) -> Result<(), Error> {
@@ -206,6 +208,17 @@ impl Backing {
         match &self.kind {
             Kind::Dedicated { scopes, .. } => scope::open(scopes, access),
             Kind::Pooled { slot, .. } => scope::open(slot, access),
+        }
+    }
+
+    /// [`open`](Self::open) when the fast path counted the scope on a region
+    /// that is not a live keyed one: goes on from `seal`.
+    #[cold]
+    #[inline(never)]
+    fn open_counted(&self, access: Access, seal: Seal) -> Result<(), Error> {
+        match &self.kind {
+            Kind::Dedicated { scopes, .. } => scope::open_slow(scopes, access, seal),
+            Kind::Pooled { slot, .. } => scope::open_slow(slot, access, seal),
         }
     }
 

@@ -59,9 +59,9 @@ pub(crate) trait Scoped {
     /// a fresh slot's canaries; the caller closes.
     fn check(&self) -> Result<(), Error>;
 
-    /// [`check`](Self::check) as a yes or no for the fast path: `true` only if
-    /// `check` would pass without doing anything (a fresh pool slot, which
-    /// `check` formats, answers `false`).
+    /// [`check`](Self::check) as a yes or no for the fast path: `true` where
+    /// `check` would answer `Ok` (a fresh pool slot is formatted, as `check`
+    /// does).
     fn intact(&self) -> bool;
 
     /// Before a write scope closes, its pages still open in this thread.
@@ -93,52 +93,61 @@ pub(crate) fn open(target: &impl Scoped, access: Access) -> Result<(), Error> {
     }
 }
 
-/// [`open`]'s fast path as a yes or no: a live keyed region is counted,
-/// granted and checked, and the answer is `true`; anything else (page
-/// protection, poison, a key to take back, a failed check) is given back at
-/// once and answers `false`, for [`open`] to walk the whole protocol out of
-/// line and report why. No `Result` is built here: the answer stays in a
-/// register.
+/// What [`open_fast`] did: the answer fits in a register (no `Result`, no
+/// `Error`, is built on the fast path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fast {
+    /// The scope is open.
+    Open,
+    /// Nothing is counted: [`open`] walks the whole protocol and says why
+    /// (maintenance was under way, or the check failed and the scope was
+    /// given back).
+    Declined,
+    /// The scope is counted and the region is not a live keyed one (page
+    /// protection, poison, a key to take back): [`open_slow`] goes on from
+    /// this seal.
+    Counted(Seal),
+}
+
+/// [`open`]'s fast path: a live keyed region is counted, granted and
+/// checked ([`Fast::Open`]); anything else goes on out of line — from the
+/// seal it counted ([`Fast::Counted`]: page protection pays no second count),
+/// or from the start ([`Fast::Declined`]).
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
-pub(crate) fn open_fast(target: &impl Scoped, access: Access) -> bool {
+pub(crate) fn open_fast(target: &impl Scoped, access: Access) -> Fast {
     let entry = target.entry();
-    let Some(seal) = entry.try_enter() else { return false };
-    let Some(key) = seal.live_key() else { return declined(entry) };
+    let Some(seal) = entry.try_enter() else { return Fast::Declined };
+    let Some(key) = seal.live_key() else { return Fast::Counted(seal) };
     entry.touch();
     if !pkru::open(key.get(), access) {
         return finish_fast(target, access, key);
     }
     if target.intact() {
-        return true;
+        return Fast::Open;
     }
     give_back(target, access)
-}
-
-/// [`open_fast`] counted a scope on a region it cannot open there: gives the
-/// count back. Answers `false`.
-#[cold]
-#[inline(never)]
-fn declined(entry: &Entry) -> bool {
-    entry.leave();
-    false
 }
 
 /// [`open_fast`] after [`pkru::open`] asked for [`pkru::finish_open`].
 #[cold]
 #[inline(never)]
-fn finish_fast(target: &impl Scoped, access: Access, key: NonZeroU32) -> bool {
+fn finish_fast(target: &impl Scoped, access: Access, key: NonZeroU32) -> Fast {
     pkru::finish_open(key.get(), access);
-    target.intact() || give_back(target, access)
+    if target.intact() {
+        Fast::Open
+    } else {
+        give_back(target, access)
+    }
 }
 
 /// [`open_fast`] found the check failing: closes the scope again, for
-/// [`open`] to find the same and report it. Answers `false`.
+/// [`open`] to find the same and report it.
 #[cold]
 #[inline(never)]
-fn give_back(target: &impl Scoped, access: Access) -> bool {
+fn give_back(target: &impl Scoped, access: Access) -> Fast {
     close(target, access);
-    false
+    Fast::Declined
 }
 
 /// The keyed grant and the check, for a counted scope on a live keyed region.
@@ -193,7 +202,7 @@ fn check_failed(target: &impl Scoped, access: Access, err: Error) -> Error {
 /// the region is poisoned, holds no key it wants, or runs on page protection.
 #[cold]
 #[inline(never)]
-fn open_slow(target: &impl Scoped, access: Access, seal: Seal) -> Result<(), Error> {
+pub(crate) fn open_slow(target: &impl Scoped, access: Access, seal: Seal) -> Result<(), Error> {
     let entry = target.entry();
     let seal = if seal.is_poisoned() || seal.needs_key() {
         entry.leave();

@@ -621,10 +621,20 @@ impl Scoped for PoolSlot {
         }
     }
 
+    /// As [`check`](Self::check): a fresh slot is formatted first (out of
+    /// line), so that a scope never closes on a slot without its canaries.
     #[inline]
     fn intact(&self) -> bool {
-        self.arena.state_of(self.index).load(Ordering::Acquire) == state::READY
-            && self.arena.canary_intact(self.index, self.size())
+        #[cold]
+        #[inline(never)]
+        fn fresh(slot: &PoolSlot) -> bool {
+            slot.format_and_check().is_ok()
+        }
+        match self.arena.state_of(self.index).load(Ordering::Acquire) {
+            state::READY => self.arena.canary_intact(self.index, self.size()),
+            state::FRESH => fresh(self),
+            _ => false,
+        }
     }
 
     /// Checks the canaries around the slot while its page is still open (see
