@@ -163,7 +163,19 @@ steps! {
     /// live → the key (`KeyedOpen`, fast), else `Fast::Counted`: `open_slow`
     /// goes on from this seal, counted (poisoned or needs a key → `leave`,
     /// `admit_with_key`; else the key: 0 → `open_pages`).
-    FastSeal: ["Entry::try_enter", "Entry::seal", "scope::open_fast", "scope::open_slow"],
+    FastSeal: [
+        "Entry::try_enter",
+        "Entry::seal",
+        "scope::open_fast",
+        "scope::open_fast_pages",
+        "Seal::is_unkeyed_and_live",
+        "scope::open_slow",
+    ],
+    /// `scope::open_fast_pages` → `Entry::try_share`: on page protection, a
+    /// compare-exchange that counts the scope if the counts' protection lets
+    /// it in (a failed exchange changes nothing and retries: one step);
+    /// else `Fast::Counted` → `open_slow` → `open_pages`.
+    FastShare: ["scope::open_fast_pages", "RegionScopes::share", "Entry::try_share"],
     // --- scope::open → Entry::enter
     /// `Entry::enter`: `open.fetch_add(1)`. While the maintenance lock is held
     /// the thread spins in `wait_out_maintenance` (blocked here); the moments
@@ -206,13 +218,14 @@ steps! {
         "scope::finish_fast",
     ],
     // --- Dedicated::open_pages
-    /// `RegionScopes::open_pages`: `lock(&counts)`, `counts.add`.
-    OpenPagesLock: ["RegionScopes::open_pages"],
+    /// `RegionScopes::open_pages`: `lock(&pages_lock)`, `page_counts()`.
+    OpenPagesLock: ["RegionScopes::open_pages", "Entry::page_counts"],
     /// `RegionScopes::open_pages` → `set_pages`: `mprotect` if the protection
     /// changes; on failure the lock drops and `open_slow` leaves.
     OpenPagesProtect: ["RegionScopes::open_pages", "RegionScopes::set_pages", "scope::open_slow"],
-    /// `RegionScopes::open_pages`: `*counts = next`, unlock.
-    OpenPagesStore: ["RegionScopes::open_pages"],
+    /// `RegionScopes::open_pages` → `add_page_count`: one more scope counted
+    /// (a compare-exchange on what the counts are now), unlock.
+    OpenPagesStore: ["RegionScopes::open_pages", "Entry::add_page_count"],
     // --- scope::checked
     /// `scope::checked` → `RegionScopes::check`, or `open_fast` →
     /// `RegionScopes::intact`: reads the canary. The fast path on a failed
@@ -233,7 +246,7 @@ steps! {
     Use: ["scope::close"],
     // --- scope::try_close
     /// `scope::try_close` / `scope::close`: `after_write` (reads only here),
-    /// `entry.key()`: 0 → `close_pages`, else `close_keyed`.
+    /// `entry.key()`: 0 → `unshare` (`close_unkeyed`), else `close_keyed`.
     CloseKey: ["scope::try_close", "scope::close", "Scoped::after_write", "Entry::key"],
     /// `scope::close_keyed` → `pkru::close` (or `finish_close_keyed` →
     /// `finish_close`): this thread's PKRU closes the key; then `leave`.
@@ -243,24 +256,38 @@ steps! {
         "scope::finish_close_keyed",
         "pkru::finish_close",
     ],
-    /// `RegionScopes::close_pages`: `lock(&counts)`, `counts.sub`.
+    /// `Entry::try_unshare` (`scope::close_unkeyed`, `try_close`): a
+    /// compare-exchange that gives the scope back if the counts' protection
+    /// stays (then `leave`); else `close_pages`.
+    CloseUnshare: [
+        "scope::close_unkeyed",
+        "scope::try_close",
+        "RegionScopes::unshare",
+        "Entry::try_unshare",
+    ],
+    /// `RegionScopes::close_pages`: `lock(&pages_lock)`.
     ClosePagesLock: ["RegionScopes::close_pages"],
-    /// `RegionScopes::close_pages` → `set_pages`: `mprotect` if the protection
-    /// changes; on failure the lock drops, `try_close` returns the error and
-    /// `close` → `close_failed` → `reseal_failed`.
+    /// `RegionScopes::close_pages` → `sub_page_count`: the scope given back
+    /// first (a compare-exchange; the counts before are kept).
+    ClosePagesStore: ["RegionScopes::close_pages", "Entry::sub_page_count"],
+    /// `RegionScopes::close_pages` → `set_pages`: `mprotect` if the
+    /// protection of the counts before and after differs; unlock, and
+    /// `try_close` (or `close` → `close_unkeyed`) leaves. On failure the
+    /// scope is counted again (`add_page_count`), the lock drops,
+    /// `try_close` returns the error and `close` → `close_failed` →
+    /// `reseal_failed`.
     ClosePagesProtect: [
         "RegionScopes::close_pages",
         "RegionScopes::set_pages",
+        "Entry::add_page_count",
         "scope::close_unkeyed",
+        "scope::try_close",
         "scope::close_failed",
     ],
-    /// `RegionScopes::close_pages`: `*counts = next`, unlock; `try_close` (or
-    /// `close` → `scope::close_unkeyed`) leaves.
-    ClosePagesStore: ["RegionScopes::close_pages", "scope::try_close", "scope::close_unkeyed"],
     // --- Dedicated::reseal_failed
-    /// `RegionScopes::reseal_failed`: `lock(&counts)`, `counts.sub`; other scopes
-    /// counted → store, unlock, `leave`.
-    ResealCountsLock: ["RegionScopes::reseal_failed"],
+    /// `RegionScopes::reseal_failed`: `lock(&pages_lock)`, `sub_page_count`;
+    /// other scopes counted → unlock, `leave`.
+    ResealCountsLock: ["RegionScopes::reseal_failed", "Entry::sub_page_count"],
     /// `RegionScopes::reseal_failed`: `entry.poison()`.
     ResealPoison: ["RegionScopes::reseal_failed", "Entry::poison"],
     /// `RegionScopes::reseal_failed` → `behind_seal::wipe`, where
@@ -270,8 +297,8 @@ steps! {
     /// `RegionScopes::reseal_failed` → `behind_seal::wipe`: through
     /// `/proc/self/mem` (the pages stay as they are) or, widened, in place.
     ResealWipe: ["RegionScopes::reseal_failed"],
-    /// `RegionScopes::reseal_failed`: `protect(NONE)`, counts zero, unlock, then
-    /// `leave`.
+    /// `RegionScopes::reseal_failed`: `protect(NONE)` (the counts are zero
+    /// already), unlock, then `leave`.
     ResealSeal: ["RegionScopes::reseal_failed"],
     // --- scope::admit
     /// `scope::admit`: `entry.is_poisoned()` → `Poisoned` (`scope::poisoned`:
@@ -480,6 +507,14 @@ impl State {
         self.threads[t].pc = pc;
     }
 
+    /// A closed scope's `leave`: back to `open` for a scope the fast path gave
+    /// back (`give_back`), else done.
+    fn leave_closed(&mut self, t: usize) {
+        let ret = if self.threads[t].retry { Pc::EnterAdd } else { Pc::Done };
+        self.threads[t].retry = false;
+        self.call(t, Pc::LeaveSub, ret);
+    }
+
     /// Thread `t` returns from `leave`, `unlock_exclusive` or `wipe_once`.
     fn ret(&mut self, t: usize) {
         self.threads[t].pc = self.threads[t].ret;
@@ -555,6 +590,9 @@ impl State {
                 if seal.is_keyed_and_live() {
                     s.threads[t].key = seal.key;
                     goto(&mut s, Pc::KeyedOpen);
+                } else if seal.key == 0 && !seal.wants_key && !seal.poisoned {
+                    // open_fast_pages: try_share.
+                    goto(&mut s, Pc::FastShare);
                 } else {
                     // Fast::Counted: open_slow from this seal.
                     s.threads[t].fast = false;
@@ -564,6 +602,17 @@ impl State {
                     } else {
                         s.grant(t, seal.key);
                     }
+                }
+            }
+            Pc::FastShare => {
+                if s.reads > 0 || s.writes > 0 {
+                    s.reads += 1;
+                    s.threads[t].key = 0;
+                    goto(&mut s, Pc::Check);
+                } else {
+                    // Fast::Counted → open_slow: the key is 0 → open_pages.
+                    s.threads[t].fast = false;
+                    s.grant(t, 0);
                 }
             }
             // --- Entry::enter
@@ -644,7 +693,7 @@ impl State {
                 return out;
             }
             Pc::OpenPagesStore => {
-                (s.reads, s.writes) = th.next;
+                s.reads += 1;
                 s.counts_lock = None;
                 goto(&mut s, Pc::Check);
             }
@@ -676,49 +725,60 @@ impl State {
                 if s.key != th.key {
                     return vec![s.fail("the region's key changed under an open scope")];
                 }
-                let pc = if s.key == 0 { Pc::ClosePagesLock } else { Pc::KeyedClose };
+                let pc = if s.key == 0 { Pc::CloseUnshare } else { Pc::KeyedClose };
                 goto(&mut s, pc);
             }
             Pc::KeyedClose => {
                 s.threads[t].granted = false;
-                let ret = if th.retry { Pc::EnterAdd } else { Pc::Done };
-                s.threads[t].retry = false;
-                s.call(t, Pc::LeaveSub, ret);
+                s.leave_closed(t);
+            }
+            Pc::CloseUnshare => {
+                let Some(r) = s.reads.checked_sub(1) else {
+                    return vec![s.fail("a page scope closed without being counted")];
+                };
+                if prot_for(r, s.writes) == prot_for(s.reads, s.writes) {
+                    s.reads = r;
+                    s.leave_closed(t);
+                } else {
+                    goto(&mut s, Pc::ClosePagesLock);
+                }
             }
             Pc::ClosePagesLock => {
                 if s.counts_lock.is_some() {
                     return vec![];
                 }
                 s.counts_lock = Some(me);
-                s.threads[t].next = (s.reads.saturating_sub(1), s.writes);
+                goto(&mut s, Pc::ClosePagesStore);
+            }
+            Pc::ClosePagesStore => {
+                // sub_page_count: the counts before are kept for set_pages.
+                s.threads[t].next = (s.reads, s.writes);
+                s.reads -= 1;
                 goto(&mut s, Pc::ClosePagesProtect);
             }
             Pc::ClosePagesProtect => {
                 let (r, w) = th.next;
-                let want = prot_for(r, w);
-                if want == prot_for(s.reads, s.writes) {
-                    goto(&mut s, Pc::ClosePagesStore);
+                let (from, want) = (prot_for(r, w), prot_for(r - 1, w));
+                s.counts_lock = None;
+                if want == from {
+                    s.leave_closed(t);
                     return vec![s];
                 }
                 let mut ok = s.clone();
                 ok.prot = want;
-                ok.threads[t].pc = Pc::ClosePagesStore;
+                ok.leave_closed(t);
                 let mut out = vec![ok];
                 if s.failures > 0 && s.closes_fail {
-                    // The re-seal failed: `close_pages` returns the error and its
-                    // counts lock is released; `close` calls `reseal_failed`,
-                    // which takes the lock again and decides under it.
+                    // The re-seal failed: `close_pages` counts the scope again
+                    // and returns the error, its lock released; `close` calls
+                    // `reseal_failed`, which takes the lock again and decides
+                    // under it.
                     s.failures -= 1;
-                    s.counts_lock = None;
+                    s.reads += 1;
                     goto(&mut s, Pc::ResealCountsLock);
                     out.push(s);
                 }
                 return out;
-            }
-            Pc::ClosePagesStore => {
-                (s.reads, s.writes) = th.next;
-                s.counts_lock = None;
-                s.call(t, Pc::LeaveSub, Pc::Done);
             }
             // --- Dedicated::reseal_failed: under the counts lock, give this
             // scope back; only if it was the last one, poison, wipe and seal.
@@ -727,11 +787,11 @@ impl State {
                     return vec![];
                 }
                 s.counts_lock = Some(me);
-                let next = (s.reads.saturating_sub(1), s.writes);
-                if next == (0, 0) {
+                // sub_page_count: given back first.
+                s.reads -= 1;
+                if (s.reads, s.writes) == (0, 0) {
                     goto(&mut s, Pc::ResealPoison);
                 } else {
-                    (s.reads, s.writes) = next;
                     s.counts_lock = None;
                     s.call(t, Pc::LeaveSub, Pc::Done);
                 }
@@ -755,7 +815,6 @@ impl State {
             }
             Pc::ResealSeal => {
                 s.prot = Prot::None;
-                (s.reads, s.writes) = (0, 0);
                 s.counts_lock = None;
                 s.call(t, Pc::LeaveSub, Pc::Done);
             }
@@ -1362,8 +1421,9 @@ const fn mirrored(
 /// here.
 const MIRRORED: &[Mirrored] = &[
     // scope.rs
-    mirrored("scope::open_fast", "scope.rs", "", 0x0c2e_7e6d_3efe_34c1),
+    mirrored("scope::open_fast", "scope.rs", "", 0x8ab8_9fec_448d_5d24),
     mirrored("scope::finish_fast", "scope.rs", "", 0x5129_292c_5f35_671c),
+    mirrored("scope::open_fast_pages", "scope.rs", "", 0x00bc_6073_37c8_7430),
     mirrored("scope::give_back", "scope.rs", "", 0x474e_35b4_4e19_1d04),
     mirrored("scope::open", "scope.rs", "", 0x0327_ec6d_c9f7_370d),
     mirrored("scope::open_keyed", "scope.rs", "", 0x39b7_5d30_76c3_c3c6),
@@ -1371,11 +1431,11 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("scope::checked", "scope.rs", "", 0x8892_dcd3_47b4_39d5),
     mirrored("scope::check_failed", "scope.rs", "", 0x057a_ded4_30e8_2314),
     mirrored("scope::open_slow", "scope.rs", "", 0xf38a_1321_2dad_26b8),
-    mirrored("scope::try_close", "scope.rs", "", 0x6bbc_e57a_8c38_5d30),
+    mirrored("scope::try_close", "scope.rs", "", 0x1104_253a_2053_d4e2),
     mirrored("scope::close_keyed", "scope.rs", "", 0x283e_4b2d_ed3d_5d5d),
     mirrored("scope::finish_close_keyed", "scope.rs", "", 0xeea2_2dd2_859b_aab8),
     mirrored("scope::close", "scope.rs", "", 0x6e1e_c0c6_6216_c08b),
-    mirrored("scope::close_unkeyed", "scope.rs", "", 0xa137_5bba_34ef_4e84),
+    mirrored("scope::close_unkeyed", "scope.rs", "", 0x8a2e_c084_ed2b_e46c),
     mirrored("scope::close_failed", "scope.rs", "", 0x912d_d8ef_7aa7_e664),
     mirrored("scope::admit_with_key", "scope.rs", "", 0x82f3_c89a_85e9_7dde),
     mirrored("scope::wait_for_key", "scope.rs", "", 0x405b_39fb_519e_b2ef),
@@ -1387,6 +1447,7 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("Seal::key", "registry.rs", "impl Seal", 0x029f_fc44_0baf_1552),
     mirrored("Seal::live_key", "registry.rs", "impl Seal", 0x4402_504b_4520_e534),
     mirrored("Seal::is_keyed_and_live", "registry.rs", "impl Seal", 0xa6b7_3dfb_d7fe_7e6b),
+    mirrored("Seal::is_unkeyed_and_live", "registry.rs", "impl Seal", 0xe665_da35_71bd_53a7),
     mirrored("Seal::is_poisoned", "registry.rs", "impl Seal", 0x32e3_7798_a234_ef82),
     mirrored("Seal::needs_key", "registry.rs", "impl Seal", 0xaaeb_b89c_2e47_0d0f),
     mirrored("Entry::seal", "registry.rs", "impl Entry", 0xe0ea_176e_9280_65de),
@@ -1397,6 +1458,11 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("Entry::is_virtualised", "registry.rs", "impl Entry", 0xeb2d_5efd_e5d5_1e98),
     mirrored("Entry::needs_key", "registry.rs", "impl Entry", 0x6095_935a_0024_fd28),
     mirrored("Entry::is_open", "registry.rs", "impl Entry", 0x9d6d_ec71_5d83_183e),
+    mirrored("Entry::page_counts", "registry.rs", "impl Entry", 0x0737_34ca_fa95_5ebf),
+    mirrored("Entry::try_share", "registry.rs", "impl Entry", 0x19dd_d703_7343_abbd),
+    mirrored("Entry::try_unshare", "registry.rs", "impl Entry", 0xe3ef_b7f7_0813_a1cf),
+    mirrored("Entry::add_page_count", "registry.rs", "impl Entry", 0x6490_ac82_fceb_589d),
+    mirrored("Entry::sub_page_count", "registry.rs", "impl Entry", 0x85dc_8a3a_a08a_d35b),
     mirrored("Entry::try_enter", "registry.rs", "impl Entry", 0x5f09_c87b_3638_ff09),
     mirrored("Entry::enter", "registry.rs", "impl Entry", 0xbe36_1401_daef_8343),
     mirrored("Entry::wait_out_maintenance", "registry.rs", "impl Entry", 0xbe50_e979_12d8_8913),
@@ -1405,7 +1471,7 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("Entry::unlock_exclusive", "registry.rs", "impl Entry", 0xcdb4_79de_51c7_f2a8),
     mirrored("Entry::wipe_once", "registry.rs", "impl Entry", 0xe467_dc36_f602_f998),
     mirrored("Entry::wipe_exclusive", "registry.rs", "impl Entry", 0xf641_fd55_7b1f_5ccb),
-    mirrored("Entry::wipe_exclusive_at", "registry.rs", "impl Entry", 0x7c45_ad28_3992_1c39),
+    mirrored("Entry::wipe_exclusive_at", "registry.rs", "impl Entry", 0x5b5e_fcff_2c86_8660),
     mirrored("registry::lockdown", "registry.rs", "", 0x8ca8_8f08_7959_d4a9),
     // region.rs
     mirrored("RegionScopes::set_pages", "region.rs", "impl RegionScopes", 0xcdb1_6b5d_574f_0a71),
@@ -1413,19 +1479,31 @@ const MIRRORED: &[Mirrored] = &[
         "RegionScopes::open_pages",
         "region.rs",
         "impl Scoped for RegionScopes",
-        0x0cc5_e35b_4897_e0a9,
+        0x6666_b944_dab9_fac4,
     ),
     mirrored(
         "RegionScopes::close_pages",
         "region.rs",
         "impl Scoped for RegionScopes",
-        0xfa0c_b33c_586e_c66a,
+        0x15b1_c09f_8028_a988,
     ),
     mirrored(
         "RegionScopes::check",
         "region.rs",
         "impl Scoped for RegionScopes",
         0x9eae_0c72_2426_2b89,
+    ),
+    mirrored(
+        "RegionScopes::share",
+        "region.rs",
+        "impl Scoped for RegionScopes",
+        0x81b8_9f98_373d_426a,
+    ),
+    mirrored(
+        "RegionScopes::unshare",
+        "region.rs",
+        "impl Scoped for RegionScopes",
+        0x7b73_4f1e_4e1f_341a,
     ),
     mirrored(
         "RegionScopes::intact",
@@ -1437,7 +1515,7 @@ const MIRRORED: &[Mirrored] = &[
         "RegionScopes::reseal_failed",
         "region.rs",
         "impl Scoped for RegionScopes",
-        0x045d_e94d_690f_9b1b,
+        0x0bf3_21ea_da93_c658,
     ),
     // keys.rs
     mirrored("keys::obtain", "keys.rs", "", 0xb02f_6de5_330e_4b52),

@@ -68,6 +68,30 @@ impl Counts {
         }
     }
 
+    /// Whether the protection these counts imply lets a scope of `access` in
+    /// as it is (no protection change).
+    #[inline]
+    pub(crate) fn allows(self, access: Access) -> bool {
+        match access {
+            Access::Read => self.reads > 0 || self.writes > 0,
+            Access::Write => self.writes > 0,
+        }
+    }
+
+    /// The counts as one word: reads in the low half, writes in the high half.
+    #[inline]
+    pub(crate) fn to_bits(self) -> u64 {
+        u64::from(self.writes) << 32 | u64::from(self.reads)
+    }
+
+    /// The counts [`to_bits`](Self::to_bits) made `bits` of.
+    #[inline]
+    pub(crate) fn from_bits(bits: u64) -> Self {
+        #[allow(clippy::cast_possible_truncation, reason = "the two halves, on purpose")]
+        #[allow(clippy::as_conversions, reason = "the two halves, on purpose")]
+        Self { reads: bits as u32, writes: (bits >> 32) as u32 }
+    }
+
     /// All scopes counted.
     pub(crate) fn total(self) -> u32 {
         self.reads.saturating_add(self.writes)

@@ -349,7 +349,7 @@ impl Drop for Region {
 pub(crate) struct RegionScopes(&'static Entry);
 
 impl RegionScopes {
-    /// Changes the data pages from `from` to `to` (under the counts lock).
+    /// Changes the data pages from `from` to `to` (under the pages lock).
     fn set_pages(self, from: ProtFlags, to: ProtFlags) -> Result<(), Error> {
         if from == to {
             return Ok(());
@@ -368,20 +368,39 @@ impl Scoped for RegionScopes {
         self.0
     }
 
+    /// Under the pages lock: widens the pages first, then counts the scope.
+    /// Lock-free changes meanwhile keep the protection the counts imply
+    /// ([`Entry::try_share`]), so the widening computed here stays right.
     fn open_pages(&self, access: Access) -> Result<(), Error> {
-        let mut counts = lock(&self.0.counts);
-        let next = counts.add(access);
-        self.set_pages(counts.prot(), next.prot())?;
-        *counts = next;
+        let _lock = lock(&self.0.pages_lock);
+        let counts = self.0.page_counts();
+        self.set_pages(counts.prot(), counts.add(access).prot())?;
+        self.0.add_page_count(access);
         Ok(())
     }
 
+    /// Under the pages lock: gives the scope back first, then narrows the
+    /// pages — an opener that finds the narrower protection waits for the
+    /// lock, one the narrower protection still lets in is let in by the
+    /// pages too. A refused narrowing counts the scope again.
     fn close_pages(&self, access: Access) -> Result<(), Error> {
-        let mut counts = lock(&self.0.counts);
-        let next = counts.sub(access);
-        self.set_pages(counts.prot(), next.prot())?;
-        *counts = next;
+        let _lock = lock(&self.0.pages_lock);
+        let before = self.0.sub_page_count(access);
+        if let Err(err) = self.set_pages(before.prot(), before.sub(access).prot()) {
+            self.0.add_page_count(access);
+            return Err(err);
+        }
         Ok(())
+    }
+
+    #[inline]
+    fn share(&self, access: Access) -> bool {
+        self.0.try_share(access)
+    }
+
+    #[inline]
+    fn unshare(&self, access: Access) -> bool {
+        self.0.try_unshare(access)
     }
 
     /// Whether the canary below the secret still holds the region's value
@@ -420,7 +439,7 @@ impl Scoped for RegionScopes {
     /// Re-sealing only fails in theory: the data pages are a mapping of their own
     /// (their flags differ from the guard pages'), so `mprotect` never splits it
     /// and never needs memory. Should it fail anyway, the decision is taken under
-    /// the counts lock, so no scope can open meanwhile: if other scopes are still
+    /// the pages lock, so no scope can open meanwhile: if other scopes are still
     /// counted (one opened since), only this scope is given back — the pages stay
     /// as open as before, which those scopes need anyway; if this was the last
     /// scope, no reference to the secret is live, so it is wiped and the region
@@ -431,20 +450,21 @@ impl Scoped for RegionScopes {
     /// readable.
     fn reseal_failed(&self, access: Access) {
         let entry = self.0;
-        let mut counts = lock(&entry.counts);
-        let next = counts.sub(access);
-        if next != Counts::ZERO {
-            *counts = next;
-            drop(counts);
+        let pages_lock = lock(&entry.pages_lock);
+        // Given back: a count that reached zero lets no opener in without the
+        // lock, which this holds until the pages are sealed.
+        let before = entry.sub_page_count(access);
+        if before.sub(access) != Counts::ZERO {
+            drop(pages_lock);
             entry.leave();
             return;
         }
         entry.poison();
         let pages = entry.pages();
-        let sealed = Sealed { pages, key: None, prot: counts.prot() };
+        let sealed = Sealed { pages, key: None, prot: before.prot() };
         // SAFETY:
-        // - our data pages, on page protection at `counts.prot()` (the refused
-        //   narrowing changed nothing), under the counts lock; no reference is
+        // - our data pages, on page protection at `before.prot()` (the refused
+        //   narrowing changed nothing), under the pages lock; no reference is
         //   live (see above).
         match unsafe { behind_seal::wipe(sealed) } {
             // Fresh inaccessible pages already.
@@ -463,8 +483,7 @@ impl Scoped for RegionScopes {
                 std::process::abort();
             }
         }
-        *counts = Counts::ZERO;
-        drop(counts);
+        drop(pages_lock);
         entry.leave();
     }
 }
@@ -502,9 +521,9 @@ mod tests {
         scope::open(&s, Access::Write).expect("write");
         scope::try_close(&s, Access::Read).expect("close first");
         scope::try_close(&s, Access::Write).expect("close write");
-        assert_eq!(*lock(&region.entry.counts), Counts { reads: 1, writes: 0 });
+        assert_eq!(region.entry.page_counts(), Counts { reads: 1, writes: 0 });
         scope::try_close(&s, Access::Read).expect("close second");
-        assert_eq!(*lock(&region.entry.counts), Counts::ZERO);
+        assert_eq!(region.entry.page_counts(), Counts::ZERO);
     }
 
     #[test]
@@ -524,7 +543,7 @@ mod tests {
         unsafe { below.write(!old) };
         scope::try_close(&s, Access::Write).expect("close");
         assert!(matches!(scope::open(&s, Access::Read), Err(Error::CanaryCorrupted)));
-        assert_eq!(*lock(&region.entry.counts), Counts::ZERO);
+        assert_eq!(region.entry.page_counts(), Counts::ZERO);
     }
 
     #[test]

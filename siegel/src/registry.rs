@@ -27,7 +27,7 @@ use core::{
 use std::sync::Mutex;
 
 use crate::{
-    access::Counts,
+    access::{Access, Counts},
     behind_seal::{self, Sealed},
     pages::{self, Pages, CANARY_LEN},
     pkru,
@@ -99,6 +99,12 @@ impl Seal {
         self.0 & POISONED != 0
     }
 
+    /// Live on page protection: no key, none wanted, not poisoned.
+    #[inline]
+    pub(crate) fn is_unkeyed_and_live(self) -> bool {
+        self.0 & (KEY_BITS | WANTS_KEY | POISONED) == 0
+    }
+
     /// Under virtualised keys, a region holding no key: it may not open (page
     /// protection would open it to every thread) until it takes one back.
     #[inline]
@@ -136,8 +142,16 @@ pub(crate) struct Entry {
     /// [`EPOCH`] at the last keyed open.
     epoch: AtomicU64,
     wipe: AtomicU8,
-    /// Process-wide open counts for page protection; also serialises `mprotect`.
-    pub(crate) counts: Mutex<Counts>,
+    /// Page protection: the process-wide open counts ([`Counts::to_bits`]),
+    /// changed without a lock while the protection they imply stays the same
+    /// ([`try_share`](Self::try_share), [`try_unshare`](Self::try_unshare)).
+    /// The protection of the pages is that of these counts, or wider while a
+    /// change holds [`pages_lock`](Self::pages_lock) (or after a refused
+    /// narrowing, until the next change).
+    page_counts: AtomicU64,
+    /// Serialises every change of page protection (`mprotect`) and the counts
+    /// changes that go with it.
+    pub(crate) pages_lock: Mutex<()>,
     /// The region's canary (16 random non-zero bytes) as two words.
     canary: [AtomicU64; 2],
 }
@@ -160,7 +174,8 @@ impl Entry {
             open: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             wipe: AtomicU8::new(NOT_WIPED),
-            counts: Mutex::new(Counts::ZERO),
+            page_counts: AtomicU64::new(0),
+            pages_lock: Mutex::new(()),
             canary: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
@@ -205,7 +220,7 @@ impl Entry {
         self.pages.store(core::ptr::null_mut(), Ordering::Relaxed);
         self.seal.store(0, Ordering::Relaxed);
         self.wipe.store(NOT_WIPED, Ordering::Relaxed);
-        *lock(&self.counts) = Counts::ZERO;
+        self.page_counts.store(0, Ordering::SeqCst);
         self.open.store(0, Ordering::Release);
         self.state.store(FREE, Ordering::Release);
         lock(&TABLE).free.push(self);
@@ -332,6 +347,101 @@ impl Entry {
             self.wait_out_maintenance();
         }
         self.seal()
+    }
+
+    /// Page protection: the open counts now.
+    #[inline]
+    pub(crate) fn page_counts(&self) -> Counts {
+        Counts::from_bits(self.page_counts.load(Ordering::SeqCst))
+    }
+
+    /// Page protection: counts one more scope of `access` without the pages
+    /// lock if the protection already lets it in (a nested scope, or one
+    /// beside another's): no system call. `false`: nothing counted, the
+    /// caller takes the lock ([`add_page_count`](Self::add_page_count)).
+    #[inline]
+    pub(crate) fn try_share(&self, access: Access) -> bool {
+        let mut bits = self.page_counts.load(Ordering::SeqCst);
+        loop {
+            let counts = Counts::from_bits(bits);
+            if !counts.allows(access) || counts.total() == u32::MAX {
+                return false;
+            }
+            let next = counts.add(access).to_bits();
+            match self.page_counts.compare_exchange_weak(
+                bits,
+                next,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(now) => bits = now,
+            }
+        }
+    }
+
+    /// Page protection: counts one scope of `access` less without the pages
+    /// lock if the protection stays as it is. `false`: nothing changed, the
+    /// caller takes the lock ([`sub_page_count`](Self::sub_page_count)).
+    #[inline]
+    pub(crate) fn try_unshare(&self, access: Access) -> bool {
+        let mut bits = self.page_counts.load(Ordering::SeqCst);
+        loop {
+            let counts = Counts::from_bits(bits);
+            let next = counts.sub(access);
+            if next.prot() != counts.prot() {
+                return false;
+            }
+            match self.page_counts.compare_exchange_weak(
+                bits,
+                next.to_bits(),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(now) => bits = now,
+            }
+        }
+    }
+
+    /// Page protection, under the pages lock: counts one more scope of
+    /// `access`, the pages already open for it. Lock-free changes meanwhile
+    /// keep the protection the counts imply, so the one computed under the
+    /// lock stays right.
+    pub(crate) fn add_page_count(&self, access: Access) {
+        let mut bits = self.page_counts.load(Ordering::SeqCst);
+        loop {
+            let next = Counts::from_bits(bits).add(access).to_bits();
+            match self.page_counts.compare_exchange_weak(
+                bits,
+                next,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return,
+                Err(now) => bits = now,
+            }
+        }
+    }
+
+    /// Page protection, under the pages lock: counts one scope of `access`
+    /// less and returns the counts before. The pages are narrowed after
+    /// this (an opener that finds the narrower protection waits for the
+    /// lock, one that it still lets in is let in by the pages too).
+    pub(crate) fn sub_page_count(&self, access: Access) -> Counts {
+        let mut bits = self.page_counts.load(Ordering::SeqCst);
+        loop {
+            let before = Counts::from_bits(bits);
+            match self.page_counts.compare_exchange_weak(
+                bits,
+                before.sub(access).to_bits(),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return before,
+                Err(now) => bits = now,
+            }
+        }
     }
 
     /// [`enter`](Self::enter) for the fast path, which waits for nothing:
@@ -461,13 +571,13 @@ impl Entry {
             return self.wipe.load(Ordering::Acquire) == WIPED;
         }
         let key = self.key();
-        // Page protection: the counts lock keeps the protection as counted.
-        let counts = key.is_none().then(|| lock(&self.counts));
-        let prot = counts.as_ref().map_or(ProtFlags::NONE, |c| c.prot());
+        // Page protection: the pages lock keeps the protection as counted.
+        let counts = key.is_none().then(|| lock(&self.pages_lock));
+        let prot = if counts.is_some() { self.page_counts().prot() } else { ProtFlags::NONE };
         // SAFETY:
         // - our data pages, under `key` with protection `prot`; no scope uses
         //   them (maintenance lock, module docs) and the protection cannot
-        //   change meanwhile (the counts lock, or the key's pages are never
+        //   change meanwhile (the pages lock, or the key's pages are never
         //   `mprotect`ed but by maintenance).
         let wiped = unsafe { behind_seal::wipe(Sealed { pages, key, prot }) }.is_ok();
         drop(counts);

@@ -64,6 +64,20 @@ pub(crate) trait Scoped {
     /// does).
     fn intact(&self) -> bool;
 
+    /// Page protection without the lock: counts one more scope of `access`
+    /// if the pages already let it in (no system call). `false`: nothing
+    /// counted, [`open_pages`](Self::open_pages) decides.
+    fn share(&self, _access: Access) -> bool {
+        false
+    }
+
+    /// Page protection without the lock: counts one scope of `access` less
+    /// if the pages stay as they are. `false`: nothing changed,
+    /// [`close_pages`](Self::close_pages) decides.
+    fn unshare(&self, _access: Access) -> bool {
+        false
+    }
+
     /// Before a write scope closes, its pages still open in this thread.
     fn after_write(&self) {}
 
@@ -110,15 +124,16 @@ pub(crate) enum Fast {
 }
 
 /// [`open`]'s fast path: a live keyed region is counted, granted and
-/// checked ([`Fast::Open`]); anything else goes on out of line — from the
-/// seal it counted ([`Fast::Counted`]: page protection pays no second count),
-/// or from the start ([`Fast::Declined`]).
+/// checked ([`Fast::Open`]), and so is a live region on page protection whose
+/// pages already let the scope in ([`open_fast_pages`]); anything else goes
+/// on out of line — from the seal it counted ([`Fast::Counted`]: no second
+/// count), or from the start ([`Fast::Declined`]).
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
 pub(crate) fn open_fast(target: &impl Scoped, access: Access) -> Fast {
     let entry = target.entry();
     let Some(seal) = entry.try_enter() else { return Fast::Declined };
-    let Some(key) = seal.live_key() else { return Fast::Counted(seal) };
+    let Some(key) = seal.live_key() else { return open_fast_pages(target, access, seal) };
     entry.touch();
     if !pkru::open(key.get(), access) {
         return finish_fast(target, access, key);
@@ -127,6 +142,22 @@ pub(crate) fn open_fast(target: &impl Scoped, access: Access) -> Fast {
         return Fast::Open;
     }
     give_back(target, access)
+}
+
+/// [`open_fast`] on a counted region that is not live and keyed: under page
+/// protection (live, wanting no key) a scope the pages already let in is
+/// counted without the lock ([`Scoped::share`]) and checked; everything else
+/// goes on from `seal`. Out of line: the keyed path keeps its registers.
+#[inline(never)]
+fn open_fast_pages(target: &impl Scoped, access: Access, seal: Seal) -> Fast {
+    if !seal.is_unkeyed_and_live() || !target.share(access) {
+        return Fast::Counted(seal);
+    }
+    if target.intact() {
+        Fast::Open
+    } else {
+        give_back(target, access)
+    }
 }
 
 /// [`open_fast`] after [`pkru::open`] asked for [`pkru::finish_open`].
@@ -233,7 +264,9 @@ pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Erro
     }
     match entry.key() {
         None => {
-            target.close_pages(access)?;
+            if !target.unshare(access) {
+                target.close_pages(access)?;
+            }
             entry.leave();
         }
         Some(key) => close_keyed(entry, key, access),
@@ -277,11 +310,12 @@ pub(crate) fn close(target: &impl Scoped, access: Access) {
     }
 }
 
-/// [`close`] under page protection.
-#[cold]
+/// [`close`] under page protection: without the lock if the pages stay as
+/// they are ([`Scoped::unshare`]). Out of line: the keyed path keeps its
+/// registers.
 #[inline(never)]
 fn close_unkeyed(target: &impl Scoped, access: Access) {
-    if target.close_pages(access).is_ok() {
+    if target.unshare(access) || target.close_pages(access).is_ok() {
         target.entry().leave();
     } else {
         close_failed(target, access);
