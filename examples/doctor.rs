@@ -104,10 +104,10 @@ struct Choice {
 
 impl Report {
     fn collect() -> Self {
-        let flags = cpu_flags();
+        let flags = probes::cpu_flags();
         // Probe the keys first: the scope measurement below takes one.
-        let pkeys = probe_pkeys();
-        let memlock = rlimit(libc::RLIMIT_MEMLOCK);
+        let pkeys = probes::probe_pkeys();
+        let memlock = probes::memlock_limit();
         Self {
             platform: siegel::platform(),
             cpu_pku: flags.iter().any(|f| f == "pku"),
@@ -115,10 +115,10 @@ impl Report {
             pku_available: pku_support().is_available(),
             pku_support: pku_support().to_string(),
             pkeys,
-            memfd_secret: probe_memfd_secret(),
+            memfd_secret: probes::probe_memfd_secret(),
             memlock,
-            cap_ipc_lock: cap_effective(CAP_IPC_LOCK),
-            locked_bytes: status_kib("VmLck").map(|kib| kib * 1024),
+            cap_ipc_lock: probes::cap_effective(CAP_IPC_LOCK),
+            locked_bytes: probes::status_kib("VmLck").map(|kib| kib * 1024),
             max_map_count: read_number("/proc/sys/vm/max_map_count"),
             maps_in_use: fs::read_to_string("/proc/self/maps")
                 .ok()
@@ -126,8 +126,8 @@ impl Report {
             core_pattern: fs::read_to_string("/proc/sys/kernel/core_pattern")
                 .ok()
                 .map(|s| s.trim_end().to_owned()),
-            core: rlimit(libc::RLIMIT_CORE),
-            dumpable: is_dumpable(),
+            core: probes::core_limit(),
+            dumpable: probes::is_dumpable(),
             backend_env: std::env::var(Backend::ENV).ok(),
             choice: backend_choice(),
             scope_ns_mprotect: scope_cost(Backend::Mprotect),
@@ -136,8 +136,12 @@ impl Report {
             } else {
                 None
             },
-            floor_ns_mprotect: floor_cost(false),
-            floor_ns_pku: if pku_support().is_available() { floor_cost(true) } else { None },
+            floor_ns_mprotect: probes::floor_cost(false),
+            floor_ns_pku: if pku_support().is_available() {
+                probes::floor_cost(true)
+            } else {
+                None
+            },
         }
     }
 
@@ -152,7 +156,7 @@ impl Report {
     /// One-page regions `RLIMIT_MEMLOCK` alone allows, ignoring `CAP_IPC_LOCK`.
     fn memlock_limit_regions(&self) -> Option<u64> {
         let soft = self.memlock.soft?;
-        Some(soft.saturating_sub(self.locked_bytes.unwrap_or(0)) / page_size())
+        Some(soft.saturating_sub(self.locked_bytes.unwrap_or(0)) / probes::page_size())
     }
 
     /// Regions `vm.max_map_count` still allows.
@@ -234,7 +238,10 @@ impl Report {
         println!();
 
         println!("Protection keys (PKU)");
-        if cfg!(target_arch = "x86_64") {
+        if cfg!(not(target_os = "linux")) {
+            let os = std::env::consts::OS;
+            line("CPU reports PKU", &format!("not probed: {os} offers no protection keys"));
+        } else if cfg!(target_arch = "x86_64") {
             line("CPU reports PKU", yes(self.cpu_pku));
             line("OS enabled it (OSPKE)", yes(self.cpu_ospke));
         } else {
@@ -255,6 +262,16 @@ impl Report {
             Err(err) => format!("unavailable ({err})"),
         };
         line("memfd_secret", &secretmem);
+        if cfg!(windows) {
+            let ws = format!(
+                "minimum {}, maximum {} (siegel grows it as locked regions need)",
+                bytes(self.memlock.soft),
+                bytes(self.memlock.hard)
+            );
+            line("working set (VirtualLock's limit)", &ws);
+            self.print_backend_and_cost();
+            return;
+        }
         let memlock = match (self.memlock.soft, self.cap_ipc_lock) {
             (_, true) => format!("{} (ignored: CAP_IPC_LOCK)", bytes(self.memlock.soft)),
             (soft, false) => bytes(soft),
@@ -283,7 +300,10 @@ impl Report {
         };
         line("RLIMIT_CORE", &core);
         line("process dumpable", yes(self.dumpable));
+        self.print_backend_and_cost();
+    }
 
+    fn print_backend_and_cost(&self) {
         println!("\nBackend");
         line(Backend::ENV, self.backend_env.as_deref().unwrap_or("(unset: auto)"));
         line("new regions get", &format!("{}: {}", self.choice.backend, self.choice.reason));
@@ -297,10 +317,12 @@ impl Report {
             SCOPE_TIME.as_millis()
         );
         line("mprotect", &ns(self.scope_ns_mprotect));
-        line(
-            "  floor: bare mprotect pair + load",
-            &floor(self.floor_ns_mprotect, self.scope_ns_mprotect),
-        );
+        let floor_label = if cfg!(windows) {
+            "  floor: bare VirtualProtect pair + load"
+        } else {
+            "  floor: bare mprotect pair + load"
+        };
+        line(floor_label, &floor(self.floor_ns_mprotect, self.scope_ns_mprotect));
         line(
             "pku",
             &if self.pku_available { ns(self.scope_ns_pku) } else { "not available".into() },
@@ -348,92 +370,319 @@ fn ns(value: Option<f64>) -> String {
 
 // --- probes ---------------------------------------------------------------
 
-/// The `flags` of the first CPU in `/proc/cpuinfo` (the kernel lists `pku` when
-/// CPUID reports it and `ospke` when it enabled it).
-fn cpu_flags() -> Vec<String> {
-    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    cpuinfo
-        .lines()
-        .find(|l| l.starts_with("flags"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, flags)| flags.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
-}
+/// The probes of a Unix (Linux: every one; others: those that exist there).
+#[cfg(not(windows))]
+mod probes {
+    use std::{fs, hint::black_box, io, time::Instant};
 
-/// Allocates protection keys until the kernel refuses, then frees them all.
-fn probe_pkeys() -> KeyProbe {
-    let mut keys = Vec::new();
-    let stop = loop {
-        // SAFETY: pkey_alloc(flags = 0, access_rights = 0) only reserves a key
-        // for this process; it touches no memory.
-        let ret = unsafe { libc::syscall(libc::SYS_pkey_alloc, 0, 0) };
-        match i32::try_from(ret) {
-            Ok(key) if key >= 0 && keys.len() < 64 => keys.push(key),
-            Ok(key) if key >= 0 => break None,
-            _ => break Some(io::Error::last_os_error()),
+    use super::{KeyProbe, Limit, SCOPE_TIME};
+
+    /// `RLIMIT_MEMLOCK`.
+    pub(super) fn memlock_limit() -> Limit {
+        rlimit(libc::RLIMIT_MEMLOCK)
+    }
+
+    /// `RLIMIT_CORE`.
+    pub(super) fn core_limit() -> Limit {
+        rlimit(libc::RLIMIT_CORE)
+    }
+
+    /// The `flags` of the first CPU in `/proc/cpuinfo` (the kernel lists `pku` when
+    /// CPUID reports it and `ospke` when it enabled it).
+    pub(super) fn cpu_flags() -> Vec<String> {
+        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        cpuinfo
+            .lines()
+            .find(|l| l.starts_with("flags"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, flags)| flags.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// Allocates protection keys until the kernel refuses, then frees them all.
+    pub(super) fn probe_pkeys() -> KeyProbe {
+        let mut keys = Vec::new();
+        let stop = loop {
+            // SAFETY: pkey_alloc(flags = 0, access_rights = 0) only reserves a key
+            // for this process; it touches no memory.
+            let ret = unsafe { libc::syscall(libc::SYS_pkey_alloc, 0, 0) };
+            match i32::try_from(ret) {
+                Ok(key) if key >= 0 && keys.len() < 64 => keys.push(key),
+                Ok(key) if key >= 0 => break None,
+                _ => break Some(io::Error::last_os_error()),
+            }
+        };
+        for &key in &keys {
+            // SAFETY: a key this function allocated; no page is tagged with it.
+            unsafe { libc::syscall(libc::SYS_pkey_free, key) };
         }
+        let stop = stop.filter(|err| err.raw_os_error() != Some(libc::ENOSPC) || keys.is_empty());
+        KeyProbe { free: u32::try_from(keys.len()).unwrap_or(u32::MAX), stop }
+    }
+
+    /// Whether `memfd_secret(0)` gives a file descriptor (Linux 5.14+, and before
+    /// 6.5 only with `secretmem.enable=1` on the kernel command line).
+    pub(super) fn probe_memfd_secret() -> Result<(), io::Error> {
+        // SAFETY: memfd_secret(flags = 0) only creates a file descriptor.
+        let ret = unsafe { libc::syscall(libc::SYS_memfd_secret, 0) };
+        let fd = i32::try_from(ret).map_err(|_| io::Error::other("bad return value"))?;
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a descriptor this function just opened and nothing else uses.
+        unsafe { libc::close(fd) };
+        Ok(())
+    }
+
+    fn rlimit(resource: libc::__rlimit_resource_t) -> Limit {
+        let mut rlim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: `rlim` is a valid, writable rlimit.
+        if unsafe { libc::getrlimit(resource, &raw mut rlim) } != 0 {
+            return Limit { soft: Some(0), hard: Some(0) };
+        }
+        let finite = |v: libc::rlim_t| (v != libc::RLIM_INFINITY).then_some(v);
+        Limit { soft: finite(rlim.rlim_cur), hard: finite(rlim.rlim_max) }
+    }
+
+    /// `prctl(PR_GET_DUMPABLE)`: whether a crash of this process may dump core at all.
+    pub(super) fn is_dumpable() -> bool {
+        // SAFETY: PR_GET_DUMPABLE reads a flag of this process; the extra arguments are ignored.
+        unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 }
+    }
+
+    pub(super) fn page_size() -> u64 {
+        // SAFETY: sysconf has no preconditions.
+        u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
+    }
+
+    /// A `Name:  123 kB` line of `/proc/self/status`, in KiB.
+    pub(super) fn status_kib(name: &str) -> Option<u64> {
+        status_field(name)?.split_whitespace().next()?.parse().ok()
+    }
+
+    /// Whether capability `bit` is in this process's effective set (`CapEff`).
+    pub(super) fn cap_effective(bit: u32) -> bool {
+        status_field("CapEff")
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .is_some_and(|caps| caps & (1 << bit) != 0)
+    }
+
+    fn status_field(name: &str) -> Option<String> {
+        let status = fs::read_to_string("/proc/self/status").ok()?;
+        status.lines().find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            (key == name).then(|| value.trim().to_owned())
+        })
+    }
+
+    /// Nanoseconds per bare scope on a locked page of our own, looping for
+    /// [`SCOPE_TIME`]: two `mprotect` calls and a load, or (`pku`) RDPKRU, WRPKRU, a
+    /// load and WRPKRU on a pkey-tagged page — the least the hardware and kernel
+    /// cost, against which siegel's scope is measured.
+    pub(super) fn floor_cost(pku: bool) -> Option<f64> {
+        // SAFETY: sysconf has no preconditions.
+        let len = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
+        // SAFETY: a fresh anonymous page chosen by the kernel replaces nothing.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if page == libc::MAP_FAILED {
+            return None;
+        }
+        // SAFETY: our own page; locking changes no contents.
+        unsafe { libc::mlock(page, len) };
+        let key = if pku {
+            // SAFETY: pkey_alloc(0, PKEY_DISABLE_ACCESS) takes no pointers.
+            let key = u32::try_from(unsafe { libc::syscall(libc::SYS_pkey_alloc, 0, 1) }).ok()?;
+            // SAFETY: our own page, tagged with our own key.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_pkey_mprotect,
+                    page,
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    key,
+                )
+            };
+            (rc == 0).then_some(key)?;
+            Some(key)
+        } else {
+            // SAFETY: our own page; nothing references it.
+            unsafe { libc::mprotect(page, len, libc::PROT_NONE) };
+            None
+        };
+        let byte = page.cast::<u8>();
+        let start = Instant::now();
+        let mut scopes = 0_u32;
+        while start.elapsed() < SCOPE_TIME {
+            for _ in 0..256 {
+                bare_scope(page, len, byte, key);
+            }
+            scopes += 256;
+        }
+        let elapsed = start.elapsed();
+        // SAFETY: our own page, referenced by nothing.
+        unsafe { libc::munmap(page, len) };
+        if let Some(key) = key {
+            // SAFETY: our own key; its page is gone.
+            unsafe { libc::syscall(libc::SYS_pkey_free, key) };
+        }
+        Some(elapsed.as_secs_f64() * 1e9 / f64::from(scopes))
+    }
+
+    /// One bare scope (see [`floor_cost`]).
+    #[inline(never)]
+    fn bare_scope(page: *mut libc::c_void, len: usize, byte: *mut u8, key: Option<u32>) {
+        match key {
+            None => {
+                // SAFETY: our own page; nothing references it.
+                unsafe { libc::mprotect(page, len, libc::PROT_READ) };
+                // SAFETY: readable now, zero-filled by mmap.
+                black_box(unsafe { byte.read_volatile() });
+                // SAFETY: as above.
+                unsafe { libc::mprotect(page, len, libc::PROT_NONE) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            Some(key) => {
+                let pkru: u32;
+                // SAFETY: RDPKRU with ECX = 0 (pkey_alloc succeeded, so CR4.PKE is set).
+                unsafe {
+                    std::arch::asm!("rdpkru", in("ecx") 0, out("eax") pkru, out("edx") _, options(nomem, nostack));
+                }
+                let open = pkru & !(0b11 << (2 * key));
+                // SAFETY: WRPKRU with ECX = EDX = 0; a compiler barrier (no `nomem`).
+                unsafe {
+                    std::arch::asm!("wrpkru", in("eax") open, in("ecx") 0, in("edx") 0, options(nostack));
+                };
+                // SAFETY: readable through the key now.
+                black_box(unsafe { byte.read_volatile() });
+                // SAFETY: as above, restoring the saved rights.
+                unsafe {
+                    std::arch::asm!("wrpkru", in("eax") pkru, in("ecx") 0, in("edx") 0, options(nostack));
+                };
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Some(_) => {}
+        }
+    }
+}
+
+/// The probes of Windows: no protection keys, no `memfd_secret`, no rlimits;
+/// `VirtualLock` is bounded by the working set's minimum size.
+#[cfg(windows)]
+mod probes {
+    use std::{hint::black_box, io, time::Instant};
+
+    use windows_sys::Win32::System::{
+        Memory::{
+            VirtualAlloc, VirtualFree, VirtualLock, VirtualProtect, MEM_COMMIT, MEM_RELEASE,
+            MEM_RESERVE, PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE,
+        },
+        SystemInformation::{GetSystemInfo, SYSTEM_INFO},
+        Threading::{GetCurrentProcess, GetProcessWorkingSetSize},
     };
-    for &key in &keys {
-        // SAFETY: a key this function allocated; no page is tagged with it.
-        unsafe { libc::syscall(libc::SYS_pkey_free, key) };
+
+    use super::{KeyProbe, Limit, SCOPE_TIME};
+
+    fn unsupported() -> io::Error {
+        io::Error::new(io::ErrorKind::Unsupported, "not on Windows")
     }
-    let stop = stop.filter(|err| err.raw_os_error() != Some(libc::ENOSPC) || keys.is_empty());
-    KeyProbe { free: u32::try_from(keys.len()).unwrap_or(u32::MAX), stop }
-}
 
-/// Whether `memfd_secret(0)` gives a file descriptor (Linux 5.14+, and before
-/// 6.5 only with `secretmem.enable=1` on the kernel command line).
-fn probe_memfd_secret() -> Result<(), io::Error> {
-    // SAFETY: memfd_secret(flags = 0) only creates a file descriptor.
-    let ret = unsafe { libc::syscall(libc::SYS_memfd_secret, 0) };
-    let fd = i32::try_from(ret).map_err(|_| io::Error::other("bad return value"))?;
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+    pub(super) fn cpu_flags() -> Vec<String> {
+        Vec::new()
     }
-    // SAFETY: a descriptor this function just opened and nothing else uses.
-    unsafe { libc::close(fd) };
-    Ok(())
-}
 
-fn rlimit(resource: libc::__rlimit_resource_t) -> Limit {
-    let mut rlim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `rlim` is a valid, writable rlimit.
-    if unsafe { libc::getrlimit(resource, &raw mut rlim) } != 0 {
-        return Limit { soft: Some(0), hard: Some(0) };
+    pub(super) fn probe_pkeys() -> KeyProbe {
+        KeyProbe { free: 0, stop: Some(unsupported()) }
     }
-    let finite = |v: libc::rlim_t| (v != libc::RLIM_INFINITY).then_some(v);
-    Limit { soft: finite(rlim.rlim_cur), hard: finite(rlim.rlim_max) }
-}
 
-/// `prctl(PR_GET_DUMPABLE)`: whether a crash of this process may dump core at all.
-fn is_dumpable() -> bool {
-    // SAFETY: PR_GET_DUMPABLE reads a flag of this process; the extra arguments are ignored.
-    unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 }
-}
+    pub(super) fn probe_memfd_secret() -> Result<(), io::Error> {
+        Err(unsupported())
+    }
 
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
-}
+    /// The working set's minimum (soft) and maximum (hard) size: `VirtualLock`
+    /// can lock up to about the minimum (siegel grows it as regions need).
+    pub(super) fn memlock_limit() -> Limit {
+        let (mut min, mut max) = (0usize, 0usize);
+        // SAFETY: no preconditions; a pseudo-handle that needs no closing.
+        let process = unsafe { GetCurrentProcess() };
+        // SAFETY: this process's handle and two writable sizes.
+        let ok = unsafe { GetProcessWorkingSetSize(process, &raw mut min, &raw mut max) };
+        if ok == 0 {
+            return Limit { soft: None, hard: None };
+        }
+        Limit { soft: u64::try_from(min).ok(), hard: u64::try_from(max).ok() }
+    }
 
-/// A `Name:  123 kB` line of `/proc/self/status`, in KiB.
-fn status_kib(name: &str) -> Option<u64> {
-    status_field(name)?.split_whitespace().next()?.parse().ok()
-}
+    pub(super) fn core_limit() -> Limit {
+        Limit { soft: None, hard: None }
+    }
 
-/// Whether capability `bit` is in this process's effective set (`CapEff`).
-fn cap_effective(bit: u32) -> bool {
-    status_field("CapEff")
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << bit) != 0)
-}
+    pub(super) fn is_dumpable() -> bool {
+        true
+    }
 
-fn status_field(name: &str) -> Option<String> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|l| {
-        let (key, value) = l.split_once(':')?;
-        (key == name).then(|| value.trim().to_owned())
-    })
+    pub(super) fn cap_effective(_bit: u32) -> bool {
+        false
+    }
+
+    pub(super) fn status_kib(_name: &str) -> Option<u64> {
+        None
+    }
+
+    pub(super) fn page_size() -> u64 {
+        // SAFETY: an all-zero SYSTEM_INFO is valid, and GetSystemInfo fills it.
+        let mut info: SYSTEM_INFO = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is writable.
+        unsafe { GetSystemInfo(&raw mut info) };
+        u64::from(info.dwPageSize)
+    }
+
+    /// Nanoseconds per bare scope on a locked page of our own: two
+    /// `VirtualProtect` calls and a load. No protection keys here.
+    pub(super) fn floor_cost(pku: bool) -> Option<f64> {
+        if pku {
+            return None;
+        }
+        let len = usize::try_from(page_size()).ok()?;
+        // SAFETY: a fresh committed page chosen by the system replaces nothing.
+        let page = unsafe {
+            VirtualAlloc(std::ptr::null(), len, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE)
+        };
+        if page.is_null() {
+            return None;
+        }
+        let mut old = 0u32;
+        // SAFETY: our own page; locking changes no contents.
+        unsafe { VirtualLock(page, len) };
+        // SAFETY: our own page; nothing references it.
+        unsafe { VirtualProtect(page, len, PAGE_NOACCESS, &raw mut old) };
+        let byte = page.cast::<u8>();
+        let start = Instant::now();
+        let mut scopes = 0_u32;
+        while start.elapsed() < SCOPE_TIME {
+            for _ in 0..256 {
+                // SAFETY: our own page; nothing references it.
+                unsafe { VirtualProtect(page, len, PAGE_READONLY, &raw mut old) };
+                // SAFETY: readable now, zero-filled by VirtualAlloc.
+                black_box(unsafe { byte.read_volatile() });
+                // SAFETY: as above.
+                unsafe { VirtualProtect(page, len, PAGE_NOACCESS, &raw mut old) };
+            }
+            scopes += 256;
+        }
+        let elapsed = start.elapsed();
+        // SAFETY: our own page, referenced by nothing.
+        unsafe { VirtualFree(page, 0, MEM_RELEASE) };
+        Some(elapsed.as_secs_f64() * 1e9 / f64::from(scopes))
+    }
 }
 
 fn read_number(path: &str) -> Option<u64> {
@@ -481,104 +730,6 @@ fn scope_cost(backend: Backend) -> Option<f64> {
         scopes += 256;
     }
     Some(start.elapsed().as_secs_f64() * 1e9 / f64::from(scopes))
-}
-
-/// Nanoseconds per bare scope on a locked page of our own, looping for
-/// [`SCOPE_TIME`]: two `mprotect` calls and a load, or (`pku`) RDPKRU, WRPKRU, a
-/// load and WRPKRU on a pkey-tagged page — the least the hardware and kernel
-/// cost, against which siegel's scope is measured.
-fn floor_cost(pku: bool) -> Option<f64> {
-    // SAFETY: sysconf has no preconditions.
-    let len = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
-    // SAFETY: a fresh anonymous page chosen by the kernel replaces nothing.
-    let page = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if page == libc::MAP_FAILED {
-        return None;
-    }
-    // SAFETY: our own page; locking changes no contents.
-    unsafe { libc::mlock(page, len) };
-    let key = if pku {
-        // SAFETY: pkey_alloc(0, PKEY_DISABLE_ACCESS) takes no pointers.
-        let key = u32::try_from(unsafe { libc::syscall(libc::SYS_pkey_alloc, 0, 1) }).ok()?;
-        // SAFETY: our own page, tagged with our own key.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_pkey_mprotect,
-                page,
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                key,
-            )
-        };
-        (rc == 0).then_some(key)?;
-        Some(key)
-    } else {
-        // SAFETY: our own page; nothing references it.
-        unsafe { libc::mprotect(page, len, libc::PROT_NONE) };
-        None
-    };
-    let byte = page.cast::<u8>();
-    let start = Instant::now();
-    let mut scopes = 0_u32;
-    while start.elapsed() < SCOPE_TIME {
-        for _ in 0..256 {
-            bare_scope(page, len, byte, key);
-        }
-        scopes += 256;
-    }
-    let elapsed = start.elapsed();
-    // SAFETY: our own page, referenced by nothing.
-    unsafe { libc::munmap(page, len) };
-    if let Some(key) = key {
-        // SAFETY: our own key; its page is gone.
-        unsafe { libc::syscall(libc::SYS_pkey_free, key) };
-    }
-    Some(elapsed.as_secs_f64() * 1e9 / f64::from(scopes))
-}
-
-/// One bare scope (see [`floor_cost`]).
-#[inline(never)]
-fn bare_scope(page: *mut libc::c_void, len: usize, byte: *mut u8, key: Option<u32>) {
-    match key {
-        None => {
-            // SAFETY: our own page; nothing references it.
-            unsafe { libc::mprotect(page, len, libc::PROT_READ) };
-            // SAFETY: readable now, zero-filled by mmap.
-            black_box(unsafe { byte.read_volatile() });
-            // SAFETY: as above.
-            unsafe { libc::mprotect(page, len, libc::PROT_NONE) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        Some(key) => {
-            let pkru: u32;
-            // SAFETY: RDPKRU with ECX = 0 (pkey_alloc succeeded, so CR4.PKE is set).
-            unsafe {
-                std::arch::asm!("rdpkru", in("ecx") 0, out("eax") pkru, out("edx") _, options(nomem, nostack));
-            }
-            let open = pkru & !(0b11 << (2 * key));
-            // SAFETY: WRPKRU with ECX = EDX = 0; a compiler barrier (no `nomem`).
-            unsafe {
-                std::arch::asm!("wrpkru", in("eax") open, in("ecx") 0, in("edx") 0, options(nostack));
-            };
-            // SAFETY: readable through the key now.
-            black_box(unsafe { byte.read_volatile() });
-            // SAFETY: as above, restoring the saved rights.
-            unsafe {
-                std::arch::asm!("wrpkru", in("eax") pkru, in("ecx") 0, in("edx") 0, options(nostack));
-            };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        Some(_) => {}
-    }
 }
 
 // --- JSON -----------------------------------------------------------------

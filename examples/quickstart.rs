@@ -4,7 +4,7 @@
 //!
 //! Run with `cargo run --release --example quickstart`.
 
-use std::{os::unix::process::ExitStatusExt, process::Command};
+use std::process::{Command, ExitStatus};
 
 use siegel::{pku_support, Dedicated, Protected};
 
@@ -39,12 +39,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Outside a scope the pages are sealed. A bug that reads them anyway dies:
     // shown in a child process, which re-runs this program with --stray-read.
     let status = Command::new(std::env::current_exe()?).arg(STRAY_READ).status()?;
-    if status.signal() != Some(libc::SIGSEGV) {
+    let Some(fault) = access_fault(status) else {
         eprintln!("the stray read did NOT fault: {status}");
         std::process::exit(1);
-    }
-    println!("a stray read of the sealed key died with SIGSEGV, as it should");
+    };
+    println!("a stray read of the sealed key died with {fault}, as it should");
     Ok(())
+}
+
+/// The access fault `status` reports a death by, if it does.
+#[cfg(unix)]
+fn access_fault(status: ExitStatus) -> Option<&'static str> {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal()? {
+        libc::SIGSEGV => Some("SIGSEGV"),
+        // macOS and the BSDs may report a protection fault as SIGBUS.
+        libc::SIGBUS if cfg!(not(target_os = "linux")) => Some("SIGBUS"),
+        _ => None,
+    }
+}
+
+/// The access fault `status` reports a death by, if it does.
+#[cfg(windows)]
+fn access_fault(status: ExitStatus) -> Option<&'static str> {
+    // STATUS_ACCESS_VIOLATION, as the exit code of a process it killed.
+    const ACCESS_VIOLATION: u32 = 0xC000_0005;
+    (status.code()?.cast_unsigned() == ACCESS_VIOLATION).then_some("an access violation")
 }
 
 /// What a memory-safety bug elsewhere in a program might do: read the secret's

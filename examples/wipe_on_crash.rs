@@ -8,13 +8,24 @@
 //!
 //! `cargo run --example wipe_on_crash`
 
+#[cfg(unix)]
 use std::{os::unix::process::ExitStatusExt, process::Command};
 
-use siegel::Dedicated;
-use siegel::Protected;
+#[cfg(unix)]
+use siegel::{Dedicated, Protected};
 
+#[cfg(unix)]
 const CHILD: &str = "--crash-child";
 
+/// This demo speaks POSIX signals; Windows' crash wipe runs from the
+/// unhandled-exception filter instead (`tests/windows.rs` crashes a child
+/// under Wine and checks it).
+#[cfg(not(unix))]
+fn main() {
+    println!("wipe_on_crash: a POSIX demo (fatal signals); see tests/windows.rs for Windows");
+}
+
+#[cfg(unix)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|a| a == CHILD) {
         crash_holding_a_secret()?;
@@ -32,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
+#[cfg(unix)]
 fn crash_holding_a_secret() -> Result<(), siegel::Error> {
     // No core files from the demo.
     let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };

@@ -135,6 +135,10 @@ impl fmt::Display for Mechanism {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ProtectionKey { key } => write!(f, "protection key {key} (PKU)"),
+            // The system call that seals and opens the pages on this OS.
+            Self::PageProtection if cfg!(windows) => {
+                f.write_str("page protection (VirtualProtect)")
+            }
             Self::PageProtection => f.write_str("page protection (mprotect)"),
         }
     }
