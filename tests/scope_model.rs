@@ -194,7 +194,7 @@ steps! {
     /// while the flag is set (count, see the flag, give the count back) are
     /// folded into this wait: such a passing count can only make a sum
     /// reader see a scope (a `try_exclusive` fails, a `leave` or
-    /// `end_maintenance` skips the wipe), and the waiter's own open, once the
+    /// `unlock_exclusive` skips the wipe), and the waiter's own open, once the
     /// flag clears, finds the region as it is and leaves with the same check.
     EnterWait: ["Entry::wait_out_maintenance"],
     /// `Entry::enter`: `self.seal()`, one load; then the caller's decision on
@@ -322,9 +322,11 @@ steps! {
     /// taken elsewhere → `Ok` (admit enters), else `TryCount`.
     ReclaimTryExclusive: ["scope::reclaim_key", "Entry::try_exclusive"],
     /// `Entry::try_exclusive`: the flag taken, sums the count (`count`); a
-    /// scope counted → `end_maintenance`, then the caller's failure path; else
-    /// the caller goes on under the lock.
+    /// scope counted → `TryBackOff`; else the caller goes on under the lock.
     TryCount: ["Entry::try_exclusive", "Entry::count"],
+    /// `Entry::try_exclusive`: `maintenance.store(false)`, then the caller's
+    /// failure path.
+    TryBackOff: ["Entry::try_exclusive"],
     /// `scope::reclaim_key` → `keys::obtain`: a key (`pkey_alloc` or another
     /// region's, revoked everywhere), then `pkey_mprotect(RW, key)`; where a
     /// configuration allows it, no key (`Ok(None)`) or an error.
@@ -342,26 +344,30 @@ steps! {
     LeavePoisoned: ["Entry::leave", "Entry::is_poisoned"],
     /// `Entry::leave`: `count() == 0` → `wipe_once`.
     LeaveCount: ["Entry::leave", "Entry::count"],
-    // --- Entry::unlock_exclusive → end_maintenance
-    /// `Entry::end_maintenance` (`unlock_exclusive`, a failed
-    /// `try_exclusive`): `maintenance.store(false)`.
-    UnlockSub: ["Entry::unlock_exclusive", "Entry::end_maintenance"],
-    /// `Entry::end_maintenance`: poisoned, no scope counted (`count`), not
-    /// wiped (no `fork` here) → take the flag again; else return.
-    UnlockPoisoned: ["Entry::end_maintenance", "Entry::is_poisoned", "Entry::count"],
-    /// `Entry::end_maintenance`: the flag's compare-exchange; held elsewhere
-    /// → return (its holder checks when it clears it).
-    EndRetake: ["Entry::end_maintenance"],
-    /// `Entry::end_maintenance`: `count() == 0` → wipe (then the plain
-    /// release); else clear the flag again (the loop).
-    EndCount: ["Entry::end_maintenance", "Entry::count"],
+    // --- Entry::unlock_exclusive
+    /// `Entry::unlock_exclusive`, still holding the lock: `is_poisoned()` →
+    /// the count; else clear.
+    UnlockPoisoned: ["Entry::unlock_exclusive", "Entry::is_poisoned"],
+    /// `Entry::unlock_exclusive`: `count() == 0` (and not wiped, no `fork`
+    /// here) → `wipe_exclusive` under the lock, then clear; else clear.
+    UnlockCount: ["Entry::unlock_exclusive", "Entry::count"],
+    /// `Entry::unlock_exclusive`: `maintenance.store(false)`.
+    UnlockSub: ["Entry::unlock_exclusive"],
     // --- Entry::wipe_once → wipe_exclusive → wipe_exclusive_at
     /// `Entry::wipe_once`: `wipe == WIPED` → done (`is_inherited`: no `fork`
     /// here).
     WipeOnceCheck: ["Entry::wipe_once"],
-    /// `Entry::wipe_once` → `try_exclusive`: the flag's compare-exchange;
-    /// held elsewhere → deferred (returns), else `TryCount`.
-    WipeTryExclusive: ["Entry::wipe_once", "Entry::try_exclusive"],
+    /// `Entry::wipe_once`: `count() != 0` → deferred (the last scope wipes).
+    WipeCount: ["Entry::wipe_once", "Entry::count"],
+    /// `Entry::wipe_once`: the flag's compare-exchange; taken → the count
+    /// again; held elsewhere → wait for it (`sync::holding`: never here).
+    WipeTryExclusive: ["Entry::wipe_once"],
+    /// `Entry::wipe_once`: yields while the flag is held (blocked here), then
+    /// from the top.
+    WipeWait: ["Entry::wipe_once"],
+    /// `Entry::wipe_once`, the flag taken: `count() == 0` → wipe, else clear
+    /// (an opener counted since: it closes, and wipes, after this).
+    WipeRecount: ["Entry::wipe_once", "Entry::count"],
     /// `Entry::wipe_exclusive_at`: `wipe` CAS `NOT_WIPED → WIPING`.
     WipeMark: ["Entry::wipe_exclusive", "Entry::wipe_exclusive_at"],
     /// `Entry::wipe_exclusive_at`: `self.key()`.
@@ -374,9 +380,9 @@ steps! {
     WipeDo: ["Entry::wipe_exclusive_at"],
     /// `Entry::wipe_exclusive_at`: `wipe.store(WIPED)`.
     WipeStore: ["Entry::wipe_exclusive_at"],
-    /// `Entry::wipe_once` / `end_maintenance`: the plain release,
+    /// `Entry::wipe_once` / `unlock_exclusive` after a wipe:
     /// `maintenance.store(false)`.
-    WipeRelease: ["Entry::wipe_once", "Entry::end_maintenance"],
+    WipeRelease: ["Entry::wipe_once", "Entry::unlock_exclusive"],
     // --- registry::lockdown
     /// `lockdown`: `entry.poison()`, then `wipe_once`.
     LockdownPoison: ["registry::lockdown", "Entry::poison"],
@@ -572,7 +578,7 @@ impl State {
     }
 
     /// `try_exclusive` after its flag was taken (`TryCount`): goes on at
-    /// `ok` or, after `end_maintenance`, at `fail`.
+    /// `ok` or, after `TryBackOff`, at `fail`.
     fn try_count(&mut self, t: usize, ok: Pc, fail: Pc) {
         self.threads[t].on_ok = ok;
         self.threads[t].on_fail = fail;
@@ -867,23 +873,24 @@ impl State {
                 }
             }
             Pc::TryCount => {
-                if s.open == 0 {
-                    goto(&mut s, th.on_ok);
-                } else {
-                    s.call(t, Pc::UnlockSub, th.on_fail);
-                }
+                let next = if s.open == 0 { th.on_ok } else { Pc::TryBackOff };
+                goto(&mut s, next);
+            }
+            Pc::TryBackOff => {
+                s.exclusive = false;
+                goto(&mut s, th.on_fail);
             }
             Pc::ReclaimObtain => {
                 let mut out = Vec::new();
                 if s.key_failures {
                     // Ok(None): every key pinned; admit enters all the same.
                     let mut none = s.clone();
-                    none.call(t, Pc::UnlockSub, Pc::EnterAdd);
+                    none.call(t, Pc::UnlockPoisoned, Pc::EnterAdd);
                     out.push(none);
                     // Err: the open fails with it.
                     let mut err = s.clone();
                     err.threads[t].answer = Answer::Failed;
-                    err.call(t, Pc::UnlockSub, Pc::Done);
+                    err.call(t, Pc::UnlockPoisoned, Pc::Done);
                     out.push(err);
                 }
                 s.tag = RECLAIMED_KEY;
@@ -894,7 +901,7 @@ impl State {
             }
             Pc::ReclaimSetKey => {
                 s.key = RECLAIMED_KEY;
-                s.call(t, Pc::UnlockSub, Pc::EnterAdd);
+                s.call(t, Pc::UnlockPoisoned, Pc::EnterAdd);
             }
             // --- scope::wait_for_key
             Pc::WaitForKey => {
@@ -928,28 +935,14 @@ impl State {
                     s.ret(t);
                 }
             }
-            // --- Entry::unlock_exclusive → end_maintenance
-            Pc::UnlockSub => {
-                s.exclusive = false;
-                goto(&mut s, Pc::UnlockPoisoned);
-            }
+            // --- Entry::unlock_exclusive
             Pc::UnlockPoisoned => {
-                if s.poisoned && s.open == 0 && s.wipe != WIPED {
-                    goto(&mut s, Pc::EndRetake);
-                } else {
-                    s.ret(t);
-                }
+                let next = if s.poisoned { Pc::UnlockCount } else { Pc::UnlockSub };
+                goto(&mut s, next);
             }
-            Pc::EndRetake => {
-                if s.exclusive {
-                    s.ret(t);
-                } else {
-                    s.exclusive = true;
-                    goto(&mut s, Pc::EndCount);
-                }
-            }
-            Pc::EndCount => {
-                let next = if s.open == 0 { Pc::WipeMark } else { Pc::UnlockSub };
+            Pc::UnlockCount => {
+                let next =
+                    if s.open == 0 && s.wipe != WIPED { Pc::WipeMark } else { Pc::UnlockSub };
                 goto(&mut s, next);
             }
             // --- Entry::wipe_once / wipe_exclusive_at
@@ -957,17 +950,33 @@ impl State {
                 if s.wipe == WIPED {
                     s.ret(t);
                 } else {
+                    goto(&mut s, Pc::WipeCount);
+                }
+            }
+            Pc::WipeCount => {
+                if s.open == 0 {
                     goto(&mut s, Pc::WipeTryExclusive);
+                } else {
+                    s.ret(t);
                 }
             }
             Pc::WipeTryExclusive => {
                 if s.exclusive {
-                    s.ret(t);
+                    goto(&mut s, Pc::WipeWait);
                 } else {
                     s.exclusive = true;
-                    let back = th.ret;
-                    s.try_count(t, Pc::WipeMark, back);
+                    goto(&mut s, Pc::WipeRecount);
                 }
+            }
+            Pc::WipeWait => {
+                if s.exclusive {
+                    return vec![];
+                }
+                goto(&mut s, Pc::WipeOnceCheck);
+            }
+            Pc::WipeRecount => {
+                let next = if s.open == 0 { Pc::WipeMark } else { Pc::WipeRelease };
+                goto(&mut s, next);
             }
             Pc::WipeMark => {
                 if s.wipe == NOT_WIPED {
@@ -1000,7 +1009,7 @@ impl State {
                 s.wipe = WIPED;
                 goto(&mut s, Pc::WipeRelease);
             }
-            Pc::WipeRelease => {
+            Pc::UnlockSub | Pc::WipeRelease => {
                 s.exclusive = false;
                 s.ret(t);
             }
@@ -1038,7 +1047,7 @@ impl State {
                 s.threads[t].key = s.key;
                 if s.key == 0 {
                     let pc = s.rescan(t);
-                    s.call(t, Pc::UnlockSub, pc);
+                    s.call(t, Pc::UnlockPoisoned, pc);
                 } else {
                     goto(&mut s, Pc::StealSeal);
                 }
@@ -1049,7 +1058,7 @@ impl State {
                     let mut refused = s.clone();
                     refused.failures -= 1;
                     let pc = refused.rescan(t);
-                    refused.call(t, Pc::UnlockSub, pc);
+                    refused.call(t, Pc::UnlockPoisoned, pc);
                     out.push(refused);
                 }
                 // pkey_mprotect(NONE, 0)
@@ -1070,7 +1079,7 @@ impl State {
                     failed.threads[t].pc = Pc::StealGiveBack;
                     out.push(failed);
                 }
-                s.call(t, Pc::UnlockSub, Pc::Done);
+                s.call(t, Pc::UnlockPoisoned, Pc::Done);
                 out.push(s);
                 return out;
             }
@@ -1080,7 +1089,7 @@ impl State {
                     // Stays sealed (key 0), asks for a key at its next open.
                     let mut refused = s.clone();
                     refused.failures -= 1;
-                    refused.call(t, Pc::UnlockSub, Pc::Done);
+                    refused.call(t, Pc::UnlockPoisoned, Pc::Done);
                     out.push(refused);
                 }
                 // pkey_mprotect(RW, key)
@@ -1092,7 +1101,7 @@ impl State {
             }
             Pc::StealSetKeyBack => {
                 s.key = th.key;
-                s.call(t, Pc::UnlockSub, Pc::Done);
+                s.call(t, Pc::UnlockPoisoned, Pc::Done);
             }
         }
         vec![s]
@@ -1498,21 +1507,20 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("Entry::poison", "registry.rs", "impl Entry", 0xa423_b8d0_62d5_1dfd),
     mirrored("Entry::is_virtualised", "registry.rs", "impl Entry", 0xeb2d_5efd_e5d5_1e98),
     mirrored("Entry::needs_key", "registry.rs", "impl Entry", 0x6095_935a_0024_fd28),
-    mirrored("Entry::is_open", "registry.rs", "impl Entry", 0x9d6d_ec71_5d83_183e),
+    mirrored("Entry::is_open", "registry.rs", "impl Entry", 0x50ff_45b1_c34b_2db1),
     mirrored("Entry::page_counts", "registry.rs", "impl Entry", 0x0737_34ca_fa95_5ebf),
     mirrored("Entry::try_share", "registry.rs", "impl Entry", 0x19dd_d703_7343_abbd),
     mirrored("Entry::try_unshare", "registry.rs", "impl Entry", 0xe3ef_b7f7_0813_a1cf),
     mirrored("Entry::add_page_count", "registry.rs", "impl Entry", 0x6490_ac82_fceb_589d),
     mirrored("Entry::sub_page_count", "registry.rs", "impl Entry", 0x85dc_8a3a_a08a_d35b),
-    mirrored("Entry::count", "registry.rs", "impl Entry", 0),
-    mirrored("Entry::end_maintenance", "registry.rs", "impl Entry", 0),
-    mirrored("Entry::try_enter", "registry.rs", "impl Entry", 0x5f09_c87b_3638_ff09),
-    mirrored("Entry::enter", "registry.rs", "impl Entry", 0xbe36_1401_daef_8343),
-    mirrored("Entry::wait_out_maintenance", "registry.rs", "impl Entry", 0xbe50_e979_12d8_8913),
-    mirrored("Entry::leave", "registry.rs", "impl Entry", 0xfd2f_195e_978f_9d01),
-    mirrored("Entry::try_exclusive", "registry.rs", "impl Entry", 0x26bf_23d9_465d_4f96),
-    mirrored("Entry::unlock_exclusive", "registry.rs", "impl Entry", 0xcdb4_79de_51c7_f2a8),
-    mirrored("Entry::wipe_once", "registry.rs", "impl Entry", 0xe467_dc36_f602_f998),
+    mirrored("Entry::count", "registry.rs", "impl Entry", 0x8ce2_aec3_882b_44ff),
+    mirrored("Entry::try_enter", "registry.rs", "impl Entry", 0xcc3b_bb74_e0ea_6aeb),
+    mirrored("Entry::enter", "registry.rs", "impl Entry", 0xd58b_7a6a_c9fe_bab9),
+    mirrored("Entry::wait_out_maintenance", "registry.rs", "impl Entry", 0x402d_b441_a2ae_919d),
+    mirrored("Entry::leave", "registry.rs", "impl Entry", 0x2313_543f_f6c3_7b50),
+    mirrored("Entry::try_exclusive", "registry.rs", "impl Entry", 0x7bb1_754d_419a_d92e),
+    mirrored("Entry::unlock_exclusive", "registry.rs", "impl Entry", 0xde0d_95ab_2809_1773),
+    mirrored("Entry::wipe_once", "registry.rs", "impl Entry", 0x05ca_e03e_0325_54b9),
     mirrored("Entry::wipe_exclusive", "registry.rs", "impl Entry", 0xf641_fd55_7b1f_5ccb),
     mirrored("Entry::wipe_exclusive_at", "registry.rs", "impl Entry", 0x5b5e_fcff_2c86_8660),
     mirrored("registry::lockdown", "registry.rs", "", 0x8ca8_8f08_7959_d4a9),

@@ -552,8 +552,9 @@ impl Entry {
     }
 
     /// Takes the maintenance lock if no scope is open: sets the flag, then
-    /// sums the count (see the module docs). Found scopes: gives the lock back
-    /// as [`unlock_exclusive`](Self::unlock_exclusive) does.
+    /// sums the count (see the module docs). Found scopes: clears the flag
+    /// again (a wipe that waited for it goes on, see
+    /// [`wipe_once`](Self::wipe_once)).
     pub(crate) fn try_exclusive(&self) -> bool {
         if self
             .maintenance
@@ -563,7 +564,7 @@ impl Entry {
             return false;
         }
         if self.count() != 0 {
-            self.end_maintenance();
+            self.maintenance.store(false, Ordering::SeqCst);
             return false;
         }
         sync::hold();
@@ -583,44 +584,16 @@ impl Entry {
         sync::hold();
     }
 
-    /// Releases the maintenance lock. A lockdown that ran meanwhile found the
-    /// lock held and deferred its wipe: with no scope open, it happens now.
+    /// Releases the maintenance lock. A poisoned region with no scope open is
+    /// wiped first, still under the lock: a lockdown or a last scope may have
+    /// found the lock held (they wait for it too, see
+    /// [`wipe_once`](Self::wipe_once)).
     pub(crate) fn unlock_exclusive(&self) {
-        sync::unhold();
-        self.end_maintenance();
-    }
-
-    /// Clears the maintenance flag; then a poisoned region with no scope left
-    /// is wiped now: a lockdown, or a last scope, that found the flag set left
-    /// the wipe to whoever clears it. A loop, not a call back into
-    /// [`try_exclusive`](Self::try_exclusive): each turn needs another thread's
-    /// scope to come and go.
-    fn end_maintenance(&self) {
-        loop {
-            self.maintenance.store(false, Ordering::SeqCst);
-            if !self.is_poisoned()
-                || self.count() != 0
-                || self.wipe.load(Ordering::Acquire) == WIPED
-                || self.is_inherited()
-            {
-                return;
-            }
-            if self
-                .maintenance
-                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-            {
-                // Another holder clears it, and checks, in turn.
-                return;
-            }
-            if self.count() == 0 {
-                sync::hold();
-                self.wipe_exclusive();
-                sync::unhold();
-                self.maintenance.store(false, Ordering::SeqCst);
-                return;
-            }
+        if self.is_poisoned() && self.count() == 0 && !self.is_inherited() {
+            self.wipe_exclusive();
         }
+        sync::unhold();
+        self.maintenance.store(false, Ordering::SeqCst);
     }
 
     /// Under the maintenance lock: the region's key was taken (see
@@ -631,24 +604,42 @@ impl Entry {
 
     /// Wipes the pages if no scope is open; otherwise the last scope to close will
     /// (it finds the region poisoned). Returns whether the pages are wiped now.
+    ///
+    /// Maintenance under way elsewhere is waited for (it is short: a key
+    /// steal, a key taken back, another wipe), not left to: its holder may
+    /// have looked for a wipe to do before this region was poisoned. Only a
+    /// thread that holds siegel's locks itself (a signal handler that
+    /// interrupted its maintenance) leaves it to that holder's unlock.
     pub(crate) fn wipe_once(&self) -> bool {
-        if self.wipe.load(Ordering::Acquire) == WIPED {
-            return true;
+        loop {
+            if self.wipe.load(Ordering::Acquire) == WIPED {
+                return true;
+            }
+            // A `fork` parent's region: no page of it is here to wipe.
+            // Scopes open: the last one to close wipes.
+            if self.is_inherited() || self.count() != 0 {
+                return false;
+            }
+            if self
+                .maintenance
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                // An opener counted since: it closes, and wipes, after this.
+                let wiped = self.count() == 0 && {
+                    sync::hold();
+                    let wiped = self.wipe_exclusive();
+                    sync::unhold();
+                    wiped
+                };
+                self.maintenance.store(false, Ordering::SeqCst);
+                return wiped;
+            }
+            if sync::holding() {
+                return false;
+            }
+            std::thread::yield_now();
         }
-        // A `fork` parent's region: no page of it is here to wipe.
-        if self.is_inherited() {
-            return false;
-        }
-        if !self.try_exclusive() {
-            // Scopes are open (the last one wipes), another thread holds the
-            // lock (it wipes when it clears it), or that just happened.
-            return self.wipe.load(Ordering::Acquire) == WIPED;
-        }
-        let wiped = self.wipe_exclusive();
-        // Plain release: this is the wipe a poisoned region's unlock asks for.
-        sync::unhold();
-        self.maintenance.store(false, Ordering::SeqCst);
-        wiped
     }
 
     /// Wipes the data pages behind their seal ([`behind_seal`]: opened to other
@@ -694,8 +685,9 @@ impl pkru::Release for Entry {
     }
 }
 
-/// Entries per chunk of the registry.
-const CHUNK: usize = 64;
+/// Entries per chunk of the registry: 16 entries of 640 bytes (an entry's
+/// fields and its four stripes, 128 bytes each) make a 10 KiB chunk.
+const CHUNK: usize = 16;
 
 /// A block of entries; chunks form a list that only grows.
 struct Chunk {
