@@ -156,6 +156,9 @@ steps! {
     /// `Entry::try_enter`: `open.fetch_add(1)`; under the maintenance lock
     /// the fast path backs off (`FastBackOff`), else the seal.
     FastEnterAdd: ["scope::open_fast", "Entry::try_enter"],
+    /// `Entry::try_enter`: `maintenance.load()`; set → `FastBackOff`, else the
+    /// seal.
+    FastEnterCheck: ["Entry::try_enter"],
     /// `Entry::try_enter`: `open.fetch_sub(1)` (no wipe check); the fast path
     /// declined with nothing counted: `open_slow` → `scope::open`.
     FastBackOff: ["Entry::try_enter"],
@@ -177,14 +180,23 @@ steps! {
     /// else `Fast::Counted` → `open_slow` → `open_pages`.
     FastShare: ["scope::open_fast_pages", "RegionScopes::share", "Entry::try_share"],
     // --- scope::open → Entry::enter
-    /// `Entry::enter`: `open.fetch_add(1)`. While the maintenance lock is held
-    /// the thread spins in `wait_out_maintenance` (blocked here); the moments
-    /// its `fetch_add` counts it are explored where the lock is released
-    /// (`State::release`).
+    /// `Entry::enter`: `fetch_add(1)` on this thread's stripe (the model's
+    /// `open` is the stripes' sum: every access is `SeqCst`, and a sum that
+    /// misses an opener's count is read after the flag it sets, which that
+    /// opener then finds).
     EnterAdd: ["Entry::enter"],
-    /// `Entry::wait_out_maintenance`: `open.fetch_sub(1)` (no wipe check),
-    /// then the next `fetch_add`.
+    /// `Entry::enter`: `maintenance.load()`; set → `wait_out_maintenance`.
+    EnterCheck: ["Entry::enter"],
+    /// `Entry::wait_out_maintenance`: `fetch_sub(1)` (no wipe check).
     EnterBackOff: ["Entry::wait_out_maintenance"],
+    /// `Entry::wait_out_maintenance`: yields while the flag is set (blocked
+    /// here), then counts again (`EnterAdd`). The source's further turns
+    /// while the flag is set (count, see the flag, give the count back) are
+    /// folded into this wait: such a passing count can only make a sum
+    /// reader see a scope (a `try_exclusive` fails, a `leave` or
+    /// `unlock_exclusive` skips the wipe), and the waiter's own open, once the
+    /// flag clears, finds the region as it is and leaves with the same check.
+    EnterWait: ["Entry::wait_out_maintenance"],
     /// `Entry::enter`: `self.seal()`, one load; then the caller's decision on
     /// it. `scope::open`: keyed and live → `open_keyed`, else `open_slow`:
     /// poisoned or needs a key → `leave`, `admit_with_key`; else the key.
@@ -306,9 +318,15 @@ steps! {
     AdmitPoisoned: ["scope::admit", "Entry::is_poisoned", "scope::poisoned"],
     /// `scope::admit`: `entry.needs_key()` → `reclaim_key`; then `enter`.
     AdmitNeedsKey: ["scope::admit", "Entry::needs_key"],
-    /// `scope::reclaim_key`: `try_exclusive`; taken elsewhere → `Ok` (admit
-    /// enters).
+    /// `scope::reclaim_key` → `try_exclusive`: the flag's compare-exchange;
+    /// taken elsewhere → `Ok` (admit enters), else `TryCount`.
     ReclaimTryExclusive: ["scope::reclaim_key", "Entry::try_exclusive"],
+    /// `Entry::try_exclusive`: the flag taken, sums the count (`count`); a
+    /// scope counted → `TryBackOff`; else the caller goes on under the lock.
+    TryCount: ["Entry::try_exclusive", "Entry::count"],
+    /// `Entry::try_exclusive`: `maintenance.store(false)`, then the caller's
+    /// failure path.
+    TryBackOff: ["Entry::try_exclusive"],
     /// `scope::reclaim_key` → `keys::obtain`: a key (`pkey_alloc` or another
     /// region's, revoked everywhere), then `pkey_mprotect(RW, key)`; where a
     /// configuration allows it, no key (`Ok(None)`) or an error.
@@ -320,22 +338,36 @@ steps! {
     /// keyed scope is open, up to a time limit).
     WaitForKey: ["scope::wait_for_key"],
     // --- Entry::leave
-    /// `Entry::leave`: `open.fetch_sub(1)`; was 1 → the poison check.
+    /// `Entry::leave`: `fetch_sub(1)` on this thread's stripe.
     LeaveSub: ["Entry::leave"],
-    /// `Entry::leave`: `is_poisoned()` → `wipe_once`.
+    /// `Entry::leave`: `is_poisoned()` → the count.
     LeavePoisoned: ["Entry::leave", "Entry::is_poisoned"],
+    /// `Entry::leave`: `count() == 0` → `wipe_once`.
+    LeaveCount: ["Entry::leave", "Entry::count"],
     // --- Entry::unlock_exclusive
-    /// `Entry::unlock_exclusive`: `open.fetch_sub(EXCLUSIVE)`; was exactly
-    /// `EXCLUSIVE` → the poison check.
-    UnlockSub: ["Entry::unlock_exclusive"],
-    /// `Entry::unlock_exclusive`: `is_poisoned()` → `wipe_once`.
+    /// `Entry::unlock_exclusive`, still holding the lock: `is_poisoned()` →
+    /// the count; else clear.
     UnlockPoisoned: ["Entry::unlock_exclusive", "Entry::is_poisoned"],
+    /// `Entry::unlock_exclusive`: `count() == 0` (and not wiped, no `fork`
+    /// here) → `wipe_exclusive` under the lock, then clear; else clear.
+    UnlockCount: ["Entry::unlock_exclusive", "Entry::count"],
+    /// `Entry::unlock_exclusive`: `maintenance.store(false)`.
+    UnlockSub: ["Entry::unlock_exclusive"],
     // --- Entry::wipe_once → wipe_exclusive → wipe_exclusive_at
     /// `Entry::wipe_once`: `wipe == WIPED` → done (`is_inherited`: no `fork`
     /// here).
     WipeOnceCheck: ["Entry::wipe_once"],
-    /// `Entry::wipe_once`: `try_exclusive`; held elsewhere → deferred.
-    WipeTryExclusive: ["Entry::wipe_once", "Entry::try_exclusive"],
+    /// `Entry::wipe_once`: `count() != 0` → deferred (the last scope wipes).
+    WipeCount: ["Entry::wipe_once", "Entry::count"],
+    /// `Entry::wipe_once`: the flag's compare-exchange; taken → the count
+    /// again; held elsewhere → wait for it (`sync::holding`: never here).
+    WipeTryExclusive: ["Entry::wipe_once"],
+    /// `Entry::wipe_once`: yields while the flag is held (blocked here), then
+    /// from the top.
+    WipeWait: ["Entry::wipe_once"],
+    /// `Entry::wipe_once`, the flag taken: `count() == 0` → wipe, else clear
+    /// (an opener counted since: it closes, and wipes, after this).
+    WipeRecount: ["Entry::wipe_once", "Entry::count"],
     /// `Entry::wipe_exclusive_at`: `wipe` CAS `NOT_WIPED → WIPING`.
     WipeMark: ["Entry::wipe_exclusive", "Entry::wipe_exclusive_at"],
     /// `Entry::wipe_exclusive_at`: `self.key()`.
@@ -348,8 +380,9 @@ steps! {
     WipeDo: ["Entry::wipe_exclusive_at"],
     /// `Entry::wipe_exclusive_at`: `wipe.store(WIPED)`.
     WipeStore: ["Entry::wipe_exclusive_at"],
-    /// `Entry::wipe_once`: the plain release, `open.fetch_sub(EXCLUSIVE)`.
-    WipeRelease: ["Entry::wipe_once"],
+    /// `Entry::wipe_once` / `unlock_exclusive` after a wipe:
+    /// `maintenance.store(false)`.
+    WipeRelease: ["Entry::wipe_once", "Entry::unlock_exclusive"],
     // --- registry::lockdown
     /// `lockdown`: `entry.poison()`, then `wipe_once`.
     LockdownPoison: ["registry::lockdown", "Entry::poison"],
@@ -362,6 +395,8 @@ steps! {
     StealIsOpen: ["keys::steal", "Entry::is_open"],
     /// `keys::steal`: `victim.try_exclusive()`; held → scan again (once here).
     StealTryExclusive: ["keys::steal", "Entry::try_exclusive"],
+    /// `keys::steal`: the victim's `try_exclusive` failed → scan again.
+    StealRescan: ["keys::steal"],
     /// `keys::steal`: `victim.key()` again; 0 → unlock, scan again.
     StealKeyAgain: ["keys::steal", "Entry::key"],
     /// `keys::steal`: `pkey_mprotect(NONE, 0)`; refused (where a configuration
@@ -403,6 +438,9 @@ struct Thread {
     admitting: bool,
     /// Where `leave`, `unlock_exclusive` and `wipe_once` return to.
     ret: Pc,
+    /// Where `try_exclusive` goes on: taken, or not.
+    on_ok: Pc,
+    on_fail: Pc,
     /// `wait_for_key`'s retries; `steal`'s scans after the first.
     tries: u8,
     answer: Answer,
@@ -466,6 +504,8 @@ impl State {
                 retry: false,
                 admitting: false,
                 ret: Pc::Done,
+                on_ok: Pc::Done,
+                on_fail: Pc::Done,
                 tries: 0,
                 answer: Answer::Pending,
             })
@@ -537,31 +577,12 @@ impl State {
         }
     }
 
-    /// Releases the maintenance lock: `open.fetch_sub(EXCLUSIVE)`. A thread
-    /// spinning in `Entry::enter` (at `EnterAdd` while the lock is held) may be
-    /// between a `fetch_add` and its `fetch_sub` (`wait_out_maintenance`), so
-    /// counted at this moment: one successor per set of such threads, each
-    /// with whether the count was exactly `EXCLUSIVE` (no scope, nobody
-    /// spinning counted). Spinning anywhere else shows nobody anything: while
-    /// the lock is held, every reader of the count sees it taken anyway.
-    fn release(mut self) -> Vec<(Self, bool)> {
-        let held = std::mem::replace(&mut self.exclusive, false);
-        let spinning: Vec<usize> = (0..self.threads.len())
-            .filter(|&t| held && self.threads[t].pc == Pc::EnterAdd)
-            .collect();
-        (0..1u32 << spinning.len())
-            .map(|set| {
-                let mut s = self.clone();
-                for (i, &t) in spinning.iter().enumerate() {
-                    if set & (1 << i) != 0 {
-                        s.open += 1;
-                        s.threads[t].pc = Pc::EnterBackOff;
-                    }
-                }
-                let alone = s.open == 0;
-                (s, alone)
-            })
-            .collect()
+    /// `try_exclusive` after its flag was taken (`TryCount`): goes on at
+    /// `ok` or, after `TryBackOff`, at `fail`.
+    fn try_count(&mut self, t: usize, ok: Pc, fail: Pc) {
+        self.threads[t].on_ok = ok;
+        self.threads[t].on_fail = fail;
+        self.threads[t].pc = Pc::TryCount;
     }
 
     /// The states thread `t` can reach in one step (empty: done or blocked).
@@ -576,6 +597,9 @@ impl State {
             // --- Entry::try_enter (scope::open_fast)
             Pc::FastEnterAdd => {
                 s.open += 1;
+                goto(&mut s, Pc::FastEnterCheck);
+            }
+            Pc::FastEnterCheck => {
                 let next = if s.exclusive { Pc::FastBackOff } else { Pc::FastSeal };
                 goto(&mut s, next);
             }
@@ -617,14 +641,21 @@ impl State {
             }
             // --- Entry::enter
             Pc::EnterAdd => {
-                if s.exclusive {
-                    return vec![];
-                }
                 s.open += 1;
-                goto(&mut s, Pc::EnterSeal);
+                goto(&mut s, Pc::EnterCheck);
+            }
+            Pc::EnterCheck => {
+                let next = if s.exclusive { Pc::EnterBackOff } else { Pc::EnterSeal };
+                goto(&mut s, next);
             }
             Pc::EnterBackOff => {
                 s.open -= 1;
+                goto(&mut s, Pc::EnterWait);
+            }
+            Pc::EnterWait => {
+                if s.exclusive {
+                    return vec![];
+                }
                 goto(&mut s, Pc::EnterAdd);
             }
             Pc::EnterSeal => {
@@ -834,24 +865,32 @@ impl State {
             }
             // --- scope::reclaim_key
             Pc::ReclaimTryExclusive => {
-                if s.open == 0 && !s.exclusive {
-                    s.exclusive = true;
-                    goto(&mut s, Pc::ReclaimObtain);
-                } else {
+                if s.exclusive {
                     goto(&mut s, Pc::EnterAdd);
+                } else {
+                    s.exclusive = true;
+                    s.try_count(t, Pc::ReclaimObtain, Pc::EnterAdd);
                 }
+            }
+            Pc::TryCount => {
+                let next = if s.open == 0 { th.on_ok } else { Pc::TryBackOff };
+                goto(&mut s, next);
+            }
+            Pc::TryBackOff => {
+                s.exclusive = false;
+                goto(&mut s, th.on_fail);
             }
             Pc::ReclaimObtain => {
                 let mut out = Vec::new();
                 if s.key_failures {
                     // Ok(None): every key pinned; admit enters all the same.
                     let mut none = s.clone();
-                    none.call(t, Pc::UnlockSub, Pc::EnterAdd);
+                    none.call(t, Pc::UnlockPoisoned, Pc::EnterAdd);
                     out.push(none);
                     // Err: the open fails with it.
                     let mut err = s.clone();
                     err.threads[t].answer = Answer::Failed;
-                    err.call(t, Pc::UnlockSub, Pc::Done);
+                    err.call(t, Pc::UnlockPoisoned, Pc::Done);
                     out.push(err);
                 }
                 s.tag = RECLAIMED_KEY;
@@ -862,7 +901,7 @@ impl State {
             }
             Pc::ReclaimSetKey => {
                 s.key = RECLAIMED_KEY;
-                s.call(t, Pc::UnlockSub, Pc::EnterAdd);
+                s.call(t, Pc::UnlockPoisoned, Pc::EnterAdd);
             }
             // --- scope::wait_for_key
             Pc::WaitForKey => {
@@ -880,50 +919,64 @@ impl State {
                     return vec![s.fail("leave without a counted scope")];
                 };
                 s.open = open;
-                // `fetch_sub(1) == 1`: the last scope, and no maintenance.
-                if open == 0 && !s.exclusive {
-                    goto(&mut s, Pc::LeavePoisoned);
+                goto(&mut s, Pc::LeavePoisoned);
+            }
+            Pc::LeavePoisoned => {
+                if s.poisoned {
+                    goto(&mut s, Pc::LeaveCount);
                 } else {
                     s.ret(t);
                 }
             }
-            Pc::LeavePoisoned | Pc::UnlockPoisoned => {
-                if s.poisoned {
+            Pc::LeaveCount => {
+                if s.open == 0 {
                     goto(&mut s, Pc::WipeOnceCheck);
                 } else {
                     s.ret(t);
                 }
             }
             // --- Entry::unlock_exclusive
-            Pc::UnlockSub => {
-                return s
-                    .release()
-                    .into_iter()
-                    .map(|(mut s, alone)| {
-                        if alone {
-                            goto(&mut s, Pc::UnlockPoisoned);
-                        } else {
-                            s.ret(t);
-                        }
-                        s
-                    })
-                    .collect();
+            Pc::UnlockPoisoned => {
+                let next = if s.poisoned { Pc::UnlockCount } else { Pc::UnlockSub };
+                goto(&mut s, next);
+            }
+            Pc::UnlockCount => {
+                let next =
+                    if s.open == 0 && s.wipe != WIPED { Pc::WipeMark } else { Pc::UnlockSub };
+                goto(&mut s, next);
             }
             // --- Entry::wipe_once / wipe_exclusive_at
             Pc::WipeOnceCheck => {
                 if s.wipe == WIPED {
                     s.ret(t);
                 } else {
-                    goto(&mut s, Pc::WipeTryExclusive);
+                    goto(&mut s, Pc::WipeCount);
                 }
             }
-            Pc::WipeTryExclusive => {
-                if s.open == 0 && !s.exclusive {
-                    s.exclusive = true;
-                    goto(&mut s, Pc::WipeMark);
+            Pc::WipeCount => {
+                if s.open == 0 {
+                    goto(&mut s, Pc::WipeTryExclusive);
                 } else {
                     s.ret(t);
                 }
+            }
+            Pc::WipeTryExclusive => {
+                if s.exclusive {
+                    goto(&mut s, Pc::WipeWait);
+                } else {
+                    s.exclusive = true;
+                    goto(&mut s, Pc::WipeRecount);
+                }
+            }
+            Pc::WipeWait => {
+                if s.exclusive {
+                    return vec![];
+                }
+                goto(&mut s, Pc::WipeOnceCheck);
+            }
+            Pc::WipeRecount => {
+                let next = if s.open == 0 { Pc::WipeMark } else { Pc::WipeRelease };
+                goto(&mut s, next);
             }
             Pc::WipeMark => {
                 if s.wipe == NOT_WIPED {
@@ -956,15 +1009,9 @@ impl State {
                 s.wipe = WIPED;
                 goto(&mut s, Pc::WipeRelease);
             }
-            Pc::WipeRelease => {
-                return s
-                    .release()
-                    .into_iter()
-                    .map(|(mut s, _)| {
-                        s.ret(t);
-                        s
-                    })
-                    .collect();
+            Pc::UnlockSub | Pc::WipeRelease => {
+                s.exclusive = false;
+                s.ret(t);
             }
             // --- lockdown
             Pc::LockdownPoison => {
@@ -985,19 +1032,22 @@ impl State {
                 goto(&mut s, pc);
             }
             Pc::StealTryExclusive => {
-                if s.open == 0 && !s.exclusive {
-                    s.exclusive = true;
-                    goto(&mut s, Pc::StealKeyAgain);
+                if s.exclusive {
+                    goto(&mut s, Pc::StealRescan);
                 } else {
-                    let pc = s.rescan(t);
-                    goto(&mut s, pc);
+                    s.exclusive = true;
+                    s.try_count(t, Pc::StealKeyAgain, Pc::StealRescan);
                 }
+            }
+            Pc::StealRescan => {
+                let pc = s.rescan(t);
+                goto(&mut s, pc);
             }
             Pc::StealKeyAgain => {
                 s.threads[t].key = s.key;
                 if s.key == 0 {
                     let pc = s.rescan(t);
-                    s.call(t, Pc::UnlockSub, pc);
+                    s.call(t, Pc::UnlockPoisoned, pc);
                 } else {
                     goto(&mut s, Pc::StealSeal);
                 }
@@ -1008,7 +1058,7 @@ impl State {
                     let mut refused = s.clone();
                     refused.failures -= 1;
                     let pc = refused.rescan(t);
-                    refused.call(t, Pc::UnlockSub, pc);
+                    refused.call(t, Pc::UnlockPoisoned, pc);
                     out.push(refused);
                 }
                 // pkey_mprotect(NONE, 0)
@@ -1029,7 +1079,7 @@ impl State {
                     failed.threads[t].pc = Pc::StealGiveBack;
                     out.push(failed);
                 }
-                s.call(t, Pc::UnlockSub, Pc::Done);
+                s.call(t, Pc::UnlockPoisoned, Pc::Done);
                 out.push(s);
                 return out;
             }
@@ -1039,7 +1089,7 @@ impl State {
                     // Stays sealed (key 0), asks for a key at its next open.
                     let mut refused = s.clone();
                     refused.failures -= 1;
-                    refused.call(t, Pc::UnlockSub, Pc::Done);
+                    refused.call(t, Pc::UnlockPoisoned, Pc::Done);
                     out.push(refused);
                 }
                 // pkey_mprotect(RW, key)
@@ -1051,7 +1101,7 @@ impl State {
             }
             Pc::StealSetKeyBack => {
                 s.key = th.key;
-                s.call(t, Pc::UnlockSub, Pc::Done);
+                s.call(t, Pc::UnlockPoisoned, Pc::Done);
             }
         }
         vec![s]
@@ -1457,19 +1507,20 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("Entry::poison", "registry.rs", "impl Entry", 0xa423_b8d0_62d5_1dfd),
     mirrored("Entry::is_virtualised", "registry.rs", "impl Entry", 0xeb2d_5efd_e5d5_1e98),
     mirrored("Entry::needs_key", "registry.rs", "impl Entry", 0x6095_935a_0024_fd28),
-    mirrored("Entry::is_open", "registry.rs", "impl Entry", 0x9d6d_ec71_5d83_183e),
+    mirrored("Entry::is_open", "registry.rs", "impl Entry", 0x50ff_45b1_c34b_2db1),
     mirrored("Entry::page_counts", "registry.rs", "impl Entry", 0x0737_34ca_fa95_5ebf),
     mirrored("Entry::try_share", "registry.rs", "impl Entry", 0x19dd_d703_7343_abbd),
     mirrored("Entry::try_unshare", "registry.rs", "impl Entry", 0xe3ef_b7f7_0813_a1cf),
     mirrored("Entry::add_page_count", "registry.rs", "impl Entry", 0x6490_ac82_fceb_589d),
     mirrored("Entry::sub_page_count", "registry.rs", "impl Entry", 0x85dc_8a3a_a08a_d35b),
-    mirrored("Entry::try_enter", "registry.rs", "impl Entry", 0x5f09_c87b_3638_ff09),
-    mirrored("Entry::enter", "registry.rs", "impl Entry", 0xbe36_1401_daef_8343),
-    mirrored("Entry::wait_out_maintenance", "registry.rs", "impl Entry", 0xbe50_e979_12d8_8913),
-    mirrored("Entry::leave", "registry.rs", "impl Entry", 0xfd2f_195e_978f_9d01),
-    mirrored("Entry::try_exclusive", "registry.rs", "impl Entry", 0x26bf_23d9_465d_4f96),
-    mirrored("Entry::unlock_exclusive", "registry.rs", "impl Entry", 0xcdb4_79de_51c7_f2a8),
-    mirrored("Entry::wipe_once", "registry.rs", "impl Entry", 0xe467_dc36_f602_f998),
+    mirrored("Entry::count", "registry.rs", "impl Entry", 0x8ce2_aec3_882b_44ff),
+    mirrored("Entry::try_enter", "registry.rs", "impl Entry", 0xcc3b_bb74_e0ea_6aeb),
+    mirrored("Entry::enter", "registry.rs", "impl Entry", 0xd58b_7a6a_c9fe_bab9),
+    mirrored("Entry::wait_out_maintenance", "registry.rs", "impl Entry", 0x402d_b441_a2ae_919d),
+    mirrored("Entry::leave", "registry.rs", "impl Entry", 0x2313_543f_f6c3_7b50),
+    mirrored("Entry::try_exclusive", "registry.rs", "impl Entry", 0x7bb1_754d_419a_d92e),
+    mirrored("Entry::unlock_exclusive", "registry.rs", "impl Entry", 0xde0d_95ab_2809_1773),
+    mirrored("Entry::wipe_once", "registry.rs", "impl Entry", 0x05ca_e03e_0325_54b9),
     mirrored("Entry::wipe_exclusive", "registry.rs", "impl Entry", 0xf641_fd55_7b1f_5ccb),
     mirrored("Entry::wipe_exclusive_at", "registry.rs", "impl Entry", 0x5b5e_fcff_2c86_8660),
     mirrored("registry::lockdown", "registry.rs", "", 0x8ca8_8f08_7959_d4a9),

@@ -3,10 +3,14 @@
 //! [`lockdown`], key virtualisation, a thread's exit, and the fatal-signal
 //! handler — can find every region.
 //!
-//! An entry's `open` word counts the scopes open on its region in all threads
-//! (plus handles that hold access). Adding `EXCLUSIVE` to it is the entry's
-//! maintenance lock: taken only when the count is 0 (key stealing, wiping) or by
-//! the region's drop; an opener that finds it set waits.
+//! An entry's open count counts the scopes open on its region in all threads
+//! (plus handles that hold access), on [`STRIPES`] stripes: each thread counts
+//! on its own stripe, so that threads on different stripes write no common
+//! cache line. Its maintenance flag is the entry's maintenance lock: taken only
+//! when the count is 0 (key stealing, wiping) or by the region's drop; an
+//! opener that finds it set waits. The two meet as in Dekker's algorithm: an
+//! opener counts itself, then reads the flag; maintenance sets the flag, then
+//! sums the count (all `SeqCst`): whichever comes second sees the other.
 //!
 //! # Safety
 //!
@@ -20,9 +24,10 @@
 #![allow(unsafe_code)]
 
 use core::{
+    cell::Cell,
     num::NonZeroU32,
     ptr::NonNull,
-    sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering},
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering},
 };
 use std::sync::Mutex;
 
@@ -35,11 +40,40 @@ use crate::{
     sys::{self, ProtFlags},
 };
 
-/// Added to [`Entry::open`] while the entry is under maintenance. Far above any
-/// count of open scopes a process can reach (each needs a guard: 2^62 leaked
-/// guards would take centuries), so scope counts never reach it and an opener
-/// never waits on a count it mistook for maintenance.
-const EXCLUSIVE: u64 = 1 << 62;
+/// The stripes of an entry's open count ([`Entry::open`]).
+const STRIPES: usize = 4;
+
+/// One stripe of an open count, alone on its two cache lines (the unit
+/// adjacent-line prefetchers pull in).
+#[repr(align(128))]
+struct Stripe(AtomicU64);
+
+thread_local! {
+    /// This thread's stripe, given at its first scope (round robin);
+    /// [`STRIPES`] until then.
+    static STRIPE: Cell<usize> = const { Cell::new(STRIPES) };
+}
+
+/// The stripe the next thread gets.
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+/// This thread's stripe.
+#[inline]
+fn stripe() -> usize {
+    #[cold]
+    #[inline(never)]
+    fn assign() -> usize {
+        let stripe = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        STRIPE.with(|s| s.set(stripe));
+        stripe
+    }
+    let stripe = STRIPE.with(Cell::get);
+    if stripe < STRIPES {
+        stripe
+    } else {
+        assign()
+    }
+}
 
 /// [`Entry::state`]: free, on the free list.
 const FREE: u8 = 0;
@@ -119,8 +153,9 @@ static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 /// Shared, address-stable state of one region. Aligned to 128 bytes (two cache
 /// lines, the unit adjacent-line prefetchers pull in), so that scopes on two
-/// regions in two threads never write the same line: each scope writes its
-/// entry's open count.
+/// regions in two threads never write the same line; a scope writes only its
+/// thread's stripe of the open count, so that scopes on one region (a pool's
+/// arena, a shared secret) in two threads need not either.
 #[repr(align(128))]
 pub(crate) struct Entry {
     /// [`FREE`], [`RESERVED`] or [`LIVE`].
@@ -137,8 +172,13 @@ pub(crate) struct Entry {
     /// The process that published the entry: a `fork` child inherits the
     /// registry but none of its regions (their pages are `MADV_DONTFORK`).
     pid: AtomicU32,
-    /// Open scopes in all threads, plus [`EXCLUSIVE`] under maintenance.
-    open: AtomicU64,
+    /// Open scopes in all threads, one stripe per group of threads (see the
+    /// module docs). The count is the stripes' wrapping sum: a scope counted
+    /// on one thread and given back on another (a handle's held access) takes
+    /// one stripe below zero and the other above.
+    open: [Stripe; STRIPES],
+    /// The maintenance lock (see the module docs).
+    maintenance: AtomicBool,
     /// [`EPOCH`] at the last keyed open.
     epoch: AtomicU64,
     wipe: AtomicU8,
@@ -171,7 +211,8 @@ impl Entry {
             canary_at: AtomicPtr::new(core::ptr::null_mut()),
             seal: AtomicU32::new(0),
             pid: AtomicU32::new(0),
-            open: AtomicU64::new(0),
+            open: [const { Stripe(AtomicU64::new(0)) }; STRIPES],
+            maintenance: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
             wipe: AtomicU8::new(NOT_WIPED),
             page_counts: AtomicU64::new(0),
@@ -221,7 +262,10 @@ impl Entry {
         self.seal.store(0, Ordering::Relaxed);
         self.wipe.store(NOT_WIPED, Ordering::Relaxed);
         self.page_counts.store(0, Ordering::SeqCst);
-        self.open.store(0, Ordering::Release);
+        for stripe in &self.open {
+            stripe.0.store(0, Ordering::Release);
+        }
+        self.maintenance.store(false, Ordering::Release);
         self.state.store(FREE, Ordering::Release);
         lock(&TABLE).free.push(self);
         sync::unhold();
@@ -331,7 +375,19 @@ impl Entry {
 
     /// Whether any scope is open (or maintenance under way).
     pub(crate) fn is_open(&self) -> bool {
-        self.open.load(Ordering::Relaxed) != 0
+        self.count() != 0 || self.maintenance.load(Ordering::SeqCst)
+    }
+
+    /// The open count: the stripes' sum, each read once (see the module
+    /// docs: an opener this sum misses finds the maintenance flag set).
+    fn count(&self) -> u64 {
+        self.open.iter().fold(0, |sum, stripe| sum.wrapping_add(stripe.0.load(Ordering::SeqCst)))
+    }
+
+    /// This thread's stripe of the open count.
+    #[inline]
+    fn my_stripe(&self) -> &AtomicU64 {
+        &self.open[stripe()].0
     }
 
     /// [`EPOCH`] at the last keyed open.
@@ -343,8 +399,10 @@ impl Entry {
     /// as it is once counted: what the opener must check before it grants.
     #[inline]
     pub(crate) fn enter(&self) -> Seal {
-        if self.open.fetch_add(1, Ordering::SeqCst) >= EXCLUSIVE {
-            self.wait_out_maintenance();
+        let stripe = self.my_stripe();
+        stripe.fetch_add(1, Ordering::SeqCst);
+        if self.maintenance.load(Ordering::SeqCst) {
+            self.wait_out_maintenance(stripe);
         }
         self.seal()
     }
@@ -448,8 +506,10 @@ impl Entry {
     /// `None` (nothing counted) under maintenance.
     #[inline]
     pub(crate) fn try_enter(&self) -> Option<Seal> {
-        if self.open.fetch_add(1, Ordering::SeqCst) >= EXCLUSIVE {
-            self.open.fetch_sub(1, Ordering::SeqCst);
+        let stripe = self.my_stripe();
+        stripe.fetch_add(1, Ordering::SeqCst);
+        if self.maintenance.load(Ordering::SeqCst) {
+            stripe.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
         Some(self.seal())
@@ -458,11 +518,12 @@ impl Entry {
     /// [`enter`](Self::enter) found the maintenance lock held: gives the count
     /// back and retries until it is not.
     #[cold]
-    fn wait_out_maintenance(&self) {
+    fn wait_out_maintenance(&self, stripe: &AtomicU64) {
         loop {
-            self.open.fetch_sub(1, Ordering::SeqCst);
+            stripe.fetch_sub(1, Ordering::SeqCst);
             std::thread::yield_now();
-            if self.open.fetch_add(1, Ordering::SeqCst) < EXCLUSIVE {
+            stripe.fetch_add(1, Ordering::SeqCst);
+            if !self.maintenance.load(Ordering::SeqCst) {
                 return;
             }
         }
@@ -479,50 +540,60 @@ impl Entry {
         }
     }
 
-    /// Counts one scope less; if it was the last and the region is poisoned,
-    /// wipes it.
+    /// Counts one scope less; if the region is poisoned and no scope is left,
+    /// wipes it. Of two last scopes closing at once, the one whose count comes
+    /// second in the `SeqCst` order sees none left.
     #[inline]
     pub(crate) fn leave(&self) {
-        if self.open.fetch_sub(1, Ordering::SeqCst) == 1 && self.is_poisoned() {
+        self.my_stripe().fetch_sub(1, Ordering::SeqCst);
+        if self.is_poisoned() && self.count() == 0 {
             self.wipe_once();
         }
     }
 
-    /// Takes the maintenance lock if no scope is open.
+    /// Takes the maintenance lock if no scope is open: sets the flag, then
+    /// sums the count (see the module docs). Found scopes: clears the flag
+    /// again (a wipe that waited for it goes on, see
+    /// [`wipe_once`](Self::wipe_once)).
     pub(crate) fn try_exclusive(&self) -> bool {
-        let taken =
-            self.open.compare_exchange(0, EXCLUSIVE, Ordering::SeqCst, Ordering::SeqCst).is_ok();
-        if taken {
-            sync::hold();
+        if self
+            .maintenance
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
         }
-        taken
+        if self.count() != 0 {
+            self.maintenance.store(false, Ordering::SeqCst);
+            return false;
+        }
+        sync::hold();
+        true
     }
 
     /// Takes the maintenance lock for the region's drop: waits out maintenance by
     /// others, but not scopes (a leaked guard must not hang the drop).
     pub(crate) fn exclusive_for_drop(&self) {
-        loop {
-            let open = self.open.load(Ordering::SeqCst);
-            if open >= EXCLUSIVE {
-                std::thread::yield_now();
-            } else if self
-                .open
-                .compare_exchange(open, open + EXCLUSIVE, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
-            {
-                sync::hold();
-                return;
-            }
+        while self
+            .maintenance
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            std::thread::yield_now();
         }
+        sync::hold();
     }
 
-    /// Releases the maintenance lock. A lockdown that ran meanwhile found the
-    /// lock held and deferred its wipe: with no scope open, it happens now.
+    /// Releases the maintenance lock. A poisoned region with no scope open is
+    /// wiped first, still under the lock: a lockdown or a last scope may have
+    /// found the lock held (they wait for it too, see
+    /// [`wipe_once`](Self::wipe_once)).
     pub(crate) fn unlock_exclusive(&self) {
-        sync::unhold();
-        if self.open.fetch_sub(EXCLUSIVE, Ordering::SeqCst) == EXCLUSIVE && self.is_poisoned() {
-            self.wipe_once();
+        if self.is_poisoned() && self.count() == 0 && !self.is_inherited() {
+            self.wipe_exclusive();
         }
+        sync::unhold();
+        self.maintenance.store(false, Ordering::SeqCst);
     }
 
     /// Under the maintenance lock: the region's key was taken (see
@@ -533,22 +604,42 @@ impl Entry {
 
     /// Wipes the pages if no scope is open; otherwise the last scope to close will
     /// (it finds the region poisoned). Returns whether the pages are wiped now.
+    ///
+    /// Maintenance under way elsewhere is waited for (it is short: a key
+    /// steal, a key taken back, another wipe), not left to: its holder may
+    /// have looked for a wipe to do before this region was poisoned. Only a
+    /// thread that holds siegel's locks itself (a signal handler that
+    /// interrupted its maintenance) leaves it to that holder's unlock.
     pub(crate) fn wipe_once(&self) -> bool {
-        if self.wipe.load(Ordering::Acquire) == WIPED {
-            return true;
+        loop {
+            if self.wipe.load(Ordering::Acquire) == WIPED {
+                return true;
+            }
+            // A `fork` parent's region: no page of it is here to wipe.
+            // Scopes open: the last one to close wipes.
+            if self.is_inherited() || self.count() != 0 {
+                return false;
+            }
+            if self
+                .maintenance
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                // An opener counted since: it closes, and wipes, after this.
+                let wiped = self.count() == 0 && {
+                    sync::hold();
+                    let wiped = self.wipe_exclusive();
+                    sync::unhold();
+                    wiped
+                };
+                self.maintenance.store(false, Ordering::SeqCst);
+                return wiped;
+            }
+            if sync::holding() {
+                return false;
+            }
+            std::thread::yield_now();
         }
-        // A `fork` parent's region: no page of it is here to wipe.
-        if self.is_inherited() {
-            return false;
-        }
-        if !self.try_exclusive() {
-            return false;
-        }
-        let wiped = self.wipe_exclusive();
-        // Plain release: this is the wipe a poisoned region's unlock asks for.
-        self.open.fetch_sub(EXCLUSIVE, Ordering::SeqCst);
-        sync::unhold();
-        wiped
     }
 
     /// Wipes the data pages behind their seal ([`behind_seal`]: opened to other
@@ -594,8 +685,9 @@ impl pkru::Release for Entry {
     }
 }
 
-/// Entries per chunk of the registry.
-const CHUNK: usize = 64;
+/// Entries per chunk of the registry: 16 entries of 640 bytes (an entry's
+/// fields and its four stripes, 128 bytes each) make a 10 KiB chunk.
+const CHUNK: usize = 16;
 
 /// A block of entries; chunks form a list that only grows.
 struct Chunk {
@@ -793,12 +885,66 @@ mod tests {
     #[test]
     fn a_billion_leaked_scopes_do_not_look_like_maintenance() {
         // 2^30 leaked guards used to reach the maintenance bit: every later open
-        // spun forever. The count now has room for any number a process reaches.
+        // spun forever. Maintenance is a flag of its own now.
         let entry = Entry::new();
-        entry.open.store(1 << 30, Ordering::SeqCst);
+        entry.open[stripe()].0.store(1 << 62, Ordering::SeqCst);
         entry.enter();
-        assert_eq!(entry.open.load(Ordering::SeqCst), (1 << 30) + 1);
+        assert_eq!(entry.count(), (1 << 62) + 1);
         entry.leave();
         assert!(!entry.try_exclusive(), "scopes are still counted open");
+        assert!(!entry.maintenance.load(Ordering::SeqCst), "a failed try gives the lock back");
+    }
+
+    #[test]
+    fn a_scope_given_back_on_another_thread_leaves_the_count_right() {
+        // A handle's held access is counted where it was opened and given
+        // back where the handle drops: two stripes, one below zero.
+        let entry: &'static Entry = Box::leak(Box::new(Entry::new()));
+        entry.enter();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // A fresh thread: the next stripe, round robin.
+                entry.leave();
+            });
+        });
+        assert_eq!(entry.count(), 0);
+        assert!(!entry.is_open());
+        assert!(entry.try_exclusive(), "nothing is counted open");
+        entry.unlock_exclusive();
+    }
+
+    #[test]
+    fn maintenance_and_an_opener_never_both_go_on() {
+        // Dekker: an opener counts itself, then reads the flag; maintenance
+        // sets the flag, then sums. Many rounds on two threads: never both.
+        let entry: &'static Entry = Box::leak(Box::new(Entry::new()));
+        let both = AtomicBool::new(false);
+        let inside = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..20_000 {
+                    if entry.try_enter().is_some() {
+                        if inside.fetch_add(1, Ordering::SeqCst) != 0 {
+                            both.store(true, Ordering::SeqCst);
+                        }
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        entry.leave();
+                    }
+                }
+            });
+            s.spawn(|| {
+                for _ in 0..20_000 {
+                    if entry.try_exclusive() {
+                        if inside.fetch_add(1, Ordering::SeqCst) != 0 {
+                            both.store(true, Ordering::SeqCst);
+                        }
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        entry.unlock_exclusive();
+                    }
+                }
+            });
+        });
+        assert!(!both.load(Ordering::SeqCst), "a scope and maintenance overlapped");
+        assert_eq!(entry.count(), 0);
     }
 }

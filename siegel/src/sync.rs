@@ -46,6 +46,12 @@ pub(crate) fn hold() {
     core::mem::forget(Held::count());
 }
 
+/// Whether this thread holds one of siegel's locks (or its maintenance lock)
+/// right now.
+pub(crate) fn holding() -> bool {
+    HELD.try_with(Cell::get).unwrap_or(0) != 0
+}
+
 /// Ends a [`hold`].
 pub(crate) fn unhold() {
     drop(Held(()));
