@@ -248,6 +248,7 @@ steps! {
         "RegionScopes::check",
         "RegionScopes::intact",
         "scope::open_fast",
+        "scope::checked_fast",
         "scope::give_back",
     ],
     /// `scope::check_failed`: `is_poisoned()` before `close`; a region
@@ -1471,9 +1472,10 @@ const fn mirrored(
 /// here.
 const MIRRORED: &[Mirrored] = &[
     // scope.rs
-    mirrored("scope::open_fast", "scope.rs", "", 0x8ab8_9fec_448d_5d24),
-    mirrored("scope::finish_fast", "scope.rs", "", 0x5129_292c_5f35_671c),
-    mirrored("scope::open_fast_pages", "scope.rs", "", 0x00bc_6073_37c8_7430),
+    mirrored("scope::open_fast", "scope.rs", "", 0x55e9_ccc1_4332_f2a4),
+    mirrored("scope::finish_fast", "scope.rs", "", 0xafeb_4b8a_5bb9_883e),
+    mirrored("scope::open_fast_pages", "scope.rs", "", 0xaa9d_d66d_b99b_6572),
+    mirrored("scope::checked_fast", "scope.rs", "", 0x3581_04e0_a269_084a),
     mirrored("scope::give_back", "scope.rs", "", 0x474e_35b4_4e19_1d04),
     mirrored("scope::open", "scope.rs", "", 0x0327_ec6d_c9f7_370d),
     mirrored("scope::open_keyed", "scope.rs", "", 0x39b7_5d30_76c3_c3c6),

@@ -138,10 +138,19 @@ pub(crate) fn open_fast(target: &impl Scoped, access: Access) -> Fast {
     if !pkru::open(key.get(), access) {
         return finish_fast(target, access, key);
     }
+    checked_fast(target, access)
+}
+
+/// The fast path's check of a granted scope: [`Fast::Open`], or the scope
+/// given back ([`give_back`]).
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
+fn checked_fast(target: &impl Scoped, access: Access) -> Fast {
     if target.intact() {
-        return Fast::Open;
+        Fast::Open
+    } else {
+        give_back(target, access)
     }
-    give_back(target, access)
 }
 
 /// [`open_fast`] on a counted region that is not live and keyed: under page
@@ -153,11 +162,7 @@ fn open_fast_pages(target: &impl Scoped, access: Access, seal: Seal) -> Fast {
     if !seal.is_unkeyed_and_live() || !target.share(access) {
         return Fast::Counted(seal);
     }
-    if target.intact() {
-        Fast::Open
-    } else {
-        give_back(target, access)
-    }
+    checked_fast(target, access)
 }
 
 /// [`open_fast`] after [`pkru::open`] asked for [`pkru::finish_open`].
@@ -165,11 +170,7 @@ fn open_fast_pages(target: &impl Scoped, access: Access, seal: Seal) -> Fast {
 #[inline(never)]
 fn finish_fast(target: &impl Scoped, access: Access, key: NonZeroU32) -> Fast {
     pkru::finish_open(key.get(), access);
-    if target.intact() {
-        Fast::Open
-    } else {
-        give_back(target, access)
-    }
+    checked_fast(target, access)
 }
 
 /// [`open_fast`] found the check failing: closes the scope again, for
