@@ -38,7 +38,7 @@
 //! The table sits behind a `Mutex`, which Miri's data-race detector sees as a
 //! synchronisation between any two threads calling into the shim (a real
 //! `mprotect` is none). siegel serialises its own protection changes (the
-//! entry's counts lock, an arena's meta lock), so the extra edges are between
+//! entry's pages lock, an arena's meta lock), so the extra edges are between
 //! calls that are already ordered; they could still hide a race between a raw
 //! access and an `mprotect`/`pwrite` that siegel does not order itself.
 //!
