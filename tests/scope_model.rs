@@ -178,7 +178,12 @@ steps! {
     /// compare-exchange that counts the scope if the counts' protection lets
     /// it in (a failed exchange changes nothing and retries: one step);
     /// else `Fast::Counted` → `open_slow` → `open_pages`.
-    FastShare: ["scope::open_fast_pages", "RegionScopes::share", "Entry::try_share"],
+    FastShare: [
+        "scope::open_fast_pages",
+        "RegionScopes::share",
+        "Entry::try_share",
+        "Entry::change_page_counts",
+    ],
     // --- scope::open → Entry::enter
     /// `Entry::enter`: `fetch_add(1)` on this thread's stripe (the model's
     /// `open` is the stripes' sum: every access is `SeqCst`, and a sum that
@@ -237,7 +242,11 @@ steps! {
     OpenPagesProtect: ["RegionScopes::open_pages", "RegionScopes::set_pages", "scope::open_slow"],
     /// `RegionScopes::open_pages` → `add_page_count`: one more scope counted
     /// (a compare-exchange on what the counts are now), unlock.
-    OpenPagesStore: ["RegionScopes::open_pages", "Entry::add_page_count"],
+    OpenPagesStore: [
+        "RegionScopes::open_pages",
+        "Entry::add_page_count",
+        "Entry::change_page_counts",
+    ],
     // --- scope::checked
     /// `scope::checked` → `RegionScopes::check`, or `open_fast` →
     /// `RegionScopes::intact`: reads the canary. The fast path on a failed
@@ -274,15 +283,21 @@ steps! {
     /// stays (then `leave`); else `close_pages`.
     CloseUnshare: [
         "scope::close_unkeyed",
+        "scope::close_pages_counted",
         "scope::try_close",
         "RegionScopes::unshare",
         "Entry::try_unshare",
+        "Entry::change_page_counts",
     ],
     /// `RegionScopes::close_pages`: `lock(&pages_lock)`.
     ClosePagesLock: ["RegionScopes::close_pages"],
     /// `RegionScopes::close_pages` → `sub_page_count`: the scope given back
     /// first (a compare-exchange; the counts before are kept).
-    ClosePagesStore: ["RegionScopes::close_pages", "Entry::sub_page_count"],
+    ClosePagesStore: [
+        "RegionScopes::close_pages",
+        "Entry::sub_page_count",
+        "Entry::change_page_counts",
+    ],
     /// `RegionScopes::close_pages` → `set_pages`: `mprotect` if the
     /// protection of the counts before and after differs; unlock, and
     /// `try_close` (or `close` → `close_unkeyed`) leaves. On failure the
@@ -294,6 +309,7 @@ steps! {
         "RegionScopes::set_pages",
         "Entry::add_page_count",
         "scope::close_unkeyed",
+        "scope::close_pages_counted",
         "scope::try_close",
         "scope::close_failed",
     ],
@@ -568,6 +584,17 @@ impl State {
         self.threads[t].pc = if key == 0 { Pc::OpenPagesLock } else { Pc::KeyedOpen };
     }
 
+    /// `scope::open_slow` on a counted seal that is not live and keyed:
+    /// poisoned or needs a key → `leave`, `admit_with_key`; else the key.
+    fn open_slow(&mut self, t: usize, seal: Seal) {
+        if seal.poisoned || seal.needs_key() {
+            self.threads[t].admitting = true;
+            self.call(t, Pc::LeaveSub, Pc::AdmitPoisoned);
+        } else {
+            self.grant(t, seal.key);
+        }
+    }
+
     /// `keys::steal`'s `continue`: scan again (once here), or give up.
     fn rescan(&mut self, t: usize) -> Pc {
         if self.threads[t].tries == 0 {
@@ -621,12 +648,7 @@ impl State {
                 } else {
                     // Fast::Counted: open_slow from this seal.
                     s.threads[t].fast = false;
-                    if seal.poisoned || seal.needs_key() {
-                        s.threads[t].admitting = true;
-                        s.call(t, Pc::LeaveSub, Pc::AdmitPoisoned);
-                    } else {
-                        s.grant(t, seal.key);
-                    }
+                    s.open_slow(t, seal);
                 }
             }
             Pc::FastShare => {
@@ -667,12 +689,8 @@ impl State {
                     if seal.is_keyed_and_live() {
                         s.threads[t].key = seal.key;
                         goto(&mut s, Pc::KeyedOpen);
-                    } else if seal.poisoned || seal.needs_key() {
-                        // open_slow: leave, admit_with_key.
-                        s.threads[t].admitting = true;
-                        s.call(t, Pc::LeaveSub, Pc::AdmitPoisoned);
                     } else {
-                        s.grant(t, seal.key);
+                        s.open_slow(t, seal);
                     }
                 } else if seal.poisoned {
                     // admit
@@ -1483,11 +1501,12 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("scope::checked", "scope.rs", "", 0x8892_dcd3_47b4_39d5),
     mirrored("scope::check_failed", "scope.rs", "", 0x057a_ded4_30e8_2314),
     mirrored("scope::open_slow", "scope.rs", "", 0xf38a_1321_2dad_26b8),
-    mirrored("scope::try_close", "scope.rs", "", 0x1104_253a_2053_d4e2),
+    mirrored("scope::try_close", "scope.rs", "", 0x2f67_5f0b_7708_ee61),
     mirrored("scope::close_keyed", "scope.rs", "", 0x283e_4b2d_ed3d_5d5d),
     mirrored("scope::finish_close_keyed", "scope.rs", "", 0xeea2_2dd2_859b_aab8),
     mirrored("scope::close", "scope.rs", "", 0x6e1e_c0c6_6216_c08b),
-    mirrored("scope::close_unkeyed", "scope.rs", "", 0x8a2e_c084_ed2b_e46c),
+    mirrored("scope::close_unkeyed", "scope.rs", "", 0x930f_8820_22fb_4124),
+    mirrored("scope::close_pages_counted", "scope.rs", "", 0x6d8d_edbc_dc12_47da),
     mirrored("scope::close_failed", "scope.rs", "", 0x912d_d8ef_7aa7_e664),
     mirrored("scope::admit_with_key", "scope.rs", "", 0x82f3_c89a_85e9_7dde),
     mirrored("scope::wait_for_key", "scope.rs", "", 0x405b_39fb_519e_b2ef),
@@ -1511,10 +1530,11 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("Entry::needs_key", "registry.rs", "impl Entry", 0x6095_935a_0024_fd28),
     mirrored("Entry::is_open", "registry.rs", "impl Entry", 0x50ff_45b1_c34b_2db1),
     mirrored("Entry::page_counts", "registry.rs", "impl Entry", 0x0737_34ca_fa95_5ebf),
-    mirrored("Entry::try_share", "registry.rs", "impl Entry", 0x19dd_d703_7343_abbd),
-    mirrored("Entry::try_unshare", "registry.rs", "impl Entry", 0xe3ef_b7f7_0813_a1cf),
-    mirrored("Entry::add_page_count", "registry.rs", "impl Entry", 0x6490_ac82_fceb_589d),
-    mirrored("Entry::sub_page_count", "registry.rs", "impl Entry", 0x85dc_8a3a_a08a_d35b),
+    mirrored("Entry::change_page_counts", "registry.rs", "impl Entry", 0x77e2_b6c7_365c_c9dc),
+    mirrored("Entry::try_share", "registry.rs", "impl Entry", 0x2b54_21cf_5ec5_cc55),
+    mirrored("Entry::try_unshare", "registry.rs", "impl Entry", 0x2a53_8cb2_0156_096e),
+    mirrored("Entry::add_page_count", "registry.rs", "impl Entry", 0xaff7_d395_a278_a953),
+    mirrored("Entry::sub_page_count", "registry.rs", "impl Entry", 0xa309_2952_46b5_f9bc),
     mirrored("Entry::count", "registry.rs", "impl Entry", 0x8ce2_aec3_882b_44ff),
     mirrored("Entry::try_enter", "registry.rs", "impl Entry", 0xcc3b_bb74_e0ea_6aeb),
     mirrored("Entry::enter", "registry.rs", "impl Entry", 0xd58b_7a6a_c9fe_bab9),

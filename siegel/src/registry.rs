@@ -419,23 +419,10 @@ impl Entry {
     /// caller takes the lock ([`add_page_count`](Self::add_page_count)).
     #[inline]
     pub(crate) fn try_share(&self, access: Access) -> bool {
-        let mut bits = self.page_counts.load(Ordering::SeqCst);
-        loop {
-            let counts = Counts::from_bits(bits);
-            if !counts.allows(access) || counts.total() == u32::MAX {
-                return false;
-            }
-            let next = counts.add(access).to_bits();
-            match self.page_counts.compare_exchange_weak(
-                bits,
-                next,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return true,
-                Err(now) => bits = now,
-            }
-        }
+        self.change_page_counts(|counts| {
+            (counts.allows(access) && counts.total() < u32::MAX).then(|| counts.add(access))
+        })
+        .is_some()
     }
 
     /// Page protection: counts one scope of `access` less without the pages
@@ -443,23 +430,11 @@ impl Entry {
     /// caller takes the lock ([`sub_page_count`](Self::sub_page_count)).
     #[inline]
     pub(crate) fn try_unshare(&self, access: Access) -> bool {
-        let mut bits = self.page_counts.load(Ordering::SeqCst);
-        loop {
-            let counts = Counts::from_bits(bits);
+        self.change_page_counts(|counts| {
             let next = counts.sub(access);
-            if next.prot() != counts.prot() {
-                return false;
-            }
-            match self.page_counts.compare_exchange_weak(
-                bits,
-                next.to_bits(),
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return true,
-                Err(now) => bits = now,
-            }
-        }
+            (next.prot() == counts.prot()).then_some(next)
+        })
+        .is_some()
     }
 
     /// Page protection, under the pages lock: counts one more scope of
@@ -467,19 +442,7 @@ impl Entry {
     /// keep the protection the counts imply, so the one computed under the
     /// lock stays right.
     pub(crate) fn add_page_count(&self, access: Access) {
-        let mut bits = self.page_counts.load(Ordering::SeqCst);
-        loop {
-            let next = Counts::from_bits(bits).add(access).to_bits();
-            match self.page_counts.compare_exchange_weak(
-                bits,
-                next,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return,
-                Err(now) => bits = now,
-            }
-        }
+        self.change_page_counts(|counts| Some(counts.add(access)));
     }
 
     /// Page protection, under the pages lock: counts one scope of `access`
@@ -487,19 +450,22 @@ impl Entry {
     /// this (an opener that finds the narrower protection waits for the
     /// lock, one that it still lets in is let in by the pages too).
     pub(crate) fn sub_page_count(&self, access: Access) -> Counts {
-        let mut bits = self.page_counts.load(Ordering::SeqCst);
-        loop {
-            let before = Counts::from_bits(bits);
-            match self.page_counts.compare_exchange_weak(
-                bits,
-                before.sub(access).to_bits(),
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return before,
-                Err(now) => bits = now,
-            }
-        }
+        self.change_page_counts(|counts| Some(counts.sub(access)))
+            .expect("siegel: the change always applies")
+    }
+
+    /// The page counts' one compare-exchange loop: `change` maps the counts
+    /// now to the next ones, or `None` to leave them. Returns the counts it
+    /// changed from.
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
+    fn change_page_counts(&self, change: impl Fn(Counts) -> Option<Counts>) -> Option<Counts> {
+        self.page_counts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |bits| {
+                change(Counts::from_bits(bits)).map(Counts::to_bits)
+            })
+            .ok()
+            .map(Counts::from_bits)
     }
 
     /// [`enter`](Self::enter) for the fast path, which waits for nothing:
