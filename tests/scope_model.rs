@@ -267,9 +267,10 @@ steps! {
     /// `scope::close`.
     Use: ["scope::close"],
     // --- scope::try_close
-    /// `scope::try_close` / `scope::close`: `after_write` (reads only here),
+    /// `scope::try_close` / `scope::close`: `after_write` (nothing for a
+    /// dedicated region; reads only here),
     /// `entry.key()`: 0 → `unshare` (`close_unkeyed`), else `close_keyed`.
-    CloseKey: ["scope::try_close", "scope::close", "Scoped::after_write", "Entry::key"],
+    CloseKey: ["scope::try_close", "scope::close", "RegionScopes::after_write", "Entry::key"],
     /// `scope::close_keyed` → `pkru::close` (or `finish_close_keyed` →
     /// `finish_close`): this thread's PKRU closes the key; then `leave`.
     KeyedClose: [
@@ -1513,7 +1514,6 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("scope::admit", "scope.rs", "", 0xd3b4_e35f_92ed_7aaf),
     mirrored("scope::poisoned", "scope.rs", "", 0xdd63_50ba_d6ac_878a),
     mirrored("scope::reclaim_key", "scope.rs", "", 0x9166_a28b_6130_6ec1),
-    mirrored("Scoped::after_write", "scope.rs", "trait Scoped", 0x8e18_0e00_170f_beee),
     // registry.rs
     mirrored("Seal::key", "registry.rs", "impl Seal", 0x029f_fc44_0baf_1552),
     mirrored("Seal::live_key", "registry.rs", "impl Seal", 0x4402_504b_4520_e534),
@@ -1548,6 +1548,12 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("registry::lockdown", "registry.rs", "", 0x8ca8_8f08_7959_d4a9),
     // region.rs
     mirrored("RegionScopes::set_pages", "region.rs", "impl RegionScopes", 0xcdb1_6b5d_574f_0a71),
+    mirrored(
+        "RegionScopes::after_write",
+        "region.rs",
+        "impl Scoped for RegionScopes",
+        0x8e18_0e00_170f_beee,
+    ),
     mirrored(
         "RegionScopes::open_pages",
         "region.rs",
@@ -1592,7 +1598,7 @@ const MIRRORED: &[Mirrored] = &[
     ),
     // keys.rs
     mirrored("keys::obtain", "keys.rs", "", 0xb02f_6de5_330e_4b52),
-    mirrored("keys::steal", "keys.rs", "", 0x8f3c_6dc2_10af_c70c),
+    mirrored("keys::steal", "keys.rs", "", 0x7064_a9a3_2cf7_930d),
     // pkru.rs
     mirrored("pkru::open", "pkru.rs", "", 0xe95d_6dd3_4030_2818),
     mirrored("pkru::close", "pkru.rs", "", 0x57e9_dbd8_d315_dbeb),

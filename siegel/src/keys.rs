@@ -45,7 +45,7 @@ use crate::{
     fault,
     options::KeyExhaustion,
     pages::{protect_error, Pages},
-    pkru::{self, Reach, RoundLock, LIVE_KEYS},
+    pkru::{self, Reach, RoundLock, KEY_COUNT, LIVE_KEYS, PKEYS},
     registry::{self, Entry},
     sync::lock,
     sys::{self, PkeyRights, ProtFlags, ProtectCall},
@@ -63,7 +63,7 @@ struct Table {
     /// Given to a region now.
     given: u32,
     /// When each key was last given to a region ([`sys::boottime_ticks`]).
-    given_at: [u64; 16],
+    given_at: [u64; PKEYS],
     /// The process the table describes; a `fork` child finds its parent's.
     pid: u32,
 }
@@ -74,14 +74,14 @@ struct Table {
 const BATCH_KEYS: usize = 4;
 
 static TABLE: Mutex<Table> =
-    Mutex::new(Table { clean: 0, dirty: 0, fresh: 0, given: 0, given_at: [0; 16], pid: 0 });
+    Mutex::new(Table { clean: 0, dirty: 0, fresh: 0, given: 0, given_at: [0; PKEYS], pid: 0 });
 
 fn bit(key: u32) -> u32 {
     1 << key
 }
 
 fn index(key: u32) -> usize {
-    usize::try_from(key).unwrap_or(0) % 16
+    usize::try_from(key).unwrap_or(0) % PKEYS
 }
 
 impl Table {
@@ -102,7 +102,7 @@ impl Table {
     fn take_clean(&mut self) -> Option<u32> {
         self.adopt();
         let key = self.clean.trailing_zeros();
-        if key >= 16 {
+        if key >= KEY_COUNT {
             return None;
         }
         self.clean &= !bit(key);
@@ -116,7 +116,7 @@ impl Table {
     fn allocate(&mut self) -> Result<(), Error> {
         for _ in 0..BATCH_KEYS {
             match sys::pkey_alloc(PkeyRights::DISABLE_ACCESS) {
-                Ok(key) if key < 16 => {
+                Ok(key) if key < KEY_COUNT => {
                     fault::install();
                     LIVE_KEYS.fetch_or(bit(key), Ordering::AcqRel);
                     self.fresh |= bit(key);
@@ -271,7 +271,7 @@ pub(crate) fn release(key: u32) {
 fn steal(round: &RoundLock, thief: &Entry) -> Result<Option<u32>, Error> {
     // A victim that could not be sealed: if no other yields, that is the error.
     let mut refused = None;
-    for _ in 0..16 {
+    for _ in 0..PKEYS {
         let mut best: Option<(&'static Entry, u64)> = None;
         registry::for_each_live(|entry| {
             if core::ptr::eq(entry, thief)

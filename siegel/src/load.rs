@@ -250,48 +250,6 @@ pub(crate) fn decode_base64(
     })
 }
 
-#[cfg(feature = "hex")]
-fn hex_slice(home: Home<'_>, encoded: &[u8]) -> Result<Protected<[u8]>, Error> {
-    let mut handle = home.zeroed_slice::<u8>(decode_hex_len(encoded.len())?)?;
-    handle.with_write(|out| decode_hex(encoded, out))?;
-    Ok(handle)
-}
-
-#[cfg(feature = "hex")]
-fn hex_array<const N: usize>(home: Home<'_>, encoded: &[u8]) -> Result<Protected<[u8; N]>, Error> {
-    let mut handle = home.zeroed::<[u8; N]>()?;
-    handle.write()?.load_hex(encoded)?;
-    Ok(handle)
-}
-
-#[cfg(feature = "base64")]
-fn base64_slice(
-    home: Home<'_>,
-    engine: &impl base64::Engine,
-    encoded: &[u8],
-) -> Result<Protected<[u8]>, Error> {
-    // The estimate is exact or up to two bytes over; trim to what was decoded.
-    let estimate = base64::decoded_len_estimate(encoded.len());
-    let mut handle = home.zeroed_slice::<u8>(estimate)?;
-    let len = handle.with_write(|out| decode_base64(engine, encoded, out))?;
-    if len == estimate {
-        Ok(handle)
-    } else {
-        handle.resized(home, len)
-    }
-}
-
-#[cfg(feature = "base64")]
-fn base64_array<const N: usize>(
-    home: Home<'_>,
-    engine: &impl base64::Engine,
-    encoded: &[u8],
-) -> Result<Protected<[u8; N]>, Error> {
-    let mut handle = home.zeroed::<[u8; N]>()?;
-    handle.write()?.load_base64(engine, encoded)?;
-    Ok(handle)
-}
-
 pub(crate) mod sealed {
     use crate::{error::Error, protected::Protected, secret::Secret};
 
@@ -357,31 +315,48 @@ pub trait Decodable: sealed::Decodable {}
 impl sealed::Decodable for [u8] {
     #[cfg(feature = "hex")]
     fn hex(home: Home<'_>, encoded: &[u8]) -> Result<Protected<Self>, Error> {
-        hex_slice(home, encoded)
+        let mut handle = home.zeroed_slice::<u8>(decode_hex_len(encoded.len())?)?;
+        handle.with_write(|out| decode_hex(encoded, out))?;
+        Ok(handle)
     }
+
     #[cfg(feature = "base64")]
     fn base64(
         home: Home<'_>,
         engine: &impl base64::Engine,
         encoded: &[u8],
     ) -> Result<Protected<Self>, Error> {
-        base64_slice(home, engine, encoded)
+        // The estimate is exact or up to two bytes over; trim to what was decoded.
+        let estimate = base64::decoded_len_estimate(encoded.len());
+        let mut handle = home.zeroed_slice::<u8>(estimate)?;
+        let len = handle.with_write(|out| decode_base64(engine, encoded, out))?;
+        if len == estimate {
+            Ok(handle)
+        } else {
+            handle.resized(home, len)
+        }
     }
 }
 impl Decodable for [u8] {}
 
+/// An array decodes in place, through its [`Load`] loaders: exactly `N` bytes.
 impl<const N: usize> sealed::Decodable for [u8; N] {
     #[cfg(feature = "hex")]
     fn hex(home: Home<'_>, encoded: &[u8]) -> Result<Protected<Self>, Error> {
-        hex_array(home, encoded)
+        let mut handle = home.zeroed::<Self>()?;
+        handle.write()?.load_hex(encoded)?;
+        Ok(handle)
     }
+
     #[cfg(feature = "base64")]
     fn base64(
         home: Home<'_>,
         engine: &impl base64::Engine,
         encoded: &[u8],
     ) -> Result<Protected<Self>, Error> {
-        base64_array(home, engine, encoded)
+        let mut handle = home.zeroed::<Self>()?;
+        handle.write()?.load_base64(engine, encoded)?;
+        Ok(handle)
     }
 }
 impl<const N: usize> Decodable for [u8; N] {}

@@ -71,10 +71,11 @@ use crate::{
 };
 
 /// Protection keys on x86-64: 0 (the default key, never siegel's) to 15.
-const PKEYS: usize = 16;
+pub(crate) const PKEYS: usize = 16;
+
 /// [`PKEYS`] as a key number.
 #[allow(clippy::as_conversions, clippy::cast_possible_truncation, reason = "16 fits")]
-const KEY_COUNT: u32 = PKEYS as u32;
+pub(crate) const KEY_COUNT: u32 = PKEYS as u32;
 const _: () = assert!(KEY_COUNT.is_power_of_two(), "`idx` masks with PKEYS - 1");
 
 /// The keys siegel may use: every key but the default one.

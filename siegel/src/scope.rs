@@ -67,19 +67,17 @@ pub(crate) trait Scoped {
     /// Page protection without the lock: counts one more scope of `access`
     /// if the pages already let it in (no system call). `false`: nothing
     /// counted, [`open_pages`](Self::open_pages) decides.
-    fn share(&self, _access: Access) -> bool {
-        false
-    }
+    fn share(&self, access: Access) -> bool;
 
     /// Page protection without the lock: counts one scope of `access` less
     /// if the pages stay as they are. `false`: nothing changed,
     /// [`close_pages`](Self::close_pages) decides.
-    fn unshare(&self, _access: Access) -> bool {
-        false
-    }
+    fn unshare(&self, access: Access) -> bool;
 
-    /// Before a write scope closes, its pages still open in this thread.
-    fn after_write(&self) {}
+    /// Before a write scope closes, its pages still open in this thread: what
+    /// the write may have damaged beyond the secret's own canary, which the
+    /// next open checks anyway.
+    fn after_write(&self);
 
     /// A close that cannot report an error found the re-seal impossible: make
     /// the secret unreadable (wipe and poison) and give the scope back.

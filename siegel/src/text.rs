@@ -107,7 +107,8 @@ unsafe impl<const N: usize> Plain for Text<N> {}
 // - as for `Text<N>`: the same two integer fields.
 unsafe impl<const N: usize> Plain for Bytes<N> {}
 
-/// Operations shared by [`Text`] and [`Bytes`], on their `len` and `bytes`.
+/// Operations shared by [`Text`] and [`Bytes`], on their `len` and `bytes`, and
+/// their loaders (each type says what a loaded value must be: `loaded_is_valid`).
 macro_rules! inline_common {
     ($ty:ident) => {
         impl<const N: usize> $ty<N> {
@@ -185,6 +186,25 @@ macro_rules! inline_common {
             }
         }
 
+        impl<const N: usize> load::sealed::Field for $ty<N> {
+            const CAPACITY: usize = N;
+            const EXACT: bool = false;
+
+            fn wiped(&mut self) -> &mut [u8] {
+                self.clear();
+                &mut self.bytes
+            }
+
+            fn set_loaded(&mut self, len: usize) -> Result<(), Error> {
+                let len = Self::check_fits(Some(len))?;
+                Self::loaded_is_valid(&self.bytes[..len])?;
+                self.len = len;
+                Ok(())
+            }
+        }
+
+        impl<const N: usize> Load for $ty<N> {}
+
         impl<const N: usize> fmt::Debug for $ty<N> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, "{}<{N}>([REDACTED])", stringify!($ty))
@@ -217,40 +237,22 @@ impl<const N: usize> CtEq for Bytes<N> {
     }
 }
 
-impl<const N: usize> load::sealed::Field for Text<N> {
-    const CAPACITY: usize = N;
-    const EXACT: bool = false;
-
-    fn wiped(&mut self) -> &mut [u8] {
-        self.clear();
-        &mut self.bytes
+impl<const N: usize> Text<N> {
+    /// What a loader wrote must be UTF-8.
+    fn loaded_is_valid(bytes: &[u8]) -> Result<(), Error> {
+        core::str::from_utf8(bytes)
+            .map(drop)
+            .map_err(|e| Error::InvalidUtf8 { valid_up_to: e.valid_up_to() })
     }
+}
 
-    fn set_loaded(&mut self, len: usize) -> Result<(), Error> {
-        let len = Self::check_fits(Some(len))?;
-        core::str::from_utf8(&self.bytes[..len])
-            .map_err(|e| Error::InvalidUtf8 { valid_up_to: e.valid_up_to() })?;
-        self.len = len;
+impl<const N: usize> Bytes<N> {
+    /// Any bytes a loader wrote are valid.
+    #[allow(clippy::unnecessary_wraps, reason = "the shape `Text`'s check has")]
+    fn loaded_is_valid(_bytes: &[u8]) -> Result<(), Error> {
         Ok(())
     }
 }
-impl<const N: usize> Load for Text<N> {}
-
-impl<const N: usize> load::sealed::Field for Bytes<N> {
-    const CAPACITY: usize = N;
-    const EXACT: bool = false;
-
-    fn wiped(&mut self) -> &mut [u8] {
-        self.clear();
-        &mut self.bytes
-    }
-
-    fn set_loaded(&mut self, len: usize) -> Result<(), Error> {
-        self.len = Self::check_fits(Some(len))?;
-        Ok(())
-    }
-}
-impl<const N: usize> Load for Bytes<N> {}
 
 impl<const N: usize> Text<N> {
     /// The text.

@@ -609,6 +609,19 @@ impl Scoped for PoolSlot {
         self.arena.change_page(self.index, self.size(), false, |c| c.sub(access))
     }
 
+    /// `false`: an arena's page counts are per page, under its lock
+    /// ([`open_pages`](Scoped::open_pages) takes it).
+    #[inline]
+    fn share(&self, _access: Access) -> bool {
+        false
+    }
+
+    /// `false`, as [`share`](Scoped::share).
+    #[inline]
+    fn unshare(&self, _access: Access) -> bool {
+        false
+    }
+
     /// The slot's canaries; a fresh slot's first scope writes them first
     /// (under page protection, `open_pages` did already).
     #[inline]

@@ -667,7 +667,11 @@ mod tests {
     //! that access, and sealed handles leave their pages `PROT_NONE`.
 
     use super::*;
-    use crate::{Backend, Options, Pool, Protected};
+    use crate::{
+        options::{Backend, Options},
+        pool::Pool,
+        protected::Protected,
+    };
 
     fn at<T: ?Sized>(r: &T) -> NonNull<u8> {
         NonNull::from(r).cast()

@@ -332,12 +332,11 @@ pub(crate) unsafe fn forward(
     info: *mut SigInfo,
     context: *mut c_void,
 ) {
-    let Some(previous) = previous.filter(|p| is_handler(p)) else {
-        die_by_default(sig);
-        return;
-    };
-    // SAFETY:
-    // - a handler address in a SigAction was stored from a `SigInfoHandler`.
-    let previous = unsafe { core::mem::transmute::<usize, SigInfoHandler>(previous.handler) };
-    previous(sig, info, context);
+    // No handler: returning is `die_by_default` here (the exception goes on).
+    if let Some(previous) = previous.filter(|p| is_handler(p)) {
+        // SAFETY:
+        // - a handler address in a SigAction was stored from a `SigInfoHandler`.
+        let handler = unsafe { core::mem::transmute::<usize, SigInfoHandler>(previous.handler) };
+        handler(sig, info, context);
+    }
 }
