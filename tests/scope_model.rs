@@ -383,8 +383,12 @@ steps! {
     /// `Entry::wipe_once`: yields while the flag is held (blocked here), then
     /// from the top.
     WipeWait: ["Entry::wipe_once"],
-    /// `Entry::wipe_once`, the flag taken: `count() == 0` → wipe, else clear
-    /// (an opener counted since: it closes, and wipes, after this).
+    /// `Entry::wipe_once`, the flag taken: the entry still `LIVE` and
+    /// poisoned (always, here: the model drops no region, and only poisoned
+    /// regions are wiped; a dropped region's entry is left alone, see the
+    /// registry's `a_wipe_that_waited_for_a_drop_leaves_the_entry_alone`),
+    /// then `count() == 0` → wipe, else clear (an opener counted since: it
+    /// closes, and wipes, after this).
     WipeRecount: ["Entry::wipe_once", "Entry::count"],
     /// `Entry::wipe_exclusive_at`: `wipe` CAS `NOT_WIPED → WIPING`.
     WipeMark: ["Entry::wipe_exclusive", "Entry::wipe_exclusive_at"],
@@ -1542,7 +1546,7 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("Entry::leave", "registry.rs", "impl Entry", 0x2313_543f_f6c3_7b50),
     mirrored("Entry::try_exclusive", "registry.rs", "impl Entry", 0x7bb1_754d_419a_d92e),
     mirrored("Entry::unlock_exclusive", "registry.rs", "impl Entry", 0xde0d_95ab_2809_1773),
-    mirrored("Entry::wipe_once", "registry.rs", "impl Entry", 0x05ca_e03e_0325_54b9),
+    mirrored("Entry::wipe_once", "registry.rs", "impl Entry", 0x1ed3_4f2c_5fb8_4141),
     mirrored("Entry::wipe_exclusive", "registry.rs", "impl Entry", 0xf641_fd55_7b1f_5ccb),
     mirrored("Entry::wipe_exclusive_at", "registry.rs", "impl Entry", 0x5b5e_fcff_2c86_8660),
     mirrored("registry::lockdown", "registry.rs", "", 0x8ca8_8f08_7959_d4a9),

@@ -569,6 +569,7 @@ mod tests {
         unsafe { region.data().write_bytes(0xA5, 100) };
         scope::try_close(&s, Access::Write).expect("close");
         let entry = region.entry;
+        entry.poison();
         assert!(entry.wipe_once(), "no scope is open");
         let pages = entry.pages();
         // SAFETY:

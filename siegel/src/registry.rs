@@ -258,6 +258,14 @@ impl Entry {
     /// Returns the entry to the free list, reset (ending the maintenance lock
     /// of the region's drop).
     pub(crate) fn release(&'static self) {
+        self.reset();
+        lock(&TABLE).free.push(self);
+        sync::unhold();
+    }
+
+    /// [`release`](Self::release)'s reset: every field as a free entry has
+    /// it, the maintenance lock given up, the state `FREE`.
+    fn reset(&self) {
         self.pages.store(core::ptr::null_mut(), Ordering::Relaxed);
         self.seal.store(0, Ordering::Relaxed);
         self.wipe.store(NOT_WIPED, Ordering::Relaxed);
@@ -267,8 +275,6 @@ impl Entry {
         }
         self.maintenance.store(false, Ordering::Release);
         self.state.store(FREE, Ordering::Release);
-        lock(&TABLE).free.push(self);
-        sync::unhold();
     }
 
     /// The data pages of the region. Only for a published entry, or one whose
@@ -568,8 +574,10 @@ impl Entry {
         EPOCH.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Wipes the pages if no scope is open; otherwise the last scope to close will
-    /// (it finds the region poisoned). Returns whether the pages are wiped now.
+    /// Wipes the pages of this poisoned region if no scope is open; otherwise
+    /// the last scope to close will (it finds the region poisoned). Returns
+    /// whether the pages are wiped now (a region dropped meanwhile counts: its
+    /// drop wiped it).
     ///
     /// Maintenance under way elsewhere is waited for (it is short: a key
     /// steal, a key taken back, another wipe), not left to: its holder may
@@ -591,6 +599,14 @@ impl Entry {
                 .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
+                // Under the lock, the region cannot be dropped; but the holder
+                // waited for may have been its drop, which wiped it and gave the
+                // entry back (maybe to a new region since, not poisoned unless
+                // someone poisoned it too). Either way this region is gone.
+                if self.state.load(Ordering::Acquire) != LIVE || !self.is_poisoned() {
+                    self.maintenance.store(false, Ordering::SeqCst);
+                    return true;
+                }
                 // An opener counted since: it closes, and wipes, after this.
                 let wiped = self.count() == 0 && {
                     sync::hold();
@@ -859,6 +875,30 @@ mod tests {
         entry.leave();
         assert!(!entry.try_exclusive(), "scopes are still counted open");
         assert!(!entry.maintenance.load(Ordering::SeqCst), "a failed try gives the lock back");
+    }
+
+    #[test]
+    fn a_wipe_that_waited_for_a_drop_leaves_the_entry_alone() {
+        // A lockdown found a live, poisoned region whose drop held the
+        // maintenance lock, and waited. The drop then gave the entry back
+        // (pages gone, state free, lock released): the wipe must not go on
+        // into that entry (arm64 CI: "pages of an unpublished registry entry").
+        let entry = &Entry::new();
+        entry.pid.store(sys::getpid(), Ordering::SeqCst);
+        entry.state.store(LIVE, Ordering::SeqCst);
+        entry.poison();
+        entry.exclusive_for_drop();
+        std::thread::scope(|s| {
+            let wiper = s.spawn(|| entry.wipe_once());
+            // Long enough for the wiper to find the lock held and wait.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            // The rest of a region's drop (its own wipe elided: this entry
+            // has no pages).
+            entry.unpublish();
+            entry.reset();
+            sync::unhold();
+            assert!(wiper.join().unwrap(), "the region is gone: nothing is left to wipe");
+        });
     }
 
     #[test]
