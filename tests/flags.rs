@@ -31,27 +31,11 @@ fn prot(addr: usize) -> (bool, bool) {
 /// Whether the page at `addr` is readable and writable, from `VirtualQuery`'s
 /// `Protect` (siegel uses `PAGE_NOACCESS`, `PAGE_READONLY`, `PAGE_READWRITE`).
 #[cfg(windows)]
-#[allow(unsafe_code, reason = "VirtualQuery")]
 fn prot(addr: usize) -> (bool, bool) {
     use windows_sys::Win32::System::Memory::{
-        VirtualQuery, MEMORY_BASIC_INFORMATION, MEM_COMMIT, PAGE_NOACCESS, PAGE_READONLY,
-        PAGE_READWRITE,
+        MEM_COMMIT, PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE,
     };
-    // SAFETY:
-    // - an all-zero MEMORY_BASIC_INFORMATION is a valid out-parameter.
-    let mut info: MEMORY_BASIC_INFORMATION = unsafe { core::mem::zeroed() };
-    // SAFETY:
-    // - VirtualQuery only writes `info`, whose size is passed [1].
-    //
-    // [1] https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualquery
-    let got = unsafe {
-        VirtualQuery(
-            core::ptr::with_exposed_provenance(addr),
-            &raw mut info,
-            size_of::<MEMORY_BASIC_INFORMATION>(),
-        )
-    };
-    assert_ne!(got, 0, "VirtualQuery: {}", std::io::Error::last_os_error());
+    let info = support::virtual_query(addr).unwrap();
     assert_eq!(info.State, MEM_COMMIT, "{addr:#x} is not committed");
     match info.Protect {
         PAGE_NOACCESS => (false, false),

@@ -4,6 +4,7 @@
 //! both sides, a sealed region, a read-only scope; and the crash wipe's
 //! unhandled-exception filter. On other systems this file is empty.
 #![cfg(windows)]
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
 #![allow(unsafe_code, reason = "deliberate faults")]
 
 use std::process::Command;

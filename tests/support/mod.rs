@@ -513,6 +513,36 @@ pub(crate) fn read_own_memory(addr: usize, len: usize) -> std::io::Result<Vec<u8
     Ok(buf)
 }
 
+/// `VirtualQuery(addr)`—the region of pages with the same state and protection
+/// that starts at `addr`'s page (`State`: `MEM_COMMIT`, `MEM_RESERVE` or
+/// `MEM_FREE`; `Protect`: `PAGE_NOACCESS`, `PAGE_READONLY`, ...).
+#[cfg(windows)]
+pub(crate) fn virtual_query(
+    addr: usize,
+) -> std::io::Result<windows_sys::Win32::System::Memory::MEMORY_BASIC_INFORMATION> {
+    use windows_sys::Win32::System::Memory::{VirtualQuery, MEMORY_BASIC_INFORMATION};
+    // SAFETY:
+    // - an all-zero MEMORY_BASIC_INFORMATION is a valid out-parameter
+    //   (integers and pointers).
+    let mut info: MEMORY_BASIC_INFORMATION = unsafe { core::mem::zeroed() };
+    // SAFETY:
+    // - VirtualQuery only writes `info`, whose size is passed [1]; any address
+    //   may be queried.
+    //
+    // [1] https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualquery
+    let got = unsafe {
+        VirtualQuery(
+            core::ptr::with_exposed_provenance(addr),
+            &raw mut info,
+            size_of::<MEMORY_BASIC_INFORMATION>(),
+        )
+    };
+    if got == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(info)
+}
+
 /// Reads `len` bytes at `addr` of this process as a debugger would: what
 /// `ReadProcessMemory` finds, after making each committed `PAGE_NOACCESS` page in
 /// the range readable (`VirtualProtect`, as a debugger does with
@@ -527,10 +557,7 @@ pub(crate) fn read_own_memory(addr: usize, len: usize) -> std::io::Result<Vec<u8
 pub(crate) fn read_own_memory(addr: usize, len: usize) -> std::io::Result<Vec<u8>> {
     use windows_sys::Win32::System::{
         Diagnostics::Debug::ReadProcessMemory,
-        Memory::{
-            VirtualProtect, VirtualQuery, MEMORY_BASIC_INFORMATION, MEM_COMMIT, PAGE_NOACCESS,
-            PAGE_READONLY,
-        },
+        Memory::{VirtualProtect, MEM_COMMIT, PAGE_NOACCESS, PAGE_READONLY},
         Threading::GetCurrentProcess,
     };
     let end = addr.checked_add(len).expect("range end");
@@ -541,25 +568,10 @@ pub(crate) fn read_own_memory(addr: usize, len: usize) -> std::io::Result<Vec<u8
         if at >= end {
             break Ok(());
         }
-        // SAFETY:
-        // - an all-zero MEMORY_BASIC_INFORMATION is a valid out-parameter
-        //   (integers and pointers).
-        let mut info: MEMORY_BASIC_INFORMATION = unsafe { core::mem::zeroed() };
-        // SAFETY:
-        // - VirtualQuery only writes `info`, whose size is passed [1]; any
-        //   address may be queried.
-        //
-        // [1] https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualquery
-        let got = unsafe {
-            VirtualQuery(
-                core::ptr::with_exposed_provenance(at),
-                &raw mut info,
-                size_of::<MEMORY_BASIC_INFORMATION>(),
-            )
+        let info = match virtual_query(at) {
+            Ok(info) => info,
+            Err(err) => break Err(err),
         };
-        if got == 0 {
-            break Err(std::io::Error::last_os_error());
-        }
         if info.State != MEM_COMMIT {
             break Err(std::io::Error::other(format!("nothing committed at {at:#x}")));
         }
