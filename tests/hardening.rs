@@ -52,7 +52,9 @@ fn crash_with_secret(backend: Backend, scope_open: bool) {
 }
 
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
-#[cfg(unix)] // a SIGSEGV handler installed before siegel's
+// A SIGSEGV handler installed before siegel's. Windows' counterpart, an
+// earlier unhandled-exception filter, is tests/windows.rs's.
+#[cfg(unix)]
 #[test]
 fn a_fatal_signal_wipes_every_region_then_chains_to_the_previous_handler() {
     let test = "a_fatal_signal_wipes_every_region_then_chains_to_the_previous_handler";

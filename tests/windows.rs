@@ -2,16 +2,23 @@
 //! What the POSIX fault tests check in a forked or re-run child, checked here
 //! in a re-run child that dies of `STATUS_ACCESS_VIOLATION`: the guard pages on
 //! both sides, a sealed region, a read-only scope; the crash wipe's
-//! unhandled-exception filter; and locking past the minimum working set. On
-//! other systems this file is empty.
+//! unhandled-exception filter, and its hand-on to the filter installed before
+//! it; and locking past the minimum working set. On other systems this file is
+//! empty.
 #![cfg(windows)]
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
 #![allow(unsafe_code, reason = "deliberate faults, the working-set size")]
 
 mod support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use siegel::{crash, Dedicated, Protected};
 use support::{expect_sigsegv, in_child_within, is_child, run_child, ACCESS_VIOLATION};
+use windows_sys::Win32::System::{
+    Diagnostics::Debug::{SetUnhandledExceptionFilter, EXCEPTION_POINTERS},
+    Threading::ExitProcess,
+};
 
 /// # Safety
 ///
@@ -128,6 +135,44 @@ fn the_crash_wipe_runs_before_an_access_violation_kills_the_process() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(out.status.code(), Some(ACCESS_VIOLATION), "{out:?}");
     assert_eq!(notified, b"W", "the crash wipe notified");
+}
+
+/// Address of the secret the earlier filter inspects.
+static INSPECT: AtomicUsize = AtomicUsize::new(0);
+const WIPED: u32 = 50;
+const INTACT: u32 = 51;
+
+/// An unhandled-exception filter installed *before* siegel's: siegel's filter
+/// wipes, then hands the exception on to it, and it exits with whether the
+/// secret's bytes are all zero.
+unsafe extern "system" fn inspect_after_wipe(_: *const EXCEPTION_POINTERS) -> i32 {
+    let addr = INSPECT.load(Ordering::SeqCst);
+    let mut zero = true;
+    for i in 0..32 {
+        // SAFETY: siegel's filter left the wiped pages accessible before
+        // handing the exception on (else this faults and the child dies of an
+        // access violation, which fails the test).
+        zero &= unsafe { peek(addr + i) } == 0;
+    }
+    // SAFETY: ends the process at once with the verdict as its exit code.
+    unsafe { ExitProcess(if zero { WIPED } else { INTACT }) }
+}
+
+#[test]
+fn an_access_violation_wipes_then_hands_on_to_the_previous_filter() {
+    let test = "an_access_violation_wipes_then_hands_on_to_the_previous_filter";
+    if is_child(test) {
+        // SAFETY: installs a filter that only reads the secret and exits.
+        unsafe { SetUnhandledExceptionFilter(Some(inspect_after_wipe)) };
+        crash::wipe_on_fatal_signal(crash::Order::WipeFirst).unwrap();
+        let secret = Protected::init_with_in(Dedicated, |s: &mut [u8; 32]| s.fill(0xC3)).unwrap();
+        INSPECT.store(secret.info().secret.start, Ordering::SeqCst);
+        // SAFETY: deliberately faults on the leading guard page.
+        unsafe { poke(secret.info().mapping.start) };
+        std::process::exit(0);
+    }
+    let out = run_child(test, &[]);
+    assert_eq!(out.status.code(), Some(WIPED.cast_signed()), "{out:?}");
 }
 
 /// `GetProcessWorkingSetSize(GetCurrentProcess())`: the minimum and maximum
