@@ -5,11 +5,15 @@
 mod support;
 
 use siegel::{pku_support, Backend, Dedicated, Error, Mechanism, Options, Protected};
-use support::{drop_cap_ipc_lock, in_child, opts, set_memlock_limit};
+#[cfg(target_os = "linux")]
+use support::{drop_cap_ipc_lock, set_memlock_limit};
+use support::{in_child, opts};
 
+#[cfg(target_os = "linux")]
 const CANARY_LEN: usize = 16;
 
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
+#[cfg(target_os = "linux")] // RLIMIT_MEMLOCK, capabilities
 #[test]
 fn lowered_memlock_limit_gives_the_typed_error() {
     in_child("lowered_memlock_limit_gives_the_typed_error", &[], || {
@@ -29,6 +33,7 @@ fn lowered_memlock_limit_gives_the_typed_error() {
 }
 
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
+#[cfg(target_os = "linux")] // RLIMIT_MEMLOCK, capabilities
 #[test]
 fn sizes_reach_exactly_the_memlock_limit() {
     in_child("sizes_reach_exactly_the_memlock_limit", &[], || {

@@ -2,27 +2,29 @@
 //! handlers, inherited rights, core dumps — and, where the backends differ, the
 //! mprotect behaviour the docs promise. PKU tests print "skipped: no PKU" without
 //! PKU, and fail then if `SIEGEL_REQUIRE_PKU=1`.
+//!
+//! On Windows (no protection keys: the PKU tests skip) the signal-handler,
+//! `si_pkey` and core-dump cases are left out: they are Linux's.
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
 
 mod support;
 
+use std::{collections::HashSet, sync::mpsc, thread};
+#[cfg(target_os = "linux")]
 use std::{
-    collections::HashSet,
     io::Write as _,
     os::unix::process::ExitStatusExt,
     process::Command,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        mpsc,
-    },
-    thread,
+    sync::atomic::{AtomicUsize, Ordering},
 };
 
-use siegel::{Backend, Dedicated, Error, KeyExhaustion, Mechanism, Protected};
-use support::{
-    expect_sigsegv, in_child, is_child, opts, pku_available, report_segv, run_child, SEGV_REPORTED,
-};
+#[cfg(target_os = "linux")]
+use siegel::Dedicated;
+use siegel::{Backend, Error, KeyExhaustion, Mechanism, Protected};
+use support::{expect_sigsegv, in_child, opts, pku_available};
+#[cfg(target_os = "linux")]
+use support::{is_child, report_segv, run_child, SEGV_REPORTED};
 
 fn keyed(regions: &[Protected<[u8; 32]>]) -> Vec<u32> {
     regions
@@ -167,10 +169,12 @@ fn another_thread_cannot_read_while_this_thread_holds_a_scope() {
 }
 
 /// `SEGV_PKUERR` from `<asm-generic/siginfo.h>`.
+#[cfg(target_os = "linux")]
 const SEGV_PKUERR: i32 = 4;
 
 #[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
+#[cfg(target_os = "linux")] // report_segv: si_pkey
 fn an_illegal_access_faults_with_segv_pkuerr_and_the_region_key() {
     let test = "an_illegal_access_faults_with_segv_pkuerr_and_the_region_key";
     if !pku_available(test) {
@@ -228,10 +232,13 @@ fn under_mprotect_another_thread_can_read_during_a_scope() {
 }
 
 /// The address a signal handler in these tests reads.
+#[cfg(target_os = "linux")]
 static HANDLER_ADDR: AtomicUsize = AtomicUsize::new(0);
 /// What the handler read (`0x100` + byte), or 0.
+#[cfg(target_os = "linux")]
 static HANDLER_READ: AtomicUsize = AtomicUsize::new(0);
 
+#[cfg(target_os = "linux")]
 extern "C" fn read_in_handler(_sig: libc::c_int) {
     let addr = HANDLER_ADDR.load(Ordering::SeqCst);
     #[allow(unsafe_code, reason = "a signal handler probing the region")]
@@ -242,10 +249,12 @@ extern "C" fn read_in_handler(_sig: libc::c_int) {
 }
 
 #[allow(clippy::as_conversions, reason = "sighandler_t is an address: no From exists")]
+#[cfg(target_os = "linux")]
 fn handler_address() -> libc::sighandler_t {
     read_in_handler as *const () as libc::sighandler_t
 }
 
+#[cfg(target_os = "linux")]
 fn raise_with_handler(secret: &Protected<[u8; 32]>) {
     HANDLER_ADDR.store(secret.info().secret.start, Ordering::SeqCst);
     let guard = secret.read().unwrap();
@@ -264,6 +273,7 @@ fn raise_with_handler(secret: &Protected<[u8; 32]>) {
 
 #[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
+#[cfg(target_os = "linux")] // signals
 fn a_signal_handler_cannot_read_a_region_the_interrupted_thread_has_open() {
     let test = "a_signal_handler_cannot_read_a_region_the_interrupted_thread_has_open";
     if !pku_available(test) {
@@ -279,6 +289,7 @@ fn a_signal_handler_cannot_read_a_region_the_interrupted_thread_has_open() {
 
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
 #[test]
+#[cfg(target_os = "linux")] // signals
 fn under_mprotect_a_signal_handler_can_read_an_open_region() {
     in_child("under_mprotect_a_signal_handler_can_read_an_open_region", &[], || {
         let secret =
@@ -345,6 +356,7 @@ fn a_thread_spawned_by_siegel_during_a_scope_cannot_read() {
 
 /// 64 bytes from xorshift64 seeded with `seed`: a pattern that does not occur by
 /// chance, computed the same way in parent and child.
+#[cfg(target_os = "linux")]
 fn pattern(seed: u64) -> [u8; 64] {
     let mut state = seed;
     let mut out = [0u8; 64];
@@ -357,12 +369,14 @@ fn pattern(seed: u64) -> [u8; 64] {
     out
 }
 
+#[cfg(target_os = "linux")]
 fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
     haystack.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
 #[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
+#[cfg(target_os = "linux")] // core dumps, RLIMIT_CORE
 fn no_secret_in_a_core_dump() {
     const TEST: &str = "no_secret_in_a_core_dump";
     const SEALED: u64 = 0x5EA1_ED00_0000_0001;

@@ -9,6 +9,10 @@
 //! in a child (keys are process-wide), and needs PKU: it prints "skipped: no
 //! PKU" without it, or fails under `SIEGEL_REQUIRE_PKU=1`.
 
+//!
+//! Protection keys (and the signals, `pkey_alloc` and pipes these tests probe them with) are Linux-only: on other systems this file is empty.
+
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
 #![allow(unsafe_code, reason = "these tests probe addresses and call pkey_alloc")]
 

@@ -9,7 +9,9 @@ mod support;
 use std::thread;
 
 use siegel::{Backend, Error, Options, Pool, Protected};
-use support::{backends, drop_cap_ipc_lock, in_child, set_memlock_limit};
+use support::{backends, in_child};
+#[cfg(target_os = "linux")]
+use support::{drop_cap_ipc_lock, set_memlock_limit};
 
 fn pool(backend: Backend) -> Pool {
     Pool::with_options(Options::new().backend(backend))
@@ -203,6 +205,7 @@ fn rotation_and_lockdown_cover_pooled_secrets() {
 }
 
 /// Resident set size of this process in bytes, from `/proc/self/statm`.
+#[cfg(target_os = "linux")]
 fn rss() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
     let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -210,6 +213,7 @@ fn rss() -> usize {
 }
 
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
+#[cfg(target_os = "linux")] // RLIMIT_MEMLOCK, /proc/self/statm
 #[test]
 fn a_hundred_thousand_32_byte_secrets_fit_the_default_limits() {
     in_child("a_hundred_thousand_32_byte_secrets_fit_the_default_limits", &[], || {

@@ -6,13 +6,20 @@
 //! Each case runs in a child that fills the map count with one-page mappings
 //! first, on the mprotect backend (root keeps `CAP_IPC_LOCK`, so the locked
 //! memory of the arenas is not what runs out).
+//!
+//! Windows has no map count, `/proc` or `memfd_secret`: there, only the
+//! lockdown and leaked-guard cases run, without their `/proc` checks.
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
 
 mod support;
 
-use siegel::{Backend, Error, MemoryPolicy, Options, Pool, Protected};
-use support::{exhaust_map_count, in_child, maps_in, release_maps, vm_lck_kb};
+#[cfg(target_os = "linux")]
+use siegel::MemoryPolicy;
+use siegel::{Backend, Error, Options, Pool, Protected};
+use support::in_child;
+#[cfg(target_os = "linux")]
+use support::{exhaust_map_count, maps_in, release_maps, vm_lck_kb};
 
 fn pool() -> Pool {
     Pool::with_options(Options::new().backend(Backend::Mprotect))
@@ -20,6 +27,7 @@ fn pool() -> Pool {
 
 /// A pool whose arenas are `memfd_secret` memory, if this kernel offers it
 /// (Linux 6.5+, or 5.14+ booted with `secretmem.enable=1`); else says why not.
+#[cfg(target_os = "linux")]
 fn secret_pool(test: &str) -> Option<Pool> {
     let pool = Pool::with_options(
         Options::new().backend(Backend::Mprotect).memory(MemoryPolicy::RequireSecret),
@@ -36,18 +44,21 @@ fn secret_pool(test: &str) -> Option<Pool> {
 
 /// Pooled `[u8; 32]` secrets (64-byte slots), each holding its index, spread
 /// over the first pages of one arena.
+#[cfg(target_os = "linux")]
 fn secrets(pool: &Pool, n: usize) -> Vec<Protected<[u8; 32]>> {
     (0..n)
         .map(|i| Protected::init_with_in(pool, |k: &mut [u8; 32]| k.fill(value(i))).unwrap())
         .collect()
 }
 
+#[cfg(target_os = "linux")]
 fn value(i: usize) -> u8 {
     u8::try_from(i % 251).unwrap() + 1
 }
 
 /// The secrets' arena pages are all sealed, and every secret still holds its
 /// value. Frees some filler maps first: reading `/proc/self/maps` allocates.
+#[cfg(target_os = "linux")]
 fn check_sealed_and_intact(what: &str, keys: &[Protected<[u8; 32]>], filler: &mut Vec<usize>) {
     release_maps(filler, 64);
     let arena = keys[0].info().data_pages;
@@ -60,11 +71,13 @@ fn check_sealed_and_intact(what: &str, keys: &[Protected<[u8; 32]>], filler: &mu
 
 /// Index of the first secret on arena page `page` (64 slots of 64 bytes a page;
 /// slot `i` starts at `(i + 1) * 64`).
+#[cfg(target_os = "linux")]
 fn on_page(page: usize) -> usize {
     page * 64
 }
 
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
+#[cfg(target_os = "linux")] // vm.max_map_count, /proc/self/maps
 #[test]
 fn at_the_map_count_limit_scopes_open_and_close_on_adjacent_pages() {
     in_child("at_the_map_count_limit_scopes_open_and_close_on_adjacent_pages", &[], || {
@@ -78,6 +91,7 @@ fn at_the_map_count_limit_scopes_open_and_close_on_adjacent_pages() {
 /// closes: the page is re-sealed (it is a mapping of its own), nothing is left
 /// readable, nothing is lost.
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
+#[cfg(target_os = "linux")] // vm.max_map_count, /proc/self/maps
 #[test]
 fn at_the_map_count_limit_a_secret_memory_pool_reseals_the_middle_page() {
     let test = "at_the_map_count_limit_a_secret_memory_pool_reseals_the_middle_page";
@@ -88,6 +102,7 @@ fn at_the_map_count_limit_a_secret_memory_pool_reseals_the_middle_page() {
     });
 }
 
+#[cfg(target_os = "linux")]
 fn scopes_on_adjacent_pages_at_the_limit(pool: &Pool) {
     {
         let mut keys = secrets(pool, on_page(6));
@@ -116,6 +131,7 @@ fn scopes_on_adjacent_pages_at_the_limit(pool: &Pool) {
 }
 
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
+#[cfg(target_os = "linux")] // vm.max_map_count, /proc/self/maps
 #[test]
 fn at_the_map_count_limit_dropping_a_secret_costs_no_neighbour() {
     in_child("at_the_map_count_limit_dropping_a_secret_costs_no_neighbour", &[], || {
@@ -144,6 +160,7 @@ fn at_the_map_count_limit_dropping_a_secret_costs_no_neighbour() {
 }
 
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn")]
+#[cfg(target_os = "linux")] // vm.max_map_count, /proc/self/maps
 #[test]
 fn map_count_exhaustion_is_error_map_for_dedicated_and_pooled_secrets() {
     in_child("map_count_exhaustion_is_error_map_for_dedicated_and_pooled_secrets", &[], || {
@@ -169,6 +186,7 @@ fn map_count_exhaustion_is_error_map_for_dedicated_and_pooled_secrets() {
 fn repeated_lockdowns_strand_no_arena() {
     in_child("repeated_lockdowns_strand_no_arena", &[], || {
         let pool = pool();
+        #[cfg(target_os = "linux")]
         let baseline = vm_lck_kb();
         for round in 0..support::rounds(200) {
             let secret = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(1)).unwrap();
@@ -178,8 +196,11 @@ fn repeated_lockdowns_strand_no_arena() {
             drop(secret);
         }
         assert!(pool.info().arenas <= 1, "{} arenas stranded", pool.info().arenas);
-        let locked = vm_lck_kb();
-        assert!(locked <= baseline + 64, "VmLck grew from {baseline} kB to {locked} kB");
+        #[cfg(target_os = "linux")] // VmLck, from /proc/self/status
+        {
+            let locked = vm_lck_kb();
+            assert!(locked <= baseline + 64, "VmLck grew from {baseline} kB to {locked} kB");
+        }
     });
 }
 
@@ -190,13 +211,17 @@ fn a_leaked_guard_on_a_pooled_secret_ends_with_the_secret() {
         let pool = pool();
         let _anchor = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
         let leaky = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(7)).unwrap();
+        #[cfg_attr(not(target_os = "linux"), allow(unused_variables, reason = "for /proc"))]
         let page = leaky.info().data_pages.start
             + 4096 * ((leaky.info().secret.start - leaky.info().data_pages.start) / 4096);
         core::mem::forget(leaky.read().unwrap());
         drop(leaky);
         let unrelated = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(8)).unwrap();
-        let maps = maps_in(page..page + 4096);
-        assert!(maps.iter().all(|(.., p)| p == "---p"), "leaked access spilled: {maps:x?}");
+        #[cfg(target_os = "linux")] // /proc/self/maps
+        {
+            let maps = maps_in(page..page + 4096);
+            assert!(maps.iter().all(|(.., p)| p == "---p"), "leaked access spilled: {maps:x?}");
+        }
         let report = siegel::lockdown();
         assert_eq!(report.deferred, 0, "the leak must not defer the arena's wipe");
         assert!(matches!(unrelated.read(), Err(Error::Poisoned)));

@@ -10,6 +10,10 @@
 //! `SIEGEL_REQUIRE_PKU=1`, as in the CI VM); the signal-handler case runs on
 //! both backends.
 
+//!
+//! The revocation round (protection keys, real-time signals, rlimits, `fork`) is Linux-only: on other systems this file is empty.
+
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
 #![allow(unsafe_code, reason = "these tests block signals, set rlimits, fork and install handlers")]
 

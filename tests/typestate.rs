@@ -6,7 +6,9 @@
 mod support;
 
 use siegel::{Backend, Dedicated, Mechanism, Protected, ReadOnly, ReadWrite};
-use support::{backends, forbid_mprotect, in_child, opts, pku_available};
+use support::{backends, opts};
+#[cfg(target_os = "linux")]
+use support::{forbid_mprotect, in_child, pku_available};
 
 #[test]
 fn transitions_keep_the_secret() {
@@ -97,6 +99,7 @@ fn failed_transition_hands_the_handle_back() {
 }
 
 #[cfg_attr(miri, ignore = "runs in a child process, which Miri cannot spawn (seccomp)")]
+#[cfg(target_os = "linux")] // seccomp
 #[test]
 fn nested_scopes_on_an_open_region_make_no_syscall() {
     in_child("nested_scopes_on_an_open_region_make_no_syscall", &[], || {
@@ -118,6 +121,7 @@ fn nested_scopes_on_an_open_region_make_no_syscall() {
 }
 
 #[cfg_attr(miri, ignore = "protection keys: Miri has none")]
+#[cfg(target_os = "linux")] // protection keys, seccomp
 #[test]
 fn pku_scopes_make_no_syscall() {
     let test = "pku_scopes_make_no_syscall";

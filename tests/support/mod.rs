@@ -4,14 +4,21 @@
 //! Tests that must crash run in a child: the test binary re-runs itself filtered to
 //! one test with `SIEGEL_TEST_CHILD` set, and the parent asserts how it died. This
 //! keeps the multithreaded harness alive and avoids a bare `fork`.
+//!
+//! The child runs, the PKU skip rule and [`expect_sigsegv`] build everywhere (on
+//! Windows, run under Wine by `.ci/windows`, a stray access dies of
+//! `STATUS_ACCESS_VIOLATION` instead of `SIGSEGV`). The rest is POSIX
+//! (`#[cfg(unix)]`: signals, pipes, rlimits) or Linux (`#[cfg(target_os =
+//! "linux")]`: `/proc`, capabilities, seccomp, the map count).
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 #![allow(unsafe_code, reason = "tests simulate memory-safety bugs and make raw syscalls")]
 
+#[cfg(unix)]
+use std::os::unix::process::ExitStatusExt;
 use std::{
     io::Write as _,
-    os::unix::process::ExitStatusExt,
-    process::{Command, Output},
+    process::{Command, ExitStatus, Output},
 };
 
 use siegel::{pku_support, Backend, Options};
@@ -54,7 +61,8 @@ pub(crate) fn run_child(test: &str, envs: &[(&str, &str)]) -> Output {
         .expect("spawn child test process")
 }
 
-/// Runs `body` in a child process and asserts that the child died of `SIGSEGV`.
+/// Runs `body` in a child process and asserts that the child died of `SIGSEGV`
+/// (on Windows: of `STATUS_ACCESS_VIOLATION`, see [`died_of_access_violation`]).
 /// Returns the child's output for further checks.
 ///
 /// In the child, `body` runs and, if it returns, the child exits with status 0 —
@@ -67,14 +75,33 @@ pub(crate) fn expect_sigsegv(test: &str, body: impl FnOnce()) -> Output {
     }
     let out = run_child(test, &[]);
     assert!(
-        out.status.signal() == Some(libc::SIGSEGV) || died_of_siegel_pku_abort(&out),
-        "{test}: expected the child to die of SIGSEGV (or siegel's deliberate abort on a \
+        died_of_access_violation(out.status) || died_of_siegel_pku_abort(&out),
+        "{test}: expected the child to die of {} (or siegel's deliberate abort on a \
          protection-key fault), got {:?}\nstdout:\n{}\nstderr:\n{}",
+        if cfg!(windows) { "STATUS_ACCESS_VIOLATION" } else { "SIGSEGV" },
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
     out
+}
+
+/// Whether a child died of a stray memory access: `SIGSEGV`.
+#[cfg(unix)]
+pub(crate) fn died_of_access_violation(status: ExitStatus) -> bool {
+    status.signal() == Some(libc::SIGSEGV)
+}
+
+/// `STATUS_ACCESS_VIOLATION`, the exit code of a Windows process killed by an
+/// unhandled access violation (a `SIGSEGV`'s counterpart).
+#[cfg(windows)]
+pub(crate) const ACCESS_VIOLATION: i32 = 0xC000_0005_u32.cast_signed();
+
+/// Whether a child died of a stray memory access: an unhandled
+/// `STATUS_ACCESS_VIOLATION`, which becomes the process's exit code.
+#[cfg(windows)]
+pub(crate) fn died_of_access_violation(status: ExitStatus) -> bool {
+    status.code() == Some(ACCESS_VIOLATION)
 }
 
 /// The message siegel aborts with when a thread touches a siegel key without a
@@ -84,13 +111,18 @@ pub(crate) const PKU_ABORT: &str = "siegel: a thread touched a protected secret"
 /// Whether the child died of siegel's deliberate abort on a protection-key fault
 /// (what a `SIGSEGV` on a siegel key becomes under PKU).
 pub(crate) fn died_of_siegel_pku_abort(out: &Output) -> bool {
-    out.status.signal() == Some(libc::SIGABRT)
-        && String::from_utf8_lossy(&out.stderr).contains(PKU_ABORT)
+    #[cfg(unix)]
+    let aborted = out.status.signal() == Some(libc::SIGABRT);
+    // No protection keys on Windows: siegel never aborts on one.
+    #[cfg(windows)]
+    let aborted = false;
+    aborted && String::from_utf8_lossy(&out.stderr).contains(PKU_ABORT)
 }
 
 /// Whether the calling thread can read the byte at `addr`, without faulting: the
 /// kernel copies it into a pipe on this thread's behalf and checks the access
 /// against this thread's page protection and PKRU (`EFAULT` if denied).
+#[cfg(unix)]
 pub(crate) fn readable_here(addr: usize) -> bool {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid array of two descriptors for pipe(2).
@@ -190,7 +222,7 @@ pub(crate) fn in_child_within(
     for line in String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with(test)) {
         let _ = writeln!(std::io::stderr(), "{line}");
     }
-    let hung = start.elapsed() > limit && out.status.signal() == Some(libc::SIGKILL);
+    let hung = start.elapsed() > limit && was_killed(out.status);
     assert!(
         !hung && out.status.success(),
         "{test}: child {} ({:?})\nstdout:\n{}\nstderr:\n{}",
@@ -201,13 +233,32 @@ pub(crate) fn in_child_within(
     );
 }
 
+/// Whether a child died of [`run_child_within`]'s kill: `SIGKILL`.
+#[cfg(unix)]
+fn was_killed(status: ExitStatus) -> bool {
+    status.signal() == Some(libc::SIGKILL)
+}
+
+/// Whether a child died of [`run_child_within`]'s kill: std's `Child::kill` is
+/// `TerminateProcess(handle, 1)`, so the exit code is 1.
+#[cfg(windows)]
+fn was_killed(status: ExitStatus) -> bool {
+    status.code() == Some(1)
+}
+
 /// Sets `RLIMIT_CORE` to 0 so crashing children write no core files.
+#[cfg(unix)]
 pub(crate) fn no_core_dumps() {
     let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY:
     // - `zero` is a valid `struct rlimit`; lowering a limit is always allowed.
     unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const zero) };
 }
+
+/// Nothing to do: a crashing Windows process writes no core file (Windows Error
+/// Reporting keeps a dump only where `LocalDumps` is configured; Wine has none).
+#[cfg(windows)]
+pub(crate) fn no_core_dumps() {}
 
 /// The backends this machine can run: always `Mprotect`, plus `Pku` when the CPU
 /// and kernel provide it. Without PKU, prints why the PKU variant is skipped —
@@ -247,6 +298,7 @@ pub(crate) fn opts(backend: Backend) -> Options {
 }
 
 /// The `VmFlags` of the mapping containing `addr`, from `/proc/self/smaps`.
+#[cfg(target_os = "linux")]
 pub(crate) fn vm_flags(addr: usize) -> Vec<String> {
     let smaps = std::fs::read_to_string("/proc/self/smaps").expect("read /proc/self/smaps");
     let mut inside = false;
@@ -272,6 +324,7 @@ pub(crate) fn vm_flags(addr: usize) -> Vec<String> {
 
 /// Drops `CAP_IPC_LOCK` from the effective set, so `RLIMIT_MEMLOCK` applies even
 /// when the tests run as root.
+#[cfg(target_os = "linux")]
 pub(crate) fn drop_cap_ipc_lock() {
     #[repr(C)]
     struct Header {
@@ -302,6 +355,7 @@ pub(crate) fn drop_cap_ipc_lock() {
 }
 
 /// Sets the soft and hard `RLIMIT_MEMLOCK` to `bytes`.
+#[cfg(unix)]
 pub(crate) fn set_memlock_limit(bytes: u64) {
     let lim = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
     // SAFETY:
@@ -313,6 +367,7 @@ pub(crate) fn set_memlock_limit(bytes: u64) {
 /// Installs a seccomp filter on the calling thread that makes `mprotect` and
 /// `pkey_mprotect` fail with `EPERM`, so a test can prove a code path makes no
 /// such call (the filter stays for the thread's life: use it in a child).
+#[cfg(target_os = "linux")]
 pub(crate) fn forbid_mprotect() {
     const SECCOMP_DATA_NR: u32 = 0;
     let jeq = |nr: i64, skip: u8| libc::sock_filter {
@@ -359,11 +414,13 @@ pub(crate) fn forbid_mprotect() {
 }
 
 /// Exit status of a child whose SIGSEGV was caught by [`report_segv`].
+#[cfg(target_os = "linux")]
 pub(crate) const SEGV_REPORTED: i32 = 42;
 
 /// Installs a SIGSEGV handler that prints `segv code=C pkey=K` (the fault's
 /// `si_code` and `si_pkey`) and exits with [`SEGV_REPORTED`]. Async-signal-safe:
 /// formats into a stack buffer and calls only `write` and `_exit`.
+#[cfg(target_os = "linux")]
 pub(crate) fn report_segv() {
     extern "C" fn handler(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
         // SAFETY:
@@ -426,6 +483,7 @@ pub(crate) fn report_segv() {
 
 /// Installs `handler` as this process's `SA_SIGINFO` handler for `SIGSEGV`. The
 /// handler must be async-signal-safe.
+#[cfg(unix)]
 pub(crate) fn install_sigsegv_handler(
     handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
 ) {
@@ -446,6 +504,7 @@ pub(crate) fn install_sigsegv_handler(
 /// Reads `len` bytes at `addr` of this process through `/proc/self/mem`, which
 /// ignores page protection (the kernel reads with `FOLL_FORCE`): what a debugger
 /// or a same-user process would find. `Err` if nothing is mapped there.
+#[cfg(target_os = "linux")]
 pub(crate) fn read_own_memory(addr: usize, len: usize) -> std::io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt as _;
     let mem = std::fs::File::open("/proc/self/mem")?;
@@ -454,8 +513,135 @@ pub(crate) fn read_own_memory(addr: usize, len: usize) -> std::io::Result<Vec<u8
     Ok(buf)
 }
 
+/// `VirtualQuery(addr)`—the region of pages with the same state and protection
+/// that starts at `addr`'s page (`State`: `MEM_COMMIT`, `MEM_RESERVE` or
+/// `MEM_FREE`; `Protect`: `PAGE_NOACCESS`, `PAGE_READONLY`, ...).
+#[cfg(windows)]
+pub(crate) fn virtual_query(
+    addr: usize,
+) -> std::io::Result<windows_sys::Win32::System::Memory::MEMORY_BASIC_INFORMATION> {
+    use windows_sys::Win32::System::Memory::{VirtualQuery, MEMORY_BASIC_INFORMATION};
+    // SAFETY:
+    // - an all-zero MEMORY_BASIC_INFORMATION is a valid out-parameter
+    //   (integers and pointers).
+    let mut info: MEMORY_BASIC_INFORMATION = unsafe { core::mem::zeroed() };
+    // SAFETY:
+    // - VirtualQuery only writes `info`, whose size is passed [1]; any address
+    //   may be queried.
+    //
+    // [1] https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualquery
+    let got = unsafe {
+        VirtualQuery(
+            core::ptr::with_exposed_provenance(addr),
+            &raw mut info,
+            size_of::<MEMORY_BASIC_INFORMATION>(),
+        )
+    };
+    if got == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(info)
+}
+
+/// Reads `len` bytes at `addr` of this process as a debugger would: what
+/// `ReadProcessMemory` finds, after making each committed `PAGE_NOACCESS` page in
+/// the range readable (`VirtualProtect`, as a debugger does with
+/// `VirtualProtectEx`); their protection is put back before this returns.
+/// `ReadProcessMemory` alone honours page protection, where Linux's
+/// `/proc/self/mem` ignores it. `Err` if a page of the range is not committed
+/// (released or decommitted: nothing is there).
+///
+/// Changes protection for a moment, which Linux's read does not: meant for a
+/// test's own secret, or the range of one it dropped. Such a range may be
+/// released and its address reused by another thread meanwhile: a release is
+/// tolerated, but a protection change by that thread inside the moment would
+/// be undone (a debugger stops every thread first; this does not).
+#[cfg(windows)]
+pub(crate) fn read_own_memory(addr: usize, len: usize) -> std::io::Result<Vec<u8>> {
+    use windows_sys::Win32::System::{
+        Diagnostics::Debug::ReadProcessMemory,
+        Memory::{VirtualProtect, MEM_COMMIT, PAGE_NOACCESS, PAGE_READONLY},
+        Threading::GetCurrentProcess,
+    };
+    let end = addr.checked_add(len).expect("range end");
+    // The inaccessible regions opened for the copy: (base, size, old protection).
+    let mut opened = Vec::new();
+    let mut at = addr;
+    let found = loop {
+        if at >= end {
+            break Ok(());
+        }
+        let info = match virtual_query(at) {
+            Ok(info) => info,
+            Err(err) => break Err(err),
+        };
+        if info.State != MEM_COMMIT {
+            break Err(std::io::Error::other(format!("nothing committed at {at:#x}")));
+        }
+        // The region's pages that overlap the range (pages are 4 KiB on x86-64).
+        let base = info.BaseAddress;
+        let size = (base.addr() + info.RegionSize).min(end.next_multiple_of(4096)) - base.addr();
+        if info.Protect == PAGE_NOACCESS {
+            let mut old = 0;
+            // SAFETY:
+            // - the pages are committed and inaccessible, so no Rust reference
+            //   reads or writes them; making them readable invalidates nothing,
+            //   and the old protection is put back below [1].
+            //
+            // [1] https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualprotect
+            let ok = unsafe { VirtualProtect(base, size, PAGE_READONLY, &raw mut old) };
+            if ok == 0 {
+                break Err(std::io::Error::last_os_error());
+            }
+            opened.push((base, size, old));
+        }
+        at = base.addr() + size;
+    };
+    let mut buf = vec![0; len];
+    // SAFETY:
+    // - GetCurrentProcess has no preconditions and cannot fail [1].
+    //
+    // [1] https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-getcurrentprocess
+    let process = unsafe { GetCurrentProcess() };
+    let copied = found.and_then(|()| {
+        let mut read = 0;
+        // SAFETY:
+        // - `process` is the pseudo handle of this process, with full access; `buf` is
+        //   writable for `len` bytes; a range that is not readable makes the call
+        //   fail, it does not fault [1].
+        //
+        // [1] https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-readprocessmemory
+        let ok = unsafe {
+            ReadProcessMemory(
+                process,
+                core::ptr::with_exposed_provenance(addr),
+                buf.as_mut_ptr().cast(),
+                len,
+                &raw mut read,
+            )
+        };
+        if ok == 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    });
+    for (base, size, old) in opened {
+        let mut was = 0;
+        // SAFETY:
+        // - puts back the protection these pages had on entry.
+        let ok = unsafe { VirtualProtect(base, size, old, &raw mut was) };
+        // A range read after its secret was dropped may have been released
+        // (and its address taken again) by another test's thread meanwhile.
+        let released = || virtual_query(base.addr()).map_or(true, |i| i.State != MEM_COMMIT);
+        assert!(ok != 0 || released(), "VirtualProtect back: {}", std::io::Error::last_os_error());
+    }
+    copied.map(|()| buf)
+}
+
 /// The permissions (`rw-p`, `---p`, ...) of every mapping of this process that
 /// overlaps `range`, with their bounds, from `/proc/self/maps`.
+#[cfg(target_os = "linux")]
 pub(crate) fn maps_in(range: core::ops::Range<usize>) -> Vec<(usize, usize, String)> {
     let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
     maps.lines()
@@ -471,6 +657,7 @@ pub(crate) fn maps_in(range: core::ops::Range<usize>) -> Vec<(usize, usize, Stri
 }
 
 /// `VmLck` of this process in kB, from `/proc/self/status`.
+#[cfg(target_os = "linux")]
 pub(crate) fn vm_lck_kb() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
     status
@@ -484,6 +671,7 @@ pub(crate) fn vm_lck_kb() -> usize {
 /// that cannot merge (alternately readable and inaccessible), leaving `spare`
 /// map entries free. Returns the pages still mapped, for [`release_maps`]. For
 /// child processes only.
+#[cfg(target_os = "linux")]
 pub(crate) fn exhaust_map_count(spare: usize) -> Vec<usize> {
     let mut made: Vec<usize> = Vec::with_capacity(70_000);
     loop {
@@ -511,6 +699,7 @@ pub(crate) fn exhaust_map_count(spare: usize) -> Vec<usize> {
 
 /// Unmaps `n` of the pages [`exhaust_map_count`] made, freeing up to `n` map
 /// entries.
+#[cfg(target_os = "linux")]
 pub(crate) fn release_maps(pages: &mut Vec<usize>, n: usize) {
     for _ in 0..n {
         let Some(addr) = pages.pop() else { return };

@@ -160,21 +160,26 @@ pub(crate) unsafe fn mlock(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
     if err.raw_os_error() != i32::try_from(ERROR_WORKING_SET_QUOTA).ok() {
         return Err(err);
     }
-    let (min, max) = working_set_size()?;
-    let grow = len.saturating_add(page_size() * 4);
+    let (min, max) = grown_working_set(working_set_size()?, len, page_size());
     let process = current_process();
     // SAFETY:
     // - the pseudo handle of GetCurrentProcess has PROCESS_SET_QUOTA [1]; the
     //   sizes are byte counts (no memory is passed).
     //
     // [1] https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-setprocessworkingsetsize
-    ret(unsafe {
-        SetProcessWorkingSetSize(process, min.saturating_add(grow), max.saturating_add(grow))
-    })
-    .map_err(|_| err)?;
+    ret(unsafe { SetProcessWorkingSetSize(process, min, max) }).map_err(|_| err)?;
     // SAFETY:
     // - as the first call.
     ret(unsafe { VirtualLock(ptr.as_ptr().cast::<c_void>(), len) })
+}
+
+/// The working-set sizes that make room to lock `len` more bytes, from the
+/// current `(minimum, maximum)`: both grow by `len` plus four pages (`page`
+/// bytes each) of slack for the pages Windows keeps out of a lock's reach, so
+/// the gap between them stays as it was. Saturates at `usize::MAX`.
+fn grown_working_set((min, max): (usize, usize), len: usize, page: usize) -> (usize, usize) {
+    let grow = len.saturating_add(page.saturating_mul(4));
+    (min.saturating_add(grow), max.saturating_add(grow))
 }
 
 /// `GetProcessWorkingSetSize(GetCurrentProcess())`—the minimum and maximum
@@ -266,4 +271,28 @@ pub(crate) unsafe fn mmap_fixed_inaccessible(ptr: NonNull<u8>, len: usize) -> io
 /// `vm.max_map_count`).
 pub(crate) fn is_out_of_mappings(_call: ProtectCall, _err: &io::Error) -> bool {
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grown_working_set;
+
+    #[test]
+    fn the_working_set_grows_by_the_lock_and_four_pages_of_slack() {
+        // Windows' defaults: 50 and 345 pages of 4 KiB.
+        let (min, max) = (50 * 4096, 345 * 4096);
+        assert_eq!(
+            grown_working_set((min, max), 3 * 4096, 4096),
+            (min + 7 * 4096, max + 7 * 4096),
+            "the lock's pages plus four, on both bounds"
+        );
+        let (grown_min, grown_max) = grown_working_set((min, max), 1 << 20, 4096);
+        assert_eq!(grown_max - grown_min, max - min, "the gap stays");
+        assert!(grown_min - min >= 1 << 20, "room for the whole lock");
+        assert_eq!(
+            grown_working_set((usize::MAX - 1, usize::MAX), 4096, 4096),
+            (usize::MAX, usize::MAX)
+        );
+        assert_eq!(grown_working_set((min, max), usize::MAX, 4096), (usize::MAX, usize::MAX));
+    }
 }
