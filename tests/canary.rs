@@ -100,6 +100,52 @@ fn every_zero_underflow_below_a_pooled_secret_is_caught() {
     }
 }
 
+/// A zero written at each byte of a pooled slot below its secret (the padding
+/// and the canary), one fresh secret per byte, for sizes whose padding is
+/// none, less than one canary's length, one, several, and not a multiple of
+/// it: every byte is checked at the next open (the check compares the padding
+/// in words, the last 16 bytes first).
+fn every_byte_below_a_pooled_secret<const N: usize>(backend: Backend) {
+    let pool = Pool::with_options(opts(backend));
+    // Slots are 32, 64, 128, … bytes: the smallest that holds the secret and
+    // its 16-byte canary; the secret ends where its slot ends.
+    let slot = [32, 64, 128, 256, 512].into_iter().find(|&c| c >= N + 16).unwrap();
+    let mut missed = Vec::new();
+    for below in 1..=slot - N {
+        let mut secret = Protected::<[u8; N]>::zeroed_in(&pool).unwrap();
+        let info = secret.info();
+        assert_eq!(info.secret.end % slot, 0, "[u8; {N}] ends its {slot}-byte slot");
+        {
+            let _open = secret.write().unwrap();
+            poke(info.secret.start - below, 0);
+        }
+        if !matches!(secret.read(), Err(Error::CanaryCorrupted)) {
+            missed.push(below);
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "{backend:?} [u8; {N}]: zeros missed at these bytes below: {missed:?}"
+    );
+}
+
+#[cfg_attr(
+    miri,
+    ignore = "forges a pointer from a RegionInfo address (exposed provenance, refused by -Zmiri-strict-provenance)"
+)]
+#[test]
+fn every_byte_of_a_pooled_slots_padding_and_canary_is_checked() {
+    for backend in backends("every_byte_of_a_pooled_slots_padding_and_canary_is_checked") {
+        every_byte_below_a_pooled_secret::<16>(backend); // no padding
+        every_byte_below_a_pooled_secret::<8>(backend); // 8 bytes
+        every_byte_below_a_pooled_secret::<40>(backend); // 8 bytes
+        every_byte_below_a_pooled_secret::<32>(backend); // one copy of the canary
+        every_byte_below_a_pooled_secret::<20>(backend); // 28: the last 16 rotated
+        every_byte_below_a_pooled_secret::<80>(backend); // 32: two copies
+        every_byte_below_a_pooled_secret::<150>(backend); // 90: five copies and 10
+    }
+}
+
 #[cfg_attr(
     miri,
     ignore = "forges a pointer from a RegionInfo address (exposed provenance, refused by -Zmiri-strict-provenance)"

@@ -259,12 +259,13 @@ impl Arena {
 
     /// Whether the canary and padding of slot `index` (secret of `size` bytes)
     /// hold their values: the canary (the first 16 bytes, 32-byte aligned) as
-    /// two atomic words, the padding after it a word at a time with plain
+    /// two atomic words, the padding after it (every byte of it) with plain
     /// loads — no thread writes a slot's padding while a scope is open on it
     /// (its format happened before the `READY` its opener loaded, and a wipe
     /// at free needs the handle), so they race with nothing. The slot's page
     /// must be readable by this thread.
-    #[inline]
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
     fn canary_intact(&self, index: u32, size: usize) -> bool {
         let start = self.slot_ptr(index);
         let canary = &self.canaries[idx(index)];
@@ -275,23 +276,49 @@ impl Arena {
         // - `8 < 16 <= len`: the canary's second word, in the slot before the
         //   secret, readable (caller) and aligned like the slot.
         let mut diff = (load_word(start) ^ low) | (load_word(unsafe { start.add(8) }) ^ high);
-        // The padding repeats the canary from byte 16 on: word `i / 8` is
-        // `low` at even word indices, `high` at odd ones.
-        let mut i = CANARY_LEN;
-        while i + 8 <= len {
+        // The padding repeats the canary from byte 16 on. The last 16 bytes
+        // before the secret are compared first, as one copy of the canary
+        // rotated by where they start (no rotation in the common case, a
+        // secret whose size is a multiple of 16); then the whole copies
+        // between (none for a padding of one copy).
+        let bytes = start.as_ptr();
+        if len >= 2 * CANARY_LEN {
+            let last = len - CANARY_LEN;
+            let [first_expected, second_expected] = if last % CANARY_LEN == 0 {
+                [low, high]
+            } else {
+                canary_words(&core::array::from_fn(|j| canary[(last + j) % CANARY_LEN]))
+            };
             // SAFETY:
-            // - `i + 8 <= len`: the word lies in the slot before the secret,
-            //   readable (caller), any bit pattern is a `u64`; unaligned read.
-            let word = unsafe { start.as_ptr().wrapping_add(i).cast::<u64>().read_unaligned() };
-            diff |= word ^ if i % CANARY_LEN == 0 { low } else { high };
-            i += 8;
-        }
-        while i < len {
+            // - `last + 16 == len`: the word lies in the slot before the
+            //   secret, readable (caller); any bit pattern is a `u64`;
+            //   unaligned read.
+            let first = unsafe { bytes.wrapping_add(last).cast::<u64>().read_unaligned() };
             // SAFETY:
-            // - `i < len`: the byte lies in the slot before the secret, readable.
-            let byte = unsafe { start.as_ptr().wrapping_add(i).read() };
-            diff |= u64::from(byte ^ canary[i % CANARY_LEN]);
-            i += 1;
+            // - as above, the next word.
+            let second = unsafe { bytes.wrapping_add(last + 8).cast::<u64>().read_unaligned() };
+            diff |= (first ^ first_expected) | (second ^ second_expected);
+            let mut i = CANARY_LEN;
+            while i < last {
+                // SAFETY:
+                // - `i < last`, so `i + 16 <= len`: both words lie in the slot
+                //   before the secret, readable (caller); unaligned reads.
+                let first = unsafe { bytes.wrapping_add(i).cast::<u64>().read_unaligned() };
+                // SAFETY:
+                // - as above, the next word.
+                let second = unsafe { bytes.wrapping_add(i + 8).cast::<u64>().read_unaligned() };
+                diff |= (first ^ low) | (second ^ high);
+                i += CANARY_LEN;
+            }
+        } else {
+            // Less than one copy (a secret of an odd size): a byte at a time.
+            for i in CANARY_LEN..len {
+                // SAFETY:
+                // - `i < len`: the byte lies in the slot before the secret,
+                //   readable.
+                let byte = unsafe { bytes.wrapping_add(i).read() };
+                diff |= u64::from(byte ^ canary[i % CANARY_LEN]);
+            }
         }
         diff == 0
     }
@@ -636,7 +663,8 @@ impl Scoped for PoolSlot {
 
     /// As [`check`](Self::check): a fresh slot is formatted first (out of
     /// line), so that a scope never closes on a slot without its canaries.
-    #[inline]
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
     fn intact(&self) -> bool {
         #[cold]
         #[inline(never)]
