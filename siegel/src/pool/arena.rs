@@ -328,6 +328,8 @@ impl Arena {
     /// when `next_readable`. Returns the neighbour's index if its canary changed
     /// (the caller repairs it); either finding marks this slot corrupted, so its
     /// next open fails.
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
     fn check_after_write(&self, index: u32, size: usize, next_readable: bool) -> Option<u32> {
         let own = self.canary_intact(index, size);
         let next = index + 1;
@@ -682,23 +684,35 @@ impl Scoped for PoolSlot {
     /// [`Arena::check_after_write`]). Under the arena's key the whole arena is
     /// open to this thread; under page protection the next slot is readable if
     /// its page is open.
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
     fn after_write(&self) {
-        let arena = &self.arena;
-        if arena.region.entry().key().is_some() {
-            // The key cannot move while this scope is counted: no lock unless a
-            // neighbour's canary needs repair.
-            if let Some(damaged) = arena.check_after_write(self.index, self.size(), true) {
-                arena.repair_canary(&mut lock(&arena.meta), damaged);
-            }
-            return;
+        /// A neighbour's canary to repair: under the arena lock, out of line.
+        #[cold]
+        #[inline(never)]
+        fn repair(arena: &Arena, damaged: u32) {
+            arena.repair_canary(&mut lock(&arena.meta), damaged);
         }
-        // Page protection: the lock keeps the next page as open as `meta.prot`
-        // says while its canary is read.
-        let mut meta = lock(&arena.meta);
-        let next_page = arena.page_of(self.index + 1);
-        let readable = meta.prot.get(next_page).is_some_and(|&p| p != ProtFlags::NONE);
-        if let Some(damaged) = arena.check_after_write(self.index, self.size(), readable) {
-            arena.repair_canary(&mut meta, damaged);
+        /// Page protection: the lock keeps the next page as open as
+        /// `meta.prot` says while its canary is read.
+        #[inline(never)]
+        fn under_page_protection(slot: &PoolSlot) {
+            let arena = &slot.arena;
+            let mut meta = lock(&arena.meta);
+            let next_page = arena.page_of(slot.index + 1);
+            let readable = meta.prot.get(next_page).is_some_and(|&p| p != ProtFlags::NONE);
+            if let Some(damaged) = arena.check_after_write(slot.index, slot.size(), readable) {
+                arena.repair_canary(&mut meta, damaged);
+            }
+        }
+        let arena = &self.arena;
+        if arena.region.entry().key().is_none() {
+            return under_page_protection(self);
+        }
+        // The key cannot move while this scope is counted: no lock unless a
+        // neighbour's canary needs repair.
+        if let Some(damaged) = arena.check_after_write(self.index, self.size(), true) {
+            repair(arena, damaged);
         }
     }
 
