@@ -11,7 +11,7 @@ use crate::{
     options::{Mechanism, Memory, Options},
     pool::{PoolInner, PoolSlot},
     region::{Region, RegionScopes},
-    registry::{self, Seal},
+    registry::{self, Entry, Seal},
     scope::{self, Fast, Scoped as _},
 };
 
@@ -20,6 +20,10 @@ use crate::{
 /// handle stays small (pooled secrets are many: 32 bytes a handle).
 #[derive(Debug)]
 pub(crate) struct Backing {
+    /// The registry entry of the region holding the secret (the arena's, for
+    /// a pool slot), at one place whatever the kind: a deref's liveness check
+    /// is one load of its seal and one test.
+    entry: &'static Entry,
     kind: Kind,
 }
 
@@ -56,12 +60,18 @@ impl Backing {
         crate::sync::enter_siegel()?;
         if let Some(pool) = pool {
             if let Some(slot) = pool.alloc(size, align)? {
-                return Ok(Self { kind: Kind::Pooled { slot, held: None } });
+                let entry = slot.entry();
+                debug_assert!(
+                    !entry.seal().is_live_and_dedicated(),
+                    "siegel: a pool arena's entry must be marked pooled (its slots' states)"
+                );
+                return Ok(Self { entry, kind: Kind::Pooled { slot, held: None } });
             }
         }
         let region = Region::new(size, align, options)?;
         let scopes = region.scopes();
-        Ok(Self { kind: Kind::Dedicated { region: Box::new(region), scopes, held: None } })
+        let entry = region.entry();
+        Ok(Self { entry, kind: Kind::Dedicated { region: Box::new(region), scopes, held: None } })
     }
 
     fn held(&self) -> Option<Access> {
@@ -119,11 +129,15 @@ impl Backing {
     /// overflowing.
     #[inline]
     pub(crate) fn is_poisoned(&self) -> bool {
-        match &self.kind {
-            // From the entry kept beside the box: no heap page to reach.
-            Kind::Dedicated { scopes, .. } => scopes.entry().is_poisoned(),
-            Kind::Pooled { slot, .. } => slot.entry().is_poisoned() || slot.is_poisoned(),
+        #[inline(never)]
+        fn slot_or_region(backing: &Backing, seal: Seal) -> bool {
+            seal.is_poisoned()
+                || matches!(&backing.kind, Kind::Pooled { slot, .. } if slot.is_poisoned())
         }
+        // From the entry kept in the handle: no heap page to reach, and for a
+        // live dedicated region one test.
+        let seal = self.entry.seal();
+        !seal.is_live_and_dedicated() && slot_or_region(self, seal)
     }
 
     /// Panics if the secret was wiped (a lockdown, a failed re-seal, a pool slot

@@ -92,9 +92,12 @@ const KEY_BITS: u32 = 0b1111;
 const WANTS_KEY: u32 = 1 << 4;
 /// [`Entry::seal`]: the region was wiped or must be; no scope may open.
 const POISONED: u32 = 1 << 5;
+/// [`Entry::seal`]: the region is a pool arena, whose slots are poisoned one
+/// by one too: a handle's liveness check reads the slot's state as well.
+const POOLED: u32 = 1 << 6;
 
 /// How an entry's pages are sealed, read in one load: the key, whether the
-/// region wants one, whether it is poisoned.
+/// region wants one, whether it is poisoned, whether it is a pool arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Seal(u32);
 
@@ -131,6 +134,13 @@ impl Seal {
     #[inline]
     pub(crate) fn is_poisoned(self) -> bool {
         self.0 & POISONED != 0
+    }
+
+    /// A live dedicated region: not poisoned and not a pool arena, whose
+    /// slots have states of their own (one test on a handle's deref).
+    #[inline]
+    pub(crate) fn is_live_and_dedicated(self) -> bool {
+        self.0 & (POISONED | POOLED) == 0
     }
 
     /// Live on page protection: no key, none wanted, not poisoned.
@@ -351,6 +361,12 @@ impl Entry {
     #[inline]
     pub(crate) fn is_poisoned(&self) -> bool {
         self.seal().is_poisoned()
+    }
+
+    /// Marks a pool arena's entry (see [`Seal::is_live_and_dedicated`]),
+    /// once, after `publish` and before any slot is handed out.
+    pub(crate) fn mark_pooled(&self) {
+        self.seal.fetch_or(POOLED, Ordering::SeqCst);
     }
 
     pub(crate) fn poison(&self) {
