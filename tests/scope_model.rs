@@ -268,9 +268,17 @@ steps! {
     Use: ["scope::close"],
     // --- scope::try_close
     /// `scope::try_close` / `scope::close`: `after_write` (nothing for a
-    /// dedicated region; reads only here),
+    /// dedicated region; reads only here; a read close asks the key first,
+    /// `close_read_keyed`, then `close_read_unkeyed`: the same steps),
     /// `entry.key()`: 0 → `unshare` (`close_unkeyed`), else `close_keyed`.
-    CloseKey: ["scope::try_close", "scope::close", "RegionScopes::after_write", "Entry::key"],
+    CloseKey: [
+        "scope::try_close",
+        "scope::close",
+        "scope::close_read_keyed",
+        "scope::close_read_unkeyed",
+        "RegionScopes::after_write",
+        "Entry::key",
+    ],
     /// `scope::close_keyed` → `pkru::close` (or `finish_close_keyed` →
     /// `finish_close`): this thread's PKRU closes the key; then `leave`.
     KeyedClose: [
@@ -1510,6 +1518,8 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("scope::close_keyed", "scope.rs", "", 0x283e_4b2d_ed3d_5d5d),
     mirrored("scope::finish_close_keyed", "scope.rs", "", 0xeea2_2dd2_859b_aab8),
     mirrored("scope::close", "scope.rs", "", 0x6e1e_c0c6_6216_c08b),
+    mirrored("scope::close_read_keyed", "scope.rs", "", 0xe788_86c5_dd02_39e2),
+    mirrored("scope::close_read_unkeyed", "scope.rs", "", 0x6d1b_6bf8_894e_7a83),
     mirrored("scope::close_unkeyed", "scope.rs", "", 0x930f_8820_22fb_4124),
     mirrored("scope::close_pages_counted", "scope.rs", "", 0x6d8d_edbc_dc12_47da),
     mirrored("scope::close_failed", "scope.rs", "", 0x912d_d8ef_7aa7_e664),

@@ -262,6 +262,16 @@ impl Backing {
         fn pooled<const WRITE: bool>(slot: &PoolSlot) {
             scope::close(slot, Access::of::<WRITE>());
         }
+        if !WRITE {
+            // A keyed read scope closes from the entry, whatever the kind.
+            if !scope::close_read_keyed(self.entry) {
+                match &self.kind {
+                    Kind::Dedicated { scopes, .. } => scope::close_read_unkeyed(scopes),
+                    Kind::Pooled { slot, .. } => scope::close_read_unkeyed(slot),
+                }
+            }
+            return;
+        }
         match &self.kind {
             Kind::Dedicated { scopes, .. } => scope::close(scopes, Access::of::<WRITE>()),
             Kind::Pooled { slot, .. } => pooled::<WRITE>(slot),

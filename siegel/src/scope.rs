@@ -304,6 +304,25 @@ fn finish_close_keyed(entry: &Entry, key: NonZeroU32, access: Access) {
     entry.leave();
 }
 
+/// [`close`] of a read scope, the key asked first of the region's entry alone
+/// (a read has no `after_write`, and a keyed close touches nothing but the
+/// entry and this thread's PKRU). `false`: not keyed, nothing done: the caller
+/// closes with [`close_read_unkeyed`] (the key cannot change while the scope
+/// is counted).
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
+pub(crate) fn close_read_keyed(entry: &Entry) -> bool {
+    let Some(key) = entry.key() else { return false };
+    close_keyed(entry, key, Access::Read);
+    true
+}
+
+/// [`close`] of a read scope on `target` after [`close_read_keyed`] found it
+/// not keyed.
+pub(crate) fn close_read_unkeyed(target: &impl Scoped) {
+    close_unkeyed(target, Access::Read);
+}
+
 /// Closes `access` on `target` where no error can be returned (drops): if
 /// re-sealing fails, the secret is wiped and poisoned rather than left readable.
 /// As [`try_close`], with page protection out of line.
