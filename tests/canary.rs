@@ -225,3 +225,29 @@ fn a_poisoned_writer_drops_cleanly_and_its_slot_is_reused() {
     assert_eq!(fresh.info().secret, at, "the slot is reused");
     assert_eq!(*fresh.read().unwrap(), [0; 32], "with a renewed canary");
 }
+
+#[cfg_attr(
+    miri,
+    ignore = "forges a pointer from a RegionInfo address (exposed provenance, refused by -Zmiri-strict-provenance)"
+)]
+#[test]
+fn a_pooled_writer_caught_overflowing_reads_as_poisoned_and_its_neighbour_does_not() {
+    for backend in
+        backends("a_pooled_writer_caught_overflowing_reads_as_poisoned_and_its_neighbour_does_not")
+    {
+        let pool = Pool::with_options(opts(backend));
+        let neighbour = Protected::init_with_in(&pool, |k: &mut [u8; 32]| k.fill(5)).unwrap();
+        let mut writer = Protected::<[u8; 32]>::zeroed_in(&pool).unwrap();
+        assert!(!writer.info().poisoned && !neighbour.info().poisoned, "{backend:?}: before");
+        let end = writer.info().secret.end;
+        {
+            let _open = writer.write().unwrap();
+            poke(end, 0); // into the next (free) slot's canary
+        }
+        // A handle's liveness check reads its slot's state once the arena is
+        // marked: the writer's slot is corrupted, the neighbour's is not.
+        assert!(writer.info().poisoned, "{backend:?}: the writer's slot is corrupted");
+        assert!(!neighbour.info().poisoned, "{backend:?}: the neighbour is untouched");
+        assert_eq!(*neighbour.read().unwrap(), [5; 32], "{backend:?}: the neighbour opens");
+    }
+}

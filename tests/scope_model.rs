@@ -225,7 +225,12 @@ steps! {
     /// `scope::open_keyed` (and the same lines of `open_fast`): `touch` (the
     /// LRU epoch), `pkru::open`: this thread's PKRU grants the key
     /// (`finish_open`, for a thread's first scope on the key or after an
-    /// interrupted write, counts it or repairs other keys).
+    /// interrupted write, counts it or repairs other keys; a count at
+    /// `u32::MAX`, which only leaked guards reach, panics there: not
+    /// modelled). The out-of-line
+    /// paths also give a thread its stripe of open counts
+    /// (`registry::assign_stripe`), which the model does not tell apart: the
+    /// count is the stripes' sum.
     KeyedOpen: [
         "scope::open_keyed",
         "scope::open_fast",
@@ -264,8 +269,8 @@ steps! {
     /// poisoned since admission answers `Poisoned`, else the check's error.
     CheckFailed: ["scope::check_failed", "Entry::is_poisoned"],
     /// The guard is live: the thread may read the secret. Its drop runs
-    /// `scope::close`.
-    Use: ["scope::close"],
+    /// `scope::close_own` (`close` for a handle's held access).
+    Use: ["scope::close", "scope::close_own"],
     // --- scope::try_close
     /// `scope::try_close` / `scope::close`: `after_write` (nothing for a
     /// dedicated region; reads only here; a read close asks the key first,
@@ -274,16 +279,21 @@ steps! {
     CloseKey: [
         "scope::try_close",
         "scope::close",
+        "scope::close_own",
+        "scope::close_counted",
         "scope::close_read_keyed",
         "scope::close_read_unkeyed",
         "RegionScopes::after_write",
         "Entry::key",
     ],
     /// `scope::close_keyed` → `pkru::close` (or `finish_close_keyed` →
-    /// `finish_close`): this thread's PKRU closes the key; then `leave`.
+    /// `finish_close`): this thread's PKRU closes the key; then `leave`. A
+    /// guard's close (`pkru::close_own`) skips the key-generation check: the
+    /// key cannot change under an open scope, which `CloseKey` checks.
     KeyedClose: [
         "scope::close_keyed",
         "pkru::close",
+        "pkru::close_own",
         "scope::finish_close_keyed",
         "pkru::finish_close",
     ],
@@ -1504,21 +1514,23 @@ const fn mirrored(
 const MIRRORED: &[Mirrored] = &[
     // scope.rs
     mirrored("scope::open_fast", "scope.rs", "", 0x55e9_ccc1_4332_f2a4),
-    mirrored("scope::finish_fast", "scope.rs", "", 0xafeb_4b8a_5bb9_883e),
-    mirrored("scope::open_fast_pages", "scope.rs", "", 0xaa9d_d66d_b99b_6572),
+    mirrored("scope::finish_fast", "scope.rs", "", 0xc9c5_f426_50cf_ef0c),
+    mirrored("scope::open_fast_pages", "scope.rs", "", 0xeb16_d2d1_70a6_eb90),
     mirrored("scope::checked_fast", "scope.rs", "", 0x3581_04e0_a269_084a),
     mirrored("scope::give_back", "scope.rs", "", 0x474e_35b4_4e19_1d04),
     mirrored("scope::open", "scope.rs", "", 0x0327_ec6d_c9f7_370d),
     mirrored("scope::open_keyed", "scope.rs", "", 0x39b7_5d30_76c3_c3c6),
-    mirrored("scope::finished_and_checked", "scope.rs", "", 0x1686_ea50_5671_6eb5),
+    mirrored("scope::finished_and_checked", "scope.rs", "", 0x5210_87a0_3dc4_2223),
     mirrored("scope::checked", "scope.rs", "", 0x8892_dcd3_47b4_39d5),
     mirrored("scope::check_failed", "scope.rs", "", 0x057a_ded4_30e8_2314),
-    mirrored("scope::open_slow", "scope.rs", "", 0xf38a_1321_2dad_26b8),
-    mirrored("scope::try_close", "scope.rs", "", 0x2f67_5f0b_7708_ee61),
-    mirrored("scope::close_keyed", "scope.rs", "", 0x283e_4b2d_ed3d_5d5d),
+    mirrored("scope::open_slow", "scope.rs", "", 0xb773_6af2_07bd_a742),
+    mirrored("scope::try_close", "scope.rs", "", 0x3821_5321_aa05_ff44),
+    mirrored("scope::close_keyed", "scope.rs", "", 0x75c9_8a69_df39_b4e5),
     mirrored("scope::finish_close_keyed", "scope.rs", "", 0xeea2_2dd2_859b_aab8),
-    mirrored("scope::close", "scope.rs", "", 0x6e1e_c0c6_6216_c08b),
-    mirrored("scope::close_read_keyed", "scope.rs", "", 0xe788_86c5_dd02_39e2),
+    mirrored("scope::close", "scope.rs", "", 0x71d0_483c_b0ad_cd32),
+    mirrored("scope::close_own", "scope.rs", "", 0x0a80_e386_6678_942c),
+    mirrored("scope::close_counted", "scope.rs", "", 0x8b4b_a13a_4454_32cf),
+    mirrored("scope::close_read_keyed", "scope.rs", "", 0xa34d_cefd_b011_8114),
     mirrored("scope::close_read_unkeyed", "scope.rs", "", 0x6d1b_6bf8_894e_7a83),
     mirrored("scope::close_unkeyed", "scope.rs", "", 0x930f_8820_22fb_4124),
     mirrored("scope::close_pages_counted", "scope.rs", "", 0x6d8d_edbc_dc12_47da),
@@ -1614,9 +1626,10 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("keys::obtain", "keys.rs", "", 0xb02f_6de5_330e_4b52),
     mirrored("keys::steal", "keys.rs", "", 0x7064_a9a3_2cf7_930d),
     // pkru.rs
-    mirrored("pkru::open", "pkru.rs", "", 0xe95d_6dd3_4030_2818),
-    mirrored("pkru::close", "pkru.rs", "", 0x57e9_dbd8_d315_dbeb),
-    mirrored("pkru::finish_open", "pkru.rs", "", 0xdbec_6316_f149_ada8),
+    mirrored("pkru::open", "pkru.rs", "", 0x5827_6ba2_224e_47c6),
+    mirrored("pkru::close", "pkru.rs", "", 0x2bf5_54ab_a1da_5cd8),
+    mirrored("pkru::close_own", "pkru.rs", "", 0xfaf6_0342_8d8e_1ef9),
+    mirrored("pkru::finish_open", "pkru.rs", "", 0x216c_2ef3_ba7b_e141),
     mirrored("pkru::finish_close", "pkru.rs", "", 0xbc21_d41f_81a0_dab5),
 ];
 

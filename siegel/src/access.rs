@@ -44,11 +44,16 @@ impl Counts {
     /// Past `u32::MAX` open scopes of one kind (only leaked guards get there).
     #[inline]
     pub(crate) fn add(self, access: Access) -> Self {
-        let bump = |n: u32| n.checked_add(1).expect("siegel: more than u32::MAX open scopes");
-        match access {
-            Access::Read => Self { reads: bump(self.reads), ..self },
-            Access::Write => Self { writes: bump(self.writes), ..self },
-        }
+        self.checked_add(access).expect("siegel: more than u32::MAX open scopes")
+    }
+
+    /// One more scope of `access`; `None` past `u32::MAX` of one kind.
+    #[inline]
+    pub(crate) fn checked_add(self, access: Access) -> Option<Self> {
+        Some(match access {
+            Access::Read => Self { reads: self.reads.checked_add(1)?, ..self },
+            Access::Write => Self { writes: self.writes.checked_add(1)?, ..self },
+        })
     }
 
     /// One scope of `access` less.

@@ -60,12 +60,7 @@ impl Backing {
         crate::sync::enter_siegel()?;
         if let Some(pool) = pool {
             if let Some(slot) = pool.alloc(size, align)? {
-                let entry = slot.entry();
-                debug_assert!(
-                    !entry.seal().is_live_and_dedicated(),
-                    "siegel: a pool arena's entry must be marked pooled (its slots' states)"
-                );
-                return Ok(Self { entry, kind: Kind::Pooled { slot, held: None } });
+                return Ok(Self { entry: slot.entry(), kind: Kind::Pooled { slot, held: None } });
             }
         }
         let region = Region::new(size, align, options)?;
@@ -135,9 +130,10 @@ impl Backing {
                 || matches!(&backing.kind, Kind::Pooled { slot, .. } if slot.is_poisoned())
         }
         // From the entry kept in the handle: no heap page to reach, and for a
-        // live dedicated region one test.
+        // live region none of whose slots was damaged (every dedicated one)
+        // one test.
         let seal = self.entry.seal();
-        !seal.is_live_and_dedicated() && slot_or_region(self, seal)
+        !seal.is_live_and_undamaged() && slot_or_region(self, seal)
     }
 
     /// Panics if the secret was wiped (a lockdown, a failed re-seal, a pool slot
@@ -204,7 +200,7 @@ impl Backing {
         fn pooled<const WRITE: bool>(slot: &PoolSlot) -> Fast {
             scope::open_fast(slot, Access::of::<WRITE>())
         }
-        if crate::sync::enter_siegel().is_err() {
+        if crate::sync::inside_siegel() {
             return Fast::Declined;
         }
         match &self.kind {
@@ -244,7 +240,8 @@ impl Backing {
         }
     }
 
-    /// Closes `access` where no error can be returned (see [`scope::close`]).
+    /// Closes `access`, a scope this thread opened (a guard's, or one of
+    /// siegel's own), where no error can be returned (see [`scope::close_own`]).
     #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
     #[inline(always)]
     pub(crate) fn close(&self, access: Access) {
@@ -260,7 +257,7 @@ impl Backing {
     fn close_as<const WRITE: bool>(&self) {
         #[inline(never)]
         fn pooled<const WRITE: bool>(slot: &PoolSlot) {
-            scope::close(slot, Access::of::<WRITE>());
+            scope::close_own(slot, Access::of::<WRITE>());
         }
         if !WRITE {
             // A keyed read scope closes from the entry, whatever the kind.
@@ -273,7 +270,7 @@ impl Backing {
             return;
         }
         match &self.kind {
-            Kind::Dedicated { scopes, .. } => scope::close(scopes, Access::of::<WRITE>()),
+            Kind::Dedicated { scopes, .. } => scope::close_own(scopes, Access::of::<WRITE>()),
             Kind::Pooled { slot, .. } => pooled::<WRITE>(slot),
         }
     }

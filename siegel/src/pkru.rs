@@ -232,6 +232,18 @@ impl ThreadKeys {
         self.interrupted.load(Ordering::Acquire) == seen
     }
 
+    /// [`update`]'s step once the counts are known fresh: `f` applied to the
+    /// counts for `key`, and PKRU written as they need (`false`: `f` gave
+    /// `None`, nothing changed; or see [`try_write_pkru`](Self::try_write_pkru)).
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
+    fn apply(&self, key: u32, f: impl FnOnce(Counts) -> Option<Counts>) -> bool {
+        let k = idx(key);
+        let Some(counts) = f(self.counts[k].get()) else { return false };
+        self.counts[k].set(counts);
+        self.try_write_pkru(|current| with_bits(current, key, counts.pkru_bits()))
+    }
+
     /// Sets every live siegel key's bits from this thread's counts.
     #[cold]
     fn resync(&self) {
@@ -280,11 +292,12 @@ fn this_thread() -> *const ThreadKeys {
 /// Counts one more scope of `access` on `key` in this thread and opens the key
 /// as far as its counts need. Returns `false` when the caller must call
 /// [`finish_open`] before it hands out access: kept out of this function so
-/// that its common path makes no call.
+/// that its common path makes no call (not even the panic of a count at
+/// `u32::MAX`, which leaves the counts as they are for `finish_open`).
 #[inline]
 #[must_use]
 pub(crate) fn open(key: u32, access: Access) -> bool {
-    update(key, move |c| c.add(access))
+    update(key, move |c| c.checked_add(access))
 }
 
 /// Counts one scope of `access` on `key` less in this thread and closes the key
@@ -293,13 +306,44 @@ pub(crate) fn open(key: u32, access: Access) -> bool {
 #[inline]
 #[must_use]
 pub(crate) fn close(key: u32, access: Access) -> bool {
-    update(key, move |c| c.sub(access))
+    update(key, move |c| Some(c.sub(access)))
+}
+
+/// [`close`] of a scope this thread opened and has counted in the registry
+/// since (a guard's): the key's generation cannot have moved meanwhile (a
+/// round bumps only keys that guard no region with a counted scope, see
+/// [`finish`]), and the open left this thread's counts of this generation,
+/// so the generation check is left out (checked in debug builds). Returns
+/// `false` when the caller must call [`finish_close`] (a revocation
+/// interrupted the PKRU write).
+#[inline]
+#[must_use]
+pub(crate) fn close_own(key: u32, access: Access) -> bool {
+    // SAFETY:
+    // - see `this_thread`: the reference does not outlive this call, which runs
+    //   on this thread.
+    let t = unsafe { &*this_thread() };
+    let k = idx(key);
+    debug_assert_eq!(
+        t.gens[k].get(),
+        KEY_GEN[k].load(Ordering::Acquire),
+        "siegel: a scope this thread counts lost its key's generation"
+    );
+    t.apply(key, |c| Some(c.sub(access)))
 }
 
 /// What [`open`] left to do when it returned `false`.
+///
+/// # Panics
+///
+/// At `u32::MAX` open scopes of one kind on `key` in this thread (only
+/// leaked guards get there; [`open`] left the counts as they were, or, if a
+/// revocation interrupted it, reached exactly that many).
 #[cold]
 #[inline(never)]
 pub(crate) fn finish_open(key: u32, access: Access) {
+    let full = with_thread(|t| t.counts(key).checked_add(access).is_none());
+    assert!(!full, "siegel: u32::MAX open scopes of one kind on one key in this thread");
     finish(key, move |c| c.add(access));
 }
 
@@ -312,9 +356,8 @@ pub(crate) fn finish_close(key: u32, access: Access) {
 
 /// Sets this thread's counts for `key` to zero and closes the key.
 pub(crate) fn forget(key: u32) {
-    let zero = |_| Counts::ZERO;
-    if !update(key, zero) {
-        finish(key, zero);
+    if !update(key, |_| Some(Counts::ZERO)) {
+        finish(key, |_| Counts::ZERO);
     }
 }
 
@@ -325,10 +368,11 @@ pub(crate) fn forget(key: u32) {
 /// written only if the key's two bits change (not for a nested scope, nor for
 /// the close of one).
 ///
-/// Returns `false`, for the caller to [`finish`] with the same `f`, in two
+/// Returns `false`, for the caller to [`finish`] with the same `f`, in three
 /// cases that call nothing here (the fast path stays free of calls):
 /// - this thread's counts for `key` are stale (of an earlier generation, or
 ///   never written): nothing was changed;
+/// - `f` gave `None` (a count at `u32::MAX`): nothing was changed;
 /// - a revocation interrupted the PKRU write: the counts were updated, and
 ///   the value written back may reopen keys the round closed.
 ///
@@ -337,7 +381,7 @@ pub(crate) fn forget(key: u32) {
 /// with counts that are not zero, after hooking).
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
-fn update(key: u32, f: impl FnOnce(Counts) -> Counts) -> bool {
+fn update(key: u32, f: impl FnOnce(Counts) -> Option<Counts>) -> bool {
     // SAFETY:
     // - see `this_thread`: the reference does not outlive this call, which runs
     //   on this thread.
@@ -346,9 +390,7 @@ fn update(key: u32, f: impl FnOnce(Counts) -> Counts) -> bool {
     if t.gens[k].get() != KEY_GEN[k].load(Ordering::Acquire) {
         return false;
     }
-    let counts = f(t.counts[k].get());
-    t.counts[k].set(counts);
-    t.try_write_pkru(|current| with_bits(current, key, counts.pkru_bits()))
+    t.apply(key, f)
 }
 
 /// Completes an [`update`] that returned `false` (see there): stale counts

@@ -213,10 +213,6 @@ impl Region {
         }
         let wants_key = use_pku && options.keys_exhausted == KeyExhaustion::Virtualize;
         entry.publish(data_pages, canary_at, key, wants_key, canary);
-        if separate_pages {
-            // A pool arena (its only user): before any slot is handed out.
-            entry.mark_pooled();
-        }
         Ok(region)
     }
 

@@ -42,6 +42,7 @@ use crate::{
 
 /// The stripes of an entry's open count ([`Entry::open`]).
 const STRIPES: usize = 4;
+const _: () = assert!(STRIPES.is_power_of_two(), "`stripe` masks with STRIPES - 1");
 
 /// One stripe of an open count, alone on its two cache lines (the unit
 /// adjacent-line prefetchers pull in).
@@ -49,29 +50,37 @@ const STRIPES: usize = 4;
 struct Stripe(AtomicU64);
 
 thread_local! {
-    /// This thread's stripe, given at its first scope (round robin);
-    /// [`STRIPES`] until then.
+    /// This thread's stripe, given (round robin) on the slow paths a thread
+    /// takes at its first scope ([`assign_stripe`]); [`STRIPES`] until then,
+    /// which [`stripe`] reads as stripe 0.
     static STRIPE: Cell<usize> = const { Cell::new(STRIPES) };
 }
 
 /// The stripe the next thread gets.
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
 
-/// This thread's stripe.
+/// This thread's stripe: one thread-local load, no test (a thread not yet
+/// given one counts on stripe 0; the count is the stripes' sum, so a scope
+/// counted on stripe 0 and given back on the thread's own later is still
+/// counted right).
 #[inline]
 fn stripe() -> usize {
+    STRIPE.with(Cell::get) & (STRIPES - 1)
+}
+
+/// Gives this thread its own stripe if it has none yet: called on the paths
+/// every thread takes at its first scope on a region (a key's first open in
+/// this thread, page protection's out-of-line open), never on the fast path.
+#[inline]
+pub(crate) fn assign_stripe() {
     #[cold]
     #[inline(never)]
-    fn assign() -> usize {
+    fn assign() {
         let stripe = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
         STRIPE.with(|s| s.set(stripe));
-        stripe
     }
-    let stripe = STRIPE.with(Cell::get);
-    if stripe < STRIPES {
-        stripe
-    } else {
-        assign()
+    if STRIPE.with(Cell::get) >= STRIPES {
+        assign();
     }
 }
 
@@ -92,9 +101,10 @@ const KEY_BITS: u32 = 0b1111;
 const WANTS_KEY: u32 = 1 << 4;
 /// [`Entry::seal`]: the region was wiped or must be; no scope may open.
 const POISONED: u32 = 1 << 5;
-/// [`Entry::seal`]: the region is a pool arena, whose slots are poisoned one
-/// by one too: a handle's liveness check reads the slot's state as well.
-const POOLED: u32 = 1 << 6;
+/// [`Entry::seal`]: a pool arena one of whose slots was poisoned or found
+/// corrupted (set before the slot's state, never cleared while the arena
+/// lives): a pooled handle's liveness check reads its slot's state only then.
+const SLOT_DAMAGED: u32 = 1 << 6;
 
 /// How an entry's pages are sealed, read in one load: the key, whether the
 /// region wants one, whether it is poisoned, whether it is a pool arena.
@@ -136,11 +146,11 @@ impl Seal {
         self.0 & POISONED != 0
     }
 
-    /// A live dedicated region: not poisoned and not a pool arena, whose
-    /// slots have states of their own (one test on a handle's deref).
+    /// Live, and no slot of it (a pool arena's) poisoned or corrupted: every
+    /// handle on it is live (one test on a handle's deref).
     #[inline]
-    pub(crate) fn is_live_and_dedicated(self) -> bool {
-        self.0 & (POISONED | POOLED) == 0
+    pub(crate) fn is_live_and_undamaged(self) -> bool {
+        self.0 & (POISONED | SLOT_DAMAGED) == 0
     }
 
     /// Live on page protection: no key, none wanted, not poisoned.
@@ -363,10 +373,10 @@ impl Entry {
         self.seal().is_poisoned()
     }
 
-    /// Marks a pool arena's entry (see [`Seal::is_live_and_dedicated`]),
-    /// once, after `publish` and before any slot is handed out.
-    pub(crate) fn mark_pooled(&self) {
-        self.seal.fetch_or(POOLED, Ordering::SeqCst);
+    /// Marks a pool arena's entry before one of its slots is poisoned or
+    /// marked corrupted (see [`Seal::is_live_and_undamaged`]).
+    pub(crate) fn mark_slot_damaged(&self) {
+        self.seal.fetch_or(SLOT_DAMAGED, Ordering::SeqCst);
     }
 
     pub(crate) fn poison(&self) {

@@ -157,6 +157,7 @@ fn checked_fast(target: &impl Scoped, access: Access) -> Fast {
 /// goes on from `seal`. Out of line: the keyed path keeps its registers.
 #[inline(never)]
 fn open_fast_pages(target: &impl Scoped, access: Access, seal: Seal) -> Fast {
+    registry::assign_stripe();
     if !seal.is_unkeyed_and_live() || !target.share(access) {
         return Fast::Counted(seal);
     }
@@ -167,6 +168,7 @@ fn open_fast_pages(target: &impl Scoped, access: Access, seal: Seal) -> Fast {
 #[cold]
 #[inline(never)]
 fn finish_fast(target: &impl Scoped, access: Access, key: NonZeroU32) -> Fast {
+    registry::assign_stripe();
     pkru::finish_open(key.get(), access);
     checked_fast(target, access)
 }
@@ -199,6 +201,7 @@ fn finished_and_checked(
     access: Access,
     key: NonZeroU32,
 ) -> Result<(), Error> {
+    registry::assign_stripe();
     pkru::finish_open(key.get(), access);
     checked(target, access)
 }
@@ -233,6 +236,7 @@ fn check_failed(target: &impl Scoped, access: Access, err: Error) -> Error {
 #[cold]
 #[inline(never)]
 pub(crate) fn open_slow(target: &impl Scoped, access: Access, seal: Seal) -> Result<(), Error> {
+    registry::assign_stripe();
     let entry = target.entry();
     let seal = if seal.is_poisoned() || seal.needs_key() {
         entry.leave();
@@ -263,7 +267,7 @@ pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Erro
     }
     match entry.key() {
         None => close_pages_counted(target, access)?,
-        Some(key) => close_keyed(entry, key, access),
+        Some(key) => close_keyed::<false>(entry, key, access),
     }
     Ok(())
 }
@@ -286,10 +290,14 @@ fn close_pages_counted(target: &impl Scoped, access: Access) -> Result<(), Error
 
 /// The keyed part of a close: the key is closed in this thread before the
 /// scope stops being counted (uncounted, the key may move to another region).
+/// `OWN`: the scope is one this thread opened and has counted since (a
+/// guard's), so its key's generation cannot have moved ([`pkru::close_own`]).
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
-fn close_keyed(entry: &Entry, key: NonZeroU32, access: Access) {
-    if pkru::close(key.get(), access) {
+fn close_keyed<const OWN: bool>(entry: &Entry, key: NonZeroU32, access: Access) {
+    let closed =
+        if OWN { pkru::close_own(key.get(), access) } else { pkru::close(key.get(), access) };
+    if closed {
         entry.leave();
     } else {
         finish_close_keyed(entry, key, access);
@@ -304,16 +312,16 @@ fn finish_close_keyed(entry: &Entry, key: NonZeroU32, access: Access) {
     entry.leave();
 }
 
-/// [`close`] of a read scope, the key asked first of the region's entry alone
-/// (a read has no `after_write`, and a keyed close touches nothing but the
-/// entry and this thread's PKRU). `false`: not keyed, nothing done: the caller
-/// closes with [`close_read_unkeyed`] (the key cannot change while the scope
-/// is counted).
+/// [`close_own`] of a read scope, the key asked first of the region's entry
+/// alone (a read has no `after_write`, and a keyed close touches nothing but
+/// the entry and this thread's PKRU). `false`: not keyed, nothing done: the
+/// caller closes with [`close_read_unkeyed`] (the key cannot change while the
+/// scope is counted).
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
 pub(crate) fn close_read_keyed(entry: &Entry) -> bool {
     let Some(key) = entry.key() else { return false };
-    close_keyed(entry, key, Access::Read);
+    close_keyed::<true>(entry, key, Access::Read);
     true
 }
 
@@ -325,16 +333,32 @@ pub(crate) fn close_read_unkeyed(target: &impl Scoped) {
 
 /// Closes `access` on `target` where no error can be returned (drops): if
 /// re-sealing fails, the secret is wiped and poisoned rather than left readable.
-/// As [`try_close`], with page protection out of line.
+/// As [`try_close`], with page protection out of line. The scope may have been
+/// opened on another thread (a handle's held access).
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
 pub(crate) fn close(target: &impl Scoped, access: Access) {
+    close_counted::<false>(target, access);
+}
+
+/// [`close`] of a scope this thread opened and has counted since: a guard's
+/// (guards stay on their thread).
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
+pub(crate) fn close_own(target: &impl Scoped, access: Access) {
+    close_counted::<true>(target, access);
+}
+
+/// [`close`] and [`close_own`] (`OWN`, see [`close_keyed`]).
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
+fn close_counted<const OWN: bool>(target: &impl Scoped, access: Access) {
     if access == Access::Write {
         target.after_write();
     }
     let entry = target.entry();
     match entry.key() {
-        Some(key) => close_keyed(entry, key, access),
+        Some(key) => close_keyed::<OWN>(entry, key, access),
         None => close_unkeyed(target, access),
     }
 }

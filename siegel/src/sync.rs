@@ -121,9 +121,16 @@ pub(crate) fn enter_siegel() -> Result<(), Error> {
     fn reentrant() -> Error {
         Error::Reentrant
     }
-    if HELD.try_with(Cell::get).unwrap_or(0) == 0 {
-        Ok(())
-    } else {
+    if inside_siegel() {
         Err(reentrant())
+    } else {
+        Ok(())
     }
+}
+
+/// [`enter_siegel`] as a yes or no for the fast path (no [`Error`] built):
+/// `true` if this thread is inside siegel already, holding a lock.
+#[inline]
+pub(crate) fn inside_siegel() -> bool {
+    HELD.try_with(Cell::get).unwrap_or(0) != 0
 }

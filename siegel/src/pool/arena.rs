@@ -264,31 +264,56 @@ impl Arena {
     /// (its format happened before the `READY` its opener loaded, and a wipe
     /// at free needs the handle), so they race with nothing. The slot's page
     /// must be readable by this thread.
+    ///
+    /// The padding repeats the canary from byte 16 on. Inline: a padding of
+    /// whole copies (every secret whose size is a multiple of 16), compared
+    /// 16 bytes at a time; any other out of line
+    /// ([`padding_intact`](Self::padding_intact)).
     #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
     #[inline(always)]
     fn canary_intact(&self, index: u32, size: usize) -> bool {
         let start = self.slot_ptr(index);
-        let canary = &self.canaries[idx(index)];
-        let [low, high] = canary_words(canary);
+        let [low, high] = canary_words(&self.canaries[idx(index)]);
         let len = self.slot_size - size;
         debug_assert!(len >= CANARY_LEN, "siegel: a slot without its canary");
         // SAFETY:
         // - `8 < 16 <= len`: the canary's second word, in the slot before the
         //   secret, readable (caller) and aligned like the slot.
         let mut diff = (load_word(start) ^ low) | (load_word(unsafe { start.add(8) }) ^ high);
-        // The padding repeats the canary from byte 16 on. The last 16 bytes
-        // before the secret are compared first, as one copy of the canary
-        // rotated by where they start (no rotation in the common case, a
-        // secret whose size is a multiple of 16); then the whole copies
-        // between (none for a padding of one copy).
+        if len % CANARY_LEN != 0 {
+            return diff == 0 && self.padding_intact(start, index, len);
+        }
         let bytes = start.as_ptr();
+        let mut i = CANARY_LEN;
+        while i < len {
+            // SAFETY:
+            // - `i + 16 <= len` (`len` is whole copies): both words lie in the
+            //   slot before the secret, readable (caller); unaligned reads.
+            let first = unsafe { bytes.wrapping_add(i).cast::<u64>().read_unaligned() };
+            // SAFETY:
+            // - as above, the next word.
+            let second = unsafe { bytes.wrapping_add(i + 8).cast::<u64>().read_unaligned() };
+            diff |= (first ^ low) | (second ^ high);
+            i += CANARY_LEN;
+        }
+        diff == 0
+    }
+
+    /// [`canary_intact`](Self::canary_intact)'s padding (bytes 16 to `len`
+    /// of the slot at `start`) where it is not whole copies of the canary:
+    /// the last 16 bytes compared first, as one copy rotated by where they
+    /// start, then the whole copies between; less than one copy a byte at a
+    /// time.
+    #[inline(never)]
+    fn padding_intact(&self, start: NonNull<u8>, index: u32, len: usize) -> bool {
+        let canary = &self.canaries[idx(index)];
+        let [low, high] = canary_words(canary);
+        let bytes = start.as_ptr();
+        let mut diff = 0;
         if len >= 2 * CANARY_LEN {
             let last = len - CANARY_LEN;
-            let [first_expected, second_expected] = if last % CANARY_LEN == 0 {
-                [low, high]
-            } else {
-                canary_words(&core::array::from_fn(|j| canary[(last + j) % CANARY_LEN]))
-            };
+            let [first_expected, second_expected] =
+                canary_words(&core::array::from_fn(|j| canary[(last + j) % CANARY_LEN]));
             // SAFETY:
             // - `last + 16 == len`: the word lies in the slot before the
             //   secret, readable (caller); any bit pattern is a `u64`;
@@ -311,7 +336,6 @@ impl Arena {
                 i += CANARY_LEN;
             }
         } else {
-            // Less than one copy (a secret of an odd size): a byte at a time.
             for i in CANARY_LEN..len {
                 // SAFETY:
                 // - `i < len`: the byte lies in the slot before the secret,
@@ -348,7 +372,9 @@ impl Arena {
         if !own || damaged.is_some() {
             // Only a slot in use is marked: a slot already poisoned (its page
             // was wiped after a refused re-seal, which also zeroed its padding)
-            // stays poisoned, and answers `Poisoned`.
+            // stays poisoned, and answers `Poisoned`. The arena is marked
+            // first, so that handles' liveness checks read slot states.
+            self.region.entry().mark_slot_damaged();
             let _ = self.state_of(index).compare_exchange(
                 state::READY,
                 state::CORRUPT,
@@ -429,6 +455,9 @@ impl Arena {
         if counts != Counts::ZERO || self.is_inherited() {
             return;
         }
+        // Before any slot is wiped or poisoned: handles' liveness checks read
+        // slot states from now on.
+        self.region.entry().mark_slot_damaged();
         let zeros = [0u8; MAX_SLOT];
         let mut all_wiped = true;
         for i in self.slots_on_page(page) {
