@@ -21,6 +21,22 @@ unsafe fn poke(addr: usize) {
     unsafe { core::ptr::with_exposed_provenance_mut::<u8>(addr).write_volatile(0x41) };
 }
 
+/// Changes the byte at `addr` to another value (its complement). A fixed value
+/// would leave a canary byte that already holds it intact (1 in 255 runs).
+///
+/// # Safety
+///
+/// `addr` is readable and writable now.
+unsafe fn flip(addr: usize) {
+    let byte = core::ptr::with_exposed_provenance_mut::<u8>(addr);
+    // SAFETY:
+    // - readable now (caller).
+    let was = unsafe { byte.read_volatile() };
+    // SAFETY:
+    // - writable now (caller).
+    unsafe { byte.write_volatile(!was) };
+}
+
 /// Reads one byte at `addr` with a volatile load.
 ///
 /// # Safety
@@ -98,9 +114,9 @@ fn canary_tampering_is_an_error_on_open(backend: Backend) {
     {
         let _open = secret.write().unwrap();
         // SAFETY: the byte below the secret is the canary's last byte, inside the
-        // data pages, writable during this write scope: this is the one-byte
-        // underflow a buggy writer would make.
-        unsafe { poke(below) };
+        // data pages, readable and writable during this write scope: this is
+        // the one-byte underflow a buggy writer would make.
+        unsafe { flip(below) };
     }
     let read = secret.read().map(|_| ());
     assert!(matches!(read, Err(Error::CanaryCorrupted)), "read: {read:?}");
