@@ -797,7 +797,8 @@ mod tests {
     #[test]
     fn pooled_guards_open_only_their_page_and_seal_it_again() {
         let pool = Pool::with_options(mprotect_options());
-        let mut secrets: Vec<Protected<[u8; 24]>> = (0..200)
+        // 64-byte slots, 64 to a page: 140 secrets on three pages of one arena.
+        let mut secrets: Vec<Protected<[u8; 24]>> = (0..140)
             .map(|i| {
                 Protected::init_with_in(&pool, |s: &mut [u8; 24]| {
                     s.fill(u8::try_from(i % 251).expect("small"));
