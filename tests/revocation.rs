@@ -92,6 +92,16 @@ fn block_all_signals() {
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &raw const all, core::ptr::null_mut()) };
 }
 
+/// Unblocks every signal in the calling thread.
+fn unblock_all_signals() {
+    // SAFETY: a zeroed sigset_t emptied by sigemptyset is a valid mask.
+    let mut none: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: `none` is a valid, writable sigset_t.
+    unsafe { libc::sigemptyset(&raw mut none) };
+    // SAFETY: valid mask; the old mask is not wanted.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &raw const none, core::ptr::null_mut()) };
+}
+
 /// Case 1: a strict region (`Error`, `Fallback`) never loses its key to a
 /// steal, whatever number of virtualised secrets follow.
 #[cfg_attr(miri, ignore = "protection keys")]
@@ -150,14 +160,7 @@ fn a_thread_that_blocks_the_signal_fails_only_the_new_secret_and_quickly() {
                 // SAFETY: gettid has no preconditions.
                 ready.send(unsafe { libc::gettid() }).unwrap();
                 unblock_rx.recv().unwrap();
-                // SAFETY: an empty mask unblocks everything.
-                let mut none: libc::sigset_t = unsafe { core::mem::zeroed() };
-                // SAFETY: valid set.
-                unsafe { libc::sigemptyset(&raw mut none) };
-                // SAFETY: valid mask.
-                unsafe {
-                    libc::pthread_sigmask(libc::SIG_SETMASK, &raw const none, core::ptr::null_mut())
-                };
+                unblock_all_signals();
                 unblock_rx.recv().unwrap();
             })
             .unwrap();
@@ -190,6 +193,53 @@ fn a_thread_that_blocks_the_signal_fails_only_the_new_secret_and_quickly() {
         assert_eq!(later.read().unwrap()[0], 2);
         unblock.send(()).unwrap();
         signal_thread.join().unwrap();
+    });
+}
+
+/// Case 3, the other side: a thread that blocks the signal while it runs (a
+/// thread being created, one inside a handler, one a loaded machine keeps
+/// waiting for a CPU) is waited for, not refused after the one-second grace a
+/// sleeping thread gets: the round reaches it once it unblocks. (It failed
+/// under load in the PKU VM: `a_busy_process_never_opens_a_secret_to_a_thread_that_did_not_open_it`.)
+#[cfg_attr(miri, ignore = "protection keys")]
+#[test]
+fn a_thread_that_blocks_the_signal_while_it_runs_is_waited_for() {
+    let test = "a_thread_that_blocks_the_signal_while_it_runs_is_waited_for";
+    if !pku_available(test) {
+        return;
+    }
+    in_child_within(test, &[], LIMIT, || {
+        let mut held = take_every_clean_key();
+        let (ready, ready_rx) = mpsc::channel::<()>();
+        let busy = thread::Builder::new()
+            .name("busy-blocker".into())
+            .spawn(move || {
+                block_all_signals();
+                ready.send(()).unwrap();
+                // Runnable the whole time, the signal blocked, for 2.5 s.
+                let until = Instant::now() + Duration::from_millis(2500);
+                let mut spins = 0u64;
+                while Instant::now() < until {
+                    spins = std::hint::black_box(spins + 1);
+                }
+                unblock_all_signals();
+                spins
+            })
+            .unwrap();
+        ready_rx.recv().unwrap();
+        // Past the grace siegel gives a thread that is still starting.
+        thread::sleep(Duration::from_millis(1100));
+        // A used key comes free: the next secret needs a round, which must
+        // wait for the busy thread.
+        held.pop();
+        let made = Protected::init_with_in(pku(), |k: &mut [u8; 32]| k.fill(3));
+        match made {
+            Ok(secret) => assert_eq!(secret.read().unwrap()[0], 3),
+            Err(err) => {
+                panic!("a runnable thread that blocks the signal failed the round: {err:?}")
+            }
+        }
+        busy.join().unwrap();
     });
 }
 

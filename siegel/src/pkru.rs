@@ -547,10 +547,14 @@ const PATIENCE: Duration = Duration::from_secs(4);
 /// Bumped by a round each time a thread answers: a thread waiting for the
 /// round lock waits as long as the round it waits for makes progress.
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
-/// How long a thread may block the signal before the round gives up on it:
-/// threads block every signal for a moment (while they start, while they create
-/// a thread or a process, while they run a handler), and on a loaded machine
-/// that moment can be long.
+/// How long a thread that sleeps with the signal blocked may keep it blocked
+/// before the round gives up on it: threads block every signal for a moment
+/// (while they start, while they create a thread or a process, while they run
+/// a handler), and on a loaded machine that moment can be long. A thread that
+/// blocks it while runnable (running, or waiting for a CPU) is in such a
+/// moment and gets until the round's deadline ([`PATIENCE`] after the last
+/// answer); one that sleeps with it blocked (`sigwait`, a blocking call with
+/// the signal masked) would never take it.
 const BLOCKED_GRACE: Duration = Duration::from_secs(1);
 
 /// Threads that ever held a keyed scope: they are reached by every round (a
@@ -865,7 +869,8 @@ fn blocks(tid: i32, signal: sys::Signal) -> Option<bool> {
 /// threads block every signal for a moment while they start, create threads or
 /// processes, or run a handler of ours — and fails the round as
 /// [`Revocation::SignalBlocked`] if it still blocks the signal after
-/// [`BLOCKED_GRACE`] (or, for a thread still starting, at the deadline).
+/// [`BLOCKED_GRACE`] asleep (or, for a thread still starting or runnable, at
+/// the deadline).
 fn reach_batch(round: u32, signal: sys::Signal, batch: &[i32]) -> Result<(), Revocation> {
     let started = Instant::now();
     let mut deadline = started + PATIENCE;
@@ -896,7 +901,8 @@ fn reach_batch(round: u32, signal: sys::Signal, batch: &[i32]) -> Result<(), Rev
                 None => send(tid, &mut pending)?,
                 Some(settled) => {
                     let now = Instant::now();
-                    if (settled && now > started + BLOCKED_GRACE) || now > deadline {
+                    let asleep = || !sys::thread_runnable(tid).unwrap_or(false);
+                    if (settled && now > started + BLOCKED_GRACE && asleep()) || now > deadline {
                         let name = sys::thread_name(tid);
                         return Err(Revocation::SignalBlocked { tid, name, signal });
                     }

@@ -279,24 +279,12 @@ impl Arena {
         // SAFETY:
         // - `8 < 16 <= len`: the canary's second word, in the slot before the
         //   secret, readable (caller) and aligned like the slot.
-        let mut diff = (load_word(start) ^ low) | (load_word(unsafe { start.add(8) }) ^ high);
+        let diff = (load_word(start) ^ low) | (load_word(unsafe { start.add(8) }) ^ high);
         if len % CANARY_LEN != 0 {
             return diff == 0 && self.padding_intact(start, index, len);
         }
-        let bytes = start.as_ptr();
-        let mut i = CANARY_LEN;
-        while i < len {
-            // SAFETY:
-            // - `i + 16 <= len` (`len` is whole copies): both words lie in the
-            //   slot before the secret, readable (caller); unaligned reads.
-            let first = unsafe { bytes.wrapping_add(i).cast::<u64>().read_unaligned() };
-            // SAFETY:
-            // - as above, the next word.
-            let second = unsafe { bytes.wrapping_add(i + 8).cast::<u64>().read_unaligned() };
-            diff |= (first ^ low) | (second ^ high);
-            i += CANARY_LEN;
-        }
-        diff == 0
+        // `len` is whole copies: the copies from byte 16 to `len`.
+        copies_diff(start, len, [low, high], diff) == 0
     }
 
     /// [`canary_intact`](Self::canary_intact)'s padding (bytes 16 to `len`
@@ -323,18 +311,8 @@ impl Arena {
             // - as above, the next word.
             let second = unsafe { bytes.wrapping_add(last + 8).cast::<u64>().read_unaligned() };
             diff |= (first ^ first_expected) | (second ^ second_expected);
-            let mut i = CANARY_LEN;
-            while i < last {
-                // SAFETY:
-                // - `i < last`, so `i + 16 <= len`: both words lie in the slot
-                //   before the secret, readable (caller); unaligned reads.
-                let first = unsafe { bytes.wrapping_add(i).cast::<u64>().read_unaligned() };
-                // SAFETY:
-                // - as above, the next word.
-                let second = unsafe { bytes.wrapping_add(i + 8).cast::<u64>().read_unaligned() };
-                diff |= (first ^ low) | (second ^ high);
-                i += CANARY_LEN;
-            }
+            // The whole copies between byte 16 and the last 16 bytes.
+            diff = copies_diff(start, last, [low, high], diff);
         } else {
             for i in CANARY_LEN..len {
                 // SAFETY:
@@ -573,6 +551,31 @@ fn idx(index: u32) -> usize {
 fn canary_words(canary: &[u8; CANARY_LEN]) -> [u64; 2] {
     let half = |at: usize| u64::from_ne_bytes(canary[at..at + 8].try_into().expect("8 bytes"));
     [half(0), half(8)]
+}
+
+/// `diff` with the bits set in which the 16-byte copies of the canary at bytes
+/// 16, 32, … below `end` of the slot at `start` differ from the canary's two
+/// words (none if every byte holds its value). Each copy lies in the slot's padding: the caller's `end`
+/// is the padding's length when that is whole copies, else 16 less. Plain
+/// unaligned loads (see [`Arena::canary_intact`]: nothing writes a slot's padding
+/// while a scope is open on it); the bytes must be readable by this thread.
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
+fn copies_diff(start: NonNull<u8>, end: usize, [low, high]: [u64; 2], mut diff: u64) -> u64 {
+    let bytes = start.as_ptr();
+    let mut i = CANARY_LEN;
+    while i < end {
+        // SAFETY:
+        // - `i < end`, so the 16 bytes at `i` lie in the padding (the caller's
+        //   `end`, above), before the secret, readable (caller); unaligned reads.
+        let first = unsafe { bytes.wrapping_add(i).cast::<u64>().read_unaligned() };
+        // SAFETY:
+        // - as above, the next word.
+        let second = unsafe { bytes.wrapping_add(i + 8).cast::<u64>().read_unaligned() };
+        diff |= (first ^ low) | (second ^ high);
+        i += CANARY_LEN;
+    }
+    diff
 }
 
 /// Loads one aligned word of a slot's canary. Atomic, because another thread

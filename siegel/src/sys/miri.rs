@@ -625,6 +625,16 @@ pub(crate) fn thread_start_ticks(_tid: i32) -> io::Result<u64> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// Whether a thread is runnable: unavailable under Miri (no `/proc`); only the
+/// PKU backend asks.
+///
+/// # Errors
+///
+/// Always `Unsupported`.
+pub(crate) fn thread_runnable(_tid: i32) -> io::Result<bool> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
 /// A thread's name: unknown under Miri.
 pub(crate) fn thread_name(_tid: i32) -> String {
     "?".to_owned()

@@ -136,6 +136,17 @@ pub(crate) fn thread_start_ticks(_tid: i32) -> io::Result<u64> {
     Err(unsupported())
 }
 
+/// Whether thread `tid` is runnable: not readable here (only the revocation
+/// round asks).
+///
+/// # Errors
+///
+/// Always `Unsupported`.
+pub(crate) fn thread_runnable(_tid: i32) -> io::Result<bool> {
+    failpoint!(ThreadInfo);
+    Err(unsupported())
+}
+
 /// The name of thread `tid`: `"?"` (not readable here).
 pub(crate) fn thread_name(_tid: i32) -> String {
     "?".to_owned()

@@ -73,12 +73,35 @@ pub(crate) fn blocked_signals(tid: i32) -> io::Result<u64> {
 pub(crate) fn thread_start_ticks(tid: i32) -> io::Result<u64> {
     failpoint!(ThreadInfo);
     let mut buf = [0u8; 1024];
-    let stat = read_task_file(tid, "stat", &mut buf)?;
+    stat_field(read_task_file(tid, "stat", &mut buf)?, 22)?
+        .parse()
+        .map_err(|_| io::ErrorKind::InvalidData.into())
+}
+
+/// Whether thread `tid` of this process is running or waiting for a CPU: state
+/// `R` (field 3 of `/proc/self/task/TID/stat`), not sleeping, waiting on a disk
+/// or stopped.
+///
+/// # Errors
+///
+/// As [`thread_start_ticks`].
+///
+/// # References
+///
+/// - <https://man7.org/linux/man-pages/man5/proc_pid_stat.5.html>
+pub(crate) fn thread_runnable(tid: i32) -> io::Result<bool> {
+    failpoint!(ThreadInfo);
+    let mut buf = [0u8; 1024];
+    Ok(stat_field(read_task_file(tid, "stat", &mut buf)?, 3)? == "R")
+}
+
+/// Field `field` (3 or later, counted from 1 as `proc(5)` does) of a `stat`
+/// file's text.
+fn stat_field(stat: &str, field: usize) -> io::Result<&str> {
     // The name (field 2) may hold spaces and parentheses: the fields after it
     // start after its last `)`, with the state (field 3) first.
     stat.rfind(')')
-        .and_then(|at| stat[at + 1..].split_whitespace().nth(22 - 3))
-        .and_then(|t| t.parse().ok())
+        .and_then(|at| stat[at + 1..].split_whitespace().nth(field - 3))
         .ok_or_else(|| io::ErrorKind::InvalidData.into())
 }
 
