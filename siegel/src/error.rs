@@ -213,7 +213,11 @@ pub enum Error {
 #[non_exhaustive]
 pub enum Revocation {
     /// A thread blocks the revocation signal (a "signal thread" that blocks
-    /// every signal and calls `sigwait`, for example) and must take part.
+    /// every signal and calls `sigwait`, for example) and must take part: it
+    /// slept with the signal blocked for a second, or kept it blocked while
+    /// running until the round's deadline (4 s after the last answer; a thread
+    /// being created or inside a handler blocks it for a moment, and is waited
+    /// for).
     ///
     /// Unblock `signal` in that thread, start it after the first secret is made
     /// (a thread that existed before a key was first opened, and never opened

@@ -334,7 +334,8 @@
 //!   process's life (freed keys are what later rounds close), or use page
 //!   protection (`SIEGEL_BACKEND=mprotect`), which sends no signal at all.
 //! - **What stops a round.** A thread that blocks the signal (a `sigwait`
-//!   thread), a full signal queue (`RLIMIT_SIGPENDING`), a thread that does not
+//!   thread, asleep with it blocked for a second; a running thread that keeps
+//!   it blocked, at the deadline below), a full signal queue (`RLIMIT_SIGPENDING`), a thread that does not
 //!   answer within 4 s of the last one that did, a handler of the program's on
 //!   the signal. The round ends at once (or after the bounded wait) and only
 //!   the secret being made fails, with [`Error::Revocation`] naming the thread
