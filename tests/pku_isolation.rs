@@ -132,6 +132,37 @@ fn threads_that_exit_holding_leaked_guards_pin_no_keys() {
     });
 }
 
+thread_local! {
+    /// A guard kept by a thread until it exits (a thread-local destructor
+    /// drops it).
+    static KEPT: core::cell::RefCell<Option<siegel::ReadGuard<'static, [u8; 32]>>> =
+        const { core::cell::RefCell::new(None) };
+}
+
+#[cfg_attr(miri, ignore = "protection keys: Miri has none")]
+#[test]
+fn a_guard_a_thread_local_drops_at_thread_exit_is_given_back_once() {
+    pku_child("a_guard_a_thread_local_drops_at_thread_exit_is_given_back_once", || {
+        let secret: &'static Protected<[u8; 32]> = Box::leak(Box::new(region(7)));
+        thread::spawn(move || {
+            // The slot is made before the thread's first keyed scope, so its
+            // destructor runs after the ones registered at that scope.
+            KEPT.with(|_| ());
+            let guard = secret.read().unwrap();
+            KEPT.with(|kept| *kept.borrow_mut() = Some(guard));
+        })
+        .join()
+        .unwrap();
+        // The guard was dropped at the thread's exit: nothing is open.
+        let report = siegel::lockdown();
+        assert_eq!(
+            (report.wiped, report.deferred),
+            (1, 0),
+            "{report:?}: the scope was given back twice (or not at all)"
+        );
+    });
+}
+
 #[cfg_attr(miri, ignore = "protection keys: Miri has none")]
 #[test]
 fn a_key_opened_by_other_code_is_closed_before_it_guards_a_secret() {

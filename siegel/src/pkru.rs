@@ -141,9 +141,10 @@ thread_local! {
             granted: Cell::new(0),
         }
     };
-    /// Registered on a thread's first keyed scope; its drop, at thread exit,
-    /// gives back the scopes the thread still counts (leaked guards): a dead
-    /// thread holds no rights, so its leaks must not pin a key for good.
+    /// Registered on a thread's first keyed scope where the exit hook cannot
+    /// be (see [`hook_exit`]); its drop, at thread exit, gives back the scopes
+    /// the thread still counts (leaked guards): a dead thread holds no rights,
+    /// so its leaks must not pin a key for good.
     static EXIT_HOOK: ExitHook = const { ExitHook };
 }
 
@@ -426,12 +427,37 @@ pub(crate) fn holds_keyed_scope() -> bool {
 }
 
 /// A thread's first keyed scope: registers the exit hook, and the thread as
-/// one that every later round reaches ([`OPENERS`]).
+/// one that every later round reaches ([`OPENERS`]). The hook runs after the
+/// thread's thread-local destructors ([`sys::call_at_thread_exit`]): a guard a
+/// thread-local keeps closes first, and only what is left is given back
+/// (given back twice, it would pin the key and defer a lockdown's wipe for
+/// good). Where that cannot be arranged, a thread-local's destructor runs it
+/// ([`EXIT_HOOK`]: in whatever order the thread-locals die).
 #[cold]
 fn hook_exit(t: &ThreadKeys) {
     t.hooked.set(true);
     lock(&OPENERS).push(sys::gettid());
-    EXIT_HOOK.with(|_| ());
+    if sys::call_at_thread_exit(release_at_exit).is_err() {
+        EXIT_HOOK.with(|_| ());
+    }
+}
+
+/// At a thread's exit: the scopes it still counts (leaked guards) are given
+/// back to their regions; no reference it made can be used any more.
+fn release_at_exit() {
+    let me = sys::gettid();
+    lock(&OPENERS).retain(|&tid| tid != me);
+    let _ = THREAD.try_with(|t| {
+        let owners = *lock(&KEY_OWNER);
+        for key in usable_keys() {
+            let k = idx(key);
+            let counts = t.counts(key);
+            t.counts[k].set(Counts::ZERO);
+            if let Some(owner) = owners[k] {
+                owner.release(counts.total());
+            }
+        }
+    });
 }
 
 /// Runs `f` with write access to `key` in this thread, whatever the counts say,
@@ -496,21 +522,7 @@ struct ExitHook;
 
 impl Drop for ExitHook {
     fn drop(&mut self) {
-        // The thread is exiting: no reference it made can be used any more, so the
-        // scopes it still counts (leaked guards) are given back to their regions.
-        let me = sys::gettid();
-        lock(&OPENERS).retain(|&tid| tid != me);
-        let _ = THREAD.try_with(|t| {
-            let owners = *lock(&KEY_OWNER);
-            for key in usable_keys() {
-                let k = idx(key);
-                let counts = t.counts(key);
-                t.counts[k].set(Counts::ZERO);
-                if let Some(owner) = owners[k] {
-                    owner.release(counts.total());
-                }
-            }
-        });
+        release_at_exit();
     }
 }
 

@@ -625,6 +625,16 @@ pub(crate) fn thread_start_ticks(_tid: i32) -> io::Result<u64> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// A hook at thread exit: not under Miri (only the PKU backend asks, and Miri
+/// has no keys).
+///
+/// # Errors
+///
+/// Always `Unsupported`.
+pub(crate) fn call_at_thread_exit(_hook: fn()) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
 /// Whether a thread is runnable: unavailable under Miri (no `/proc`); only the
 /// PKU backend asks.
 ///

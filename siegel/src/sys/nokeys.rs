@@ -136,6 +136,16 @@ pub(crate) fn thread_start_ticks(_tid: i32) -> io::Result<u64> {
     Err(unsupported())
 }
 
+/// A hook at thread exit: only the PKU backend asks (for a thread's leaked
+/// keyed scopes), and there are no keys here.
+///
+/// # Errors
+///
+/// Always `Unsupported`.
+pub(crate) fn call_at_thread_exit(_hook: fn()) -> io::Result<()> {
+    Err(unsupported())
+}
+
 /// Whether thread `tid` is runnable: not readable here (only the revocation
 /// round asks).
 ///

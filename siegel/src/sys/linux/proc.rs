@@ -1,7 +1,8 @@
 //! This process's threads as Linux names them: `gettid`, `/proc/self/task`,
 //! and the boot-time clock its `stat` files count in.
 
-use std::io;
+use core::ffi::c_void;
+use std::{io, sync::OnceLock};
 
 /// `gettid()`—the calling thread's id. Async-signal-safe.
 pub(crate) fn gettid() -> i32 {
@@ -170,4 +171,73 @@ pub(crate) fn boottime_ticks() -> u64 {
         + u64::try_from(now.tv_nsec).unwrap_or(0);
     // The kernel rounds down the same way (`nsec_to_clock_t`).
     nanos / (1_000_000_000 / per_second)
+}
+
+/// The hook [`call_at_thread_exit`] runs (one for the process: siegel's).
+static EXIT_HOOK: OnceLock<fn()> = OnceLock::new();
+
+/// The `pthread` key whose destructor runs the hook: created once (or the
+/// error it failed with, kept so that every thread falls back alike).
+static EXIT_KEY: OnceLock<Result<libc::pthread_key_t, i32>> = OnceLock::new();
+
+/// Arranges for `hook` to run in the calling thread when it exits, after the
+/// thread-local destructors of Rust's `thread_local!` (a value they drop, a
+/// guard kept in a thread-local, must close before the hook counts what is
+/// left): through the destructor of a `pthread` key, which the C library runs
+/// after the thread-local destructors registered with `__cxa_thread_atexit`
+/// (glibc), and which re-arms itself once, so that it also runs after a
+/// destructor list kept on a `pthread` key of its own (musl) [1]. Every
+/// thread that calls this runs the same `hook` (the first one given).
+///
+/// # Errors
+///
+/// `pthread_key_create` failed (`EAGAIN`: the process used up
+/// `PTHREAD_KEYS_MAX` keys), or `pthread_setspecific` did.
+///
+/// # References
+///
+/// [1] <https://pubs.opengroup.org/onlinepubs/9799919799/functions/pthread_key_create.html>
+pub(crate) fn call_at_thread_exit(hook: fn()) -> io::Result<()> {
+    /// The key's destructor: `value` is 1 the first time (re-armed with 2,
+    /// so that it runs again in the next round of destructors), then 2.
+    extern "C" fn run(value: *mut c_void) {
+        if value.addr() == 1 {
+            if let Some(Ok(key)) = EXIT_KEY.get() {
+                // SAFETY:
+                // - `key` is a live key of this process (never deleted); a
+                //   destructor may set a value: POSIX runs the destructors
+                //   again, up to PTHREAD_DESTRUCTOR_ITERATIONS rounds [1].
+                //
+                // [1] https://pubs.opengroup.org/onlinepubs/9799919799/functions/pthread_key_create.html
+                if unsafe { libc::pthread_setspecific(*key, core::ptr::without_provenance(2)) } == 0
+                {
+                    return;
+                }
+            }
+        }
+        if let Some(hook) = EXIT_HOOK.get() {
+            hook();
+        }
+    }
+    EXIT_HOOK.get_or_init(|| hook);
+    let key = EXIT_KEY.get_or_init(|| {
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY:
+        // - `key` is a valid place for the new key; `run` has the destructor
+        //   signature pthread_key_create expects [1].
+        //
+        // [1] https://man7.org/linux/man-pages/man3/pthread_key_create.3p.html
+        match unsafe { libc::pthread_key_create(&raw mut key, Some(run)) } {
+            0 => Ok(key),
+            err => Err(err),
+        }
+    });
+    let key = (*key).map_err(io::Error::from_raw_os_error)?;
+    // SAFETY:
+    // - `key` was created above and is never deleted; the value is a marker,
+    //   never dereferenced.
+    match unsafe { libc::pthread_setspecific(key, core::ptr::without_provenance(1)) } {
+        0 => Ok(()),
+        err => Err(io::Error::from_raw_os_error(err)),
+    }
 }
