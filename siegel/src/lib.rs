@@ -278,8 +278,10 @@
 //! `RefCell`'s, and costs what it holds: the region stays open in the leaking
 //! thread (protection keys) or process-wide (page protection) until the handle
 //! drops — a pool slot gives its leaked scopes back when it is freed, and a
-//! thread that exits gives back the keyed scopes it leaked — and a
-//! [`lockdown`] reports the region as deferred until then.
+//! thread that exits gives back the keyed scopes it leaked (after its
+//! thread-locals' destructors, so a guard a thread-local keeps is closed by its
+//! own drop, once) — and a [`lockdown`] reports the region as deferred until
+//! then.
 //!
 //! # Limits
 //!
