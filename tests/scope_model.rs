@@ -1628,7 +1628,7 @@ const MIRRORED: &[Mirrored] = &[
     // pkru.rs
     mirrored("pkru::open", "pkru.rs", "", 0x5827_6ba2_224e_47c6),
     mirrored("pkru::close", "pkru.rs", "", 0x2bf5_54ab_a1da_5cd8),
-    mirrored("pkru::close_own", "pkru.rs", "", 0xfaf6_0342_8d8e_1ef9),
+    mirrored("pkru::close_own", "pkru.rs", "", 0x74ec_7547_29ce_067d),
     mirrored("pkru::finish_open", "pkru.rs", "", 0x216c_2ef3_ba7b_e141),
     mirrored("pkru::finish_close", "pkru.rs", "", 0xbc21_d41f_81a0_dab5),
 ];

@@ -320,17 +320,14 @@ pub(crate) fn close(key: u32, access: Access) -> bool {
 #[inline]
 #[must_use]
 pub(crate) fn close_own(key: u32, access: Access) -> bool {
-    // SAFETY:
-    // - see `this_thread`: the reference does not outlive this call, which runs
-    //   on this thread.
-    let t = unsafe { &*this_thread() };
-    let k = idx(key);
-    debug_assert_eq!(
-        t.gens[k].get(),
-        KEY_GEN[k].load(Ordering::Acquire),
-        "siegel: a scope this thread counts lost its key's generation"
-    );
-    t.apply(key, |c| Some(c.sub(access)))
+    with_thread(|t| {
+        debug_assert_eq!(
+            t.gens[idx(key)].get(),
+            KEY_GEN[idx(key)].load(Ordering::Acquire),
+            "siegel: a scope this thread counts lost its key's generation"
+        );
+        t.apply(key, |c| Some(c.sub(access)))
+    })
 }
 
 /// What [`open`] left to do when it returned `false`.
@@ -839,8 +836,8 @@ pub(crate) fn revoke(_lock: &RoundLock, keys: u32, reach: Reach) -> Result<(), R
                 Reach::Every => true,
                 Reach::Since(ticks) => {
                     openers.contains(&tid)
-                        || match sys::thread_start_ticks(tid) {
-                            Ok(start) => start >= ticks,
+                        || match sys::thread_stat(tid) {
+                            Ok(stat) => stat.start_ticks >= ticks,
                             Err(err) => err.kind() != std::io::ErrorKind::NotFound,
                         }
                 }
@@ -860,17 +857,18 @@ pub(crate) fn revoke(_lock: &RoundLock, keys: u32, reach: Reach) -> Result<(), R
     }
 }
 
-/// Whether thread `tid` blocks `signal` now, and if so whether it has run for
-/// a second at least (a thread being created runs with every signal blocked for
-/// a moment; on a loaded machine that moment can be long). `None` once it has
-/// exited.
+/// Whether thread `tid` blocks `signal` now, and if so whether it looks stuck
+/// that way: it has run for a second at least and sleeps (a thread being
+/// created runs with every signal blocked for a moment, and so does one
+/// running a handler; on a loaded machine, waiting for a CPU, that moment can
+/// be long). `None` once it has exited or unblocked the signal.
 fn blocks(tid: i32, signal: sys::Signal) -> Option<bool> {
     let bit = u32::try_from(signal - 1).map_or(0, |n| 1u64 << n.min(63));
     if sys::blocked_signals(tid).ok()? & bit == 0 {
         return None;
     }
-    let start = sys::thread_start_ticks(tid).ok()?;
-    Some(start + sys::ticks_per_second() <= sys::boottime_ticks())
+    let stat = sys::thread_stat(tid).ok()?;
+    Some(!stat.runnable && stat.start_ticks + sys::ticks_per_second() <= sys::boottime_ticks())
 }
 
 /// Signals every thread of `batch` and waits for each to acknowledge `round`
@@ -911,10 +909,9 @@ fn reach_batch(round: u32, signal: sys::Signal, batch: &[i32]) -> Result<(), Rev
         for tid in blocking.drain(..) {
             match blocks(tid, signal) {
                 None => send(tid, &mut pending)?,
-                Some(settled) => {
+                Some(stuck) => {
                     let now = Instant::now();
-                    let asleep = || !sys::thread_runnable(tid).unwrap_or(false);
-                    if (settled && now > started + BLOCKED_GRACE && asleep()) || now > deadline {
+                    if (stuck && now > started + BLOCKED_GRACE) || now > deadline {
                         let name = sys::thread_name(tid);
                         return Err(Revocation::SignalBlocked { tid, name, signal });
                     }

@@ -107,7 +107,8 @@ const POISONED: u32 = 1 << 5;
 const SLOT_DAMAGED: u32 = 1 << 6;
 
 /// How an entry's pages are sealed, read in one load: the key, whether the
-/// region wants one, whether it is poisoned, whether it is a pool arena.
+/// region wants one, whether it is poisoned, whether a slot of it (a pool
+/// arena's) was damaged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Seal(u32);
 

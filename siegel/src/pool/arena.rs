@@ -555,10 +555,11 @@ fn canary_words(canary: &[u8; CANARY_LEN]) -> [u64; 2] {
 
 /// `diff` with the bits set in which the 16-byte copies of the canary at bytes
 /// 16, 32, … below `end` of the slot at `start` differ from the canary's two
-/// words (none if every byte holds its value). Each copy lies in the slot's padding: the caller's `end`
-/// is the padding's length when that is whole copies, else 16 less. Plain
-/// unaligned loads (see [`Arena::canary_intact`]: nothing writes a slot's padding
-/// while a scope is open on it); the bytes must be readable by this thread.
+/// words (none if every byte holds its value). Each copy lies in the slot's
+/// padding: the caller's `end` is the padding's length when that is whole
+/// copies, else 16 less. Plain unaligned loads (see [`Arena::canary_intact`]:
+/// nothing writes a slot's padding while a scope is open on it); the bytes
+/// must be readable by this thread.
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
 fn copies_diff(start: NonNull<u8>, end: usize, [low, high]: [u64; 2], mut diff: u64) -> u64 {

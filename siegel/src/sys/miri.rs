@@ -615,13 +615,13 @@ pub(crate) fn blocked_signals(_tid: i32) -> io::Result<u64> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
-/// A thread's start time: unavailable under Miri (no `/proc`); only the PKU
-/// backend asks.
+/// A thread's start time and state: unavailable under Miri (no `/proc`);
+/// only the PKU backend asks.
 ///
 /// # Errors
 ///
 /// Always `Unsupported`.
-pub(crate) fn thread_start_ticks(_tid: i32) -> io::Result<u64> {
+pub(crate) fn thread_stat(_tid: i32) -> io::Result<super::ThreadStat> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
@@ -632,16 +632,6 @@ pub(crate) fn thread_start_ticks(_tid: i32) -> io::Result<u64> {
 ///
 /// Always `Unsupported`.
 pub(crate) fn call_at_thread_exit(_hook: fn()) -> io::Result<()> {
-    Err(io::Error::from(io::ErrorKind::Unsupported))
-}
-
-/// Whether a thread is runnable: unavailable under Miri (no `/proc`); only the
-/// PKU backend asks.
-///
-/// # Errors
-///
-/// Always `Unsupported`.
-pub(crate) fn thread_runnable(_tid: i32) -> io::Result<bool> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 

@@ -92,6 +92,16 @@ mod miri;
 #[cfg(miri)]
 pub(crate) use self::miri::*;
 
+/// What a thread's `stat` file says of it ([`thread_stat`]): when it started,
+/// in clock ticks since boot ([`ticks_per_second`] per second, `CLOCK_BOOTTIME`
+/// based), and whether it is runnable (running or waiting for a CPU; not
+/// sleeping, waiting on a disk or stopped).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ThreadStat {
+    pub(crate) start_ticks: u64,
+    pub(crate) runnable: bool,
+}
+
 /// The file `memfd_secret` returns, which `ftruncate` sizes and
 /// `mmap_fixed_shared` maps (on Windows, where there is none, an uninhabited
 /// type of the same name).

@@ -125,13 +125,13 @@ pub(crate) fn blocked_signals(_tid: i32) -> io::Result<u64> {
     Err(unsupported())
 }
 
-/// When thread `tid` started: not readable here (only the revocation round
-/// asks).
+/// When thread `tid` started and whether it runs: not readable here (only the
+/// revocation round asks).
 ///
 /// # Errors
 ///
 /// Always `Unsupported`.
-pub(crate) fn thread_start_ticks(_tid: i32) -> io::Result<u64> {
+pub(crate) fn thread_stat(_tid: i32) -> io::Result<super::ThreadStat> {
     failpoint!(ThreadInfo);
     Err(unsupported())
 }
@@ -143,17 +143,6 @@ pub(crate) fn thread_start_ticks(_tid: i32) -> io::Result<u64> {
 ///
 /// Always `Unsupported`.
 pub(crate) fn call_at_thread_exit(_hook: fn()) -> io::Result<()> {
-    Err(unsupported())
-}
-
-/// Whether thread `tid` is runnable: not readable here (only the revocation
-/// round asks).
-///
-/// # Errors
-///
-/// Always `Unsupported`.
-pub(crate) fn thread_runnable(_tid: i32) -> io::Result<bool> {
-    failpoint!(ThreadInfo);
     Err(unsupported())
 }
 

@@ -59,9 +59,9 @@ pub(crate) fn blocked_signals(tid: i32) -> io::Result<u64> {
         .ok_or_else(|| io::ErrorKind::InvalidData.into())
 }
 
-/// When thread `tid` of this process started, in clock ticks since boot
-/// (field 22 of `/proc/self/task/TID/stat`, [`ticks_per_second`] per second,
-/// `CLOCK_BOOTTIME` based).
+/// Thread `tid` of this process as its `/proc/self/task/TID/stat` says, in
+/// one read: its start time (field 22) and whether it is runnable (state `R`,
+/// field 3).
 ///
 /// # Errors
 ///
@@ -71,29 +71,13 @@ pub(crate) fn blocked_signals(tid: i32) -> io::Result<u64> {
 /// # References
 ///
 /// - <https://man7.org/linux/man-pages/man5/proc_pid_stat.5.html>
-pub(crate) fn thread_start_ticks(tid: i32) -> io::Result<u64> {
+pub(crate) fn thread_stat(tid: i32) -> io::Result<crate::sys::ThreadStat> {
     failpoint!(ThreadInfo);
     let mut buf = [0u8; 1024];
-    stat_field(read_task_file(tid, "stat", &mut buf)?, 22)?
-        .parse()
-        .map_err(|_| io::ErrorKind::InvalidData.into())
-}
-
-/// Whether thread `tid` of this process is running or waiting for a CPU: state
-/// `R` (field 3 of `/proc/self/task/TID/stat`), not sleeping, waiting on a disk
-/// or stopped.
-///
-/// # Errors
-///
-/// As [`thread_start_ticks`].
-///
-/// # References
-///
-/// - <https://man7.org/linux/man-pages/man5/proc_pid_stat.5.html>
-pub(crate) fn thread_runnable(tid: i32) -> io::Result<bool> {
-    failpoint!(ThreadInfo);
-    let mut buf = [0u8; 1024];
-    Ok(stat_field(read_task_file(tid, "stat", &mut buf)?, 3)? == "R")
+    let stat = read_task_file(tid, "stat", &mut buf)?;
+    let start_ticks =
+        stat_field(stat, 22)?.parse().map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    Ok(crate::sys::ThreadStat { start_ticks, runnable: stat_field(stat, 3)? == "R" })
 }
 
 /// Field `field` (3 or later, counted from 1 as `proc(5)` does) of a `stat`
@@ -139,14 +123,14 @@ pub(crate) fn thread_name(tid: i32) -> String {
         .map_or_else(|_| "?".to_owned(), |name| name.trim_end().to_owned())
 }
 
-/// Clock ticks per second (`_SC_CLK_TCK`, the unit of [`thread_start_ticks`]).
+/// Clock ticks per second (`_SC_CLK_TCK`, the unit of [`thread_stat`]'s start).
 pub(crate) fn ticks_per_second() -> u64 {
     // SAFETY:
     // - sysconf(3) has no memory preconditions.
     u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100).max(1)
 }
 
-/// Now, in the clock ticks of [`thread_start_ticks`], rounded down: a
+/// Now, in the clock ticks of [`thread_stat`]'s start, rounded down: a
 /// thread created after this call has `start_ticks >= boottime_ticks()`.
 ///
 /// # References
