@@ -4,7 +4,7 @@
 //!
 //! The `.stderr` files are blessed with the stable toolchain CI uses (rustc
 //! 1.95); other compilers word things differently. Regenerate them with
-//! `TRYBUILD=overwrite cargo test --test ui`, never by hand. Some quote lines of
+//! `TRYBUILD=overwrite cargo test -p siegel-ui-tests --test ui`, never by hand. Some quote lines of
 //! siegel's own source (the sealed traits, the guards' definitions), so changing
 //! those lines means blessing again.
 
@@ -12,6 +12,6 @@
 #[test]
 fn ui() {
     let t = trybuild::TestCases::new();
-    t.compile_fail("ui-tests/fail/*.rs");
-    t.pass("ui-tests/pass/*.rs");
+    t.compile_fail("fail/*.rs");
+    t.pass("pass/*.rs");
 }

@@ -97,11 +97,21 @@ async fn run(args: Args) -> Result<(), Box<dyn StdError>> {
     let port = addr.port();
     println!("listening on https://localhost:{port}/ (certificate: {})", args.cert_out.display());
     println!("try: curl --cacert {} https://localhost:{port}/", args.cert_out.display());
-    tokio::select! {
-        result = server => result??,
-        _ = tokio::signal::ctrl_c() => println!("stopping"),
+    // Ctrl-C ends the server task; its join then reports the cancellation.
+    // (By hand rather than `tokio::select!`, whose feature builds a proc-macro
+    // crate and a second syn into every build of this package.)
+    let stop = server.abort_handle();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            println!("stopping");
+            stop.abort();
+        }
+    });
+    match server.await {
+        Ok(result) => Ok(result?),
+        Err(join) if join.is_cancelled() => Ok(()),
+        Err(join) => Err(join.into()),
     }
-    Ok(())
 }
 
 /// [`SELF_CHECK`] full handshakes from our own client, every fourth TLS 1.2.
