@@ -7,8 +7,9 @@
 //! `Entry::{try_enter, enter, wait_out_maintenance, leave, try_exclusive,
 //! unlock_exclusive, wipe_once, wipe_exclusive_at, set_key, poison}`,
 //! `lockdown`), `region.rs` (`RegionScopes::{open_pages, close_pages, check,
-//! intact, reseal_failed}`), `keys.rs` (`steal`, `obtain`) and `pkru.rs`
-//! (`open`, `close`, `finish_open`, `finish_close`).
+//! intact, reseal_failed}`), `keys.rs` (`steal`, `obtain`), `pkru.rs`
+//! (`open`, `close`, `finish_open`, `finish_close`) and `nest.rs` (a thread's
+//! nested reads under page protection).
 //!
 //! Why not `loom`: the real code would need `cfg(loom)` atomics and mutexes in
 //! the registry and the scope protocol (the hot path), and its system calls
@@ -84,6 +85,10 @@ enum Role {
     /// and `scope::open` if it declines), then the guard's drop
     /// (`scope::close`).
     Reader,
+    /// A reader that, holding its guard, reads again (under page protection
+    /// the second read nests on the first, counted in the thread alone:
+    /// `nest`), then drops the inner guard and the outer one.
+    NestedReader,
     /// `lockdown()`.
     Lockdown,
     /// A new region's `keys::obtain` finding every key taken: `steal`.
@@ -152,6 +157,24 @@ macro_rules! steps {
 }
 
 steps! {
+    // --- Backing::open → scope::open_fast: a read nested under page protection
+    /// `scope::open_fast` → `scope::open_nested_pages` (where `nest::any`
+    /// says this thread records a read somewhere): `entry.seal()`, one load;
+    /// live and unkeyed, and this thread records a counted read on the
+    /// region (`nest::open_nested`, thread-local: part of this step) → the
+    /// read is counted in the thread alone, `NestedCheck`; else `try_enter`.
+    FastNestedPages: [
+        "scope::open_fast",
+        "scope::open_nested_pages",
+        "Entry::seal",
+        "Seal::is_unkeyed_and_live",
+        "nest::any",
+        "nest::open_nested",
+    ],
+    /// `scope::open_nested_pages` → `RegionScopes::intact`: reads the
+    /// canary; intact → the guard, else `nest::close_nested` and `try_enter`
+    /// (the full protocol finds the same and reports it).
+    NestedCheck: ["scope::open_nested_pages", "RegionScopes::intact", "nest::close_nested"],
     // --- Backing::open → scope::open_fast → Entry::try_enter
     /// `Entry::try_enter`: `open.fetch_add(1)`; under the maintenance lock
     /// the fast path backs off (`FastBackOff`), else the seal.
@@ -178,11 +201,15 @@ steps! {
     /// compare-exchange that counts the scope if the counts' protection lets
     /// it in (a failed exchange changes nothing and retries: one step);
     /// else `Fast::Counted` → `open_slow` → `open_pages`.
+    /// A read counted so is recorded for the thread (`counted_pages` →
+    /// `nest::counted`, thread-local).
     FastShare: [
         "scope::open_fast_pages",
         "RegionScopes::share",
         "Entry::try_share",
         "Entry::change_page_counts",
+        "scope::counted_pages",
+        "nest::counted",
     ],
     // --- scope::open → Entry::enter
     /// `Entry::enter`: `fetch_add(1)` on this thread's stripe (the model's
@@ -246,7 +273,8 @@ steps! {
     /// changes; on failure the lock drops and `open_slow` leaves.
     OpenPagesProtect: ["RegionScopes::open_pages", "RegionScopes::set_pages", "scope::open_slow"],
     /// `RegionScopes::open_pages` → `add_page_count`: one more scope counted
-    /// (a compare-exchange on what the counts are now), unlock.
+    /// (a compare-exchange on what the counts are now), unlock; `open_slow`
+    /// records the read for the thread (`counted_pages`, thread-local).
     OpenPagesStore: [
         "RegionScopes::open_pages",
         "Entry::add_page_count",
@@ -275,7 +303,11 @@ steps! {
     /// `scope::try_close` / `scope::close`: `after_write` (nothing for a
     /// dedicated region; reads only here; a read close asks the key first,
     /// `close_read_keyed`, then `close_read_unkeyed`: the same steps),
-    /// `entry.key()`: 0 → `unshare` (`close_unkeyed`), else `close_keyed`.
+    /// `entry.key()`: 0 → a read nested in the thread is given back there
+    /// and nothing else (`nest::close_nested`, thread-local), else the
+    /// thread's record loses a counted read (`nest::uncounted`) and
+    /// `unshare` (`close_unkeyed` → `close_pages_counted`); a key →
+    /// `close_keyed`.
     CloseKey: [
         "scope::try_close",
         "scope::close",
@@ -283,6 +315,9 @@ steps! {
         "scope::close_counted",
         "scope::close_read_keyed",
         "scope::close_read_unkeyed",
+        "scope::close_pages_counted",
+        "nest::close_nested",
+        "nest::uncounted",
         "RegionScopes::after_write",
         "Entry::key",
     ],
@@ -462,11 +497,21 @@ struct Thread {
     pc: Pc,
     /// `open_pages`/`close_pages`: the counts computed before the syscall.
     next: (u8, u8),
-    /// This thread's PKRU grants the region's key.
-    granted: bool,
+    /// This thread's count of keyed scopes on the region (`pkru`'s): its
+    /// PKRU grants the key while it is not zero.
+    granted: u8,
     /// The key this scope opened under (0: page protection); the thief's
     /// victim's key.
     key: u8,
+    /// `nest`: the counted reads this thread records on the region.
+    counted: u8,
+    /// `nest`: the reads this thread counts in itself alone.
+    nested: u8,
+    /// A nested reader: the inner open has started.
+    inner: bool,
+    /// A nested reader: the outer guard is held while the inner scope runs;
+    /// where the inner scope ends (`Done`), the outer one closes.
+    outer: bool,
     /// What `Entry::enter` returned.
     seal: Seal,
     /// Whether the open runs `open_fast` (else `scope::open`).
@@ -532,15 +577,19 @@ impl State {
             .map(|&role| Thread {
                 role,
                 pc: match role {
-                    Role::Reader => Pc::FastEnterAdd,
+                    Role::Reader | Role::NestedReader => Pc::FastNestedPages,
                     Role::Lockdown => Pc::LockdownPoison,
                     Role::Thief => Pc::StealVirtualised,
                 },
                 next: (0, 0),
-                granted: false,
+                granted: 0,
                 key: 0,
+                counted: 0,
+                nested: 0,
+                inner: false,
+                outer: false,
                 seal: Seal { key: 0, wants_key: false, poisoned: false },
-                fast: role == Role::Reader,
+                fast: matches!(role, Role::Reader | Role::NestedReader),
                 retry: false,
                 admitting: false,
                 ret: Pc::Done,
@@ -574,7 +623,7 @@ impl State {
     /// Whether thread `t` can read the secret now (its key or the pages).
     fn readable_by(&self, t: usize) -> bool {
         if self.tag != 0 {
-            self.threads[t].granted && self.threads[t].key == self.tag
+            self.threads[t].granted > 0 && self.threads[t].key == self.tag
         } else {
             self.prot != Prot::None
         }
@@ -636,15 +685,56 @@ impl State {
         self.threads[t].pc = Pc::TryCount;
     }
 
-    /// The states thread `t` can reach in one step (empty: done or blocked).
-    #[allow(clippy::too_many_lines, reason = "one arm per step of the source")]
+    /// The states thread `t` can reach in one step (empty: done or blocked):
+    /// where a nested reader's inner scope ended (opened and closed, or its
+    /// open failed), it uses its outer guard again (which must still read the
+    /// secret), then closes it.
     fn step(&self, t: usize) -> Vec<Self> {
+        let mut next = self.step_in(t);
+        for s in &mut next {
+            let th = &mut s.threads[t];
+            if th.pc == Pc::Done && th.outer {
+                th.outer = false;
+                th.retry = false;
+                th.pc = Pc::Use;
+            }
+        }
+        next
+    }
+
+    #[allow(clippy::too_many_lines, reason = "one arm per step of the source")]
+    fn step_in(&self, t: usize) -> Vec<Self> {
         let mut s = self.clone();
         let me = u8::try_from(t).expect("few threads");
         let th = self.threads[t].clone();
         let goto = |s: &mut Self, pc: Pc| s.threads[t].pc = pc;
         match th.pc {
             Pc::Done => return vec![],
+            // --- scope::open_nested_pages
+            Pc::FastNestedPages => {
+                let live_unkeyed = s.key == 0 && !s.wants_key && !s.poisoned;
+                if live_unkeyed && th.counted > 0 {
+                    s.threads[t].nested += 1;
+                    goto(&mut s, Pc::NestedCheck);
+                } else {
+                    goto(&mut s, Pc::FastEnterAdd);
+                }
+            }
+            Pc::NestedCheck => {
+                if s.prot == Prot::None {
+                    return vec![
+                        s.fail("a nested read's canary check faults: the pages are sealed")
+                    ];
+                }
+                if s.wiped {
+                    s.threads[t].nested -= 1;
+                    goto(&mut s, Pc::FastEnterAdd);
+                } else {
+                    s.threads[t].key = 0;
+                    s.threads[t].answer = Answer::Guard;
+                    goto(&mut s, Pc::Use);
+                }
+            }
             // --- Entry::try_enter (scope::open_fast)
             Pc::FastEnterAdd => {
                 s.open += 1;
@@ -677,6 +767,7 @@ impl State {
             Pc::FastShare => {
                 if s.reads > 0 || s.writes > 0 {
                     s.reads += 1;
+                    s.threads[t].counted += 1;
                     s.threads[t].key = 0;
                     goto(&mut s, Pc::Check);
                 } else {
@@ -728,7 +819,7 @@ impl State {
             }
             // --- scope::open_keyed
             Pc::KeyedOpen => {
-                s.threads[t].granted = true;
+                s.threads[t].granted += 1;
                 goto(&mut s, Pc::Check);
             }
             // --- Dedicated::open_pages
@@ -767,6 +858,7 @@ impl State {
             }
             Pc::OpenPagesStore => {
                 s.reads += 1;
+                s.threads[t].counted += 1;
                 s.counts_lock = None;
                 goto(&mut s, Pc::Check);
             }
@@ -792,17 +884,41 @@ impl State {
                     if s.poisoned { Answer::Poisoned } else { Answer::CanaryCorrupted };
                 goto(&mut s, Pc::CloseKey);
             }
-            Pc::Use => goto(&mut s, Pc::CloseKey),
+            Pc::Use => {
+                if th.role == Role::NestedReader && !th.inner {
+                    // Reads again, holding the guard.
+                    s.threads[t].inner = true;
+                    s.threads[t].outer = true;
+                    s.threads[t].fast = true;
+                    s.threads[t].answer = Answer::Pending;
+                    goto(&mut s, Pc::FastNestedPages);
+                } else {
+                    goto(&mut s, Pc::CloseKey);
+                }
+            }
             // --- scope::try_close
             Pc::CloseKey => {
                 if s.key != th.key {
                     return vec![s.fail("the region's key changed under an open scope")];
                 }
-                let pc = if s.key == 0 { Pc::CloseUnshare } else { Pc::KeyedClose };
-                goto(&mut s, pc);
+                if s.key != 0 {
+                    goto(&mut s, Pc::KeyedClose);
+                } else if th.nested > 0 {
+                    // nest::close_nested: given back in the thread alone.
+                    s.threads[t].nested -= 1;
+                    if th.retry {
+                        s.threads[t].retry = false;
+                        goto(&mut s, Pc::EnterAdd);
+                    } else {
+                        goto(&mut s, Pc::Done);
+                    }
+                } else {
+                    s.threads[t].counted = th.counted.saturating_sub(1);
+                    goto(&mut s, Pc::CloseUnshare);
+                }
             }
             Pc::KeyedClose => {
-                s.threads[t].granted = false;
+                s.threads[t].granted -= 1;
                 s.leave_closed(t);
             }
             Pc::CloseUnshare => {
@@ -1185,7 +1301,7 @@ impl State {
         let open = if self.tag == 0 {
             self.prot != Prot::None
         } else {
-            self.threads.iter().any(|t| t.granted)
+            self.threads.iter().any(|t| t.granted > 0)
         };
         if open {
             return Some(format!("region left open: {:?}, key {}", self.prot, self.tag));
@@ -1201,7 +1317,7 @@ impl State {
         }
         for (t, th) in self.threads.iter().enumerate() {
             match (th.role, th.answer) {
-                (Role::Reader, Answer::Pending) => {
+                (Role::Reader | Role::NestedReader, Answer::Pending) => {
                     return Some(format!("thread {t}'s open never answered"));
                 }
                 (_, Answer::CanaryCorrupted) => {
@@ -1229,6 +1345,8 @@ struct Report {
     reached: HashSet<Pc>,
     /// The answers of opens in final states.
     answers: HashSet<Answer>,
+    /// Whether some read was counted in its thread alone (`nest`).
+    nested: bool,
 }
 
 /// The states explored, each with the number of complete interleavings from
@@ -1266,6 +1384,7 @@ fn explore(init: &State) -> Report {
     report.states = paths.len();
     for s in paths.keys() {
         report.reached.extend(s.threads.iter().map(|t| t.pc));
+        report.nested |= s.threads.iter().any(|t| t.nested > 0);
         if s.threads.iter().all(|t| t.pc == Pc::Done) {
             report.answers.extend(s.threads.iter().map(|t| t.answer));
         }
@@ -1333,7 +1452,7 @@ fn assert_clean(name: &str) -> Report {
     report
 }
 
-use Role::{Lockdown, Reader, Thief};
+use Role::{Lockdown, NestedReader, Reader, Thief};
 
 /// The configurations the tests explore, by name.
 const SCENARIOS: &[&str] = &[
@@ -1347,6 +1466,9 @@ const SCENARIOS: &[&str] = &[
     "two readers, one failing re-seal",
     "two readers + thief, keyed, keys failing",
     "reader + thief + lockdown, keyed, keys failing",
+    "nested reader + reader + lockdown, mprotect",
+    "nested reader + reader, one failing re-seal",
+    "nested reader + reader + lockdown, keyed",
 ];
 
 fn scenario(name: &str) -> State {
@@ -1376,6 +1498,15 @@ fn scenario(name: &str) -> State {
             let mut init = State::new(&[Reader, Thief, Lockdown], 1, true, 1);
             init.key_failures = true;
             init
+        }
+        "nested reader + reader + lockdown, mprotect" => {
+            State::new(&[NestedReader, Reader, Lockdown], 0, false, 0)
+        }
+        "nested reader + reader, one failing re-seal" => {
+            State::new(&[NestedReader, Reader], 0, false, 1)
+        }
+        "nested reader + reader + lockdown, keyed" => {
+            State::new(&[NestedReader, Reader, Lockdown], 1, true, 0)
         }
         _ => panic!("no scenario {name:?}"),
     }
@@ -1456,6 +1587,20 @@ fn keys_that_cannot_be_had_or_revoked() {
     assert_clean("reader + thief + lockdown, keyed, keys failing");
 }
 
+/// A read nested on the thread's own counted read under page protection
+/// (`nest`) counts nothing shared: the pages must stay readable, and the
+/// region unwiped, for as long as it is open, whichever of the thread's reads
+/// closes first, beside a lockdown or another thread's failing re-seal. Under
+/// a key nothing nests this way (the keyed path is unchanged).
+#[test]
+fn a_nested_read_under_page_protection_counts_in_the_thread() {
+    let report = assert_clean("nested reader + reader + lockdown, mprotect");
+    assert!(report.nested, "no read nested");
+    assert!(report.answers.contains(&Answer::Poisoned), "no open answered Poisoned");
+    assert!(assert_clean("nested reader + reader, one failing re-seal").nested);
+    assert!(!assert_clean("nested reader + reader + lockdown, keyed").nested);
+}
+
 #[test]
 fn the_explorer_finds_a_broken_protocol() {
     // A thief that skips the open check and the maintenance lock must be
@@ -1513,9 +1658,16 @@ const fn mirrored(
 /// here.
 const MIRRORED: &[Mirrored] = &[
     // scope.rs
-    mirrored("scope::open_fast", "scope.rs", "", 0x55e9_ccc1_4332_f2a4),
+    mirrored("scope::open_fast", "scope.rs", "", 0x4a26_6051_11d0_a48a),
     mirrored("scope::finish_fast", "scope.rs", "", 0xc9c5_f426_50cf_ef0c),
-    mirrored("scope::open_fast_pages", "scope.rs", "", 0xeb16_d2d1_70a6_eb90),
+    mirrored("scope::open_fast_pages", "scope.rs", "", 0x0ea5_e0f6_30bd_81f4),
+    mirrored("scope::open_nested_pages", "scope.rs", "", 0xa883_b433_517d_79ec),
+    mirrored("scope::counted_pages", "scope.rs", "", 0x3ea5_907e_bc00_fefb),
+    mirrored("nest::any", "nest.rs", "", 0x274a_21d5_b609_5b72),
+    mirrored("nest::open_nested", "nest.rs", "", 0x1f6e_3423_96be_3d2b),
+    mirrored("nest::close_nested", "nest.rs", "", 0x4e1d_3ca0_fec5_b609),
+    mirrored("nest::counted", "nest.rs", "", 0xd35c_bef7_d3a4_dee6),
+    mirrored("nest::uncounted", "nest.rs", "", 0x3a73_de61_deaa_0462),
     mirrored("scope::checked_fast", "scope.rs", "", 0x3581_04e0_a269_084a),
     mirrored("scope::give_back", "scope.rs", "", 0x474e_35b4_4e19_1d04),
     mirrored("scope::open", "scope.rs", "", 0x0327_ec6d_c9f7_370d),
@@ -1523,7 +1675,7 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("scope::finished_and_checked", "scope.rs", "", 0x5210_87a0_3dc4_2223),
     mirrored("scope::checked", "scope.rs", "", 0x8892_dcd3_47b4_39d5),
     mirrored("scope::check_failed", "scope.rs", "", 0x057a_ded4_30e8_2314),
-    mirrored("scope::open_slow", "scope.rs", "", 0xb773_6af2_07bd_a742),
+    mirrored("scope::open_slow", "scope.rs", "", 0xeed6_d6c4_b02b_aae4),
     mirrored("scope::try_close", "scope.rs", "", 0x3821_5321_aa05_ff44),
     mirrored("scope::close_keyed", "scope.rs", "", 0x75c9_8a69_df39_b4e5),
     mirrored("scope::finish_close_keyed", "scope.rs", "", 0xeea2_2dd2_859b_aab8),
@@ -1531,9 +1683,9 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("scope::close_own", "scope.rs", "", 0x0a80_e386_6678_942c),
     mirrored("scope::close_counted", "scope.rs", "", 0x8b4b_a13a_4454_32cf),
     mirrored("scope::close_read_keyed", "scope.rs", "", 0xa34d_cefd_b011_8114),
-    mirrored("scope::close_read_unkeyed", "scope.rs", "", 0x6d1b_6bf8_894e_7a83),
+    mirrored("scope::close_read_unkeyed", "scope.rs", "", 0x1ba2_44c5_88d4_4e2c),
     mirrored("scope::close_unkeyed", "scope.rs", "", 0x930f_8820_22fb_4124),
-    mirrored("scope::close_pages_counted", "scope.rs", "", 0x6d8d_edbc_dc12_47da),
+    mirrored("scope::close_pages_counted", "scope.rs", "", 0x9b89_32b9_4fb1_bc0d),
     mirrored("scope::close_failed", "scope.rs", "", 0x912d_d8ef_7aa7_e664),
     mirrored("scope::admit_with_key", "scope.rs", "", 0x82f3_c89a_85e9_7dde),
     mirrored("scope::wait_for_key", "scope.rs", "", 0x405b_39fb_519e_b2ef),
@@ -1642,6 +1794,7 @@ fn source_file(file: &str) -> &'static str {
         "region.rs" => include_str!("../siegel/src/region.rs"),
         "keys.rs" => include_str!("../siegel/src/keys.rs"),
         "pkru.rs" => include_str!("../siegel/src/pkru.rs"),
+        "nest.rs" => include_str!("../siegel/src/nest.rs"),
         _ => panic!("no source file {file} here: add it to `source_file`"),
     }
 }

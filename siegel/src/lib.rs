@@ -385,6 +385,7 @@ mod guard;
 mod keys;
 mod load;
 mod macro_support;
+mod nest;
 mod new;
 mod options;
 mod pages;

@@ -364,6 +364,8 @@ impl RegionScopes {
 }
 
 impl Scoped for RegionScopes {
+    const NESTS: bool = true;
+
     fn entry(&self) -> &'static Entry {
         self.0
     }
@@ -530,6 +532,73 @@ mod tests {
         assert_eq!(region.entry.page_counts(), Counts { reads: 1, writes: 0 });
         scope::try_close(&s, Access::Read).expect("close second");
         assert_eq!(region.entry.page_counts(), Counts::ZERO);
+    }
+
+    /// A read nested on this thread's own counted read under page protection
+    /// counts nothing shared (registry, page counts); read closes give the
+    /// nested ones back first, so the pages stay readable to the last.
+    #[test]
+    fn a_nested_read_under_page_protection_counts_in_the_thread_alone() {
+        let region = mprotect_region(8);
+        let (s, entry) = (region.scopes(), region.entry);
+        let reads = |n| Counts { reads: n, writes: 0 };
+        scope::open(&s, Access::Read).expect("counted");
+        assert_eq!((entry.open_count(), entry.page_counts()), (1, reads(1)));
+        for _ in 0..2 {
+            assert_eq!(scope::open_fast(&s, Access::Read), scope::Fast::Open, "nested");
+        }
+        assert_eq!((entry.open_count(), entry.page_counts()), (1, reads(1)), "two nested");
+        // Another thread's read is its own, counted.
+        std::thread::scope(|threads| {
+            threads.spawn(|| {
+                assert_eq!(scope::open_fast(&s, Access::Read), scope::Fast::Open);
+                assert_eq!((entry.open_count(), entry.page_counts()), (2, reads(2)));
+                scope::close_own(&s, Access::Read);
+            });
+        });
+        // A write is counted, and a read beside it still nests.
+        scope::open(&s, Access::Write).expect("write");
+        assert_eq!(entry.page_counts(), Counts { reads: 1, writes: 1 });
+        scope::try_close(&s, Access::Write).expect("close write");
+        for _ in 0..2 {
+            scope::close_own(&s, Access::Read);
+            assert_eq!((entry.open_count(), entry.page_counts()), (1, reads(1)), "nested closed");
+        }
+        scope::close_own(&s, Access::Read);
+        assert_eq!((entry.open_count(), entry.page_counts()), (0, Counts::ZERO));
+        // With no counted read left, a read is counted again.
+        scope::open(&s, Access::Read).expect("counted again");
+        assert_eq!((entry.open_count(), entry.page_counts()), (1, reads(1)));
+        scope::close_own(&s, Access::Read);
+    }
+
+    /// A read this thread never gave back (a leaked guard, a dropped
+    /// `ReadOnly` handle) does not let a read of the next region on the same
+    /// registry entry nest: that region's pages are sealed.
+    #[test]
+    fn a_read_of_a_dropped_region_lets_nothing_nest_on_its_entrys_next_region() {
+        let first = mprotect_region(8);
+        let entry = first.entry;
+        scope::open(&first.scopes(), Access::Read).expect("never closed");
+        drop(first);
+        // The free list hands the entry just given back out first (or, if a
+        // test beside this one took it, once that test gives it back).
+        let mut others = Vec::new();
+        let next = loop {
+            let region = mprotect_region(8);
+            if core::ptr::eq(region.entry, entry) {
+                break region;
+            }
+            assert!(others.len() < 10_000, "the entry never came back");
+            others.push(region);
+            std::thread::yield_now();
+        };
+        drop(others);
+        assert!(!crate::nest::open_nested(entry), "nested on the dropped region's read");
+        scope::open(&next.scopes(), Access::Read).expect("counted");
+        assert_eq!(entry.page_counts(), Counts { reads: 1, writes: 0 }, "counted");
+        scope::close_own(&next.scopes(), Access::Read);
+        assert_eq!(entry.page_counts(), Counts::ZERO);
     }
 
     #[test]

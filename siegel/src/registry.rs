@@ -181,6 +181,9 @@ static EPOCH: AtomicU64 = AtomicU64::new(0);
 pub(crate) struct Entry {
     /// [`FREE`], [`RESERVED`] or [`LIVE`].
     state: AtomicU8,
+    /// Bumped each time the entry is published: tells its regions apart
+    /// (a thread's nested reads, `nest`, are of one of them).
+    generation: AtomicU64,
     /// Start of the data pages (null unless published).
     pages: AtomicPtr<u8>,
     /// Length of the data pages.
@@ -227,6 +230,7 @@ impl Entry {
     const fn new() -> Self {
         Self {
             state: AtomicU8::new(FREE),
+            generation: AtomicU64::new(0),
             pages: AtomicPtr::new(core::ptr::null_mut()),
             pages_len: AtomicUsize::new(0),
             canary_at: AtomicPtr::new(core::ptr::null_mut()),
@@ -268,7 +272,15 @@ impl Entry {
         self.pid.store(sys::getpid(), Ordering::Relaxed);
         self.canary[0].store(words(&canary[..8]), Ordering::Relaxed);
         self.canary[1].store(words(&canary[8..]), Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::Relaxed);
         self.state.store(LIVE, Ordering::Release);
+    }
+
+    /// Which region the entry is of: bumped at each publish. Read by a thread
+    /// that holds a handle to the region (so after its publish).
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 
     /// Hides the entry from the walks (before its pages are unmapped).
@@ -415,6 +427,12 @@ impl Entry {
     /// docs: an opener this sum misses finds the maintenance flag set).
     fn count(&self) -> u64 {
         self.open.iter().fold(0, |sum, stripe| sum.wrapping_add(stripe.0.load(Ordering::SeqCst)))
+    }
+
+    /// The open count (tests: what a scope counted).
+    #[cfg(test)]
+    pub(crate) fn open_count(&self) -> u64 {
+        self.count()
     }
 
     /// This thread's stripe of the open count.

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::{
     access::Access,
     error::Error,
-    keys,
+    keys, nest,
     options::KeyExhaustion,
     pkru,
     registry::{self, Entry, Seal},
@@ -30,6 +30,11 @@ use crate::{
 
 /// The steps of a scope that differ between a dedicated region and a pool slot.
 pub(crate) trait Scoped {
+    /// Whether a thread's read under page protection can nest on its own
+    /// counted read ([`nest`]): the pages open as a whole (a dedicated region),
+    /// not one by one (a pool's slots).
+    const NESTS: bool;
+
     /// The registry entry whose open count and key guard the pages.
     fn entry(&self) -> &'static Entry;
 
@@ -126,9 +131,15 @@ pub(crate) enum Fast {
 /// pages already let the scope in ([`open_fast_pages`]); anything else goes
 /// on out of line — from the seal it counted ([`Fast::Counted`]: no second
 /// count), or from the start ([`Fast::Declined`]).
+///
+/// A read under page protection that this thread's own counted read already
+/// lets in is counted in the thread alone ([`open_nested_pages`]).
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
-pub(crate) fn open_fast(target: &impl Scoped, access: Access) -> Fast {
+pub(crate) fn open_fast<S: Scoped>(target: &S, access: Access) -> Fast {
+    if S::NESTS && access == Access::Read && nest::any() && open_nested_pages(target) {
+        return Fast::Open;
+    }
     let entry = target.entry();
     let Some(seal) = entry.try_enter() else { return Fast::Declined };
     let Some(key) = seal.live_key() else { return open_fast_pages(target, access, seal) };
@@ -156,12 +167,40 @@ fn checked_fast(target: &impl Scoped, access: Access) -> Fast {
 /// counted without the lock ([`Scoped::share`]) and checked; everything else
 /// goes on from `seal`. Out of line: the keyed path keeps its registers.
 #[inline(never)]
-fn open_fast_pages(target: &impl Scoped, access: Access, seal: Seal) -> Fast {
+fn open_fast_pages<S: Scoped>(target: &S, access: Access, seal: Seal) -> Fast {
     registry::assign_stripe();
     if !seal.is_unkeyed_and_live() || !target.share(access) {
         return Fast::Counted(seal);
     }
+    counted_pages(target, access);
     checked_fast(target, access)
+}
+
+/// A read under page protection nested on this thread's own counted read
+/// there ([`nest`]): nothing counted but in the thread, after the seal says
+/// the region is live and unkeyed (not poisoned, not a `fork` parent's); then
+/// the check. `false`: nothing counted (no such read, or the check failed:
+/// the full protocol finds the same and reports it).
+#[inline(never)]
+fn open_nested_pages(target: &impl Scoped) -> bool {
+    let entry = target.entry();
+    if !entry.seal().is_unkeyed_and_live() || !nest::open_nested(entry) {
+        return false;
+    }
+    if target.intact() {
+        return true;
+    }
+    nest::close_nested(entry);
+    false
+}
+
+/// A scope under page protection was counted (registry and page counts): a
+/// read of a region whose reads nest is recorded for this thread ([`nest`]).
+#[inline]
+fn counted_pages<S: Scoped>(target: &S, access: Access) {
+    if S::NESTS && access == Access::Read {
+        nest::counted(target.entry());
+    }
 }
 
 /// [`open_fast`] after [`pkru::open`] asked for [`pkru::finish_open`].
@@ -247,6 +286,7 @@ pub(crate) fn open_slow(target: &impl Scoped, access: Access, seal: Seal) -> Res
     match seal.key() {
         None => {
             target.open_pages(access).inspect_err(|_| entry.leave())?;
+            counted_pages(target, access);
             checked(target, access)
         }
         Some(key) => open_keyed(target, access, key),
@@ -278,9 +318,21 @@ pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Erro
 /// # Errors
 ///
 /// The re-seal failed; the access is still counted open.
+///
+/// A read of a region whose reads nest gives back one of this thread's nested
+/// reads there first, if it has one ([`nest`]: they are counted in the thread
+/// alone); else the counted read it closes is taken off the thread's record
+/// first (should the close fail, the record counts one read fewer than the
+/// thread holds, which only keeps a read from nesting).
 #[allow(clippy::inline_always, reason = "measured with pku-cost: a call more otherwise")]
 #[inline(always)]
-fn close_pages_counted(target: &impl Scoped, access: Access) -> Result<(), Error> {
+fn close_pages_counted<S: Scoped>(target: &S, access: Access) -> Result<(), Error> {
+    if S::NESTS && access == Access::Read {
+        if nest::close_nested(target.entry()) {
+            return Ok(());
+        }
+        nest::uncounted(target.entry());
+    }
     if !target.unshare(access) {
         target.close_pages(access)?;
     }
@@ -326,8 +378,11 @@ pub(crate) fn close_read_keyed(entry: &Entry) -> bool {
 }
 
 /// [`close`] of a read scope on `target` after [`close_read_keyed`] found it
-/// not keyed.
-pub(crate) fn close_read_unkeyed(target: &impl Scoped) {
+/// not keyed: a nested read ([`nest`]) is given back here, without a call.
+pub(crate) fn close_read_unkeyed<S: Scoped>(target: &S) {
+    if S::NESTS && nest::close_nested(target.entry()) {
+        return;
+    }
     close_unkeyed(target, Access::Read);
 }
 

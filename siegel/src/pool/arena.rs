@@ -659,6 +659,9 @@ impl PoolSlot {
 }
 
 impl Scoped for PoolSlot {
+    /// A slot's page opens alone: another slot's read says nothing of it.
+    const NESTS: bool = false;
+
     fn entry(&self) -> &'static Entry {
         self.arena.region.entry()
     }
