@@ -58,8 +58,9 @@ impl Slot {
 
 thread_local! {
     static TABLE: [Cell<Slot>; SLOTS] = const { [const { Cell::new(Slot::FREE) }; SLOTS] };
-    /// Whether some slot is taken: the one test a scope that cannot nest pays.
-    static ANY: Cell<bool> = const { Cell::new(false) };
+    /// Slots taken (a slot of a region gone since counts until it is taken
+    /// again): zero is the one test a scope that cannot nest pays.
+    static TAKEN: Cell<u8> = const { Cell::new(0) };
 }
 
 /// This thread's slots, reached directly: `TABLE.with` with a closure this
@@ -88,7 +89,7 @@ fn table() -> &'static [Cell<Slot>; SLOTS] {
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
 pub(crate) fn any() -> bool {
-    ANY.with(Cell::get)
+    TAKEN.with(Cell::get) != 0
 }
 
 /// Counts a nested read on `entry`'s region if this thread holds a counted
@@ -122,18 +123,27 @@ pub(crate) fn close_nested(entry: &Entry) -> bool {
 /// A counted read opened on `entry`'s region in this thread: recorded, if a
 /// slot is the region's or free.
 pub(crate) fn counted(entry: &'static Entry) {
-    let table = table();
-    if let Some(cell) = table.iter().find(|cell| cell.get().is(entry)) {
+    let mut free = None;
+    for cell in table() {
         let slot = cell.get();
-        cell.set(Slot { counted: slot.counted.saturating_add(1), ..slot });
-    } else if let Some(cell) = table.iter().find(|cell| cell.get().is_free()) {
+        if slot.is(entry) {
+            cell.set(Slot { counted: slot.counted.saturating_add(1), ..slot });
+            return;
+        }
+        if free.is_none() && slot.is_free() {
+            free = Some(cell);
+        }
+    }
+    if let Some(cell) = free {
+        if cell.get().entry.is_none() {
+            TAKEN.with(|taken| taken.set(taken.get() + 1));
+        }
         cell.set(Slot {
             entry: Some(entry),
             generation: entry.generation(),
             counted: 1,
             nested: 0,
         });
-        ANY.with(|any| any.set(true));
     }
 }
 
@@ -146,7 +156,7 @@ pub(crate) fn uncounted(entry: &Entry) {
     let counted = slot.counted.saturating_sub(1);
     if counted == 0 && slot.nested == 0 {
         cell.set(Slot::FREE);
-        ANY.with(|any| any.set(table.iter().any(|cell| cell.get().entry.is_some())));
+        TAKEN.with(|taken| taken.set(taken.get() - 1));
     } else {
         cell.set(Slot { counted, ..slot });
     }
