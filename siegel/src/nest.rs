@@ -20,6 +20,12 @@
 //!
 //! Pool slots do not nest here: their pages open one by one, so a read of one
 //! slot says nothing of another's page.
+//!
+//! As with `pkru`'s per-thread counts, a signal handler that interrupts this
+//! thread between reading and writing a slot, opens a read on the same region
+//! and keeps it past its return (a guard leaked to a static) may have that
+//! read lost from the slot: the leaked guard then reads sealed pages once the
+//! thread's own reads close.
 
 use core::cell::Cell;
 
