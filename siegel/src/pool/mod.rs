@@ -95,10 +95,11 @@ use crate::{error::Error, options::Options, pages::CANARY_LEN, sync::lock};
 /// `s + 16` (its canary) whose size is a multiple of its alignment.
 pub(crate) const CLASSES: [usize; 7] = [32, 64, 128, 256, 512, 1024, 2048];
 
-/// Bytes of data pages per arena (16 pages). Under Miri 4 pages: the same code
-/// (several pages, slots across page boundaries, every class), a quarter of
-/// the bytes to create, check and wipe, which Miri's clock pays for byte by byte.
-pub(crate) const ARENA_BYTES: usize = if cfg!(miri) { 16 * 1024 } else { 64 * 1024 };
+/// Bytes of data pages per arena (16 pages). Under Miri 2 pages: the same code
+/// (more than one page, so a slot's page opens alone; every class, the largest
+/// three to an arena), an eighth of the bytes to create, check and wipe, which
+/// Miri's clock pays for byte by byte.
+pub(crate) const ARENA_BYTES: usize = if cfg!(miri) { 8 * 1024 } else { 64 * 1024 };
 
 /// A pool of guarded arenas for many small secrets (see the module docs).
 ///

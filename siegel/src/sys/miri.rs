@@ -807,26 +807,33 @@ mod tests {
     #[test]
     fn pooled_guards_open_only_their_page_and_seal_it_again() {
         let pool = Pool::with_options(mprotect_options());
-        // 64-byte slots, 64 to a page: 140 secrets on three pages of one arena.
-        let mut secrets: Vec<Protected<[u8; 24]>> = (0..140)
+        // 512-byte slots, 8 to a page: 12 secrets on both pages of one arena
+        // (fewer secrets, larger, than small ones on as many pages: Miri's
+        // clock pays per secret).
+        let mut secrets: Vec<Protected<[u8; 400]>> = (0..12)
             .map(|i| {
-                Protected::init_with_in(&pool, |s: &mut [u8; 24]| {
+                Protected::init_with_in(&pool, |s: &mut [u8; 400]| {
                     s.fill(u8::try_from(i % 251).expect("small"));
                 })
                 .expect("pooled")
             })
             .collect();
+        let pages: std::collections::BTreeSet<usize> = secrets
+            .iter()
+            .map(|secret| secret.info().secret.start / crate::sys::page_size())
+            .collect();
+        assert_eq!(pages.len(), 2, "the secrets span both pages");
         for (i, secret) in secrets.iter_mut().enumerate() {
             let data = {
                 let guard = secret.read().expect("read");
-                assert_accessible(at(&*guard), 24, false);
-                assert_eq!(guard[23], u8::try_from(i % 251).expect("small"));
+                assert_accessible(at(&*guard), 400, false);
+                assert_eq!(guard[399], u8::try_from(i % 251).expect("small"));
                 at(&*guard)
             };
             assert_eq!(data.as_ptr().addr(), secret.info().secret.start);
             assert_eq!(protection_at(data), Some(ProtFlags::NONE), "sealed between scopes");
             let mut guard = secret.write().expect("write");
-            assert_accessible(at(&*guard), 24, true);
+            assert_accessible(at(&*guard), 400, true);
             guard[0] = 1;
         }
     }
