@@ -272,8 +272,8 @@ pub(crate) unsafe fn write_sealed(ptr: NonNull<u8>, bytes: &[u8]) -> io::Result<
     unsafe { sys::write_process_memory(ptr, bytes) }
 }
 
-/// [`wipe`] through the kernel: zeros `len` bytes at `ptr` with [`write_sealed`],
-/// a page of zeros at a time.
+/// [`wipe`] through the kernel: zeros `len` bytes at `ptr` as [`write_sealed`]
+/// writes, up to 1 MiB per system call (`sys::zero_process_memory`).
 ///
 /// # Safety
 ///
@@ -281,21 +281,11 @@ pub(crate) unsafe fn write_sealed(ptr: NonNull<u8>, bytes: &[u8]) -> io::Result<
 ///
 /// # Errors
 ///
-/// As [`write_sealed`]; bytes before the failing chunk are wiped.
+/// As [`write_sealed`]; bytes before the failing call are wiped.
 pub(crate) unsafe fn wipe_sealed(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
-    static ZEROS: [u8; 4096] = [0; 4096];
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(ZEROS.len());
-        // SAFETY:
-        // - `done + n <= len`: inside the caller's range.
-        let at = unsafe { ptr.add(done) };
-        // SAFETY:
-        // - forwarded from the caller for this chunk.
-        unsafe { write_sealed(at, &ZEROS[..n]) }?;
-        done += n;
-    }
-    Ok(())
+    // SAFETY:
+    // - forwarded from the caller (as `write_sealed`'s).
+    unsafe { sys::zero_process_memory(ptr, len) }
 }
 
 /// `N` random bytes, none of them zero: a canary made of them changes under any

@@ -460,6 +460,29 @@ pub(crate) unsafe fn write_process_memory(ptr: NonNull<u8>, buf: &[u8]) -> io::R
     Ok(())
 }
 
+/// `zero_process_memory`, emulated: [`write_process_memory`] of zeros, a page
+/// at a time.
+///
+/// # Safety
+///
+/// As [`write_process_memory`].
+///
+/// # Errors
+///
+/// As [`write_process_memory`].
+pub(crate) unsafe fn zero_process_memory(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
+    static ZEROS: [u8; 4096] = [0; 4096];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(ZEROS.len());
+        // SAFETY:
+        // - `done + n <= len`: inside the caller's range, forwarded.
+        unsafe { write_process_memory(ptr.add(done), &ZEROS[..n]) }?;
+        done += n;
+    }
+    Ok(())
+}
+
 /// `pkey_alloc`: unavailable under Miri (`ENOSYS`), so the PKU backend is never
 /// chosen.
 ///

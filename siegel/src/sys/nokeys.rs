@@ -96,6 +96,20 @@ pub(crate) unsafe fn write_process_memory(_ptr: NonNull<u8>, _buf: &[u8]) -> io:
     Err(unsupported())
 }
 
+/// [`write_process_memory`] of zeros: the same stand-in.
+///
+/// # Safety
+///
+/// None: the call writes nothing. Kept `unsafe` to match the Linux signature.
+///
+/// # Errors
+///
+/// Always `Unsupported`.
+pub(crate) unsafe fn zero_process_memory(_ptr: NonNull<u8>, _len: usize) -> io::Result<()> {
+    failpoint!(ProcMemWrite);
+    Err(unsupported())
+}
+
 /// The ids of this process's threads: not listed here (only the revocation
 /// round asks, and it never runs without protection keys).
 ///
