@@ -476,8 +476,11 @@ pub(crate) unsafe fn zero_process_memory(ptr: NonNull<u8>, len: usize) -> io::Re
     while done < len {
         let n = (len - done).min(ZEROS.len());
         // SAFETY:
-        // - `done + n <= len`: inside the caller's range, forwarded.
-        unsafe { write_process_memory(ptr.add(done), &ZEROS[..n]) }?;
+        // - `done + n <= len`: inside the caller's range.
+        let at = unsafe { ptr.add(done) };
+        // SAFETY:
+        // - forwarded from the caller for this chunk.
+        unsafe { write_process_memory(at, &ZEROS[..n]) }?;
         done += n;
     }
     Ok(())
