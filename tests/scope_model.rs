@@ -172,9 +172,9 @@ steps! {
         "nest::open_nested",
     ],
     /// `scope::open_nested_pages` → `RegionScopes::intact`: reads the
-    /// canary; intact → the guard, else `nest::close_nested` and `try_enter`
+    /// canary; intact → the guard, else `nest::close_read` and `try_enter`
     /// (the full protocol finds the same and reports it).
-    NestedCheck: ["scope::open_nested_pages", "RegionScopes::intact", "nest::close_nested"],
+    NestedCheck: ["scope::open_nested_pages", "RegionScopes::intact", "nest::close_read"],
     // --- Backing::open → scope::open_fast → Entry::try_enter
     /// `Entry::try_enter`: `open.fetch_add(1)`; under the maintenance lock
     /// the fast path backs off (`FastBackOff`), else the seal.
@@ -304,8 +304,8 @@ steps! {
     /// dedicated region; reads only here; a read close asks the key first,
     /// `close_read_keyed`, then `close_read_unkeyed`: the same steps),
     /// `entry.key()`: 0 → a read nested in the thread is given back there
-    /// and nothing else (`nest::close_nested`, thread-local), else the
-    /// thread's record loses a counted read (`nest::uncounted`) and
+    /// and nothing else, else the thread's record loses a counted read (both
+    /// `nest::close_read`, thread-local, asked by `closed_nested`) and
     /// `unshare` (`close_unkeyed` → `close_pages_counted`); a key →
     /// `close_keyed`.
     CloseKey: [
@@ -317,8 +317,7 @@ steps! {
         "scope::close_read_unkeyed",
         "scope::close_pages_counted",
         "scope::closed_nested",
-        "nest::close_nested",
-        "nest::uncounted",
+        "nest::close_read",
         "RegionScopes::after_write",
         "Entry::key",
     ],
@@ -905,7 +904,7 @@ impl State {
                 if s.key != 0 {
                     goto(&mut s, Pc::KeyedClose);
                 } else if th.nested > 0 {
-                    // nest::close_nested: given back in the thread alone.
+                    // nest::close_read: given back in the thread alone.
                     s.threads[t].nested -= 1;
                     if th.retry {
                         s.threads[t].retry = false;
@@ -1662,14 +1661,13 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("scope::open_fast", "scope.rs", "", 0x4a26_6051_11d0_a48a),
     mirrored("scope::finish_fast", "scope.rs", "", 0xc9c5_f426_50cf_ef0c),
     mirrored("scope::open_fast_pages", "scope.rs", "", 0x0ea5_e0f6_30bd_81f4),
-    mirrored("scope::open_nested_pages", "scope.rs", "", 0xa883_b433_517d_79ec),
-    mirrored("scope::closed_nested", "scope.rs", "", 0xc966_a3be_6b96_28e9),
+    mirrored("scope::open_nested_pages", "scope.rs", "", 0xf548_3dd3_4a1a_617b),
+    mirrored("scope::closed_nested", "scope.rs", "", 0x116b_1548_4ae3_9d74),
     mirrored("scope::counted_pages", "scope.rs", "", 0x3ea5_907e_bc00_fefb),
     mirrored("nest::any", "nest.rs", "", 0xdec3_18b6_2d66_8b0f),
     mirrored("nest::open_nested", "nest.rs", "", 0x1f6e_3423_96be_3d2b),
-    mirrored("nest::close_nested", "nest.rs", "", 0x4e1d_3ca0_fec5_b609),
+    mirrored("nest::close_read", "nest.rs", "", 0xb229_0f3a_6cde_763d),
     mirrored("nest::counted", "nest.rs", "", 0x0f0d_0308_1f3f_73d0),
-    mirrored("nest::uncounted", "nest.rs", "", 0x9bed_7151_ce3c_1ba4),
     mirrored("scope::checked_fast", "scope.rs", "", 0x3581_04e0_a269_084a),
     mirrored("scope::give_back", "scope.rs", "", 0x474e_35b4_4e19_1d04),
     mirrored("scope::open", "scope.rs", "", 0x0327_ec6d_c9f7_370d),
@@ -1687,7 +1685,7 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("scope::close_read_keyed", "scope.rs", "", 0xa34d_cefd_b011_8114),
     mirrored("scope::close_read_unkeyed", "scope.rs", "", 0xd2f2_3ebd_e3e6_a393),
     mirrored("scope::close_unkeyed", "scope.rs", "", 0x930f_8820_22fb_4124),
-    mirrored("scope::close_pages_counted", "scope.rs", "", 0xeb66_e5ca_14f8_64b4),
+    mirrored("scope::close_pages_counted", "scope.rs", "", 0x6d8d_edbc_dc12_47da),
     mirrored("scope::close_failed", "scope.rs", "", 0x912d_d8ef_7aa7_e664),
     mirrored("scope::admit_with_key", "scope.rs", "", 0x82f3_c89a_85e9_7dde),
     mirrored("scope::wait_for_key", "scope.rs", "", 0x405b_39fb_519e_b2ef),

@@ -200,7 +200,7 @@ impl Backing {
         fn pooled<const WRITE: bool>(slot: &PoolSlot) -> Fast {
             scope::open_fast(slot, Access::of::<WRITE>())
         }
-        if crate::sync::inside_siegel() {
+        if crate::sync::holding() {
             return Fast::Declined;
         }
         match &self.kind {

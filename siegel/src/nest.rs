@@ -7,9 +7,10 @@
 //! Why that is enough: a nested read needs the pages readable and the region
 //! kept from a wipe, and the thread's counted read does both for as long as it
 //! is counted. Read scopes of one thread on one region are interchangeable, so
-//! every read close takes a nested one first ([`close_nested`]): a counted read
-//! of the thread is given back only when it has none nested. So whenever this
-//! table says `nested > 0` for a region, the thread has a counted read there.
+//! every read close takes a nested one first: a counted read
+//! of the thread is given back only when it has none nested ([`close_read`]).
+//! So whenever this table says `nested > 0` for a region, the thread has a
+//! counted read there.
 //!
 //! The table may count fewer counted reads than the thread holds (a full table
 //! records nothing; a close that it cannot tell apart takes one off), never
@@ -112,18 +113,26 @@ pub(crate) fn open_nested(entry: &Entry) -> bool {
     })
 }
 
-/// Gives back a nested read on `entry`'s region, if this thread counts one.
-/// `false`: none; the read to close is a counted one.
+/// A read on `entry`'s region closes in this thread: one of its nested reads
+/// there is given back if it has one (`true`: nothing else to do); else the
+/// read closing is a counted one, and the record loses it first (`false`; the
+/// slot is freed at none, and should the close fail the record counts one
+/// read fewer than the thread holds, which only keeps a read from nesting).
 #[inline]
-pub(crate) fn close_nested(entry: &Entry) -> bool {
-    table().iter().any(|cell| {
-        let slot = cell.get();
-        let nested = slot.is(entry) && slot.nested > 0;
-        if nested {
-            cell.set(Slot { nested: slot.nested - 1, ..slot });
-        }
-        nested
-    })
+pub(crate) fn close_read(entry: &Entry) -> bool {
+    let Some(cell) = table().iter().find(|cell| cell.get().is(entry)) else { return false };
+    let slot = cell.get();
+    if slot.nested > 0 {
+        cell.set(Slot { nested: slot.nested - 1, ..slot });
+        return true;
+    }
+    if slot.counted > 1 {
+        cell.set(Slot { counted: slot.counted - 1, ..slot });
+    } else {
+        cell.set(Slot::FREE);
+        TAKEN.with(|taken| taken.set(taken.get() - 1));
+    }
+    false
 }
 
 /// A counted read opened on `entry`'s region in this thread: recorded, if a
@@ -150,20 +159,5 @@ pub(crate) fn counted(entry: &'static Entry) {
             counted: 1,
             nested: 0,
         });
-    }
-}
-
-/// A counted read on `entry`'s region closes (or is given back) in this
-/// thread, none nested there: one less recorded; the slot is freed at none.
-pub(crate) fn uncounted(entry: &Entry) {
-    let table = table();
-    let Some(cell) = table.iter().find(|cell| cell.get().is(entry)) else { return };
-    let slot = cell.get();
-    let counted = slot.counted.saturating_sub(1);
-    if counted == 0 && slot.nested == 0 {
-        cell.set(Slot::FREE);
-        TAKEN.with(|taken| taken.set(taken.get() - 1));
-    } else {
-        cell.set(Slot { counted, ..slot });
     }
 }

@@ -190,7 +190,8 @@ fn open_nested_pages(target: &impl Scoped) -> bool {
     if target.intact() {
         return true;
     }
-    nest::close_nested(entry);
+    // Takes the nested read just counted back (`nest::close_read`: nested first).
+    nest::close_read(entry);
     false
 }
 
@@ -316,29 +317,24 @@ pub(crate) fn try_close(target: &impl Scoped, access: Access) -> Result<(), Erro
 /// Under page protection, before a scope closes: a read of a region whose
 /// reads nest gives back one of this thread's nested reads there instead, if
 /// it has one ([`nest`]: they are counted in the thread alone), and nothing
-/// else is to be done (`true`).
+/// else is to be done (`true`); else the thread's record loses the counted
+/// read about to close ([`nest::close_read`]). Every page-protection close
+/// asks this first.
 #[inline]
 fn closed_nested<S: Scoped>(target: &S, access: Access) -> bool {
-    S::NESTS && access == Access::Read && nest::close_nested(target.entry())
+    S::NESTS && access == Access::Read && nest::close_read(target.entry())
 }
 
-/// The page-protection part of a close: without the lock if the pages stay
-/// as they are ([`Scoped::unshare`]), then the count given back.
+/// The page-protection part of a close, after [`closed_nested`]: without the
+/// lock if the pages stay as they are ([`Scoped::unshare`]), then the count
+/// given back.
 ///
 /// # Errors
 ///
 /// The re-seal failed; the access is still counted open.
-///
-/// The caller gave back a nested read first if the thread had one
-/// ([`closed_nested`]); a counted read is taken off the thread's record
-/// first (should the close fail, the record counts one read fewer than the
-/// thread holds, which only keeps a read from nesting).
 #[allow(clippy::inline_always, reason = "measured with pku-cost: a call more otherwise")]
 #[inline(always)]
-fn close_pages_counted<S: Scoped>(target: &S, access: Access) -> Result<(), Error> {
-    if S::NESTS && access == Access::Read {
-        nest::uncounted(target.entry());
-    }
+fn close_pages_counted(target: &impl Scoped, access: Access) -> Result<(), Error> {
     if !target.unshare(access) {
         target.close_pages(access)?;
     }

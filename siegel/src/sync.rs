@@ -47,7 +47,8 @@ pub(crate) fn hold() {
 }
 
 /// Whether this thread holds one of siegel's locks (or its maintenance lock)
-/// right now.
+/// right now: inside siegel already (the fast path's test, no [`Error`] built).
+#[inline]
 pub(crate) fn holding() -> bool {
     HELD.try_with(Cell::get).unwrap_or(0) != 0
 }
@@ -121,16 +122,9 @@ pub(crate) fn enter_siegel() -> Result<(), Error> {
     fn reentrant() -> Error {
         Error::Reentrant
     }
-    if inside_siegel() {
+    if holding() {
         Err(reentrant())
     } else {
         Ok(())
     }
-}
-
-/// [`enter_siegel`] as a yes or no for the fast path (no [`Error`] built):
-/// `true` if this thread is inside siegel already, holding a lock.
-#[inline]
-pub(crate) fn inside_siegel() -> bool {
-    HELD.try_with(Cell::get).unwrap_or(0) != 0
 }

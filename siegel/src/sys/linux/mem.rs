@@ -170,11 +170,9 @@ pub(crate) unsafe fn zero_process_memory(ptr: NonNull<u8>, len: usize) -> io::Re
         failpoint!(ProcMemWrite);
         let fd = proc_mem_fd()?;
         let n = (len - done).min(PER_CALL * PAGE_OF_ZEROS);
-        let mut last = iov[0];
         let pages = n.div_ceil(PAGE_OF_ZEROS);
-        last.iov_len = n - (pages - 1) * PAGE_OF_ZEROS;
         let mut vecs = iov;
-        vecs[pages - 1] = last;
+        vecs[pages - 1].iov_len = n - (pages - 1) * PAGE_OF_ZEROS;
         let count = c_int::try_from(pages).expect("at most 256");
         let offset = libc::off64_t::try_from(ptr.as_ptr().addr() + done)
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
