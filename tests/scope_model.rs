@@ -322,8 +322,10 @@ steps! {
         "Entry::key",
     ],
     /// `scope::close_keyed` → `pkru::close` (or `finish_close_keyed` →
-    /// `finish_close`): this thread's PKRU closes the key; then `leave`. A
-    /// guard's close (`pkru::close_own`) skips the key-generation check: the
+    /// `finish_close`): this thread's PKRU closes the key (as far as the
+    /// thread's count says: PKRU is left as it is while the scopes still
+    /// counted need the closed access, `ThreadKeys::apply_close`; the model's
+    /// PKRU is the count); then `leave`. A guard's close (`pkru::close_own`) skips the key-generation check: the
     /// key cannot change under an open scope, which `CloseKey` checks.
     KeyedClose: [
         "scope::close_keyed",
@@ -1779,8 +1781,8 @@ const MIRRORED: &[Mirrored] = &[
     mirrored("keys::steal", "keys.rs", "", 0x7064_a9a3_2cf7_930d),
     // pkru.rs
     mirrored("pkru::open", "pkru.rs", "", 0x5827_6ba2_224e_47c6),
-    mirrored("pkru::close", "pkru.rs", "", 0x2bf5_54ab_a1da_5cd8),
-    mirrored("pkru::close_own", "pkru.rs", "", 0x74ec_7547_29ce_067d),
+    mirrored("pkru::close", "pkru.rs", "", 0xbabe_ebef_9765_2117),
+    mirrored("pkru::close_own", "pkru.rs", "", 0x8292_9bc5_b512_fe58),
     mirrored("pkru::finish_open", "pkru.rs", "", 0x216c_2ef3_ba7b_e141),
     mirrored("pkru::finish_close", "pkru.rs", "", 0xbc21_d41f_81a0_dab5),
 ];

@@ -166,6 +166,16 @@ fn with_bits(pkru: u32, key: u32, bits: u32) -> u32 {
     (pkru & !(0b11 << shift)) | (bits << shift)
 }
 
+/// [`with_bits`] for bits not known in advance (an open's): the two bits
+/// that differ flipped, so that the caller's "no change" test compares the
+/// two bits alone, before anything is shifted back (a nested scope's open
+/// stops there). `bits` is below 4.
+#[inline]
+fn with_changed_bits(pkru: u32, key: u32, bits: u32) -> u32 {
+    let shift = 2 * key;
+    pkru ^ ((((pkru >> shift) & 0b11) ^ bits) << shift)
+}
+
 /// Reads this thread's PKRU.
 #[inline]
 pub(crate) fn read() -> u32 {
@@ -242,6 +252,28 @@ impl ThreadKeys {
         let k = idx(key);
         let Some(counts) = f(self.counts[k].get()) else { return false };
         self.counts[k].set(counts);
+        self.try_write_pkru(|current| with_changed_bits(current, key, counts.pkru_bits()))
+    }
+
+    /// [`apply`](Self::apply) for the close of a scope of `access`: one
+    /// scope less in the counts for `key`, and PKRU read and written only if
+    /// what stays open needs less than `access` did. Otherwise the key's bits
+    /// stay: the open of each scope still counted set them to what the counts
+    /// then needed, which is what they need now (no bit of the closed scope's
+    /// is left that the others do not need too), and a close only ever takes
+    /// rights away, so nothing is left more open than the counts need (a
+    /// signal handler's PKRU, the kernel's initial value with the key
+    /// closed, stays closed: no scope of the handler is counted then). `false`:
+    /// see [`try_write_pkru`](Self::try_write_pkru).
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
+    fn apply_close(&self, key: u32, access: Access) -> bool {
+        let k = idx(key);
+        let counts = self.counts[k].get().sub(access);
+        self.counts[k].set(counts);
+        if counts.allows(access) {
+            return true;
+        }
         self.try_write_pkru(|current| with_bits(current, key, counts.pkru_bits()))
     }
 
@@ -307,7 +339,7 @@ pub(crate) fn open(key: u32, access: Access) -> bool {
 #[inline]
 #[must_use]
 pub(crate) fn close(key: u32, access: Access) -> bool {
-    update(key, move |c| Some(c.sub(access)))
+    if_fresh(key, |t| t.apply_close(key, access))
 }
 
 /// [`close`] of a scope this thread opened and has counted in the registry
@@ -326,7 +358,7 @@ pub(crate) fn close_own(key: u32, access: Access) -> bool {
             KEY_GEN[idx(key)].load(Ordering::Acquire),
             "siegel: a scope this thread counts lost its key's generation"
         );
-        t.apply(key, |c| Some(c.sub(access)))
+        t.apply_close(key, access)
     })
 }
 
@@ -363,8 +395,9 @@ pub(crate) fn forget(key: u32) {
 /// PKRU is read every time, never assumed from the counts: a signal handler
 /// runs with the kernel's initial PKRU whatever the counts of the code it
 /// interrupted say, so a nested scope there must still open the key. It is
-/// written only if the key's two bits change (not for a nested scope, nor for
-/// the close of one).
+/// written only if the key's two bits change (not for a nested scope). A
+/// close ([`close`], [`close_own`]) reads it only when the scopes left open
+/// need less than the closed one (`ThreadKeys::apply_close`).
 ///
 /// Returns `false`, for the caller to [`finish`] with the same `f`, in three
 /// cases that call nothing here (the fast path stays free of calls):
@@ -380,6 +413,14 @@ pub(crate) fn forget(key: u32) {
 #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
 #[inline(always)]
 fn update(key: u32, f: impl FnOnce(Counts) -> Option<Counts>) -> bool {
+    if_fresh(key, |t| t.apply(key, f))
+}
+
+/// `step` on this thread's [`ThreadKeys`] if its counts for `key` are of the
+/// key's generation; `false` (nothing done) if they are stale.
+#[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+#[inline(always)]
+fn if_fresh(key: u32, step: impl FnOnce(&ThreadKeys) -> bool) -> bool {
     // SAFETY:
     // - see `this_thread`: the reference does not outlive this call, which runs
     //   on this thread.
@@ -388,7 +429,7 @@ fn update(key: u32, f: impl FnOnce(Counts) -> Option<Counts>) -> bool {
     if t.gens[k].get() != KEY_GEN[k].load(Ordering::Acquire) {
         return false;
     }
-    t.apply(key, f)
+    step(t)
 }
 
 /// Completes an [`update`] that returned `false` (see there): stale counts

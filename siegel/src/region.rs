@@ -534,6 +534,56 @@ mod tests {
         assert_eq!(region.entry.page_counts(), Counts::ZERO);
     }
 
+    /// After every close, this thread's PKRU gives the region's key exactly
+    /// what the scopes still open need: a close that leaves PKRU as it is
+    /// (the scopes left need the closed access too) must not leave a write
+    /// open under reads only, nor the key open under none. Both close paths:
+    /// a guard's (`close_own`) and a handle's (`try_close`).
+    #[test]
+    fn every_close_leaves_the_key_as_open_as_the_scopes_left_need() {
+        use crate::{cpu::pku_support, pkru};
+        /// A close: its access, whether a guard's, the key's bits after it.
+        type Close = (Access, bool, u32);
+        let support = pku_support();
+        if !support.is_available() {
+            assert!(
+                std::env::var("SIEGEL_REQUIRE_PKU").as_deref() != Ok("1"),
+                "SIEGEL_REQUIRE_PKU=1 but PKU is unavailable: {support}"
+            );
+            eprintln!("every_close_leaves_the_key_as_open_as_the_scopes_left_need: skipped: no PKU ({support})");
+            return;
+        }
+        let region = Region::new(8, 1, Options::new().backend(Backend::Pku)).expect("region");
+        let s = region.scopes();
+        let key = region.entry.seal().live_key().expect("a keyed region").get();
+        let bits = || (pkru::read() >> (2 * key)) & 0b11;
+        let (closed, read, write) = (0b11, 0b10, 0b00);
+        let (r, w) = (Access::Read, Access::Write);
+        // Opens, then closes (true: a guard's close), with the bits after each close.
+        let cases: [(&[Access], &[Close]); 4] = [
+            (&[r, r], &[(r, true, read), (r, false, closed)]),
+            (&[r, w], &[(r, false, write), (w, true, closed)]),
+            (&[w, r], &[(w, true, read), (r, true, closed)]),
+            (&[w, w, r], &[(w, false, write), (r, true, write), (w, false, closed)]),
+        ];
+        for (opens, closes) in cases {
+            assert_eq!(bits(), closed, "{opens:?}: sealed before");
+            for &access in opens {
+                scope::open(&s, access).expect("open");
+            }
+            let want = if opens.contains(&w) { write } else { read };
+            assert_eq!(bits(), want, "{opens:?}: open");
+            for &(access, own, after) in closes {
+                if own {
+                    scope::close_own(&s, access);
+                } else {
+                    scope::try_close(&s, access).expect("close");
+                }
+                assert_eq!(bits(), after, "{opens:?}: after closing {access:?}");
+            }
+        }
+    }
+
     /// A read nested on this thread's own counted read under page protection
     /// counts nothing shared (registry, page counts); read closes give the
     /// nested ones back first, so the pages stay readable to the last.
