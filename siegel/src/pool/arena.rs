@@ -156,9 +156,51 @@ impl Arena {
     fn slot_ptr(&self, index: u32) -> NonNull<u8> {
         assert!(idx(index) < self.slot_count(), "siegel: slot index out of range");
         // SAFETY:
-        // - `index < slot_count` (checked above), so the slot lies inside the
-        //   region's data.
+        // - `index < slot_count` (checked above).
+        unsafe { self.slot_ptr_unchecked(index) }
+    }
+
+    /// [`state_of`](Self::state_of) without the bounds check, for the hot
+    /// path of a [`PoolSlot`] (whose index [`PoolSlot::new`] checked).
+    ///
+    /// # Safety
+    ///
+    /// `index < slot_count`.
+    #[inline]
+    unsafe fn state_of_unchecked(&self, index: u32) -> &AtomicU8 {
+        debug_assert!(idx(index) < self.slot_count(), "siegel: slot index out of range");
+        // SAFETY:
+        // - `states` has `slot_count` entries (made so in `new`, never
+        //   resized) and `index < slot_count` (caller).
+        unsafe { self.states.get_unchecked(idx(index)) }
+    }
+
+    /// [`slot_ptr`](Self::slot_ptr) without the bounds check.
+    ///
+    /// # Safety
+    ///
+    /// `index < slot_count`.
+    #[inline]
+    unsafe fn slot_ptr_unchecked(&self, index: u32) -> NonNull<u8> {
+        debug_assert!(idx(index) < self.slot_count(), "siegel: slot index out of range");
+        // SAFETY:
+        // - `index < slot_count` (caller): slot `index` lies inside the
+        //   region's data (`slot_count` slots of `slot_size` bytes fit it).
         unsafe { self.region.data().add(idx(index) * self.slot_size) }
+    }
+
+    /// Slot `index`'s reference canary, without the bounds check.
+    ///
+    /// # Safety
+    ///
+    /// `index < slot_count`.
+    #[inline]
+    unsafe fn canary_unchecked(&self, index: u32) -> &[u8; CANARY_LEN] {
+        debug_assert!(idx(index) < self.slot_count(), "siegel: slot index out of range");
+        // SAFETY:
+        // - `canaries` has `slot_count` entries (`slot_count` is its length)
+        //   and `index < slot_count` (caller).
+        unsafe { self.canaries.get_unchecked(idx(index)) }
     }
 
     /// Index of the page holding slot `index`.
@@ -269,11 +311,20 @@ impl Arena {
     /// whole copies (every secret whose size is a multiple of 16), compared
     /// 16 bytes at a time; any other out of line
     /// ([`padding_intact`](Self::padding_intact)).
+    ///
+    /// # Safety
+    ///
+    /// `index < slot_count` (a [`PoolSlot`]'s index): no bounds check here.
     #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
     #[inline(always)]
-    fn canary_intact(&self, index: u32, size: usize) -> bool {
-        let start = self.slot_ptr(index);
-        let [low, high] = canary_words(&self.canaries[idx(index)]);
+    unsafe fn canary_intact(&self, index: u32, size: usize) -> bool {
+        // SAFETY:
+        // - `index < slot_count` (caller).
+        let start = unsafe { self.slot_ptr_unchecked(index) };
+        // SAFETY:
+        // - as above.
+        let canary = unsafe { self.canary_unchecked(index) };
+        let [low, high] = canary_words(canary);
         let len = self.slot_size - size;
         debug_assert!(len >= CANARY_LEN, "siegel: a slot without its canary");
         // SAFETY:
@@ -330,15 +381,30 @@ impl Arena {
     /// when `next_readable`. Returns the neighbour's index if its canary changed
     /// (the caller repairs it); either finding marks this slot corrupted, so its
     /// next open fails.
+    ///
+    /// # Safety
+    ///
+    /// `index < slot_count` (a [`PoolSlot`]'s index): no bounds check here.
     #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
     #[inline(always)]
-    fn check_after_write(&self, index: u32, size: usize, next_readable: bool) -> Option<u32> {
-        let own = self.canary_intact(index, size);
+    unsafe fn check_after_write(
+        &self,
+        index: u32,
+        size: usize,
+        next_readable: bool,
+    ) -> Option<u32> {
+        // SAFETY:
+        // - `index < slot_count` (caller).
+        let own = unsafe { self.canary_intact(index, size) };
         let next = index + 1;
         let mut damaged = None;
         if next_readable && idx(next) < self.slot_count() {
-            let start = self.slot_ptr(next);
-            let canary = &self.canaries[idx(next)];
+            // SAFETY:
+            // - `next < slot_count` (tested above).
+            let start = unsafe { self.slot_ptr_unchecked(next) };
+            // SAFETY:
+            // - as above.
+            let canary = unsafe { self.canary_unchecked(next) };
             // SAFETY:
             // - `8 < 16`: the next slot's canary's second word, readable (the
             //   caller's check) and aligned like the slot.
@@ -353,7 +419,9 @@ impl Arena {
             // stays poisoned, and answers `Poisoned`. The arena is marked
             // first, so that handles' liveness checks read slot states.
             self.region.entry().mark_slot_damaged();
-            let _ = self.state_of(index).compare_exchange(
+            // SAFETY:
+            // - `index < slot_count` (caller).
+            let _ = unsafe { self.state_of_unchecked(index) }.compare_exchange(
                 state::READY,
                 state::CORRUPT,
                 Ordering::AcqRel,
@@ -615,8 +683,42 @@ pub(crate) struct PoolSlot {
 }
 
 impl PoolSlot {
+    /// Slot `index` of `arena`, holding a secret of `size` bytes.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not one of the arena's slots. The check is made here
+    /// once: `index` never changes, so the slot's hot path indexes the
+    /// arena's per-slot tables without one ([`state`](Self::state)).
     pub(super) fn new(arena: Arc<Arena>, index: u32, size: usize) -> Self {
+        assert!(idx(index) < arena.slot_count(), "siegel: slot index out of range");
         Self { arena, index, size: u32::try_from(size).expect("slot sizes are small") }
+    }
+
+    /// This slot's state (one of the [`state`] constants).
+    #[inline]
+    fn state(&self) -> &AtomicU8 {
+        // SAFETY:
+        // - `index < slot_count`: checked in `new`, and neither changes.
+        unsafe { self.arena.state_of_unchecked(self.index) }
+    }
+
+    /// [`Arena::canary_intact`] for this slot.
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
+    fn canary_intact(&self) -> bool {
+        // SAFETY:
+        // - `index < slot_count`: checked in `new`, and neither changes.
+        unsafe { self.arena.canary_intact(self.index, self.size()) }
+    }
+
+    /// [`Arena::check_after_write`] for this slot.
+    #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
+    #[inline(always)]
+    fn check_after_write(&self, next_readable: bool) -> Option<u32> {
+        // SAFETY:
+        // - `index < slot_count`: checked in `new`, and neither changes.
+        unsafe { self.arena.check_after_write(self.index, self.size(), next_readable) }
     }
 
     /// The pool this slot came from, if it is still alive.
@@ -642,10 +744,7 @@ impl PoolSlot {
     /// Whether this slot was poisoned or found corrupted on its own.
     #[inline]
     pub(crate) fn is_poisoned(&self) -> bool {
-        matches!(
-            self.arena.state_of(self.index).load(Ordering::Acquire),
-            state::POISONED | state::CORRUPT
-        )
+        matches!(self.state().load(Ordering::Acquire), state::POISONED | state::CORRUPT)
     }
 
     /// A fresh slot's first keyed scope: its canary and padding, then the check.
@@ -691,8 +790,8 @@ impl Scoped for PoolSlot {
     /// (under page protection, `open_pages` did already).
     #[inline]
     fn check(&self) -> Result<(), Error> {
-        match self.arena.state_of(self.index).load(Ordering::Acquire) {
-            state::READY if self.arena.canary_intact(self.index, self.size()) => Ok(()),
+        match self.state().load(Ordering::Acquire) {
+            state::READY if self.canary_intact() => Ok(()),
             state::READY | state::CORRUPT => Err(Error::CanaryCorrupted),
             state::FRESH => self.format_and_check(),
             _ => Err(Error::Poisoned),
@@ -709,8 +808,8 @@ impl Scoped for PoolSlot {
         fn fresh(slot: &PoolSlot) -> bool {
             slot.format_and_check().is_ok()
         }
-        match self.arena.state_of(self.index).load(Ordering::Acquire) {
-            state::READY => self.arena.canary_intact(self.index, self.size()),
+        match self.state().load(Ordering::Acquire) {
+            state::READY => self.canary_intact(),
             state::FRESH => fresh(self),
             _ => false,
         }
@@ -737,7 +836,7 @@ impl Scoped for PoolSlot {
             let mut meta = lock(&arena.meta);
             let next_page = arena.page_of(slot.index + 1);
             let readable = meta.prot.get(next_page).is_some_and(|&p| p != ProtFlags::NONE);
-            if let Some(damaged) = arena.check_after_write(slot.index, slot.size(), readable) {
+            if let Some(damaged) = slot.check_after_write(readable) {
                 arena.repair_canary(&mut meta, damaged);
             }
         }
@@ -747,7 +846,7 @@ impl Scoped for PoolSlot {
         }
         // The key cannot move while this scope is counted: no lock unless a
         // neighbour's canary needs repair.
-        if let Some(damaged) = arena.check_after_write(self.index, self.size(), true) {
+        if let Some(damaged) = self.check_after_write(true) {
             repair(arena, damaged);
         }
     }
