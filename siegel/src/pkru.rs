@@ -261,10 +261,10 @@ impl ThreadKeys {
     /// stay: the open of each scope still counted set them to what the counts
     /// then needed, which is what they need now (no bit of the closed scope's
     /// is left that the others do not need too), and a close only ever takes
-    /// rights away, so nothing is left more open than the counts need (a
-    /// signal handler's PKRU, the kernel's initial value with the key
-    /// closed, stays closed: no scope of the handler is counted then). `false`:
-    /// see [`try_write_pkru`](Self::try_write_pkru).
+    /// rights away, so nothing is left more open than the counts need (in a
+    /// signal handler, whose PKRU starts as the kernel's initial value, a
+    /// close that skips leaves the key as closed as the handler had it).
+    /// `false`: see [`try_write_pkru`](Self::try_write_pkru).
     #[allow(clippy::inline_always, reason = "the hot path: measured with pku-cost")]
     #[inline(always)]
     fn apply_close(&self, key: u32, access: Access) -> bool {
